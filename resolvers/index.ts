@@ -1,0 +1,22 @@
+import { CountryCodeResolver, CurrencyResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+import { CommerceProfile, Customer, Purchases } from './customer.ts';
+import type { Resolvers } from './generated/types.ts';
+import { Cart, Order, OrderConnection } from './orders.ts';
+import { Query } from './query.ts';
+import { CustomerConnection } from './segment.ts';
+
+/** Every resolver, by type. Scalars come from graphql-scalars. */
+export const resolvers: Resolvers = {
+  DateTime: DateTimeResolver,
+  EmailAddress: EmailAddressResolver,
+  Currency: CurrencyResolver,
+  CountryCode: CountryCodeResolver,
+  Query,
+  Customer,
+  CommerceProfile,
+  Purchases,
+  OrderConnection,
+  Order,
+  Cart,
+  CustomerConnection,
+};

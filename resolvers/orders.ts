@@ -1,0 +1,18 @@
+import type { CartResolvers, OrderConnectionResolvers, OrderResolvers } from './generated/types.ts';
+import { orderCursor } from './cursors.ts';
+
+export const OrderConnection: OrderConnectionResolvers = {
+  edges: (page) => page.orders.map((order) => ({ cursor: orderCursor(order), node: order })),
+  pageInfo: (page) => ({
+    hasNextPage: page.hasNextPage,
+    endCursor: page.orders.length ? orderCursor(page.orders.at(-1)!) : null,
+  }),
+};
+
+export const Order: OrderResolvers = {
+  lineItems: (order, _, { loaders }) => loaders.lineItems.load(order.id),
+};
+
+export const Cart: CartResolvers = {
+  itemCount: (cart) => cart.items.reduce((sum, item) => sum + item.quantity, 0),
+};

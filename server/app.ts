@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import type { Logger } from 'pino';
+import { createLoaders, type Sources } from '../cache/loaders.ts';
+import { SourceError } from '../sources/errors.ts';
+import type { Context } from './context.ts';
+import { formatError, isExpected } from './errors.ts';
+import { readiness } from './health.ts';
+import { buildSchema } from './schema.ts';
+
+export interface ServerOptions {
+  readonly sources: Sources;
+  readonly logger: Logger;
+  readonly shopCurrency: string;
+  readonly production: boolean;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:4000 (GraphQL at /graphql). */
+  readonly url: string;
+  readonly httpServer: Server;
+  /** Stops accepting connections, lets in-flight requests finish, then resolves. */
+  stop(): Promise<void>;
+}
+
+/** Starts the HTTP server: /graphql (Apollo Server on Express), /healthz and /readyz. */
+export async function startServer(options: ServerOptions, listen: { host: string; port: number }): Promise<RunningServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createHttpServer(app);
+  const apollo = new ApolloServer<Context>({
+    schema: buildSchema(),
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    logger: options.logger,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      errorLogging(),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const report = await readiness(options.sources);
+    res.status(report.ready ? 200 : 503).json(report);
+  });
+  app.use(
+    '/graphql',
+    express.json({ limit: '256kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const given = req.get('x-request-id');
+        const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', requestId);
+        return {
+          loaders: createLoaders(options.sources),
+          requestId,
+          log: options.logger.child({ requestId }),
+          shopCurrency: options.shopCurrency,
+        };
+      },
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(listen.port, listen.host, resolve);
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  return {
+    url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
+    httpServer,
+    stop: () => apollo.stop(),
+  };
+}
+
+/**
+ * Logs what clients do not see: unexpected errors in full (with the request id the client got),
+ * source failures as one line each. Never the variables or the data.
+ */
+function errorLogging(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue, operationName }) {
+          for (const error of errors) {
+            const original = unwrapResolverError(error);
+            if (original instanceof SourceError) {
+              contextValue.log.warn(
+                { source: original.source, kind: original.kind, path: error.path, operationName, err: original },
+                'source failed',
+              );
+            } else if (!isExpected(error)) {
+              contextValue.log.error({ err: original, path: error.path, operationName }, 'unexpected error');
+            }
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import type { Sources } from '../cache/loaders.ts';
+import { SourceError } from '../sources/errors.ts';
+
+const PING_TIMEOUT_MS = 2000;
+
+export interface SourceStatus {
+  readonly status: 'up' | 'down';
+  readonly latencyMs: number;
+  /** SourceError kind when down (timeout, unavailable, ...), never a message. */
+  readonly error?: string;
+}
+
+export interface Readiness {
+  /** False only when the shop database is down: it resolves every customer, so nothing answers without it. */
+  readonly ready: boolean;
+  readonly sources: Record<string, SourceStatus>;
+}
+
+/** Pings every source at once, each within a short timeout. */
+export async function readiness(sources: Sources): Promise<Readiness> {
+  const entries = await Promise.all(
+    Object.entries(sources).map(async ([name, source]) => [name, await ping(() => source.ping())] as const),
+  );
+  const statuses = Object.fromEntries(entries);
+  return { ready: statuses.commerce?.status === 'up', sources: statuses };
+}
+
+async function ping(call: () => Promise<void>): Promise<SourceStatus> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      call(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS);
+      }),
+    ]);
+    return { status: 'up', latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    const kind = error instanceof SourceError ? error.kind : error instanceof Error && error.message === 'timeout' ? 'timeout' : 'unavailable';
+    return { status: 'down', latencyMs: Math.round(performance.now() - started), error: kind };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,84 @@
+import pg from 'pg';
+import { createCommerceSource } from '../sources/commerce/index.ts';
+import { startDemo, type Demo } from '../sandbox/demo.ts';
+import { startServer } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+
+/** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
+async function main(): Promise<void> {
+  const started = performance.now();
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+
+  let demo: Demo | undefined;
+  if (!config.DATABASE_URL) {
+    logger.info({ customers: config.DEMO_CUSTOMERS }, 'no DATABASE_URL: starting the embedded demo shop');
+    demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, logger });
+  }
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL ?? demo!.databaseUrl,
+    max: config.DATABASE_POOL_MAX,
+    statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    connectionTimeoutMillis: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  });
+  // An idle client's connection dying (a database restart) must not take the process down.
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+
+  const server = await startServer(
+    {
+      sources: {
+        commerce: createCommerceSource(pool, {
+          currency: config.SHOP_CURRENCY,
+          abandonedAfterMs: config.ABANDONED_CART_AFTER_MINUTES * 60_000,
+          rfmBoundariesTtlMs: config.RFM_BOUNDARIES_TTL_SECONDS * 1000,
+        }),
+      },
+      logger,
+      shopCurrency: config.SHOP_CURRENCY,
+      production: config.NODE_ENV === 'production',
+    },
+    { host: config.HOST, port: config.PORT },
+  );
+  const startupMs = Math.round(performance.now() - started);
+  logger.info({ url: `${server.url}/graphql`, startupMs, demo: Boolean(demo) }, 'ready');
+  if (demo) process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    await server.stop();
+    await pool.end();
+    await demo?.close();
+    logger.info('stopped');
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function banner(url: string, email: string, startupMs: number): string {
+  return `
+Customer 360 demo is up in ${(startupMs / 1000).toFixed(1)} s. Open Apollo Sandbox at ${url}
+and try:
+
+  query {
+    customer(email: "${email}") {
+      id
+      commerce {
+        firstName
+        purchases { orderCount totalSpent { amount currencyCode } lastOrderAt }
+        rfm { recency frequency monetary segment }
+        abandonedCart { updatedAt value { amount currencyCode } }
+      }
+    }
+  }
+
+`;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(error instanceof ConfigError ? `${error.message}\n` : `start-up failed: ${String((error as Error)?.stack ?? error)}\n`);
+  process.exitCode = 1;
+});
