@@ -41,6 +41,9 @@ export async function startServer(options: ServerOptions, listen: { host: string
     formatError,
     includeStacktraceInErrorResponses: false,
     logger: options.logger,
+    // main.ts owns shutdown (server, then pool, then embedded database); Apollo's own handler
+    // would re-raise the signal and kill the process before the pool is closed.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),

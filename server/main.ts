@@ -80,5 +80,6 @@ and try:
 
 main().catch((error: unknown) => {
   process.stderr.write(error instanceof ConfigError ? `${error.message}\n` : `start-up failed: ${String((error as Error)?.stack ?? error)}\n`);
-  process.exitCode = 1;
+  // Whatever start-up opened (the embedded database, a pool) would keep the process alive.
+  process.exit(1);
 });

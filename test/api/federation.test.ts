@@ -1,0 +1,120 @@
+import { composeServices } from '@apollo/composition';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+import { gql } from 'graphql-tag';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
+import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const world: DemoWorld = { seed: 360, customers: 60, asOf: TEST_AS_OF };
+let db: TestDatabase;
+let server: TestServer;
+
+beforeAll(async () => {
+  db = await createDemoDatabase(world);
+  server = await startTestServer(db);
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.close();
+});
+beforeEach(() => server.reset());
+
+describe('the Federation 2 subgraph', () => {
+  it('declares Customer with both keys in its SDL', async () => {
+    const { body } = await server.query('{ _service { sdl } }');
+    const sdl: string = body.data._service.sdl;
+    expect(sdl).toMatch(/type Customer\s+@key\(fields: "id"\)\s+@key\(fields: "email"\)/);
+    expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.5"');
+  });
+
+  it('resolves _entities in representation order, by id and by email, in one statement per key kind', async () => {
+    const byEmail = personAt(world, 9).email;
+    const { body } = await server.query(
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`,
+      {
+        r: [
+          { __typename: 'Customer', id: '5' },
+          { __typename: 'Customer', email: byEmail.toUpperCase() },
+          { __typename: 'Customer', id: '999999' },
+          { __typename: 'Customer', id: '2' },
+        ],
+      },
+    );
+    expect(body.errors).toBeUndefined();
+    expect(body.data._entities).toEqual([
+      { id: '5', email: personAt(world, 4).email },
+      { id: '10', email: byEmail },
+      null,
+      { id: '2', email: personAt(world, 1).email },
+    ]);
+    expect(server.statements).toHaveLength(2);
+  });
+});
+
+describe('in a supergraph', () => {
+  // A second team's subgraph: loyalty tiers keyed by the same customer id, and a list of
+  // customers that the gateway must complete from ours through _entities.
+  const loyaltyTypeDefs = gql`
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+    type Customer @key(fields: "id") {
+      id: ID!
+      loyaltyTier: String!
+    }
+    type Query {
+      topMembers: [Customer!]!
+    }
+  `;
+  let loyalty: { url: string; stop: () => Promise<void> };
+  let gateway: ApolloServer;
+
+  beforeAll(async () => {
+    const apollo = new ApolloServer({
+      schema: buildSubgraphSchema({
+        typeDefs: loyaltyTypeDefs,
+        resolvers: {
+          Query: { topMembers: () => ['3', '1', '2'].map((id) => ({ id })) },
+          Customer: { loyaltyTier: ({ id }: { id: string }) => (id === '3' ? 'gold' : 'silver') },
+        },
+      }),
+    });
+    const { url } = await startStandaloneServer(apollo, { listen: { port: 0, host: '127.0.0.1' } });
+    loyalty = { url, stop: () => apollo.stop() };
+    const { body } = await server.query('{ _service { sdl } }');
+    const composed = composeServices([
+      { name: 'customers', typeDefs: parse(body.data._service.sdl), url: `${server.url}/graphql` },
+      { name: 'loyalty', typeDefs: loyaltyTypeDefs, url },
+    ]);
+    expect(composed.errors).toBeUndefined();
+    gateway = new ApolloServer({ gateway: new ApolloGateway({ supergraphSdl: composed.supergraphSdl! }) });
+    await gateway.start();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await loyalty?.stop();
+  });
+
+  it("joins the other subgraph's field onto our customer", async () => {
+    const result = await gateway.executeOperation({ query: '{ customer(id: "3") { id email loyaltyTier } }' });
+    expect(result.body.kind === 'single' && result.body.singleResult).toMatchObject({
+      data: { customer: { id: '3', email: personAt(world, 2).email, loyaltyTier: 'gold' } },
+    });
+  });
+
+  it("completes the other subgraph's customers from ours in one batched _entities call", async () => {
+    server.reset();
+    const result = await gateway.executeOperation({ query: '{ topMembers { id email loyaltyTier } }' });
+    expect(result.body.kind === 'single' && result.body.singleResult.data).toEqual({
+      topMembers: [
+        { id: '3', email: personAt(world, 2).email, loyaltyTier: 'gold' },
+        { id: '1', email: personAt(world, 0).email, loyaltyTier: 'silver' },
+        { id: '2', email: personAt(world, 1).email, loyaltyTier: 'silver' },
+      ],
+    });
+    expect(server.statements).toHaveLength(1);
+  });
+});
