@@ -1,0 +1,226 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import type { DemoWorld } from '../demo/people.ts';
+import { internalError, rateLimitedBody, unauthorized, validationError, errorBody, type RateLimitPolicy, type Reply } from './bodies.ts';
+import { matchRoute } from './routes.ts';
+import { Counters, type StandInStats } from './stats.ts';
+
+export { ENDPOINTS, type Endpoint } from './routes.ts';
+export type { StandInStats, ServedCall } from './stats.ts';
+export type { RateLimitPolicy } from './bodies.ts';
+
+export interface HubSpotStandInOptions {
+  readonly world: DemoWorld;
+  /** The private-app token clients must send as `Authorization: Bearer <token>`. */
+  readonly accessToken: string;
+  /** 0 (the default) picks a free port. */
+  readonly port?: number;
+  readonly host?: '127.0.0.1';
+  /** The TEN_SECONDLY_ROLLING limit to enforce; HubSpot's Free/Starter one by default, null for none. */
+  readonly rateLimit?: RollingLimit | null;
+}
+
+export interface RollingLimit {
+  /** Requests allowed in any window of `intervalMs`. */
+  readonly max: number;
+  readonly intervalMs: number;
+}
+
+export interface Forced429 {
+  /** How many of the next requests get a 429, or 'always'. */
+  readonly times: number | 'always';
+  readonly policy: RateLimitPolicy;
+  /** Sent as `Retry-After` when set; HubSpot itself usually sends none. */
+  readonly retryAfterSeconds?: number;
+}
+
+/**
+ * A running HubSpot stand-in. The knobs are read on every request, so a test may change them
+ * between (or during) calls. Faults apply in this order: hang, latency, unknown route (404),
+ * token (401), 429 (forced, then the rolling limit), errorRate (500), corrupt bodies.
+ */
+export interface HubSpotStandIn {
+  /** Base URL for the SDK's `basePath`, without a trailing slash. */
+  readonly url: string;
+  readonly stats: StandInStats;
+  /** Added before every answer: `fixedMs` plus up to `jitterMs` at random. */
+  latency: { fixedMs: number; jitterMs: number };
+  /** Share of requests (0..1) answered with HubSpot's 500 body. */
+  errorRate: number;
+  /** 429s to send before anything else; decremented as they are sent, then back to null. */
+  force429: Forced429 | null;
+  rateLimit: RollingLimit | null;
+  /** Accept requests and never answer them (for client timeouts). */
+  hang: boolean;
+  /** How many of the next successful answers get a truncated JSON body. */
+  corruptResponses: number;
+  /** Stops listening and drops every open connection, hung ones included. */
+  close(): Promise<void>;
+}
+
+const DAILY_LIMIT = 250_000;
+
+/**
+ * Starts a local HubSpot that speaks the real REST shapes for the endpoints the CRM source uses,
+ * serving the CRM contacts of `world` (every person whose `crm` traits are set), their companies
+ * and the demo owners.
+ */
+export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promise<HubSpotStandIn> {
+  const standIn = new StandIn(options);
+  await standIn.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return standIn;
+}
+
+class StandIn implements HubSpotStandIn {
+  url = '';
+  readonly stats = new Counters();
+  latency = { fixedMs: 0, jitterMs: 0 };
+  errorRate = 0;
+  force429: Forced429 | null = null;
+  rateLimit: RollingLimit | null;
+  hang = false;
+  corruptResponses = 0;
+  private readonly server: Server;
+  private readonly world: DemoWorld;
+  private readonly token: Buffer;
+  private readonly window: number[] = [];
+  private dailyCount = 0;
+
+  constructor(options: HubSpotStandInOptions) {
+    this.world = options.world;
+    this.token = Buffer.from(`Bearer ${options.accessToken}`);
+    this.rateLimit = options.rateLimit === undefined ? { max: 100, intervalMs: 10_000 } : options.rateLimit;
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch(() => {
+        // A bug here must look like HubSpot having a bad moment, not kill the process.
+        if (!res.headersSent && !res.destroyed) this.send(res, internalError());
+      });
+    });
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        const { port: bound } = this.server.address() as AddressInfo;
+        this.url = `http://${host}:${bound}`;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://stand-in');
+    const match = matchRoute(req.method ?? 'GET', url.pathname);
+    const raw = await readBody(req);
+    const parsed = parseJson(raw);
+    const inputs = Array.isArray((parsed as { inputs?: unknown } | undefined)?.inputs)
+      ? (parsed as { inputs: unknown[] }).inputs.length
+      : undefined;
+    const settle = this.stats.received(match?.route.endpoint ?? 'unknown', inputs);
+    res.on('close', () => settle(res.writableFinished ? res.statusCode : 0));
+    if (this.hang) return;
+    await sleep(this.latency.fixedMs + Math.random() * this.latency.jitterMs);
+    if (res.destroyed) return;
+    this.send(res, this.answer(req, url, match, raw, parsed));
+  }
+
+  private answer(
+    req: IncomingMessage,
+    url: URL,
+    match: ReturnType<typeof matchRoute>,
+    raw: string,
+    parsed: unknown,
+  ): Reply {
+    if (!match) return { status: 404, body: errorBody('OBJECT_NOT_FOUND', `No route for ${req.method} ${url.pathname}`) };
+    if (!this.authorized(req.headers.authorization)) return unauthorized();
+    const limited = this.limit();
+    if (limited) return limited;
+    if (Math.random() < this.errorRate) return internalError();
+    if (raw !== '' && parsed === undefined) return validationError('Invalid input JSON on line 1, column 1: malformed JSON');
+    return match.route.handle({ world: this.world, params: match.params, query: url.searchParams, body: parsed });
+  }
+
+  private authorized(header: string | undefined): boolean {
+    const given = Buffer.from(header ?? '');
+    return given.length === this.token.length && timingSafeEqual(given, this.token);
+  }
+
+  /** A 429 when one is forced or the rolling window is full; counts the request otherwise. */
+  private limit(): Reply | null {
+    const forced = this.force429;
+    if (forced) {
+      if (forced.times !== 'always') this.force429 = forced.times > 1 ? { ...forced, times: forced.times - 1 } : null;
+      const headers = this.limitHeaders(forced.policy);
+      if (forced.retryAfterSeconds !== undefined) headers['Retry-After'] = String(forced.retryAfterSeconds);
+      return { status: 429, body: rateLimitedBody(forced.policy), headers };
+    }
+    const now = Date.now();
+    if (this.rateLimit) {
+      while (this.window.length > 0 && this.window[0]! <= now - this.rateLimit.intervalMs) this.window.shift();
+      if (this.window.length >= this.rateLimit.max) {
+        return { status: 429, body: rateLimitedBody('TEN_SECONDLY_ROLLING'), headers: this.limitHeaders('TEN_SECONDLY_ROLLING') };
+      }
+      this.window.push(now);
+    }
+    this.dailyCount += 1;
+    return null;
+  }
+
+  /** The `X-HubSpot-RateLimit-*` headers HubSpot sends private apps on every answer. */
+  private limitHeaders(exhausted?: RateLimitPolicy): Record<string, string> {
+    const limit = this.rateLimit ?? { max: 100, intervalMs: 10_000 };
+    const remaining = exhausted === 'TEN_SECONDLY_ROLLING' ? 0 : Math.max(0, limit.max - this.window.length);
+    const dailyRemaining = exhausted === 'DAILY' ? 0 : Math.max(0, DAILY_LIMIT - this.dailyCount);
+    return {
+      'X-HubSpot-RateLimit-Daily': String(DAILY_LIMIT),
+      'X-HubSpot-RateLimit-Daily-Remaining': String(dailyRemaining),
+      'X-HubSpot-RateLimit-Interval-Milliseconds': String(limit.intervalMs),
+      'X-HubSpot-RateLimit-Max': String(limit.max),
+      'X-HubSpot-RateLimit-Remaining': String(remaining),
+    };
+  }
+
+  private send(res: ServerResponse, reply: Reply): void {
+    let text = JSON.stringify(reply.body);
+    if (reply.status < 300 && this.corruptResponses > 0) {
+      this.corruptResponses -= 1;
+      text = text.slice(0, Math.floor(text.length / 2));
+    }
+    res.writeHead(reply.status, {
+      'Content-Type': 'application/json;charset=utf-8',
+      ...(reply.status === 429 ? {} : this.limitHeaders()),
+      ...reply.headers,
+    });
+    res.end(text);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    // A client that gives up mid-body still gets counted, as an abandoned request.
+    req.on('error', () => resolve(''));
+  });
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());

@@ -1,0 +1,204 @@
+import { SourceError, type SourceErrorKind } from '../errors.ts';
+import { createLimiter } from './limiter.ts';
+import type { HubSpotLogger } from './model.ts';
+import { attempt, AttemptTimedOut, type AttemptTrace } from './transport.ts';
+
+/**
+ * The one way the source talks to HubSpot: every SDK call goes through `call`, which applies the
+ * source's rate limit, per-request timeout, retries and daily-limit circuit, and turns every
+ * failure into a SourceError whose message names the operation and the HTTP outcome only.
+ */
+export interface Caller {
+  /**
+   * Runs `send` (one SDK call) and returns its value. Retries 429 TEN_SECONDLY_ROLLING, 5xx and
+   * connection failures with jittered exponential backoff (or the Retry-After HubSpot sent) while
+   * the retry budget lasts. Throws SourceError: timeout, unavailable (also for 401/403),
+   * rate_limited (budget spent, or the daily limit reached) or bad_response.
+   */
+  call<T>(what: string, send: () => Promise<T>): Promise<T>;
+}
+
+export interface CallerOptions {
+  readonly timeoutMs: number;
+  readonly retryBudgetMs: number;
+  readonly rateLimit: { readonly requests: number; readonly intervalMs: number };
+  readonly logger: HubSpotLogger;
+}
+
+/** What a failed attempt means; `call` turns it into the SourceError it throws. */
+interface Verdict {
+  readonly kind: SourceErrorKind;
+  /** What happened, without the operation's name; never a key, a value or a secret. */
+  readonly reason: string;
+  /** Whether another attempt may succeed. */
+  readonly retry: boolean;
+  /** Whether the caller may try again later (SourceError.retryable). */
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+}
+
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 2000;
+
+export function createCaller(options: CallerOptions): Caller {
+  const takeSlot = createLimiter(options.rateLimit);
+  const daily = new DailyCircuit(options.logger);
+  const alerted = new Set<number>();
+
+  function judge(error: unknown, trace: AttemptTrace): Verdict {
+    if (error instanceof AttemptTimedOut) {
+      // Not retried: a slow HubSpot gets slower with more load, and the caller has a latency budget.
+      return { kind: 'timeout', reason: `no answer within ${options.timeoutMs} ms`, retry: false, retryable: true };
+    }
+    const http = httpFailure(error, trace);
+    if (!http || (http.status >= 200 && http.status < 300)) return networkOrParse(error);
+    const { status, category } = http;
+    const label = category ? `${status} ${category}` : String(status);
+    if (status === 401 || status === 403) {
+      alertOnce(status, category);
+      return { kind: 'unavailable', reason: `HubSpot refused the credentials (${label})`, retry: false, retryable: false };
+    }
+    if (status === 429) {
+      const policy = trace.rateLimitPolicy ?? (/daily/i.test(http.message ?? '') ? 'DAILY' : 'TEN_SECONDLY_ROLLING');
+      if (policy === 'DAILY') {
+        const left = daily.trip(http.retryAfterMs);
+        return { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: left };
+      }
+      const reason = `HubSpot rate limit (${policy})`;
+      return { kind: 'rate_limited', reason, retry: true, retryable: true, retryAfterMs: http.retryAfterMs };
+    }
+    if (status >= 500) {
+      const reason = `HubSpot answered ${label}`;
+      return { kind: 'unavailable', reason, retry: true, retryable: true, retryAfterMs: http.retryAfterMs };
+    }
+    return { kind: 'bad_response', reason: `HubSpot rejected the request (${label})`, retry: false, retryable: false };
+  }
+
+  function alertOnce(status: number, category: string | undefined): void {
+    if (alerted.has(status)) return;
+    alerted.add(status);
+    const message =
+      status === 401
+        ? 'HubSpot rejected the access token (401): check the configured private-app token; CRM data stays unavailable until it is replaced'
+        : 'HubSpot refused access (403): the private app lacks a scope this source needs (crm.objects.contacts.read, crm.objects.companies.read, crm.objects.owners.read, crm.schemas.contacts.read)';
+    options.logger.error({ source: 'crm', status, category }, message);
+  }
+
+  return {
+    async call<T>(what: string, send: () => Promise<T>): Promise<T> {
+      const deadline = Date.now() + options.retryBudgetMs;
+      for (let attempts = 1; ; attempts++) {
+        const closedFor = daily.remaining();
+        if (closedFor > 0) throw sourceError(what, { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: closedFor });
+        await takeSlot(what, deadline);
+        const result = await attempt(send, options.timeoutMs);
+        if (result.ok) return result.value;
+        // Our own checks of an answer's shape throw SourceErrors already.
+        if (result.error instanceof SourceError) throw result.error;
+        const verdict = judge(result.error, result.trace);
+        if (!verdict.retry) throw sourceError(what, verdict);
+        const delay = verdict.retryAfterMs ?? backoff(attempts);
+        if (Date.now() + delay > deadline) {
+          const reason = `${verdict.reason}; gave up after ${attempts} attempt(s), the ${options.retryBudgetMs} ms retry budget is spent`;
+          throw sourceError(what, { ...verdict, reason });
+        }
+        await sleep(delay);
+      }
+    },
+  };
+}
+
+const DAILY_REASON = 'HubSpot daily API limit reached';
+
+function sourceError(what: string, verdict: Verdict): SourceError {
+  return new SourceError('crm', verdict.kind, `${what}: ${verdict.reason}`, {
+    retryable: verdict.retryable,
+    retryAfterMs: verdict.retryAfterMs,
+  });
+}
+
+/** Equal jitter: half of the exponential step fixed, half random, so concurrent retries spread out. */
+function backoff(attempts: number): number {
+  const step = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempts - 1));
+  return step / 2 + Math.random() * (step / 2);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface HttpFailure {
+  readonly status: number;
+  /** HubSpot's error category (e.g. VALIDATION_ERROR), only when it looks like one. */
+  readonly category: string | undefined;
+  /** HubSpot's message; read for the rate-limit policy, never copied into our errors. */
+  readonly message: string | undefined;
+  readonly retryAfterMs: number | undefined;
+}
+
+/** The HTTP outcome of a failed attempt: from the SDK's ApiException, or from the trace. */
+function httpFailure(error: unknown, trace: AttemptTrace): HttpFailure | null {
+  const api = error as { code?: unknown; body?: unknown; headers?: unknown } | null;
+  const isApiException = typeof api?.code === 'number' && typeof api.headers === 'object' && api.headers !== null;
+  const status = isApiException ? (api.code as number) : trace.status;
+  if (status === undefined) return null;
+  const body = (isApiException ? api.body : undefined) as { category?: unknown; message?: unknown } | undefined;
+  const category = typeof body?.category === 'string' && /^[A-Z_]{1,64}$/.test(body.category) ? body.category : undefined;
+  const headers = (isApiException ? api.headers : {}) as Record<string, string | undefined>;
+  return {
+    status,
+    category,
+    message: typeof body?.message === 'string' ? body.message : undefined,
+    retryAfterMs: parseRetryAfter(headers['retry-after']),
+  };
+}
+
+/** No HTTP error status: either the connection failed (worth a retry) or the answer was unreadable. */
+function networkOrParse(error: unknown): Verdict {
+  const failure = error as { name?: unknown; code?: unknown; errno?: unknown } | null;
+  if (failure?.name === 'FetchError') {
+    const code = typeof failure.code === 'string' ? failure.code : typeof failure.errno === 'string' ? failure.errno : 'network error';
+    return { kind: 'unavailable', reason: `could not reach HubSpot (${code})`, retry: true, retryable: true };
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  return { kind: 'bad_response', reason: `HubSpot's answer could not be read (${name})`, retry: false, retryable: false };
+}
+
+/** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * After a DAILY 429 every call fails fast, without a request, until the daily reset. HubSpot
+ * resets at midnight in the account's time zone, which the API does not tell us: next UTC
+ * midnight is the approximation, unless HubSpot sent a Retry-After.
+ */
+class DailyCircuit {
+  private openUntil = 0;
+
+  constructor(private readonly logger: HubSpotLogger) {}
+
+  /** Ms left until calls may go out again; 0 or less when they may. */
+  remaining(): number {
+    return this.openUntil - Date.now();
+  }
+
+  /** Opens the circuit (logging once per opening) and returns the ms it stays open. */
+  trip(retryAfterMs: number | undefined): number {
+    const now = Date.now();
+    const wasOpen = this.openUntil > now;
+    this.openUntil = now + (retryAfterMs ?? nextUtcMidnight(now) - now);
+    if (!wasOpen) {
+      const until = new Date(this.openUntil).toISOString();
+      this.logger.error({ source: 'crm', policy: 'DAILY', until }, `HubSpot daily API limit reached: CRM calls fail without a request until ${until}`);
+    }
+    return this.openUntil - now;
+  }
+}
+
+function nextUtcMidnight(now: number): number {
+  const date = new Date(now);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
+}

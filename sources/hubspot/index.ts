@@ -1,0 +1,108 @@
+import { Client } from '@hubspot/api-client';
+import { SourceError, type BatchFn } from '../errors.ts';
+import { createCaller } from './caller.ts';
+import { companiesForContacts } from './companies.ts';
+import { contactReaders, type ContactReaders } from './contacts.ts';
+import type { CrmCompany, CrmOwner, HubSpotLogger, HubSpotSourceOptions } from './model.ts';
+import { ownerReader } from './owners.ts';
+import { traceMiddleware } from './transport.ts';
+
+export type * from './model.ts';
+export type { ContactReaders } from './contacts.ts';
+export { STANDARD_CONTACT_PROPERTIES, BATCH_READ_MAX } from './contacts.ts';
+
+export const DEFAULT_BASE_URL = 'https://api.hubapi.com';
+const DEFAULT_OWNERS_TTL_MS = 5 * 60_000;
+/** HubSpot internal property names: lower-case letters, digits and underscores. */
+const PROPERTY_NAME = /^[a-z0-9_]{1,100}$/;
+
+/**
+ * The CRM source: HubSpot contacts, their companies and owners, read through the official SDK.
+ * Its own `contactsByEmail` and `contactsById` fetch the standard properties plus every
+ * allow-listed extra.
+ */
+export interface HubSpotSource extends ContactReaders {
+  /** Batch functions that fetch the standard properties plus only `extra` (all allow-listed). */
+  withProperties(extra: readonly string[]): ContactReaders;
+  /** The extra contact properties callers may ask for (the allow-list). */
+  readonly allowedProperties: readonly string[];
+  /** Keys: contact ids. See companies.ts: two requests per batch of up to 100 contacts. */
+  readonly companiesForContacts: BatchFn<string, CrmCompany>;
+  /** Keys: owner ids (`CrmContact.ownerId`). Cached in process for `ownersTtlMs`. */
+  readonly ownersById: BatchFn<string, CrmOwner>;
+  /** Resolves when HubSpot answers a small authenticated read; throws SourceError otherwise. */
+  ping(): Promise<void>;
+  /** Drops cached owners; later calls fail with `unavailable`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the CRM source. Throws SourceError `not_configured` without a token, and RangeError
+ * for an extra property name HubSpot could not have. Calls share one rate limiter, retry and
+ * time out as HubSpotSourceOptions says, and fail with SourceError only (see caller.ts).
+ */
+export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSource {
+  if (!options.accessToken) throw new SourceError('crm', 'not_configured', 'no HubSpot access token configured');
+  const invalid = options.extraProperties.filter((name) => !PROPERTY_NAME.test(name));
+  if (invalid.length > 0) throw new RangeError(`expected HubSpot internal property names, got: ${invalid.join(', ')}`);
+  const allowed = [...new Set(options.extraProperties)];
+
+  const client = new Client({
+    accessToken: options.accessToken,
+    basePath: (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, ''),
+    numberOfApiCallRetries: 0,
+    middleware: [traceMiddleware],
+  });
+  // The SDK's retry/limiter decorators are one process-wide setting, overwritten by every Client
+  // construction and read when an API object is first built (lazily): build ours now, while our
+  // setting (none) is the one in force.
+  const api = {
+    contacts: client.crm.contacts.batchApi,
+    associations: client.crm.associations.v4.batchApi,
+    companies: client.crm.companies.batchApi,
+    owners: client.crm.owners.ownersApi,
+    properties: client.crm.properties.coreApi,
+  };
+
+  const caller = createCaller({
+    timeoutMs: options.timeoutMs,
+    retryBudgetMs: options.retryBudgetMs,
+    rateLimit: options.rateLimit,
+    logger: options.logger ?? stderrLogger,
+  });
+  let closed = false;
+  const open = <F extends (...args: never[]) => Promise<unknown>>(fn: F): F =>
+    ((...args: Parameters<F>) => (closed ? Promise.reject(closedError()) : fn(...args))) as F;
+
+  const readers = (extra: readonly string[]): ContactReaders => {
+    const reader = contactReaders(caller, api.contacts, extra);
+    return { contactsByEmail: open(reader.contactsByEmail), contactsById: open(reader.contactsById) };
+  };
+  const owners = ownerReader(caller, api.owners, options.ownersTtlMs ?? DEFAULT_OWNERS_TTL_MS);
+
+  return {
+    ...readers(allowed),
+    withProperties(extra) {
+      const outside = extra.filter((name) => !allowed.includes(name));
+      if (outside.length > 0) throw new RangeError(`contact properties outside the allow-list: ${outside.join(', ')}`);
+      return readers([...new Set(extra)]);
+    },
+    allowedProperties: allowed,
+    companiesForContacts: open(companiesForContacts(caller, api.associations, api.companies)),
+    ownersById: open(owners.ownersById),
+    ping: open(async () => {
+      await caller.call('readiness check', () => api.properties.getByName('contacts', 'email'));
+    }),
+    async close() {
+      closed = true;
+      owners.clear();
+    },
+  };
+}
+
+const closedError = () => new SourceError('crm', 'unavailable', 'the HubSpot source is closed', { retryable: false });
+
+const stderrLogger: HubSpotLogger = {
+  warn: (obj, msg) => console.warn(JSON.stringify({ level: 'warn', ...obj, msg })),
+  error: (obj, msg) => console.error(JSON.stringify({ level: 'error', ...obj, msg })),
+};

@@ -1,0 +1,52 @@
+import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
+import { SourceError } from '../errors.ts';
+
+/** Calls that may wait for a slot at once; beyond, a call fails at once rather than queue forever. */
+const MAX_WAITING = 1000;
+
+/** A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError. */
+export type TakeSlot = (what: string, deadline: number) => Promise<void>;
+
+/**
+ * The process-wide limiter one source shares between all its calls, so the process stays within
+ * HubSpot's per-app limit (`requests` per `intervalMs`, e.g. 100 per 10 s).
+ *
+ * HubSpot counts a rolling window, while RateLimiterMemory counts fixed windows, which let twice
+ * the points through across a window edge. So the interval is cut into k slices of
+ * floor(requests / (k + 1)) points: any rolling interval overlaps at most k + 1 slices, hence
+ * never sees more than `requests`, at the cost of a tenth of the throughput (90 per 10 s for 100).
+ */
+export function createLimiter(rateLimit: { readonly requests: number; readonly intervalMs: number }): TakeSlot {
+  const { requests, intervalMs } = rateLimit;
+  if (!(requests >= 1) || !(intervalMs > 0)) {
+    throw new RangeError(`expected a rate limit of at least 1 request per positive interval, got ${requests} per ${intervalMs} ms`);
+  }
+  const slices = Math.min(9, Math.max(1, requests - 1));
+  const points = Math.max(1, Math.floor(requests / (slices + 1)));
+  const queue = new RateLimiterQueue(new RateLimiterMemory({ points, duration: intervalMs / slices / 1000 }), {
+    maxQueueSize: MAX_WAITING,
+  });
+  const overLimit = (what: string, cause?: unknown) =>
+    new SourceError('crm', 'rate_limited', `${what}: no request slot within the retry budget (local limit ${requests} per ${intervalMs} ms)`, {
+      retryable: true,
+      cause,
+    });
+
+  return async (what, deadline) => {
+    let timer: NodeJS.Timeout | undefined;
+    // Waiting requests expire by the second: a slot granted after our deadline goes unused.
+    const granted = queue.removeTokens(1, undefined, Math.ceil(deadline / 1000));
+    granted.catch(() => undefined);
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      const outcome = await Promise.race([granted, expired]);
+      if (outcome === 'expired') throw overLimit(what);
+    } catch (error) {
+      throw error instanceof SourceError ? error : overLimit(what, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
