@@ -1,0 +1,118 @@
+import type { BatchFn } from '../errors.ts';
+import { SourceError } from '../errors.ts';
+import { eachKey } from './batch.ts';
+import { createMailchimpClient } from './client.ts';
+import { ACTIVITY_FIELDS, MEMBER_FIELDS, TAG_FIELDS, toActivity, toMember, toTags } from './mapping.ts';
+import { subscriberHash, type EmailActivity, type EmailMember, type EmailTag } from './model.ts';
+import { createUpstream, type BatchState, type MailchimpLogger } from './upstream.ts';
+
+export * from './model.ts';
+export type { MailchimpLogger } from './upstream.ts';
+
+/** Mailchimp's per-account connection limit; lower it when replicas share one account. */
+export const DEFAULT_MAX_IN_FLIGHT = 10;
+
+/** Activity types the feed can be filtered by (`activity_filters`). */
+export const ACTIVITY_FILTERS = [
+  'bounce', 'click', 'conversation', 'ecommerce_signup', 'event', 'web_engagement', 'generic_signup',
+  'landing_page_signup', 'marketing_permission', 'note', 'open', 'order', 'postcard_sent', 'sent', 'signup',
+  'squatter_signup', 'unsub', 'website_signup', 'survey_response', 'sms_bulk_sent', 'inbox_thread',
+  'qbo_payment_link', 'video_call_transcripts',
+] as const;
+
+export interface MailchimpSourceOptions {
+  /** A Marketing API key; its suffix ("-us21") names the datacenter unless serverPrefix is set. */
+  readonly apiKey: string;
+  readonly serverPrefix?: string;
+  /** Origin of a Mailchimp-compatible API (the stand-in); '/3.0' is appended. Wins over the datacenter. */
+  readonly baseUrl?: string;
+  /** The audience (list) whose members this source reads. */
+  readonly listId: string;
+  /** Per HTTP call; the request is aborted when it passes. */
+  readonly timeoutMs: number;
+  /** How long one key may keep retrying (429 backoff, one 5xx retry) after its first failure. */
+  readonly retryBudgetMs: number;
+  /** Most requests in flight from this source at once, whatever the number of batches. Default 10. */
+  readonly maxInFlight?: number;
+  /** Receives one line when the API key is refused; nothing is logged without it. */
+  readonly logger?: MailchimpLogger;
+}
+
+export interface ActivityOptions {
+  /** Newest entries to read per member, 1 to 1000. */
+  readonly count: number;
+  /** Keep only these activity types (ACTIVITY_FILTERS); all when absent or empty. */
+  readonly types?: readonly string[];
+}
+
+/** The email source. Batch functions follow the BatchFn contract of sources/errors.ts. */
+export interface MailchimpSource {
+  /** Members by normalized email: the member, null when not in the audience, or that key's SourceError. */
+  readonly membersByEmail: BatchFn<string, EmailMember>;
+  /**
+   * A batch function over emails for one (count, types) choice: the member's activity newest first,
+   * null when not in the audience. Make one per distinct argument set (a loader per arguments).
+   * Throws RangeError at once for a count or type Mailchimp would refuse.
+   */
+  activityByEmail(options: ActivityOptions): BatchFn<string, EmailActivity[]>;
+  /**
+   * The member's tags with when each was added (up to 1000). The member body has the tags too,
+   * without dates: read this only when the dates are asked for.
+   */
+  readonly tagsByEmail: BatchFn<string, EmailTag[]>;
+  /** Resolves when Mailchimp answers a ping with this key; rejects with a SourceError. */
+  ping(): Promise<void>;
+}
+
+const silent: MailchimpLogger = { warn: () => {}, error: () => {} };
+
+function atLeast(min: number, name: string, value: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new SourceError('email', 'not_configured', `expected ${name} to be an integer of at least ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function checkActivity({ count, types = [] }: ActivityOptions): void {
+  if (!Number.isInteger(count) || count < 1 || count > 1000) throw new RangeError(`expected count from 1 to 1000, got ${count}`);
+  const unknown = types.filter((type) => !(ACTIVITY_FILTERS as readonly string[]).includes(type));
+  if (unknown.length > 0) throw new RangeError(`expected activity types among ACTIVITY_FILTERS, got ${unknown.join(', ')}`);
+}
+
+/**
+ * Builds the email source: its own SDK client and one in-flight limit shared by all its batch
+ * functions, so create one per process. Throws SourceError not_configured for unusable options.
+ */
+export function createMailchimpSource(options: MailchimpSourceOptions): MailchimpSource {
+  const { listId } = options;
+  if (!listId) throw new SourceError('email', 'not_configured', 'expected a Mailchimp audience (list) id');
+  const client = createMailchimpClient({ ...options, timeoutMs: atLeast(1, 'timeoutMs', options.timeoutMs) });
+  const upstream = createUpstream({
+    maxInFlight: atLeast(1, 'maxInFlight', options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+    retryBudgetMs: atLeast(0, 'retryBudgetMs', options.retryBudgetMs),
+    logger: options.logger ?? silent,
+  });
+
+  const byEmail =
+    <V>(request: (hash: string) => Promise<unknown>, map: (body: unknown) => V): BatchFn<string, V> =>
+    (emails) =>
+      eachKey(emails, async (email: string, batch: BatchState) => {
+        const body = await upstream.call(() => request(subscriberHash(email)), batch);
+        return body === null ? null : map(body);
+      });
+
+  return {
+    membersByEmail: byEmail((hash) => client.lists.getListMember(listId, hash, { fields: MEMBER_FIELDS }), toMember),
+    activityByEmail: (activity) => {
+      checkActivity(activity);
+      const { count, types = [] } = activity;
+      const opts = { fields: ACTIVITY_FIELDS, count, activityFilters: types.length > 0 ? types : undefined };
+      return byEmail((hash) => client.lists.getListMemberActivityFeed(listId, hash, opts), toActivity);
+    },
+    tagsByEmail: byEmail((hash) => client.lists.getListMemberTags(listId, hash, { fields: TAG_FIELDS, count: 1000 }), toTags),
+    ping: async () => {
+      const body = await upstream.call(() => client.ping.get());
+      if (body === null) throw new SourceError('email', 'bad_response', 'expected a ping answer from Mailchimp, got 404');
+    },
+  };
+}
