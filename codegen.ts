@@ -1,6 +1,8 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const commerce = '../../sources/commerce/model.ts';
+const crm = '../../sources/hubspot/model.ts';
+const email = '../../sources/mailchimp/model.ts';
 
 /** Typed resolvers from schema/*.graphql; `parent` in each resolver is the source's own model. */
 const config: CodegenConfig = {
@@ -40,6 +42,12 @@ const config: CodegenConfig = {
           CartItem: `${commerce}#CartItem`,
           Money: `${commerce}#Money`,
           CustomerConnection: `${commerce}#SegmentPage`,
+          CrmContact: `${crm}#CrmContact`,
+          CrmCompany: `${crm}#CrmCompany`,
+          CrmOwner: `${crm}#CrmOwner`,
+          EmailMarketing: `${email}#EmailMember`,
+          EmailActivity: `${email}#EmailActivity`,
+          EmailTag: '../models.ts#EmailTagOnMember',
         },
       },
     },

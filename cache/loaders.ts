@@ -11,11 +11,18 @@ import type {
   SegmentPage,
   SegmentPageKey,
 } from '../sources/commerce/index.ts';
+import type { CrmCompany, CrmContact, CrmOwner, HubSpotSource } from '../sources/hubspot/index.ts';
+import type { ActivityOptions, EmailActivity, EmailMember, EmailTag, MailchimpSource } from '../sources/mailchimp/index.ts';
 
 /** The upstreams a request can reach. */
 export interface Sources {
   readonly commerce: CommerceSource;
+  readonly crm: HubSpotSource;
+  readonly email: MailchimpSource;
 }
+
+/** HubSpot's batch read takes at most 100 inputs. */
+const CRM_BATCH = 100;
 
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
@@ -26,7 +33,7 @@ const COMMERCE_BATCH = 500;
  * (the shared cache is a separate layer).
  */
 export function createLoaders(sources: Sources) {
-  const { commerce } = sources;
+  const { commerce, crm, email } = sources;
   const customerById: DataLoader<string, CommerceCustomer | null> = new DataLoader(
     async (ids) => primed(await commerce.customersById(ids), (c) => customerByEmail.prime(c.email, c)),
     { maxBatchSize: COMMERCE_BATCH },
@@ -63,6 +70,39 @@ export function createLoaders(sources: Sources) {
       (keys) => Promise.all(keys.map((key) => commerce.segmentPage(key).catch((error: Error) => error))),
       { cacheKeyFn: (key) => JSON.stringify(key) },
     ),
+    ...crmLoaders(crm),
+    ...emailLoaders(email),
+  };
+}
+
+function crmLoaders(crm: HubSpotSource) {
+  const contactByEmail: DataLoader<string, CrmContact | null> = new DataLoader(crm.contactsByEmail, { maxBatchSize: CRM_BATCH });
+  return {
+    crmContactByEmail: normalized(contactByEmail, normalizeEmail),
+    crmContactById: new DataLoader<string, CrmContact | null>(
+      async (ids) => primed(await crm.contactsById(ids), (c) => c.email && contactByEmail.prime(c.email, c)),
+      { maxBatchSize: CRM_BATCH },
+    ),
+    /** Keys: contact ids. */
+    crmCompany: new DataLoader<string, CrmCompany | null>(crm.companiesForContacts, { maxBatchSize: CRM_BATCH }),
+    crmOwner: new DataLoader<string, CrmOwner | null>(crm.ownersById, { maxBatchSize: CRM_BATCH }),
+  };
+}
+
+function emailLoaders(email: MailchimpSource) {
+  // Mailchimp reads one member per call: the source's in-flight limit, not the batch size, bounds
+  // the load on Mailchimp.
+  const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
+  return {
+    emailMember: normalized(new DataLoader<string, EmailMember | null>(email.membersByEmail), normalizeEmail),
+    emailTags: normalized(new DataLoader<string, EmailTag[] | null>(email.tagsByEmail), normalizeEmail),
+    /** One loader per (count, types): the feed is read with those arguments for every member. */
+    emailActivity(options: ActivityOptions) {
+      const key = JSON.stringify([options.count, options.types ?? []]);
+      let loader = activity.get(key);
+      if (!loader) activity.set(key, (loader = new DataLoader(email.activityByEmail(options))));
+      return normalized(loader, normalizeEmail);
+    },
   };
 }
 

@@ -1,4 +1,16 @@
+import type { Settings } from '../server/context.ts';
+import type { RfmSegment, SegmentPageKey } from '../sources/commerce/model.ts';
+import { decodeCustomerCursor, decodeOrderCursor } from './cursors.ts';
+import { EmailActivityType, toSource } from './enums.ts';
 import { badUserInput } from './errors.ts';
+
+type EmailActivityTypeName = keyof typeof EmailActivityType;
+
+// Each field's arguments are parsed by one function here, used twice: by the pre-execution check
+// (server/argument-checks.ts), so bad input fails before any upstream call, and by the resolver,
+// for the parsed values.
+
+const MAX_KEYS = 100;
 
 /** Commerce ids are decimal strings of a BIGINT; anything else cannot name a customer. */
 export function customerId(value: string, argument: string): string {
@@ -14,7 +26,7 @@ export function pageSize(value: number | null | undefined, max: number, argument
 }
 
 /** Exactly one of the named arguments is given; returns its name. */
-export function exactlyOne<T extends Record<string, unknown>>(args: T): keyof T {
+function exactlyOne<T extends Record<string, unknown>>(args: T): keyof T & string {
   const given = Object.keys(args).filter((name) => args[name] !== undefined && args[name] !== null);
   if (given.length !== 1) {
     throw badUserInput(`expected exactly one of ${Object.keys(args).join(', ')}, got ${given.length ? given.join(' and ') : 'none'}`);
@@ -23,13 +35,98 @@ export function exactlyOne<T extends Record<string, unknown>>(args: T): keyof T 
 }
 
 /** At most `max` keys in a list argument. */
-export function keyList<T>(values: readonly T[], max: number, argument: string): readonly T[] {
-  if (values.length > max) throw badUserInput(`${argument}: expected at most ${max} keys, got ${values.length}`, argument);
+function keyList<T>(values: readonly T[], argument: string): readonly T[] {
+  if (values.length > MAX_KEYS) throw badUserInput(`${argument}: expected at most ${MAX_KEYS} keys, got ${values.length}`, argument);
   return values;
 }
 
 /** A non-negative decimal amount with at most two fraction digits, e.g. `250` or `19.90`. */
-export function decimalAmount(value: string, argument: string): string {
+function decimalAmount(value: string, argument: string): string {
   if (!/^\d{1,12}(\.\d{1,2})?$/.test(value)) throw badUserInput(`${argument}: expected a decimal amount such as "250.00", got "${value.slice(0, 40)}"`, argument);
   return value;
 }
+
+type CustomerArgs = { id?: string | null; email?: string | null; hubspotContactId?: string | null };
+
+/** `Query.customer`: exactly one key. */
+export function customerKey(args: CustomerArgs) {
+  const kind = exactlyOne({ id: args.id, email: args.email, hubspotContactId: args.hubspotContactId });
+  if (kind === 'id') return { kind, value: customerId(args.id!, 'id') } as const;
+  if (kind === 'email') return { kind, value: args.email! } as const;
+  if (!/^\d{1,18}$/.test(args.hubspotContactId!)) {
+    throw badUserInput(`hubspotContactId: expected a numeric HubSpot contact id, got "${args.hubspotContactId!.slice(0, 40)}"`, 'hubspotContactId');
+  }
+  return { kind, value: args.hubspotContactId! } as const;
+}
+
+/** `Query.customers`: ids or emails, at most 100, each id valid. */
+export function customersKeys(args: { ids?: readonly string[] | null; emails?: readonly string[] | null }) {
+  return exactlyOne({ ids: args.ids, emails: args.emails }) === 'ids'
+    ? ({ kind: 'ids', values: keyList(args.ids!, 'ids').map((id) => customerId(id, 'ids')) } as const)
+    : ({ kind: 'emails', values: keyList(args.emails!, 'emails') } as const);
+}
+
+interface SegmentArgs {
+  first?: number | null;
+  after?: string | null;
+  filter?: {
+    rfmSegments?: readonly RfmSegment[] | null;
+    lastOrderBefore?: Date | null;
+    lastOrderAfter?: Date | null;
+    totalSpentAtLeast?: { amount: string; currencyCode: string } | null;
+    hasAbandonedCart?: boolean | null;
+  } | null;
+}
+
+/** `Query.customerSegment`: page size 1-100, a cursor of ours, money in the shop currency. */
+export function segmentKey({ filter, first, after }: SegmentArgs, settings: Settings): SegmentPageKey {
+  const spent = filter?.totalSpentAtLeast;
+  if (spent && spent.currencyCode !== settings.shopCurrency) {
+    throw badUserInput(`filter.totalSpentAtLeast: expected an amount in ${settings.shopCurrency} (the shop currency), got ${spent.currencyCode}`);
+  }
+  return {
+    filter: {
+      rfmSegments: filter?.rfmSegments ?? null,
+      lastOrderBefore: filter?.lastOrderBefore ?? null,
+      lastOrderAfter: filter?.lastOrderAfter ?? null,
+      totalSpentAtLeast: spent ? decimalAmount(spent.amount, 'filter.totalSpentAtLeast.amount') : null,
+      hasAbandonedCart: filter?.hasAbandonedCart ?? null,
+    },
+    first: pageSize(first, 100),
+    afterId: decodeCustomerCursor(after),
+  };
+}
+
+/** `CommerceProfile.orders`: page size 1-100 and a cursor of ours. */
+export function orderPageArgs(args: { first?: number | null; after?: string | null }) {
+  return { first: pageSize(args.first, 100), after: decodeOrderCursor(args.after) };
+}
+
+/** Contact property names, each on the allow-list. */
+export function crmPropertyNames(names: readonly string[], allowed: readonly string[]): readonly string[] {
+  const outside = names.filter((name) => !allowed.includes(name));
+  if (outside.length > 0) {
+    const list = allowed.length ? allowed.join(', ') : 'none are configured';
+    throw badUserInput(`names: expected properties from the allow-list (${list}), got ${outside.slice(0, 5).join(', ')}`, 'names');
+  }
+  return names;
+}
+
+/** `EmailMarketing.activity(first, types)` as the email source takes it: all our types when none is given. */
+export function emailActivityArgs(first: number | null | undefined, types: readonly EmailActivityTypeName[] | null | undefined) {
+  const names = types?.length ? [...new Set(types)].sort() : (Object.keys(EmailActivityType) as EmailActivityTypeName[]);
+  return { count: pageSize(first, 100), types: names.map((name) => toSource(EmailActivityType, name)) };
+}
+
+type Args = Record<string, any>;
+
+/** The checks run before execution, by schema coordinate. */
+export const argumentChecks: Record<string, (args: Args, settings: Settings) => unknown> = {
+  'Query.customer': (args) => customerKey(args),
+  'Query.customers': (args) => customersKeys(args),
+  'Query.customerSegment': (args, settings) => segmentKey(args, settings),
+  'CommerceProfile.orders': (args) => orderPageArgs(args),
+  'Purchases.topCategories': (args) => pageSize(args.first, 10),
+  'CrmContact.properties': (args, settings) => crmPropertyNames(args.names, settings.crmProperties),
+  'EmailMarketing.activity': (args) => emailActivityArgs(args.first, args.types),
+};

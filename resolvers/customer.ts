@@ -1,6 +1,5 @@
-import type { CommerceProfileResolvers, CustomerResolvers, PurchasesResolvers } from './generated/types.ts';
-import { customerId, pageSize } from './arguments.ts';
-import { decodeOrderCursor } from './cursors.ts';
+import type { CommerceProfileResolvers, CustomerResolvers, IdentitiesResolvers, PurchasesResolvers } from './generated/types.ts';
+import { customerId, orderPageArgs, pageSize } from './arguments.ts';
 
 export const Customer: CustomerResolvers = {
   // Federation entity references: the same loaders as the root fields, so a gateway's batch of
@@ -11,6 +10,13 @@ export const Customer: CustomerResolvers = {
       : loaders.customerByEmail.load(String((reference as { email: string }).email)),
   identities: (customer) => ({ commerceCustomerId: customer.id, email: customer.email }),
   commerce: (customer) => customer,
+  crm: (customer, _, { loaders }) => loaders.crmContactByEmail.load(customer.email),
+  emailMarketing: (customer, _, { loaders }) => loaders.emailMember.load(customer.email),
+};
+
+export const Identities: IdentitiesResolvers = {
+  hubspotContactId: async (identities, _, { loaders }) => (await loaders.crmContactByEmail.load(identities.email))?.id ?? null,
+  mailchimpSubscriberHash: async (identities, _, { loaders }) => (await loaders.emailMember.load(identities.email))?.id ?? null,
 };
 
 export const CommerceProfile: CommerceProfileResolvers = {
@@ -24,8 +30,7 @@ export const CommerceProfile: CommerceProfileResolvers = {
   signedUpAt: (customer) => customer.signupAt,
   purchases: (customer, _, { loaders }) => loaders.purchaseStats.load(customer.id),
   rfm: (customer, _, { loaders }) => loaders.rfm.load(customer.id),
-  orders: (customer, { first, after }, { loaders }) =>
-    loaders.orderPages.load({ customerId: customer.id, first: pageSize(first, 100), after: decodeOrderCursor(after) }),
+  orders: (customer, args, { loaders }) => loaders.orderPages.load({ customerId: customer.id, ...orderPageArgs(args) }),
   carts: async (customer, _, { loaders }) => (await loaders.carts.load(customer.id)).open,
   abandonedCart: async (customer, _, { loaders }) => (await loaders.carts.load(customer.id)).abandoned,
 };

@@ -1,5 +1,7 @@
 import { CountryCodeResolver, CurrencyResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
-import { CommerceProfile, Customer, Purchases } from './customer.ts';
+import { CrmCompany, CrmContact } from './crm.ts';
+import { CommerceProfile, Customer, Identities, Purchases } from './customer.ts';
+import { EmailActivity, EmailMarketing, EmailTag } from './email.ts';
 import type { Resolvers } from './generated/types.ts';
 import { Cart, Order, OrderConnection } from './orders.ts';
 import { Query } from './query.ts';
@@ -13,10 +15,16 @@ export const resolvers: Resolvers = {
   CountryCode: CountryCodeResolver,
   Query,
   Customer,
+  Identities,
   CommerceProfile,
   Purchases,
   OrderConnection,
   Order,
   Cart,
   CustomerConnection,
+  CrmContact,
+  CrmCompany,
+  EmailMarketing,
+  EmailActivity,
+  EmailTag,
 };

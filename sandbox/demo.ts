@@ -1,13 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import pg from 'pg';
 import { personAt, type DemoWorld } from './demo/people.ts';
 import { cartsOf, ordersOf, seedShop } from './demo/shop.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { startHubSpotStandIn } from './hubspot/index.ts';
+import { startMailchimpStandIn } from './mailchimp/index.ts';
 
-export interface Demo {
-  readonly world: DemoWorld;
-  /** The embedded shop database. */
+/** Where the demo's stand-ins listen and the credentials they accept (fresh on every start). */
+export interface DemoUpstreams {
   readonly databaseUrl: string;
+  readonly hubspot: { readonly baseUrl: string; readonly accessToken: string; readonly extraProperties: readonly string[] };
+  readonly mailchimp: { readonly baseUrl: string; readonly apiKey: string; readonly listId: string };
+}
+
+export interface Demo extends DemoUpstreams {
+  readonly world: DemoWorld;
   /** A customer worth showing: repeat buyer with an open cart. */
   readonly exampleEmail: string;
   close(): Promise<void>;
@@ -15,7 +23,8 @@ export interface Demo {
 
 /**
  * The embedded default: PGlite served over the wire protocol, seeded with the deterministic demo
- * shop as of now. Progress goes to the logger, since a large DEMO_CUSTOMERS takes a while.
+ * shop as of now, and the HubSpot and Mailchimp stand-ins serving the same people. Progress goes
+ * to the logger, since a large DEMO_CUSTOMERS takes a while.
  */
 export async function startDemo(options: { customers: number; seed: number; logger: Logger }): Promise<Demo> {
   const world: DemoWorld = { seed: options.seed, customers: options.customers, asOf: new Date() };
@@ -28,7 +37,21 @@ export async function startDemo(options: { customers: number; seed: number; logg
   } finally {
     await pool.end();
   }
-  return { world, databaseUrl: embedded.url, exampleEmail: exampleCustomer(world), close: () => embedded.close() };
+  const accessToken = `pat-demo-${randomBytes(12).toString('hex')}`;
+  const apiKey = `${randomBytes(16).toString('hex')}-us1`;
+  const hubspot = await startHubSpotStandIn({ world, accessToken });
+  const mailchimp = await startMailchimpStandIn({ world, apiKey, listId: 'demo' });
+  return {
+    world,
+    databaseUrl: embedded.url,
+    hubspot: { baseUrl: hubspot.url, accessToken, extraProperties: ['preferred_store', 'loyalty_tier'] },
+    mailchimp: { baseUrl: mailchimp.url, apiKey, listId: 'demo' },
+    exampleEmail: exampleCustomer(world),
+    async close() {
+      await Promise.all([hubspot.close(), mailchimp.close()]);
+      await embedded.close();
+    },
+  };
 }
 
 /** The first repeat buyer with an open cart; in a tiny world, whoever ordered most. */
@@ -37,7 +60,7 @@ function exampleCustomer(world: DemoWorld): string {
   for (let index = 0; index < Math.min(world.customers, 5000); index++) {
     const person = personAt(world, index);
     const orders = ordersOf(world, person).filter((o) => o.status === 'completed').length;
-    if (orders >= 3 && cartsOf(world, person).length > 0) return person.email;
+    if (orders >= 3 && cartsOf(world, person).length > 0 && person.crm && person.emailMarketing) return person.email;
     if (orders > best.orders) best = { email: person.email, orders };
   }
   return best.email;

@@ -11,7 +11,9 @@ import express from 'express';
 import type { Logger } from 'pino';
 import { createLoaders, type Sources } from '../cache/loaders.ts';
 import { SourceError } from '../sources/errors.ts';
-import type { Context } from './context.ts';
+import { argumentChecks } from '../resolvers/arguments.ts';
+import { argumentChecksPlugin } from './argument-checks.ts';
+import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
 import { readiness } from './health.ts';
 import { buildSchema } from './schema.ts';
@@ -19,7 +21,7 @@ import { buildSchema } from './schema.ts';
 export interface ServerOptions {
   readonly sources: Sources;
   readonly logger: Logger;
-  readonly shopCurrency: string;
+  readonly settings: Settings;
   readonly production: boolean;
 }
 
@@ -47,6 +49,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      argumentChecksPlugin(argumentChecks),
       errorLogging(),
     ],
   });
@@ -71,7 +74,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
           loaders: createLoaders(options.sources),
           requestId,
           log: options.logger.child({ requestId }),
-          shopCurrency: options.shopCurrency,
+          settings: options.settings,
         };
       },
     }),

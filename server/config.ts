@@ -17,10 +17,34 @@ const schema = z.object({
   RFM_BOUNDARIES_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   DEMO_CUSTOMERS: z.coerce.number().int().min(1).max(2_000_000).default(3000),
   DEMO_SEED: z.coerce.number().int().min(0).default(360),
+
+  HUBSPOT_ACCESS_TOKEN: z.string().min(10, 'expected a HubSpot private-app token').optional(),
+  HUBSPOT_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.hubapi.com'),
+  HUBSPOT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1500),
+  HUBSPOT_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  HUBSPOT_RATE_LIMIT_REQUESTS: z.coerce.number().int().min(1).max(10_000).default(100),
+  HUBSPOT_RATE_LIMIT_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  HUBSPOT_EXTRA_PROPERTIES: z
+    .string()
+    .regex(/^[a-z0-9_]+(,[a-z0-9_]+)*$/, 'expected comma-separated HubSpot internal property names')
+    .transform((list) => list.split(','))
+    .optional(),
+  HUBSPOT_OWNERS_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+
+  MAILCHIMP_API_KEY: z.string().regex(/^\w+-[a-z]+\d+$/, 'expected a Mailchimp API key ending in its datacenter, e.g. -us21').optional(),
+  MAILCHIMP_LIST_ID: z.string().regex(/^\w{1,40}$/, 'expected a Mailchimp audience id').optional(),
+  MAILCHIMP_SERVER_PREFIX: z.string().regex(/^[a-z]+\d+$/, 'expected a datacenter such as us21').optional(),
+  MAILCHIMP_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MAILCHIMP_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
+  MAILCHIMP_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  MAILCHIMP_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10).default(10),
+}).refine((config) => !config.MAILCHIMP_API_KEY || config.MAILCHIMP_LIST_ID, {
+  path: ['MAILCHIMP_LIST_ID'],
+  message: 'required with MAILCHIMP_API_KEY',
 });
 
 /** Names whose values are never printed, even when invalid. */
-const SECRET = new Set(['DATABASE_URL']);
+const SECRET = new Set(['DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY']);
 
 export type Config = z.infer<typeof schema>;
 
@@ -35,7 +59,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);
-    const got = SECRET.has(name) ? '(value hidden)' : JSON.stringify(String(env[name]).slice(0, 80));
+    const value = env[name];
+    const got = value === undefined ? 'nothing' : SECRET.has(name) ? '(value hidden)' : JSON.stringify(value.slice(0, 80));
     return `  ${name}: ${issue.message}, got ${got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);

@@ -7,6 +7,13 @@ export interface Context {
   /** Echoed in the `x-request-id` response header and in every log line of the request. */
   readonly requestId: string;
   readonly log: Logger;
+  readonly settings: Settings;
+}
+
+/** Configuration that decides whether arguments are valid. */
+export interface Settings {
   /** The currency purchases are counted in; money filters in another currency are refused. */
   readonly shopCurrency: string;
+  /** Contact properties `CrmContact.properties` may read. */
+  readonly crmProperties: readonly string[];
 }

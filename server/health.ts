@@ -4,7 +4,8 @@ import { SourceError } from '../sources/errors.ts';
 const PING_TIMEOUT_MS = 2000;
 
 export interface SourceStatus {
-  readonly status: 'up' | 'down';
+  /** `not_configured`: the source has no upstream (its fields answer SOURCE_NOT_CONFIGURED). */
+  readonly status: 'up' | 'down' | 'not_configured';
   readonly latencyMs: number;
   /** SourceError kind when down (timeout, unavailable, ...), never a message. */
   readonly error?: string;
@@ -37,8 +38,10 @@ async function ping(call: () => Promise<void>): Promise<SourceStatus> {
     ]);
     return { status: 'up', latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
+    const latencyMs = Math.round(performance.now() - started);
+    if (error instanceof SourceError && error.kind === 'not_configured') return { status: 'not_configured', latencyMs };
     const kind = error instanceof SourceError ? error.kind : error instanceof Error && error.message === 'timeout' ? 'timeout' : 'unavailable';
-    return { status: 'down', latencyMs: Math.round(performance.now() - started), error: kind };
+    return { status: 'down', latencyMs, error: kind };
   } finally {
     clearTimeout(timer);
   }

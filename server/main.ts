@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { createCommerceSource } from '../sources/commerce/index.ts';
 import { startDemo, type Demo } from '../sandbox/demo.ts';
 import { startServer } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { createSources } from './sources.ts';
 
 /** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
 async function main(): Promise<void> {
@@ -25,17 +25,12 @@ async function main(): Promise<void> {
   // An idle client's connection dying (a database restart) must not take the process down.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
 
+  const sources = createSources(config, { db: pool, logger, ...(demo && { demo }) });
   const server = await startServer(
     {
-      sources: {
-        commerce: createCommerceSource(pool, {
-          currency: config.SHOP_CURRENCY,
-          abandonedAfterMs: config.ABANDONED_CART_AFTER_MINUTES * 60_000,
-          rfmBoundariesTtlMs: config.RFM_BOUNDARIES_TTL_SECONDS * 1000,
-        }),
-      },
+      sources,
       logger,
-      shopCurrency: config.SHOP_CURRENCY,
+      settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
       production: config.NODE_ENV === 'production',
     },
     { host: config.HOST, port: config.PORT },
@@ -50,6 +45,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.stop();
+    await sources.crm.close();
     await pool.end();
     await demo?.close();
     logger.info('stopped');
@@ -72,6 +68,8 @@ and try:
         rfm { recency frequency monetary segment }
         abandonedCart { updatedAt value { amount currencyCode } }
       }
+      crm { lifecycleStage owner { firstName } company { name } }
+      emailMarketing { status canEmail memberRating lastOpenedAt }
     }
   }
 

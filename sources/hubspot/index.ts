@@ -68,7 +68,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     timeoutMs: options.timeoutMs,
     retryBudgetMs: options.retryBudgetMs,
     rateLimit: options.rateLimit,
-    logger: options.logger ?? stderrLogger,
+    logger: options.logger,
   });
   let closed = false;
   const open = <F extends (...args: never[]) => Promise<unknown>>(fn: F): F =>
@@ -101,8 +101,3 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
 }
 
 const closedError = () => new SourceError('crm', 'unavailable', 'the HubSpot source is closed', { retryable: false });
-
-const stderrLogger: HubSpotLogger = {
-  warn: (obj, msg) => console.warn(JSON.stringify({ level: 'warn', ...obj, msg })),
-  error: (obj, msg) => console.error(JSON.stringify({ level: 'error', ...obj, msg })),
-};

@@ -78,6 +78,6 @@ export interface HubSpotSourceOptions {
   readonly extraProperties: readonly string[];
   /** How long an owner (or the fact that there is none) is reused; 5 minutes by default. */
   readonly ownersTtlMs?: number;
-  /** Logs about the token and the daily limit; JSON lines on stderr by default. */
-  readonly logger?: HubSpotLogger;
+  /** Receives the lines an operator must act on: a refused token, the daily limit reached. */
+  readonly logger: HubSpotLogger;
 }

@@ -1,6 +1,7 @@
 import { SourceError } from '../errors.ts';
 import {
   EMAIL_STATUSES,
+  canEmail,
   type EmailActivity,
   type EmailLocation,
   type EmailMember,
@@ -98,6 +99,7 @@ export function toMember(body: unknown): EmailMember {
     throw badResponse('a member with id, email_address and a known status');
   }
   const stats = isWire(body.stats) ? body.stats : {};
+  const marketingPermissions = permissions(body.marketing_permissions);
   return {
     id: body.id,
     email: body.email_address,
@@ -111,7 +113,8 @@ export function toMember(body: unknown): EmailMember {
     tags: tagRefs(body.tags),
     location: location(body.location),
     vip: body.vip === true,
-    marketingPermissions: permissions(body.marketing_permissions),
+    marketingPermissions,
+    canEmail: canEmail({ status: body.status, marketingPermissions }),
     language: text(body.language),
     source: text(body.source),
   };

@@ -55,6 +55,8 @@ export interface EmailMember {
   readonly location: EmailLocation | null;
   readonly vip: boolean;
   readonly marketingPermissions: readonly MarketingPermission[];
+  /** Derived: see canEmail. */
+  readonly canEmail: boolean;
   /** Language code Mailchimp detected or was given ("en", "de"), or null. */
   readonly language: string | null;
   /** How the member joined ("API - Generic", "Hosted Signup Form", "Import"), or null. */

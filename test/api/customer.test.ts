@@ -57,14 +57,22 @@ describe('Query.customer', () => {
   });
 
   it.each([
-    ['no argument', '{ customer { id } }', 'expected exactly one of id, email, got none'],
-    ['both arguments', '{ customer(id: "1", email: "a@example.com") { id } }', 'expected exactly one of id, email, got id and email'],
+    ['no argument', '{ customer { id } }', 'expected exactly one of id, email, hubspotContactId, got none'],
+    ['both arguments', '{ customer(id: "1", email: "a@example.com") { id } }', 'expected exactly one of id, email, hubspotContactId, got id and email'],
     ['a non-numeric id', '{ customer(id: "1 OR 1=1") { id } }', 'id: expected a numeric customer id, got "1 OR 1=1"'],
   ])('rejects %s with BAD_USER_INPUT before any SQL runs', async (_, query, message) => {
-    const { body } = await server.query(query);
-    expect(body.data).toEqual({ customer: null });
-    expect(body.errors).toHaveLength(1);
-    expect(body.errors![0]).toMatchObject({ message, path: ['customer'], extensions: { code: 'BAD_USER_INPUT' } });
+    const { status, body } = await server.query(query);
+    expect(status).toBe(400);
+    expect(body).toEqual({
+      errors: [{ message, locations: [{ line: 1, column: 3 }], extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }],
+    });
+    expect(server.statements).toHaveLength(0);
+  });
+
+  it('rejects a bad argument deep in the selection before any source is called', async () => {
+    const { status, body } = await server.query('{ customer(id: "1") { commerce { orders(first: 1000) { pageInfo { hasNextPage } } } } }');
+    expect(status).toBe(400);
+    expect(body.errors?.[0]).toMatchObject({ message: 'first: expected 1 to 100, got 1000', extensions: { code: 'BAD_USER_INPUT' } });
     expect(server.statements).toHaveLength(0);
   });
 

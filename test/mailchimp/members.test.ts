@@ -71,6 +71,7 @@ describe('membersByEmail', () => {
         { id: expect.any(String), text: 'Email', enabled: traits.permissions.email },
         { id: expect.any(String), text: 'Customized Online Advertising', enabled: traits.permissions.ads },
       ],
+      canEmail: traits.status === 'subscribed' && traits.permissions.email && traits.permissions.ads,
       language: expect.stringMatching(/^[a-z]{2}$/),
       source: expect.any(String),
     });

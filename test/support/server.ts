@@ -1,5 +1,8 @@
 import { pino } from 'pino';
 import { startServer } from '../../server/app.ts';
+import { crmNotConfigured, emailNotConfigured } from '../../server/sources.ts';
+import type { HubSpotSource } from '../../sources/hubspot/index.ts';
+import type { MailchimpSource } from '../../sources/mailchimp/index.ts';
 import { createCommerceSource, type Queryable } from '../../sources/commerce/index.ts';
 import { TEST_AS_OF, type TestDatabase } from './database.ts';
 
@@ -24,7 +27,10 @@ export interface TestServer {
  * The real server on a free port, its commerce source reading `db` through a wrapper that records
  * each statement (counted at the pool, as the issue asks), and its logs captured.
  */
-export async function startTestServer(db: Pick<TestDatabase, 'pool'>): Promise<TestServer> {
+export async function startTestServer(
+  db: Pick<TestDatabase, 'pool'>,
+  upstreams: { crm?: HubSpotSource; email?: MailchimpSource } = {},
+): Promise<TestServer> {
   const statements: string[] = [];
   const logs: string[] = [];
   const counting: Queryable = {
@@ -42,9 +48,11 @@ export async function startTestServer(db: Pick<TestDatabase, 'pool'>): Promise<T
           rfmBoundariesTtlMs: 600_000,
           now: () => TEST_AS_OF,
         }),
+        crm: upstreams.crm ?? crmNotConfigured(),
+        email: upstreams.email ?? emailNotConfigured(),
       },
       logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
-      shopCurrency: 'USD',
+      settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [] },
       production: false,
     },
     { host: '127.0.0.1', port: 0 },

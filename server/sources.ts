@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { Sources } from '../cache/loaders.ts';
+import type { DemoUpstreams } from '../sandbox/demo.ts';
+import { createCommerceSource, type Queryable } from '../sources/commerce/index.ts';
+import { SourceError, type SourceName } from '../sources/errors.ts';
+import { createHubSpotSource, type HubSpotSource } from '../sources/hubspot/index.ts';
+import { createMailchimpSource, type MailchimpSource } from '../sources/mailchimp/index.ts';
+import type { Config } from './config.ts';
+
+/**
+ * Every source, from configuration: a configured upstream wins; in the embedded demo the stand-ins
+ * fill in for what is not configured; otherwise the source answers SOURCE_NOT_CONFIGURED.
+ */
+export function createSources(config: Config, deps: { db: Queryable; logger: Logger; demo?: DemoUpstreams }): Sources {
+  const { demo, logger } = deps;
+  return {
+    commerce: createCommerceSource(deps.db, {
+      currency: config.SHOP_CURRENCY,
+      abandonedAfterMs: config.ABANDONED_CART_AFTER_MINUTES * 60_000,
+      rfmBoundariesTtlMs: config.RFM_BOUNDARIES_TTL_SECONDS * 1000,
+    }),
+    crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
+    email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
+  };
+}
+
+function crmSource(config: Config, logger: Logger, demo: DemoUpstreams['hubspot'] | undefined): HubSpotSource {
+  const upstream = config.HUBSPOT_ACCESS_TOKEN
+    ? { accessToken: config.HUBSPOT_ACCESS_TOKEN, baseUrl: config.HUBSPOT_BASE_URL, extraProperties: config.HUBSPOT_EXTRA_PROPERTIES }
+    : demo;
+  if (!upstream) return crmNotConfigured();
+  return createHubSpotSource({
+    accessToken: upstream.accessToken,
+    baseUrl: upstream.baseUrl,
+    extraProperties: config.HUBSPOT_EXTRA_PROPERTIES ?? upstream.extraProperties ?? [],
+    timeoutMs: config.HUBSPOT_TIMEOUT_MS,
+    retryBudgetMs: config.HUBSPOT_RETRY_BUDGET_MS,
+    rateLimit: { requests: config.HUBSPOT_RATE_LIMIT_REQUESTS, intervalMs: config.HUBSPOT_RATE_LIMIT_INTERVAL_MS },
+    ownersTtlMs: config.HUBSPOT_OWNERS_TTL_MS,
+    logger,
+  });
+}
+
+function emailSource(config: Config, logger: Logger, demo: DemoUpstreams['mailchimp'] | undefined): MailchimpSource {
+  const upstream = config.MAILCHIMP_API_KEY
+    ? { apiKey: config.MAILCHIMP_API_KEY, listId: config.MAILCHIMP_LIST_ID!, baseUrl: config.MAILCHIMP_BASE_URL }
+    : demo;
+  if (!upstream) return emailNotConfigured();
+  return createMailchimpSource({
+    ...upstream,
+    ...(config.MAILCHIMP_SERVER_PREFIX && { serverPrefix: config.MAILCHIMP_SERVER_PREFIX }),
+    timeoutMs: config.MAILCHIMP_TIMEOUT_MS,
+    retryBudgetMs: config.MAILCHIMP_RETRY_BUDGET_MS,
+    maxInFlight: config.MAILCHIMP_MAX_IN_FLIGHT,
+    logger,
+  });
+}
+
+/**
+ * Sources with no upstream: every call fails with `not_configured`, so their fields are null with
+ * SOURCE_NOT_CONFIGURED and the rest of the customer answers.
+ */
+function failing(source: SourceName, setting: string) {
+  return () => Promise.reject(new SourceError(source, 'not_configured', `not configured (set ${setting})`, { retryable: false }));
+}
+
+export function crmNotConfigured(): HubSpotSource {
+  const fail = failing('crm', 'HUBSPOT_ACCESS_TOKEN');
+  return {
+    contactsByEmail: fail,
+    contactsById: fail,
+    withProperties: () => ({ contactsByEmail: fail, contactsById: fail }),
+    allowedProperties: [],
+    companiesForContacts: fail,
+    ownersById: fail,
+    ping: fail,
+    close: async () => {},
+  };
+}
+
+export function emailNotConfigured(): MailchimpSource {
+  const fail = failing('email', 'MAILCHIMP_API_KEY');
+  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail };
+}
