@@ -16,7 +16,7 @@ import { ENDPOINTS, startHubSpotStandIn } from '../sandbox/hubspot/index.ts';
 import { startMailchimpStandIn } from '../sandbox/mailchimp/index.ts';
 import { startServer } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
-import { createSources } from '../server/sources.ts';
+import { createConfiguredUpstreams, createSources } from '../server/sources.ts';
 
 const world: DemoWorld = { seed: 360, customers: 1000, asOf: new Date() };
 const progress = (message: string) => process.stderr.write(`${message}\n`);
@@ -52,7 +52,8 @@ async function main(): Promise<void> {
   const hubspot = await startHubSpotStandIn({ world, accessToken, rateLimit: null });
   const mailchimp = await startMailchimpStandIn({ world, apiKey, listId: 'bench' });
   const logger = pino({ level: 'silent' });
-  const config = loadConfig({ HUBSPOT_RATE_LIMIT_REQUESTS: '1000' });
+  // No shared cache: every request must reach the stand-ins to be counted.
+  const config = loadConfig({ HUBSPOT_RATE_LIMIT_REQUESTS: '1000', CACHE: 'off', REQUEST_BUDGET_MS: '5000' });
   const sources = createSources(config, {
     db: pool,
     logger,
@@ -62,8 +63,9 @@ async function main(): Promise<void> {
       mailchimp: { baseUrl: mailchimp.url, apiKey, listId: 'bench' },
     },
   });
+  const upstreams = await createConfiguredUpstreams(config, sources, logger);
   const server = await startServer(
-    { sources, logger, settings: { shopCurrency: 'USD', crmProperties: [] }, production: false },
+    { upstreams, budgetMs: config.REQUEST_BUDGET_MS, logger, settings: { shopCurrency: 'USD', crmProperties: [] }, production: false },
     { host: '127.0.0.1', port: 0 },
   );
   const post = async (query: string, variables: object) => {

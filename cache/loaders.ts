@@ -1,18 +1,12 @@
 import DataLoader from 'dataloader';
-import type {
-  CommerceCustomer,
-  CommerceSource,
-  CustomerCarts,
-  LineItem,
-  OrderPage,
-  OrderPageKey,
-  PurchaseStats,
-  RfmScore,
-  SegmentPage,
-  SegmentPageKey,
-} from '../sources/commerce/index.ts';
-import type { CrmCompany, CrmContact, CrmOwner, HubSpotSource } from '../sources/hubspot/index.ts';
-import type { ActivityOptions, EmailActivity, EmailMember, EmailTag, MailchimpSource } from '../sources/mailchimp/index.ts';
+import type { Logger } from 'pino';
+import type { CommerceSource, CommerceCustomer, PurchaseStats, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
+import type { SourceName } from '../sources/errors.ts';
+import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
+import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
+import { cacheKey, family, type CallContext, type Family, type FreshnessPolicy } from './family.ts';
+import { SourceGuard, type GuardOptions } from './guard.ts';
+import type { EntityStore } from './store.ts';
 
 /** The upstreams a request can reach. */
 export interface Sources {
@@ -21,87 +15,210 @@ export interface Sources {
   readonly email: MailchimpSource;
 }
 
+export interface UpstreamOptions {
+  /** The shared entity cache, or null to read every key live. */
+  readonly store: EntityStore | null;
+  readonly freshness: Record<SourceName, FreshnessPolicy>;
+  readonly guard: GuardOptions;
+  readonly logger: Logger;
+}
+
 /** HubSpot's batch read takes at most 100 inputs. */
 const CRM_BATCH = 100;
-
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
 
 /**
- * One request's loaders: each dedupes its keys and batches every load of one tick into one call of
- * its source's batch function. Created per request, so nothing is shared between callers here
- * (the shared cache is a separate layer).
+ * The process-wide side of data access: each source's guard (breaker, bulkhead) and every batch
+ * function wrapped as a family (cached where it pays). Built once at start-up; requests bind it to
+ * their deadline and provenance through createLoaders.
  */
-export function createLoaders(sources: Sources) {
+export function createUpstreams(sources: Sources, options: UpstreamOptions) {
+  const guards = {
+    commerce: new SourceGuard('commerce', options.guard),
+    crm: new SourceGuard('crm', options.guard),
+    email: new SourceGuard('email', options.guard),
+  } satisfies Partial<Record<SourceName, SourceGuard>>;
+  const { store, logger } = options;
+  const cached = <K>(source: SourceName, keyOf: (key: K) => string) =>
+    store ? { cache: { store, policy: options.freshness[source], keyOf } } : {};
+  const id = (key: string) => key;
   const { commerce, crm, email } = sources;
-  const customerById: DataLoader<string, CommerceCustomer | null> = new DataLoader(
-    async (ids) => primed(await commerce.customersById(ids), (c) => customerByEmail.prime(c.email, c)),
-    { maxBatchSize: COMMERCE_BATCH },
-  );
-  const customerByEmail: DataLoader<string, CommerceCustomer | null> = new DataLoader(
-    async (emails) => primed(await commerce.customersByEmail(emails), (c) => customerById.prime(c.id, c)),
-    { maxBatchSize: COMMERCE_BATCH },
-  );
-  const purchaseStats = new DataLoader<string, PurchaseStats>(commerce.purchaseStats, { maxBatchSize: COMMERCE_BATCH });
+  const families = {
+    customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    purchaseStats: family({ source: 'commerce', name: 'purchases', batch: commerce.purchaseStats, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    carts: family({ source: 'commerce', name: 'carts', batch: commerce.customerCarts, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    // Keys are groups of purchase stats: scoring needs the (cached) quintile boundaries, one query.
+    rfmScores: family({
+      source: 'commerce',
+      name: 'rfm',
+      batch: (groups: ReadonlyArray<readonly PurchaseStats[]>) => Promise.all(groups.map((stats) => commerce.rfmScores(stats))),
+      guard: guards.commerce,
+      logger,
+    }),
+    orderPages: family({ source: 'commerce', name: 'orders', batch: commerce.orderPages, guard: guards.commerce, logger }),
+    lineItems: family({ source: 'commerce', name: 'line-items', batch: commerce.lineItems, guard: guards.commerce, logger }),
+    segmentPage: family({
+      source: 'commerce',
+      name: 'segment',
+      batch: (keys: readonly SegmentPageKey[]) => Promise.all(keys.map((key) => commerce.segmentPage(key).catch((error: Error) => error))),
+      guard: guards.commerce,
+      logger,
+    }),
+    crmContactByEmail: family({
+      source: 'crm',
+      name: 'contact-by-email',
+      batch: crm.contactsByEmail,
+      guard: guards.crm,
+      logger,
+      ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
+    }),
+    crmContactById: family({
+      source: 'crm',
+      name: 'contact-by-id',
+      batch: crm.contactsById,
+      guard: guards.crm,
+      logger,
+      ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
+    }),
+    crmCompany: family({ source: 'crm', name: 'company', batch: crm.companiesForContacts, guard: guards.crm, logger, ...cached('crm', id) }),
+    crmOwner: family({ source: 'crm', name: 'owner', batch: crm.ownersById, guard: guards.crm, logger }),
+    emailMember: family({ source: 'email', name: 'member', batch: email.membersByEmail, guard: guards.email, logger, ...cached('email', id) }),
+    emailTags: family({ source: 'email', name: 'tags', batch: email.tagsByEmail, guard: guards.email, logger }),
+  };
+  // One activity family per (count, types): the feed is read with those arguments for every member.
+  const activity = new Map<string, Family<string, EmailActivity[] | null>>();
+  const emailActivity = (args: ActivityOptions) => {
+    const key = JSON.stringify([args.count, args.types ?? []]);
+    let found = activity.get(key);
+    if (!found) {
+      found = family({ source: 'email', name: 'activity', batch: email.activityByEmail(args), guard: guards.email, logger });
+      activity.set(key, found);
+    }
+    return found;
+  };
+  return { sources, guards, families, emailActivity, store };
+}
+
+export type Upstreams = ReturnType<typeof createUpstreams>;
+
+/** What a person is known by, in each family's key. */
+export interface PersonKeys {
+  readonly email: string;
+  readonly customerId?: string | null;
+  readonly contactId?: string | null;
+}
+
+/** Every cache key that can hold something about the person (whether or not it is cached now). */
+export function personCacheKeys({ email, customerId, contactId }: PersonKeys): string[] {
+  const normalized = normalizeEmail(email);
+  return [
+    cacheKey('commerce', 'customer-by-email', normalized),
+    ...(customerId ? ['customer-by-id', 'purchases', 'carts'].map((name) => cacheKey('commerce', name, customerId)) : []),
+    ...crmContactKeys(contactId ?? null, normalized),
+    emailMemberKey(normalized),
+  ];
+}
+
+/** A HubSpot contact's entries: by id (with its company and email index) and by email. */
+export function crmContactKeys(contactId: string | null, email: string | null): string[] {
+  return [
+    ...(contactId ? [cacheKey('crm', 'contact-by-id', contactId), cacheKey('crm', 'company', contactId), contactEmailKey(contactId)] : []),
+    ...(email ? [cacheKey('crm', 'contact-by-email', normalizeEmail(email))] : []),
+  ];
+}
+
+/** A Mailchimp member's entry. */
+export const emailMemberKey = (email: string): string => cacheKey('email', 'member', normalizeEmail(email));
+
+/** Where a contact's email is kept by contact id, so a webhook naming only the id can evict by email. */
+export const contactEmailKey = (contactId: string): string => cacheKey('crm', 'email-of-contact', contactId);
+
+function contactEmailIndex(_key: string, contact: CrmContact) {
+  return contact.email ? [{ key: contactEmailKey(contact.id), value: contact.email }] : [];
+}
+
+/**
+ * One request's loaders: each dedupes its keys and batches every load of one tick into one call
+ * of its family, which applies the request's deadline and reports into its provenance.
+ */
+export function createLoaders(upstreams: Upstreams, call: CallContext) {
+  const { families } = upstreams;
+  const loader = <K, R, C = K>(batch: Family<K, R>, options: DataLoader.Options<K, R, C> = {}) =>
+    new DataLoader<K, R, C>((keys) => batch(keys, call), options);
+
+  const customerById = loader(families.customerById, { maxBatchSize: COMMERCE_BATCH });
+  const customerByEmail = loader(families.customerByEmail, { maxBatchSize: COMMERCE_BATCH });
+  const primeEach = (values: ReadonlyArray<CommerceCustomer | null | Error>) => {
+    for (const customer of values) {
+      if (customer && !(customer instanceof Error)) {
+        customerById.prime(customer.id, customer);
+        customerByEmail.prime(customer.email, customer);
+      }
+    }
+  };
+  const purchaseStats = loader(families.purchaseStats, { maxBatchSize: COMMERCE_BATCH });
+  const crmContactByEmail = loader(families.crmContactByEmail, { maxBatchSize: CRM_BATCH });
+  const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
+
   return {
-    customerById,
+    customerById: {
+      load: async (id: string) => primed(await customerById.load(id), primeEach),
+      loadMany: async (ids: readonly string[]) => primedMany(await customerById.loadMany(ids), primeEach),
+    },
     /** Keys are normalized here (trimmed, lower-cased), so `A@x.com ` and `a@x.com` are one key. */
-    customerByEmail: normalized(customerByEmail, normalizeEmail),
+    customerByEmail: {
+      load: async (email: string) => primed(await customerByEmail.load(normalizeEmail(email)), primeEach),
+      loadMany: async (emails: readonly string[]) => primedMany(await customerByEmail.loadMany(emails.map(normalizeEmail)), primeEach),
+    },
     purchaseStats,
     // RFM reuses the request's purchase stats: selecting both runs the aggregate statement once.
     rfm: new DataLoader<string, RfmScore | null>(
       async (ids) => {
         const stats = await purchaseStats.loadMany(ids);
         const known = stats.filter((s): s is PurchaseStats => !(s instanceof Error));
-        const scores = await commerce.rfmScores(known);
+        const scores = await families.rfmScores([known], call);
+        const scored = scores[0];
+        if (scored instanceof Error) throw scored;
         let next = 0;
-        return stats.map((s) => (s instanceof Error ? s : scores[next++]!));
+        return stats.map((s) => (s instanceof Error ? s : scored![next++]!));
       },
       { maxBatchSize: COMMERCE_BATCH },
     ),
-    orderPages: new DataLoader<OrderPageKey, OrderPage, string>(commerce.orderPages, {
+    orderPages: loader(families.orderPages, {
       maxBatchSize: COMMERCE_BATCH,
       cacheKeyFn: (key) => JSON.stringify([key.customerId, key.first, key.after?.placedAt.toISOString(), key.after?.id]),
     }),
-    lineItems: new DataLoader<string, LineItem[]>(commerce.lineItems, { maxBatchSize: COMMERCE_BATCH * 10 }),
-    carts: new DataLoader<string, CustomerCarts>(commerce.customerCarts, { maxBatchSize: COMMERCE_BATCH }),
+    lineItems: loader(families.lineItems, { maxBatchSize: COMMERCE_BATCH * 10 }),
+    carts: loader(families.carts, { maxBatchSize: COMMERCE_BATCH }),
     // Segment pages are scans of their own: never batched together, only deduplicated.
-    segmentPages: new DataLoader<SegmentPageKey, SegmentPage, string>(
-      (keys) => Promise.all(keys.map((key) => commerce.segmentPage(key).catch((error: Error) => error))),
-      { cacheKeyFn: (key) => JSON.stringify(key) },
-    ),
-    ...crmLoaders(crm),
-    ...emailLoaders(email),
-  };
-}
-
-function crmLoaders(crm: HubSpotSource) {
-  const contactByEmail: DataLoader<string, CrmContact | null> = new DataLoader(crm.contactsByEmail, { maxBatchSize: CRM_BATCH });
-  return {
-    crmContactByEmail: normalized(contactByEmail, normalizeEmail),
+    segmentPages: loader(families.segmentPage, { cacheKeyFn: (key) => JSON.stringify(key) }),
+    crmContactByEmail: normalized(crmContactByEmail, normalizeEmail),
     crmContactById: new DataLoader<string, CrmContact | null>(
-      async (ids) => primed(await crm.contactsById(ids), (c) => c.email && contactByEmail.prime(c.email, c)),
+      async (ids) => {
+        const contacts = await families.crmContactById(ids, call);
+        for (const contact of contacts) if (contact && !(contact instanceof Error) && contact.email) crmContactByEmail.prime(contact.email, contact);
+        return contacts;
+      },
       { maxBatchSize: CRM_BATCH },
     ),
     /** Keys: contact ids. */
-    crmCompany: new DataLoader<string, CrmCompany | null>(crm.companiesForContacts, { maxBatchSize: CRM_BATCH }),
-    crmOwner: new DataLoader<string, CrmOwner | null>(crm.ownersById, { maxBatchSize: CRM_BATCH }),
-  };
-}
-
-function emailLoaders(email: MailchimpSource) {
-  // Mailchimp reads one member per call: the source's in-flight limit, not the batch size, bounds
-  // the load on Mailchimp.
-  const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
-  return {
-    emailMember: normalized(new DataLoader<string, EmailMember | null>(email.membersByEmail), normalizeEmail),
-    emailTags: normalized(new DataLoader<string, EmailTag[] | null>(email.tagsByEmail), normalizeEmail),
-    /** One loader per (count, types): the feed is read with those arguments for every member. */
+    crmCompany: loader(families.crmCompany, { maxBatchSize: CRM_BATCH }),
+    crmOwner: loader(families.crmOwner, { maxBatchSize: CRM_BATCH }),
+    // Mailchimp reads one member per call: the source's in-flight limit, not the batch size, bounds
+    // the load on Mailchimp.
+    emailMember: normalized(loader(families.emailMember), normalizeEmail),
+    emailTags: normalized(loader(families.emailTags), normalizeEmail),
+    /** One loader per (count, types) of the activity feed. */
     emailActivity(options: ActivityOptions) {
       const key = JSON.stringify([options.count, options.types ?? []]);
-      let loader = activity.get(key);
-      if (!loader) activity.set(key, (loader = new DataLoader(email.activityByEmail(options))));
-      return normalized(loader, normalizeEmail);
+      let found = activity.get(key);
+      if (!found) {
+        found = loader(upstreams.emailActivity(options));
+        activity.set(key, found);
+      }
+      return normalized(found, normalizeEmail);
     },
   };
 }
@@ -113,9 +230,14 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-function primed<V>(values: ReadonlyArray<V | null | Error>, prime: (value: V) => void): Array<V | null | Error> {
-  for (const value of values) if (value !== null && !(value instanceof Error)) prime(value);
-  return [...values];
+function primed<V>(value: V, prime: (values: readonly V[]) => void): V {
+  prime([value]);
+  return value;
+}
+
+function primedMany<V>(values: Array<V | Error>, prime: (values: ReadonlyArray<V | Error>) => void): Array<V | Error> {
+  prime(values);
+  return values;
 }
 
 function normalized<K, V, C>(loader: DataLoader<K, V, C>, normalize: (key: K) => K) {

@@ -8,6 +8,14 @@ export const ErrorCode = {
   RateLimited: 'RATE_LIMITED',
   SourceNotConfigured: 'SOURCE_NOT_CONFIGURED',
   InternalServerError: 'INTERNAL_SERVER_ERROR',
+  /** No credentials where they are required, or credentials that do not verify (HTTP 401). */
+  Unauthenticated: 'UNAUTHENTICATED',
+  /** The caller's scopes do not cover this field (or this customer): the field is null. */
+  Forbidden: 'FORBIDDEN',
+  /** Depth, aliases, directives, document size or cost over its limit, before any execution. */
+  OperationLimitExceeded: 'OPERATION_LIMIT_EXCEEDED',
+  /** Allow-list mode: the operation is not a registered persisted query. */
+  PersistedQueryNotInList: 'PERSISTED_QUERY_NOT_IN_LIST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -4,6 +4,7 @@ import { CommerceProfile, Customer, Identities, Purchases } from './customer.ts'
 import { EmailActivity, EmailMarketing, EmailTag } from './email.ts';
 import type { Resolvers } from './generated/types.ts';
 import { Cart, Order, OrderConnection } from './orders.ts';
+import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
 
@@ -14,6 +15,7 @@ export const resolvers: Resolvers = {
   Currency: CurrencyResolver,
   CountryCode: CountryCodeResolver,
   Query,
+  Mutation,
   Customer,
   Identities,
   CommerceProfile,

@@ -9,7 +9,9 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { Logger } from 'pino';
-import { createLoaders, type Sources } from '../cache/loaders.ts';
+import { createLoaders, type Upstreams } from '../cache/loaders.ts';
+import { Invalidator } from '../cache/invalidation.ts';
+import { Provenance } from '../cache/provenance.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
@@ -17,12 +19,17 @@ import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
 import { readiness } from './health.ts';
 import { buildSchema } from './schema.ts';
+import { webhooks, type WebhookOptions } from './webhooks.ts';
 
 export interface ServerOptions {
-  readonly sources: Sources;
+  readonly upstreams: Upstreams;
+  /** Time budget of a request: the default, and the most a client may ask for (`x-time-budget-ms`). */
+  readonly budgetMs: number;
   readonly logger: Logger;
   readonly settings: Settings;
   readonly production: boolean;
+  /** Secrets of the webhook endpoints; each endpoint is off without its secret. */
+  readonly webhooks?: Omit<WebhookOptions, 'invalidator' | 'logger'>;
 }
 
 export interface RunningServer {
@@ -50,16 +57,19 @@ export async function startServer(options: ServerOptions, listen: { host: string
       ApolloServerPluginDrainHttpServer({ httpServer }),
       options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       argumentChecksPlugin(argumentChecks),
+      provenanceReport(),
       errorLogging(),
     ],
   });
   await apollo.start();
+  const invalidator = new Invalidator(options.upstreams, options.logger);
+  app.use('/webhooks', webhooks({ ...options.webhooks, invalidator, logger: options.logger }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const report = await readiness(options.sources);
+    const report = await readiness(options.upstreams);
     res.status(report.ready ? 200 : 503).json(report);
   });
   app.use(
@@ -70,8 +80,12 @@ export async function startServer(options: ServerOptions, listen: { host: string
         const given = req.get('x-request-id');
         const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
         res.setHeader('x-request-id', requestId);
+        const provenance = new Provenance();
+        const deadline = Date.now() + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
         return {
-          loaders: createLoaders(options.sources),
+          loaders: createLoaders(options.upstreams, { deadline, report: provenance.record }),
+          cache: invalidator,
+          provenance,
           requestId,
           log: options.logger.child({ requestId }),
           settings: options.settings,
@@ -89,6 +103,32 @@ export async function startServer(options: ServerOptions, listen: { host: string
     url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
     httpServer,
     stop: () => apollo.stop(),
+  };
+}
+
+/** A client may shorten its budget (a page render that gives up after 200 ms), never lengthen it. */
+function budgetOf(header: string | undefined, defaultMs: number): number {
+  const asked = header === undefined ? NaN : Number(header);
+  return Number.isInteger(asked) && asked > 0 ? Math.min(asked, defaultMs) : defaultMs;
+}
+
+/**
+ * Tells the caller how fresh each source's data is: `extensions.sources` in the body (per source:
+ * live, cached or stale, age, upstream wait, keys) and a `Server-Timing` header with the waits.
+ */
+function provenanceReport(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          if (contextValue.provenance.empty) return;
+          response.http.headers.set('server-timing', contextValue.provenance.serverTiming());
+          if (response.body.kind === 'single') {
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: contextValue.provenance.summary() };
+          }
+        },
+      };
+    },
   };
 }
 

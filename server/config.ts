@@ -38,13 +38,36 @@ const schema = z.object({
   MAILCHIMP_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
   MAILCHIMP_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   MAILCHIMP_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10).default(10),
-}).refine((config) => !config.MAILCHIMP_API_KEY || config.MAILCHIMP_LIST_ID, {
-  path: ['MAILCHIMP_LIST_ID'],
-  message: 'required with MAILCHIMP_API_KEY',
-});
+
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')).optional(),
+  HUBSPOT_CLIENT_SECRET: z.string().min(8).optional(),
+  MAILCHIMP_WEBHOOK_SECRET: z.string().regex(/^[\w-]{16,128}$/, 'expected 16-128 URL-safe characters').optional(),
+  REQUEST_BUDGET_MS: z.coerce.number().int().min(10).max(60_000).default(800),
+  BREAKER_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+  BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  SOURCE_MAX_CONCURRENT: z.coerce.number().int().min(1).max(10_000).default(64),
+  SOURCE_QUEUE: z.coerce.number().int().min(0).max(100_000).default(1000),
+
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  CACHE: z.enum(['memory', 'redis', 'off']).optional(),
+  CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
+  CACHE_MAX_MB: z.coerce.number().min(1).default(256),
+  CACHE_TTL_COMMERCE_SECONDS: z.coerce.number().min(0).default(15),
+  CACHE_TTL_CRM_SECONDS: z.coerce.number().min(0).default(300),
+  CACHE_TTL_EMAIL_SECONDS: z.coerce.number().min(0).default(300),
+  CACHE_TTL_WEB_SECONDS: z.coerce.number().min(0).default(60),
+  CACHE_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().min(0).default(60),
+  CACHE_STALE_IF_ERROR_SECONDS: z.coerce.number().min(0).default(3600),
+  CACHE_NOT_FOUND_TTL_SECONDS: z.coerce.number().min(0).default(30),
+})
+  .refine((config) => !config.MAILCHIMP_API_KEY || config.MAILCHIMP_LIST_ID, {
+    path: ['MAILCHIMP_LIST_ID'],
+    message: 'required with MAILCHIMP_API_KEY',
+  })
+  .refine((config) => config.CACHE !== 'redis' || config.REDIS_URL, { path: ['CACHE'], message: 'redis needs REDIS_URL' });
 
 /** Names whose values are never printed, even when invalid. */
-const SECRET = new Set(['DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY']);
+const SECRET = new Set(['DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY', 'REDIS_URL', 'HUBSPOT_CLIENT_SECRET', 'MAILCHIMP_WEBHOOK_SECRET']);
 
 export type Config = z.infer<typeof schema>;
 

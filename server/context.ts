@@ -1,9 +1,15 @@
 import type { Logger } from 'pino';
+import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
+import type { Provenance } from '../cache/provenance.ts';
 
 /** What every resolver receives: this request's loaders and identity. */
 export interface Context {
   readonly loaders: Loaders;
+  /** Evictions from the shared cache (privacy requests). */
+  readonly cache: Invalidator;
+  /** What this request's data is made of, per source (reported in the response). */
+  readonly provenance: Provenance;
   /** Echoed in the `x-request-id` response header and in every log line of the request. */
   readonly requestId: string;
   readonly log: Logger;

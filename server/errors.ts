@@ -25,6 +25,12 @@ const MESSAGE_OF_KIND: Record<SourceErrorKind, string> = {
  */
 const PUBLIC_CODES = new Set<string>([
   ErrorCode.BadUserInput,
+  ErrorCode.Unauthenticated,
+  ErrorCode.Forbidden,
+  ErrorCode.OperationLimitExceeded,
+  ErrorCode.PersistedQueryNotInList,
+  // A client's own rate limit (HTTP 429); a source's arrives as a SourceError, handled above.
+  ErrorCode.RateLimited,
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'PERSISTED_QUERY_NOT_FOUND',

@@ -1,4 +1,4 @@
-import type { Sources } from '../cache/loaders.ts';
+import type { Upstreams } from '../cache/loaders.ts';
 import { SourceError } from '../sources/errors.ts';
 
 const PING_TIMEOUT_MS = 2000;
@@ -9,6 +9,8 @@ export interface SourceStatus {
   readonly latencyMs: number;
   /** SourceError kind when down (timeout, unavailable, ...), never a message. */
   readonly error?: string;
+  /** The source's circuit breaker: `open` means calls fail fast until a probe succeeds. */
+  readonly breaker?: 'closed' | 'open' | 'half-open';
 }
 
 export interface Readiness {
@@ -17,10 +19,14 @@ export interface Readiness {
   readonly sources: Record<string, SourceStatus>;
 }
 
-/** Pings every source at once, each within a short timeout. */
-export async function readiness(sources: Sources): Promise<Readiness> {
+/** Pings every source at once, each within a short timeout, and reports its breaker. */
+export async function readiness({ sources, guards }: Upstreams): Promise<Readiness> {
   const entries = await Promise.all(
-    Object.entries(sources).map(async ([name, source]) => [name, await ping(() => source.ping())] as const),
+    Object.entries(sources).map(async ([name, source]) => {
+      const status = await ping(() => source.ping());
+      const guard = guards[name as keyof typeof guards];
+      return [name, guard ? { ...status, breaker: guard.state } : status] as const;
+    }),
   );
   const statuses = Object.fromEntries(entries);
   return { ready: statuses.commerce?.status === 'up', sources: statuses };

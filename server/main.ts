@@ -3,7 +3,7 @@ import { startDemo, type Demo } from '../sandbox/demo.ts';
 import { startServer } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { createSources } from './sources.ts';
+import { createConfiguredUpstreams, createSources } from './sources.ts';
 
 /** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
 async function main(): Promise<void> {
@@ -26,12 +26,19 @@ async function main(): Promise<void> {
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
 
   const sources = createSources(config, { db: pool, logger, ...(demo && { demo }) });
+  const upstreams = await createConfiguredUpstreams(config, sources, logger);
   const server = await startServer(
     {
-      sources,
+      upstreams,
+      budgetMs: config.REQUEST_BUDGET_MS,
       logger,
       settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
       production: config.NODE_ENV === 'production',
+      webhooks: {
+        hubspotClientSecret: config.HUBSPOT_CLIENT_SECRET,
+        mailchimpSecret: config.MAILCHIMP_WEBHOOK_SECRET,
+        publicUrl: config.PUBLIC_URL,
+      },
     },
     { host: config.HOST, port: config.PORT },
   );
@@ -46,6 +53,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.stop();
     await sources.crm.close();
+    await upstreams.store?.close();
     await pool.end();
     await demo?.close();
     logger.info('stopped');

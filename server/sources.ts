@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
-import type { Sources } from '../cache/loaders.ts';
+import { createUpstreams, type Sources, type Upstreams } from '../cache/loaders.ts';
+import type { FreshnessPolicy } from '../cache/family.ts';
+import { RedisStore } from '../cache/redis-store.ts';
+import { MemoryStore, type EntityStore } from '../cache/store.ts';
 import type { DemoUpstreams } from '../sandbox/demo.ts';
 import { createCommerceSource, type Queryable } from '../sources/commerce/index.ts';
 import { SourceError, type SourceName } from '../sources/errors.ts';
@@ -21,6 +24,54 @@ export function createSources(config: Config, deps: { db: Queryable; logger: Log
     }),
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
+  };
+}
+
+/**
+ * The sources behind their guards and the shared cache, as configured: Redis when REDIS_URL is set
+ * (unless CACHE says otherwise), an in-process LRU by default, none with CACHE=off.
+ */
+export async function createConfiguredUpstreams(config: Config, sources: Sources, logger: Logger): Promise<Upstreams> {
+  return createUpstreams(sources, {
+    store: await createStore(config, logger),
+    freshness: freshness(config),
+    guard: {
+      breakerFailures: config.BREAKER_FAILURES,
+      breakerCooldownMs: config.BREAKER_COOLDOWN_MS,
+      maxConcurrent: config.SOURCE_MAX_CONCURRENT,
+      queue: config.SOURCE_QUEUE,
+    },
+    logger,
+  });
+}
+
+async function createStore(config: Config, logger: Logger): Promise<EntityStore | null> {
+  const kind = config.CACHE ?? (config.REDIS_URL ? 'redis' : 'memory');
+  if (kind === 'off') return null;
+  const bytes = config.CACHE_MAX_MB * 1024 * 1024;
+  if (kind === 'memory') return new MemoryStore({ maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: bytes });
+  return RedisStore.connect({
+    url: config.REDIS_URL!,
+    localRetainMs: 1000,
+    localMaxEntries: Math.min(config.CACHE_MAX_ENTRIES, 10_000),
+    localMaxBytes: Math.min(bytes, 64 * 1024 * 1024),
+    commandTimeoutMs: 100,
+    logger: logger.child({ component: 'cache' }),
+  });
+}
+
+function freshness(config: Config): Record<'commerce' | 'crm' | 'email' | 'web', FreshnessPolicy> {
+  const policy = (ttlSeconds: number): FreshnessPolicy => ({
+    ttlMs: ttlSeconds * 1000,
+    staleWhileRevalidateMs: config.CACHE_STALE_WHILE_REVALIDATE_SECONDS * 1000,
+    staleIfErrorMs: config.CACHE_STALE_IF_ERROR_SECONDS * 1000,
+    notFoundTtlMs: Math.min(ttlSeconds, config.CACHE_NOT_FOUND_TTL_SECONDS) * 1000,
+  });
+  return {
+    commerce: policy(config.CACHE_TTL_COMMERCE_SECONDS),
+    crm: policy(config.CACHE_TTL_CRM_SECONDS),
+    email: policy(config.CACHE_TTL_EMAIL_SECONDS),
+    web: policy(config.CACHE_TTL_WEB_SECONDS),
   };
 }
 

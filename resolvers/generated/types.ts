@@ -379,6 +379,15 @@ export type EmailTag = {
   readonly name: Scalars['String']['output'];
 };
 
+/** What forgetCustomer cleared. */
+export type ForgetCustomerResult = {
+  readonly __typename?: 'ForgetCustomerResult';
+  /** Cache keys cleared: every key that could hold something about the person, whether or not it was cached. */
+  readonly cacheKeysCleared: Scalars['Int']['output'];
+  /** The email address, lower-cased. */
+  readonly email: Scalars['EmailAddress']['output'];
+};
+
 /** The identifiers of one person in each connected system. */
 export type Identities = {
   readonly __typename?: 'Identities';
@@ -466,6 +475,20 @@ export type MoneyInput = {
   readonly amount: Scalars['String']['input'];
   /** The currency of `amount`. */
   readonly currencyCode: Scalars['Currency']['input'];
+};
+
+export type Mutation = {
+  readonly __typename?: 'Mutation';
+  /**
+   * Evicts everything the shared cache holds about the person with this email, in every replica
+   * (for privacy requests). The systems of record are not changed, and later reads go to them live.
+   */
+  readonly forgetCustomer: ForgetCustomerResult;
+};
+
+
+export type MutationForgetCustomerArgs = {
+  email: Scalars['EmailAddress']['input'];
 };
 
 /** One order. */
@@ -779,6 +802,7 @@ export type ResolversTypes = {
   EmailMarketing: ResolverTypeWrapper<EmailMemberModel>;
   EmailSubscriptionStatus: EmailSubscriptionStatus;
   EmailTag: ResolverTypeWrapper<EmailTagOnMemberModel>;
+  ForgetCustomerResult: ResolverTypeWrapper<ForgetCustomerResult>;
   Identities: ResolverTypeWrapper<Identities>;
   LifecycleStage: LifecycleStage;
   LineItem: ResolverTypeWrapper<LineItemModel>;
@@ -786,6 +810,7 @@ export type ResolversTypes = {
   MarketingPermission: ResolverTypeWrapper<MarketingPermission>;
   Money: ResolverTypeWrapper<MoneyModel>;
   MoneyInput: MoneyInput;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderModel>;
   OrderConnection: ResolverTypeWrapper<OrderPageModel>;
   OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
@@ -826,12 +851,14 @@ export type ResolversParentTypes = {
   Float: Scalars['Float']['output'];
   EmailMarketing: EmailMemberModel;
   EmailTag: EmailTagOnMemberModel;
+  ForgetCustomerResult: ForgetCustomerResult;
   Identities: Identities;
   LineItem: LineItemModel;
   Location: Location;
   MarketingPermission: MarketingPermission;
   Money: MoneyModel;
   MoneyInput: MoneyInput;
+  Mutation: Record<PropertyKey, never>;
   Order: OrderModel;
   OrderConnection: OrderPageModel;
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
@@ -1005,6 +1032,11 @@ export type EmailTagResolvers<ContextType = Context, ParentType extends Resolver
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ForgetCustomerResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ForgetCustomerResult'] = ResolversParentTypes['ForgetCustomerResult']> = {
+  cacheKeysCleared?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes['EmailAddress'], ParentType, ContextType>;
+};
+
 export type IdentitiesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Identities'] = ResolversParentTypes['Identities']> = {
   commerceCustomerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   email?: Resolver<ResolversTypes['EmailAddress'], ParentType, ContextType>;
@@ -1035,6 +1067,10 @@ export type MarketingPermissionResolvers<ContextType = Context, ParentType exten
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = {
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currencyCode?: Resolver<ResolversTypes['Currency'], ParentType, ContextType>;
+};
+
+export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  forgetCustomer?: Resolver<ResolversTypes['ForgetCustomerResult'], ParentType, ContextType, RequireFields<MutationForgetCustomerArgs, 'email'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -1113,11 +1149,13 @@ export type Resolvers<ContextType = Context> = {
   EmailLocation?: EmailLocationResolvers<ContextType>;
   EmailMarketing?: EmailMarketingResolvers<ContextType>;
   EmailTag?: EmailTagResolvers<ContextType>;
+  ForgetCustomerResult?: ForgetCustomerResultResolvers<ContextType>;
   Identities?: IdentitiesResolvers<ContextType>;
   LineItem?: LineItemResolvers<ContextType>;
   Location?: LocationResolvers<ContextType>;
   MarketingPermission?: MarketingPermissionResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   OrderConnection?: OrderConnectionResolvers<ContextType>;
   OrderEdge?: OrderEdgeResolvers<ContextType>;

@@ -48,12 +48,12 @@ describe('Query.customer', () => {
     const { body } = await server.query(`query($e: EmailAddress!) { customer(email: $e) { id } }`, {
       e: person.email.toUpperCase(),
     });
-    expect(body).toEqual({ data: { customer: { id: String(person.customerId) } } });
+    expect(body).toEqual({ data: { customer: { id: String(person.customerId) } }, extensions: { sources: expect.any(Object) } });
   });
 
   it('returns null, not an error, for keys no system knows', async () => {
     const { body } = await server.query(`{ a: customer(id: "999999") { id } b: customer(email: "nobody@example.com") { id } }`);
-    expect(body).toEqual({ data: { a: null, b: null } });
+    expect(body).toEqual({ data: { a: null, b: null }, extensions: { sources: expect.any(Object) } });
   });
 
   it.each([
@@ -97,7 +97,7 @@ describe('Query.customers', () => {
 
   it('answers in argument order with null for unknown keys, duplicates included', async () => {
     const { body } = await server.query('{ customers(ids: ["3", "424242", "1", "3"]) { id } }');
-    expect(body).toEqual({ data: { customers: [{ id: '3' }, null, { id: '1' }, { id: '3' }] } });
+    expect(body).toEqual({ data: { customers: [{ id: '3' }, null, { id: '1' }, { id: '3' }] }, extensions: { sources: expect.any(Object) } });
   });
 
   it('runs the same number of SQL statements for 1, 10 and 100 customers', async () => {

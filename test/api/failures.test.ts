@@ -31,6 +31,7 @@ describe('when the shop database is unreachable', () => {
           extensions: { code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: true },
         },
       ],
+      extensions: { sources: { commerce: expect.objectContaining({ status: 'failed', keys: 1, failed: 1, live: 0 }) } },
     });
   });
 

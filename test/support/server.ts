@@ -1,5 +1,10 @@
 import { pino } from 'pino';
-import { startServer } from '../../server/app.ts';
+import type { FreshnessPolicy } from '../../cache/family.ts';
+import type { GuardOptions } from '../../cache/guard.ts';
+import { createUpstreams } from '../../cache/loaders.ts';
+import type { EntityStore } from '../../cache/store.ts';
+import { startServer, type ServerOptions } from '../../server/app.ts';
+import type { SourceName } from '../../sources/errors.ts';
 import { crmNotConfigured, emailNotConfigured } from '../../server/sources.ts';
 import type { HubSpotSource } from '../../sources/hubspot/index.ts';
 import type { MailchimpSource } from '../../sources/mailchimp/index.ts';
@@ -9,8 +14,30 @@ import { TEST_AS_OF, type TestDatabase } from './database.ts';
 export interface GraphQLResponse {
   readonly status: number;
   readonly headers: Headers;
-  readonly body: { data?: any; errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }> };
+  readonly body: {
+    data?: any;
+    errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+    extensions?: { sources?: any };
+  };
 }
+
+export interface TestServerOptions {
+  /** The shared cache; none by default, so every request reaches the sources (and counts). */
+  readonly store?: EntityStore;
+  readonly freshness?: Record<SourceName, FreshnessPolicy>;
+  readonly guard?: Partial<GuardOptions>;
+  /** The request time budget; generous by default so slow CI machines do not time out. */
+  readonly budgetMs?: number;
+  readonly webhooks?: ServerOptions['webhooks'];
+}
+
+const minutes = (n: number) => n * 60_000;
+export const TEST_FRESHNESS: Record<SourceName, FreshnessPolicy> = Object.fromEntries(
+  (['commerce', 'crm', 'email', 'web'] as const).map((source) => [
+    source,
+    { ttlMs: minutes(5), staleWhileRevalidateMs: minutes(5), staleIfErrorMs: minutes(60), notFoundTtlMs: minutes(1) },
+  ]),
+) as Record<SourceName, FreshnessPolicy>;
 
 export interface TestServer {
   readonly url: string;
@@ -19,7 +46,7 @@ export interface TestServer {
   /** Every log line the server wrote, as text. */
   readonly logs: string[];
   reset(): void;
-  query(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse>;
+  query(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse>;
   close(): Promise<void>;
 }
 
@@ -30,6 +57,7 @@ export interface TestServer {
 export async function startTestServer(
   db: Pick<TestDatabase, 'pool'>,
   upstreams: { crm?: HubSpotSource; email?: MailchimpSource } = {},
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const statements: string[] = [];
   const logs: string[] = [];
@@ -39,19 +67,28 @@ export async function startTestServer(
       return db.pool.query(text, values);
     },
   };
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
+  const sources = {
+    commerce: createCommerceSource(counting, {
+      currency: 'USD',
+      abandonedAfterMs: 3600_000,
+      rfmBoundariesTtlMs: 600_000,
+      now: () => TEST_AS_OF,
+    }),
+    crm: upstreams.crm ?? crmNotConfigured(),
+    email: upstreams.email ?? emailNotConfigured(),
+  };
   const server = await startServer(
     {
-      sources: {
-        commerce: createCommerceSource(counting, {
-          currency: 'USD',
-          abandonedAfterMs: 3600_000,
-          rfmBoundariesTtlMs: 600_000,
-          now: () => TEST_AS_OF,
-        }),
-        crm: upstreams.crm ?? crmNotConfigured(),
-        email: upstreams.email ?? emailNotConfigured(),
-      },
-      logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
+      upstreams: createUpstreams(sources, {
+        store: options.store ?? null,
+        freshness: options.freshness ?? TEST_FRESHNESS,
+        guard: { breakerFailures: 5, breakerCooldownMs: 10_000, maxConcurrent: 64, queue: 1000, ...options.guard },
+        logger,
+      }),
+      budgetMs: options.budgetMs ?? 10_000,
+      ...(options.webhooks && { webhooks: options.webhooks }),
+      logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [] },
       production: false,
     },
@@ -65,15 +102,20 @@ export async function startTestServer(
       statements.length = 0;
       logs.length = 0;
     },
-    query: (query, variables) => postGraphQL(`${server.url}/graphql`, query, variables),
+    query: (query, variables, headers) => postGraphQL(`${server.url}/graphql`, query, variables, headers),
     close: () => server.stop(),
   };
 }
 
-export async function postGraphQL(url: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse> {
+export async function postGraphQL(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
   return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse['body'] };

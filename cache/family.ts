@@ -1,0 +1,204 @@
+import type { Logger } from 'pino';
+import { SourceError, type SourceName } from '../sources/errors.ts';
+import type { SourceGuard } from './guard.ts';
+import type { CacheEntry, EntityStore } from './store.ts';
+
+/** How long a source's entries are served: fresh, then stale while refreshing, then only if the source fails. */
+export interface FreshnessPolicy {
+  readonly ttlMs: number;
+  readonly staleWhileRevalidateMs: number;
+  readonly staleIfErrorMs: number;
+  /** "Not found" is kept only briefly: a new signup must not stay invisible. */
+  readonly notFoundTtlMs: number;
+}
+
+/** What one batch call of a family did, for the response's provenance. */
+export interface CallReport {
+  readonly source: SourceName;
+  readonly keys: number;
+  readonly live: number;
+  readonly cached: number;
+  readonly stale: number;
+  /** Keys the source failed to answer (errors, timeouts). */
+  readonly failed: number;
+  /** Age of the oldest cached or stale value served, in ms. */
+  readonly maxAgeMs: number;
+  /** Time spent waiting on the upstream (0 when everything came from the cache). */
+  readonly upstreamMs: number;
+}
+
+/** Per request: when the answer is due, and where to report what each call did. */
+export interface CallContext {
+  /** Epoch ms; a source that has not answered by then gives SOURCE_TIMEOUT. */
+  readonly deadline?: number;
+  readonly report?: (report: CallReport) => void;
+}
+
+/** `R` is what the source answers per key (with `null` in it when the source can say "unknown"). */
+export type Family<K, R> = (keys: readonly K[], call: CallContext) => Promise<Array<R | Error>>;
+
+export interface FamilyOptions<K, R> {
+  readonly source: SourceName;
+  /** Unique per source, e.g. `customer-by-email`; part of every cache key. */
+  readonly name: string;
+  readonly batch: (keys: readonly K[]) => Promise<ReadonlyArray<R | Error>>;
+  readonly guard: SourceGuard;
+  /** Cache this family's results; absent for families not worth caching (pages, feeds). */
+  readonly cache?: {
+    readonly store: EntityStore;
+    readonly policy: FreshnessPolicy;
+    readonly keyOf: (key: K) => string;
+    /** Further entries to write beside a value, e.g. a contact id -> email index for webhooks. */
+    readonly alsoStore?: (key: K, value: NonNullable<R>) => Array<{ key: string; value: unknown }>;
+  };
+  readonly logger: Logger;
+}
+
+/** Cache keys are `<source>:<family>:<key>`, so invalidation can name them without a lookup. */
+export const cacheKey = (source: SourceName, family: string, key: string): string => `${source}:${family}:${key}`;
+
+/**
+ * A source batch function behind its guard, its deadline and, when configured, the shared cache:
+ * cached keys come from the cache and only the misses go upstream, in one batch; keys already being
+ * fetched for another request join that fetch (no stampede on a cold key); stale entries are
+ * served while one background refresh runs; when the source fails, entries within the
+ * stale-if-error window are served instead of the error. Errors are never cached. Each call
+ * reports how many keys were live, cached or stale, and for how long the upstream was waited on.
+ */
+export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
+  const { source, guard, cache, logger } = options;
+  if (!cache) {
+    return async (keys, call) => {
+      const started = performance.now();
+      const report = (failed: number) =>
+        call.report?.({ source, keys: keys.length, live: keys.length - failed, cached: 0, stale: 0, failed, maxAgeMs: 0, upstreamMs: performance.now() - started });
+      try {
+        const values = await guard.run(() => options.batch(keys), call.deadline);
+        report(values.filter((value) => value instanceof Error).length);
+        return [...values];
+      } catch (error) {
+        report(keys.length);
+        throw error;
+      }
+    };
+  }
+  const { store, policy } = cache;
+  const inFlight = new Map<string, Promise<R | Error>>();
+  const fullKey = (key: K) => cacheKey(source, options.name, cache.keyOf(key));
+  const retainValue = policy.ttlMs + Math.max(policy.staleWhileRevalidateMs, policy.staleIfErrorMs);
+
+  const save = async (keys: readonly K[], values: ReadonlyArray<R | Error>) => {
+    const storedAt = Date.now();
+    const entries: Array<{ key: string; entry: CacheEntry; retainMs: number }> = [];
+    keys.forEach((key, i) => {
+      const value = values[i];
+      if (value instanceof Error || value === undefined) return;
+      entries.push({ key: fullKey(key), entry: { value, storedAt }, retainMs: value === null ? policy.notFoundTtlMs : retainValue });
+      for (const extra of value === null ? [] : (cache.alsoStore?.(key, value as NonNullable<R>) ?? [])) {
+        entries.push({ key: extra.key, entry: { value: extra.value, storedAt }, retainMs: retainValue });
+      }
+    });
+    await store.setMany(entries).catch((error: Error) => logger.warn({ err: error, source }, 'cache write failed'));
+  };
+
+  // One upstream batch for keys nobody is fetching yet; every key's promise is shared until it
+  // settles. The fetch itself has no deadline: a late answer still fills the cache.
+  const fetch = (keys: readonly K[]): Array<Promise<R | Error>> => {
+    const todo = keys.filter((key) => !inFlight.has(fullKey(key)));
+    if (todo.length > 0) {
+      const batch = guard.run(() => options.batch(todo)).then(
+        async (values) => {
+          await save(todo, values);
+          return values;
+        },
+        (error: unknown) => todo.map(() => error as Error),
+      );
+      todo.forEach((key, i) => {
+        const promise = batch.then((values) => values[i]!);
+        inFlight.set(fullKey(key), promise);
+        void promise.finally(() => inFlight.delete(fullKey(key)));
+      });
+    }
+    return keys.map((key) => inFlight.get(fullKey(key))!);
+  };
+
+  const refresh = (keys: readonly K[]) => {
+    void (async () => {
+      const claimed: K[] = [];
+      for (const key of keys) {
+        if (inFlight.has(fullKey(key))) continue;
+        if (await store.claim(`refresh:${fullKey(key)}`, 10_000).catch(() => false)) claimed.push(key);
+      }
+      if (claimed.length > 0) await Promise.all(fetch(claimed));
+    })().catch((error: Error) => logger.warn({ err: error, source }, 'background refresh failed'));
+  };
+
+  return async (keys, call) => {
+    const entries = await store.getMany(keys.map(fullKey)).catch((error: Error) => {
+      logger.warn({ err: error, source }, 'cache read failed');
+      return keys.map(() => undefined);
+    });
+    const now = Date.now();
+    const out: Array<R | Error> = new Array(keys.length);
+    const misses: number[] = [];
+    const stale: K[] = [];
+    let cached = 0;
+    let staleServed = 0;
+    let maxAgeMs = 0;
+    keys.forEach((key, i) => {
+      const entry = entries[i];
+      const age = entry ? now - entry.storedAt : Infinity;
+      if (entry && age <= (entry.value === null ? policy.notFoundTtlMs : policy.ttlMs)) {
+        out[i] = entry.value as R;
+        cached++;
+      } else if (entry && entry.value !== null && age <= policy.ttlMs + policy.staleWhileRevalidateMs) {
+        out[i] = entry.value as R;
+        stale.push(key);
+        staleServed++;
+      } else {
+        misses.push(i);
+        return;
+      }
+      maxAgeMs = Math.max(maxAgeMs, age);
+    });
+    if (stale.length > 0) refresh(stale);
+
+    let upstreamMs = 0;
+    let live = 0;
+    let failed = 0;
+    if (misses.length > 0) {
+      const started = performance.now();
+      const results = await Promise.all(fetch(misses.map((i) => keys[i]!)).map((promise) => withDeadline(promise, call.deadline, source)));
+      upstreamMs = performance.now() - started;
+      misses.forEach((i, j) => {
+        const result = results[j]!;
+        const entry = entries[i];
+        if (!(result instanceof Error)) {
+          out[i] = result;
+          live++;
+        } else if (entry && entry.value !== null && now - entry.storedAt <= policy.ttlMs + policy.staleIfErrorMs) {
+          out[i] = entry.value as R;
+          staleServed++;
+          maxAgeMs = Math.max(maxAgeMs, now - entry.storedAt);
+        } else {
+          out[i] = result;
+          failed++;
+        }
+      });
+    }
+    call.report?.({ source, keys: keys.length, live, cached, stale: staleServed, failed, maxAgeMs, upstreamMs });
+    return out;
+  };
+}
+
+/** A shared fetch as one caller sees it: its own deadline, whatever the fetch's. */
+async function withDeadline<T>(promise: Promise<T | Error>, deadline: number | undefined, source: SourceName): Promise<T | Error> {
+  if (deadline === undefined) return promise;
+  const remaining = deadline - Date.now();
+  const late = new SourceError(source, 'timeout', 'did not answer within the request time budget');
+  if (remaining <= 0) return late;
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([promise, new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(late), remaining)))]);
+  clearTimeout(timer);
+  return result;
+}

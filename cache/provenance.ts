@@ -1,0 +1,63 @@
+import type { SourceName } from '../sources/errors.ts';
+import type { CallReport } from './family.ts';
+
+/** Per source, what one response's data is made of: how fresh, and what it cost. */
+export interface SourceProvenance {
+  /**
+   * `failed`: some keys could not be read (their fields carry errors); `stale`: some values are past
+   * their TTL (served while refreshing, or because the source failed); `mixed`: live and cached;
+   * `live`: every key read from the source now; `cached`: every key from the cache, within its TTL.
+   */
+  readonly status: 'live' | 'cached' | 'stale' | 'mixed' | 'failed';
+  /** Keys asked of this source (after per-request deduplication). */
+  readonly keys: number;
+  readonly live: number;
+  readonly cached: number;
+  readonly stale: number;
+  readonly failed: number;
+  /** Age of the oldest cached value served, in ms (0 when all live). */
+  readonly maxAgeMs: number;
+  /** Longest wait on the upstream in this request, in ms. */
+  readonly upstreamMs: number;
+  /** Batch calls made through this source's loaders. */
+  readonly calls: number;
+}
+
+/** Collects the reports of one request's calls; read once, when the response goes out. */
+export class Provenance {
+  private readonly bySource = new Map<SourceName, Omit<SourceProvenance, 'status'>>();
+
+  readonly record = (report: CallReport): void => {
+    const seen = this.bySource.get(report.source) ?? { keys: 0, live: 0, cached: 0, stale: 0, failed: 0, maxAgeMs: 0, upstreamMs: 0, calls: 0 };
+    this.bySource.set(report.source, {
+      keys: seen.keys + report.keys,
+      live: seen.live + report.live,
+      cached: seen.cached + report.cached,
+      stale: seen.stale + report.stale,
+      failed: seen.failed + report.failed,
+      maxAgeMs: Math.max(seen.maxAgeMs, Math.round(report.maxAgeMs)),
+      upstreamMs: Math.max(seen.upstreamMs, Math.round(report.upstreamMs * 10) / 10),
+      calls: seen.calls + 1,
+    });
+  };
+
+  get empty(): boolean {
+    return this.bySource.size === 0;
+  }
+
+  summary(): Record<string, SourceProvenance> {
+    return Object.fromEntries(
+      [...this.bySource].map(([source, p]) => {
+        const status = p.failed > 0 ? 'failed' : p.stale > 0 ? 'stale' : p.live > 0 && p.cached > 0 ? 'mixed' : p.live > 0 ? 'live' : 'cached';
+        return [source, { status, ...p }];
+      }),
+    );
+  }
+
+  /** A `Server-Timing` header value: one metric per source, with its upstream wait and freshness. */
+  serverTiming(): string {
+    return Object.entries(this.summary())
+      .map(([source, p]) => `${source};dur=${p.upstreamMs};desc="${p.status}"`)
+      .join(', ');
+  }
+}

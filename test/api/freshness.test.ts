@@ -1,0 +1,151 @@
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../cache/store.ts';
+import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
+import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
+import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
+import { createHubSpotSource } from '../../sources/hubspot/index.ts';
+import { createMailchimpSource } from '../../sources/mailchimp/index.ts';
+import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const world: DemoWorld = { seed: 360, customers: 60, asOf: TEST_AS_OF };
+const TOKEN = 'pat-test-0000000000000000';
+const API_KEY = '00000000000000000000000000000000-us21';
+const CLIENT_SECRET = 'hubspot-app-client-secret';
+const MAILCHIMP_SECRET = 'mailchimp-webhook-secret-0123';
+const silent = { warn: () => undefined, error: () => undefined };
+let db: TestDatabase;
+let hubspot: HubSpotStandIn;
+let mailchimp: MailchimpStandIn;
+let server: TestServer;
+
+beforeAll(async () => {
+  [db, hubspot, mailchimp] = await Promise.all([
+    createDemoDatabase(world),
+    startHubSpotStandIn({ world, accessToken: TOKEN, rateLimit: null }),
+    startMailchimpStandIn({ world, apiKey: API_KEY, listId: 'demo' }),
+  ]);
+  server = await startTestServer(
+    db,
+    {
+      crm: createHubSpotSource({ accessToken: TOKEN, baseUrl: hubspot.url, timeoutMs: 2000, retryBudgetMs: 300, rateLimit: { requests: 1000, intervalMs: 10_000 }, extraProperties: [], logger: silent }),
+      email: createMailchimpSource({ apiKey: API_KEY, baseUrl: mailchimp.url, listId: 'demo', timeoutMs: 2000, retryBudgetMs: 300, logger: silent }),
+    },
+    {
+      store: new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 }),
+      budgetMs: 5000,
+      webhooks: { hubspotClientSecret: CLIENT_SECRET, mailchimpSecret: MAILCHIMP_SECRET },
+    },
+  );
+});
+afterAll(async () => {
+  await server?.close();
+  await Promise.all([hubspot?.close(), mailchimp?.close(), db?.close()]);
+});
+beforeEach(() => {
+  hubspot.stats.reset();
+  hubspot.latency = { fixedMs: 0, jitterMs: 0 };
+  mailchimp.resetStats();
+});
+
+const people = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).filter((p) => p.crm && p.emailMarketing);
+const profile = (id: number | null) => `{ customer(id: "${id}") { id commerce { purchases { orderCount } } crm { lifecycleStage } emailMarketing { status } } }`;
+
+describe('provenance', () => {
+  it('says per source whether data was live or cached, how old, and what the upstream cost', async () => {
+    const person = people[0]!;
+    const first = await server.query(profile(person.customerId));
+    expect(first.body.extensions?.sources).toMatchObject({
+      commerce: { status: 'live', keys: 2, live: 2, calls: 2 }, // the customer, then their purchases
+      crm: { status: 'live', keys: 1, live: 1, cached: 0 },
+      email: { status: 'live', keys: 1, live: 1 },
+    });
+    expect(first.headers.get('server-timing')).toMatch(/^commerce;dur=[\d.]+;desc="live", crm;dur=[\d.]+;desc="live", email;dur=[\d.]+;desc="live"$/);
+    const second = await server.query(profile(person.customerId));
+    expect(second.body.data).toEqual(first.body.data);
+    expect(second.body.extensions?.sources).toMatchObject({
+      crm: { status: 'cached', cached: 1, live: 0, upstreamMs: 0 },
+      email: { status: 'cached', cached: 1, live: 0 },
+    });
+    expect(hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead)).toEqual([1]);
+    expect(mailchimp.stats.byEndpoint.member).toBe(1);
+  });
+});
+
+describe('the time budget', () => {
+  it('answers on time with SOURCE_TIMEOUT for the source that misses a budget the client asked for', async () => {
+    const person = people[1]!;
+    hubspot.latency = { fixedMs: 400, jitterMs: 0 };
+    const { body } = await server.query(profile(person.customerId), {}, { 'x-time-budget-ms': '100' });
+    expect(body.data.customer).toMatchObject({ crm: null, commerce: { purchases: { orderCount: expect.any(Number) } }, emailMarketing: { status: expect.any(String) } });
+    expect(body.errors).toEqual([expect.objectContaining({ path: ['customer', 'crm'], extensions: expect.objectContaining({ code: 'SOURCE_TIMEOUT', source: 'crm' }) })]);
+    expect(body.extensions?.sources.crm).toMatchObject({ status: 'failed', failed: 1 });
+  });
+
+  it('lets the late answer fill the cache for the next request', async () => {
+    const person = people[2]!;
+    hubspot.latency = { fixedMs: 300, jitterMs: 0 };
+    await server.query(profile(person.customerId), {}, { 'x-time-budget-ms': '50' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const { body } = await server.query(profile(person.customerId), {}, { 'x-time-budget-ms': '50' });
+    expect(body.errors).toBeUndefined();
+    expect(body.extensions?.sources.crm).toMatchObject({ status: 'cached' });
+  });
+});
+
+describe('invalidation', () => {
+  const hubspotWebhook = (events: unknown, { secret = CLIENT_SECRET, ageMs = 0 } = {}) => {
+    const url = `${server.url}/webhooks/hubspot`;
+    const body = JSON.stringify(events);
+    const timestamp = String(Date.now() - ageMs);
+    const signature = createHmac('sha256', secret).update(`POST${url}${body}${timestamp}`).digest('base64');
+    return fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hubspot-request-timestamp': timestamp, 'x-hubspot-signature-v3': signature },
+      body,
+    });
+  };
+  const contactEvent = (objectId: string) => ({ eventId: 1, subscriptionType: 'contact.propertyChange', objectId: Number(objectId), occurredAt: Date.now(), portalId: 1, appId: 1, attemptNumber: 0 });
+
+  it('rejects a HubSpot webhook with a bad signature or an old timestamp, and a good one evicts the contact', async () => {
+    const person = people[3]!;
+    await server.query(profile(person.customerId));
+    expect((await hubspotWebhook([contactEvent(person.crm!.contactId)], { secret: 'wrong-secret' })).status).toBe(401);
+    expect((await hubspotWebhook([contactEvent(person.crm!.contactId)], { ageMs: 6 * 60_000 })).status).toBe(401);
+    expect((await server.query(profile(person.customerId))).body.extensions?.sources.crm.status).toBe('cached');
+    expect((await hubspotWebhook([contactEvent(person.crm!.contactId), contactEvent('123')])).status).toBe(204);
+    expect((await server.query(profile(person.customerId))).body.extensions?.sources.crm).toMatchObject({ status: 'live', live: 1 });
+  });
+
+  it('validates the Mailchimp webhook URL, refuses a wrong secret, and evicts the member on an event', async () => {
+    const person = people[4]!;
+    await server.query(profile(person.customerId));
+    expect((await fetch(`${server.url}/webhooks/mailchimp/${MAILCHIMP_SECRET}`)).status).toBe(200);
+    expect((await fetch(`${server.url}/webhooks/mailchimp/not-the-secret`)).status).toBe(404);
+    const form = new URLSearchParams({ type: 'unsubscribe', fired_at: '2026-11-01 10:00:00', 'data[email]': person.email, 'data[list_id]': 'demo' });
+    expect((await fetch(`${server.url}/webhooks/mailchimp/wrong-secret-0000000`, { method: 'POST', body: form })).status).toBe(404);
+    expect((await server.query(profile(person.customerId))).body.extensions?.sources.email.status).toBe('cached');
+    expect((await fetch(`${server.url}/webhooks/mailchimp/${MAILCHIMP_SECRET}`, { method: 'POST', body: form })).status).toBe(200);
+    expect((await server.query(profile(person.customerId))).body.extensions?.sources.email).toMatchObject({ status: 'live' });
+  });
+
+  it('forgets everything cached about a person', async () => {
+    const person = people[5]!;
+    await server.query(profile(person.customerId));
+    const { body } = await server.query(`mutation($e: EmailAddress!) { forgetCustomer(email: $e) { email cacheKeysCleared } }`, { e: person.email });
+    expect(body.data.forgetCustomer).toEqual({ email: person.email, cacheKeysCleared: 9 });
+    const after = await server.query(profile(person.customerId));
+    expect(after.body.extensions?.sources).toMatchObject({ commerce: { status: 'live' }, crm: { status: 'live' }, email: { status: 'live' } });
+  });
+});
+
+describe('readiness', () => {
+  it('shows each source and its breaker', async () => {
+    const response = await fetch(`${server.url}/readyz`);
+    expect(await response.json()).toMatchObject({
+      ready: true,
+      sources: { commerce: { status: 'up', breaker: 'closed' }, crm: { status: 'up', breaker: 'closed' }, email: { status: 'up', breaker: 'closed' } },
+    });
+  });
+});

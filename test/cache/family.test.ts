@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheKey, family, type CallReport, type FreshnessPolicy } from '../../cache/family.ts';
+import { SourceGuard } from '../../cache/guard.ts';
+import { RedisStore } from '../../cache/redis-store.ts';
+import { MemoryStore, type EntityStore } from '../../cache/store.ts';
+import { SourceError } from '../../sources/errors.ts';
+
+const logger = pino({ level: 'silent' });
+const policy: FreshnessPolicy = { ttlMs: 60_000, staleWhileRevalidateMs: 60_000, staleIfErrorMs: 3_600_000, notFoundTtlMs: 5_000 };
+const guardOptions = { breakerFailures: 100, breakerCooldownMs: 1000, maxConcurrent: 100, queue: 1000 };
+
+/** An upstream that records every batch it is asked for, answers `value:<key>`, or fails on demand. */
+function upstream() {
+  const calls: string[][] = [];
+  let failing = false;
+  let delayMs = 0;
+  return {
+    calls,
+    fail: (on: boolean) => void (failing = on),
+    delay: (ms: number) => void (delayMs = ms),
+    batch: async (keys: readonly string[]) => {
+      calls.push([...keys]);
+      if (delayMs) await sleep(delayMs);
+      if (failing) throw new SourceError('crm', 'unavailable', 'down');
+      return keys.map((key) => (key.startsWith('missing') ? null : `value:${key}`));
+    },
+  };
+}
+
+const stores: Array<[string, () => Promise<EntityStore>]> = [['in-process LRU', async () => new MemoryStore({ maxEntries: 1000, maxBytes: 1 << 20 })]];
+if (process.env.REDIS_URL) {
+  stores.push([
+    'Redis',
+    () => RedisStore.connect({ url: process.env.REDIS_URL!, keyPrefix: `test:${randomUUID()}:`, localRetainMs: 1000, localMaxEntries: 100, localMaxBytes: 1 << 20, commandTimeoutMs: 500, logger }),
+  ]);
+}
+
+describe.each(stores)('the shared cache (%s)', (_, makeStore) => {
+  let store: EntityStore;
+  beforeAll(async () => {
+    store = await makeStore();
+  });
+  afterAll(async () => store?.close());
+
+  const setup = (name = randomUUID()) => {
+    const source = upstream();
+    const reports: CallReport[] = [];
+    const load = family({ source: 'crm', name, batch: source.batch, guard: new SourceGuard('crm', guardOptions), logger, cache: { store, policy, keyOf: (k: string) => k } });
+    return { source, reports, name, load: (keys: string[]) => load(keys, { report: (r) => reports.push(r) }) };
+  };
+  /** Writes an entry as if it had been stored `ageMs` ago. */
+  const age = (name: string, key: string, value: unknown, ageMs: number) =>
+    store.setMany([{ key: cacheKey('crm', name, key), entry: { value, storedAt: Date.now() - ageMs }, retainMs: 3_600_000 }]);
+
+  it('sends only the misses upstream, in one batch, and reports what was cached', async () => {
+    const { source, reports, load } = setup();
+    expect(await load(['a', 'b'])).toEqual(['value:a', 'value:b']);
+    expect(await load(['a', 'c', 'b', 'd'])).toEqual(['value:a', 'value:c', 'value:b', 'value:d']);
+    expect(source.calls).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(reports[1]).toMatchObject({ keys: 4, live: 2, cached: 2, stale: 0, failed: 0 });
+  });
+
+  it('keeps "not found" only briefly', async () => {
+    const { source, name, load } = setup();
+    await age(name, 'missing-1', null, 6_000);
+    expect(await load(['missing-1'])).toEqual([null]);
+    expect(source.calls).toEqual([['missing-1']]);
+  });
+
+  it('never caches an error', async () => {
+    const { source, load } = setup();
+    source.fail(true);
+    expect((await load(['e']))[0]).toBeInstanceOf(SourceError);
+    source.fail(false);
+    expect(await load(['e'])).toEqual(['value:e']);
+    expect(source.calls).toEqual([['e'], ['e']]);
+  });
+
+  it('serves a stale value to 50 concurrent requests and refreshes it upstream exactly once', async () => {
+    const { source, name, load, reports } = setup();
+    await age(name, 'hot', 'old', 90_000);
+    source.delay(50);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => load(['hot'])));
+    expect(answers.every(([value]) => value === 'old')).toBe(true);
+    expect(reports.every((r) => r.stale === 1 && r.live === 0)).toBe(true);
+    for (let i = 0; i < 50 && (await load(['hot']))[0] !== 'value:hot'; i++) await sleep(20);
+    expect(source.calls).toEqual([['hot']]);
+  });
+
+  it('lets 50 concurrent requests for a cold key share one upstream call', async () => {
+    const { source, load } = setup();
+    source.delay(50);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => load(['cold'])));
+    expect(answers.every(([value]) => value === 'value:cold')).toBe(true);
+    expect(source.calls).toEqual([['cold']]);
+  });
+
+  it('serves a value past its stale window, marked stale, while the source is down', async () => {
+    const { source, name, load, reports } = setup();
+    await age(name, 'k', 'remembered', 30 * 60_000);
+    source.fail(true);
+    expect(await load(['k', 'unknown'])).toEqual(['remembered', expect.any(SourceError)]);
+    expect(reports[0]).toMatchObject({ stale: 1, failed: 1, live: 0 });
+    expect(reports[0]!.maxAgeMs).toBeGreaterThanOrEqual(30 * 60_000);
+  });
+
+  it('gives up at the request deadline while the fetch goes on to fill the cache', async () => {
+    const { source } = setup();
+    source.delay(200);
+    const loadWithin = family({ source: 'crm', name: randomUUID(), batch: source.batch, guard: new SourceGuard('crm', guardOptions), logger, cache: { store, policy, keyOf: (k: string) => k } });
+    const [late] = await loadWithin(['slow'], { deadline: Date.now() + 20 });
+    expect(late).toMatchObject({ kind: 'timeout', source: 'crm' });
+    await sleep(300);
+    expect(await loadWithin(['slow'], {})).toEqual(['value:slow']);
+    expect(source.calls).toEqual([['slow']]);
+  });
+});
+
+describe.skipIf(!process.env.REDIS_URL)('evictions across replicas (Redis)', () => {
+  it('reach a second instance through Redis', async () => {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const options = { url: process.env.REDIS_URL!, keyPrefix, localRetainMs: 60_000, localMaxEntries: 100, localMaxBytes: 1 << 20, commandTimeoutMs: 500, logger };
+    const [a, b] = await Promise.all([RedisStore.connect(options), RedisStore.connect(options)]);
+    try {
+      await a.setMany([{ key: 'crm:x:1', entry: { value: 'v', storedAt: Date.now() }, retainMs: 60_000 }]);
+      expect((await b.getMany(['crm:x:1']))[0]?.value).toBe('v'); // now in b's local copy too
+      await a.delete(['crm:x:1']);
+      let seen: unknown = 'v';
+      for (let i = 0; i < 50 && seen !== undefined; i++) {
+        await sleep(20);
+        seen = (await b.getMany(['crm:x:1']))[0]?.value;
+      }
+      expect(seen).toBeUndefined();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
