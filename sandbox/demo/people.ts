@@ -260,6 +260,28 @@ function emailTraits(world: DemoWorld, index: number, isCustomer: boolean, signu
 }
 
 function webTraits(world: DemoWorld, index: number): WebTraits {
+  // Browsers people shop with, weighted roughly like a US shop's traffic, in the strings they send
+  // today: Chrome's reduced user agent (Windows NT 10.0, Mac OS X 10_15_7, "Android 10; K"), Safari's
+  // frozen macOS version. iPads send "iPad" here (Chrome on iPad, Safari's mobile mode): Safari's
+  // default desktop mode on iPadOS is indistinguishable from a Mac, as on a real site.
+  const chromeMajors = [124, 125, 126, 127, 128, 129, 130, 131];
+  const appleVersions: ReadonlyArray<readonly [number, number]> = [[17, 4], [17, 5], [17, 6], [18, 0], [18, 1]];
+  type Browser = (chrome: number, apple: readonly [number, number]) => string;
+  const webkit = 'AppleWebKit/537.36 (KHTML, like Gecko)';
+  const browsers: Array<{ weight: number; value: Browser }> = [
+    { weight: 28, value: (_, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${m}.${n} Mobile/15E148 Safari/604.1` },
+    { weight: 3, value: (c, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/${c}.0.6478.54 Mobile/15E148 Safari/604.1` },
+    { weight: 16, value: (c) => `Mozilla/5.0 (Linux; Android 10; K) ${webkit} Chrome/${c}.0.0.0 Mobile Safari/537.36` },
+    { weight: 2, value: (c) => `Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) ${webkit} SamsungBrowser/25.0 Chrome/${c}.0.0.0 Mobile Safari/537.36` },
+    { weight: 17, value: (c) => `Mozilla/5.0 (Windows NT 10.0; Win64; x64) ${webkit} Chrome/${c}.0.0.0 Safari/537.36` },
+    { weight: 6, value: (c) => `Mozilla/5.0 (Windows NT 10.0; Win64; x64) ${webkit} Chrome/${c}.0.0.0 Safari/537.36 Edg/${c}.0.0.0` },
+    { weight: 2, value: (c) => `Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:${c}.0) Gecko/20100101 Firefox/${c}.0` },
+    { weight: 8, value: (c) => `Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) ${webkit} Chrome/${c}.0.0.0 Safari/537.36` },
+    { weight: 9, value: (_, [m, n]) => `Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${m}.${n} Safari/605.1.15` },
+    { weight: 1, value: (c) => `Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:${c}.0) Gecko/20100101 Firefox/${c}.0` },
+    { weight: 6, value: (_, [m, n]) => `Mozilla/5.0 (iPad; CPU OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${m}.${n} Mobile/15E148 Safari/604.1` },
+    { weight: 2, value: (c) => `Mozilla/5.0 (Linux; Android 10; K) ${webkit} Chrome/${c}.0.0.0 Safari/537.36` },
+  ];
   const f = rng.reset(world.seed, Stream.web, index);
   const devices = f.helpers.weightedArrayElement([
     { weight: 50, value: 1 },
@@ -267,7 +289,10 @@ function webTraits(world: DemoWorld, index: number): WebTraits {
     { weight: 15, value: 3 },
   ]);
   return {
-    userAgents: Array.from({ length: devices }, () => f.internet.userAgent()),
+    userAgents: Array.from({ length: devices }, () => {
+      const browser = f.helpers.weightedArrayElement(browsers);
+      return browser(f.helpers.arrayElement(chromeMajors), f.helpers.arrayElement(appleVersions));
+    }),
     visitsPerMonth: round(0.5 + f.number.float() ** 2 * 20, 2),
     favouriteCategories: f.helpers.shuffle([...CATEGORIES]).slice(0, 3),
   };

@@ -35,6 +35,8 @@ export const Stream = {
   company: 5,
   email: 6,
   web: 7,
+  /** The event warehouse's sessions and events per person (sandbox/demo/warehouse/). */
+  warehouse: 8,
 } as const;
 
 /** A Faker instance (English, with the locale-free data) seeded per (world seed, stream, index). */

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Pool } from 'pg';
+import { BulkInsert } from './bulk-insert.ts';
 import { CATEGORIES, personAt, type DemoPerson, type DemoWorld } from './people.ts';
 import { Rng, Stream } from './random.ts';
 
@@ -40,6 +41,9 @@ export interface DemoCart {
 }
 
 const rng = new Rng();
+// The catalog has a generator of its own: built lazily inside ordersOf or cartsOf, it must not
+// move the stream those are drawing from.
+const catalogRng = new Rng();
 const catalogs = new Map<number, readonly DemoProduct[]>();
 
 /** The catalog: the same products for every world of one seed (ids 1..N, grouped by category). */
@@ -49,7 +53,7 @@ export function catalog(world: Pick<DemoWorld, 'seed'>): readonly DemoProduct[] 
   products = CATEGORIES.flatMap((category, c) =>
     Array.from({ length: PRODUCTS_PER_CATEGORY }, (_, i) => {
       const id = c * PRODUCTS_PER_CATEGORY + i + 1;
-      const f = rng.reset(world.seed, Stream.catalog, id);
+      const f = catalogRng.reset(world.seed, Stream.catalog, id);
       return {
         id,
         sku: `${category.slice(0, 3).toUpperCase()}-${String(id).padStart(5, '0')}`,
@@ -208,35 +212,3 @@ export async function seedShop(
 }
 
 const cents = (value: number): string => (value / 100).toFixed(2);
-
-/** Multi-row insert through `unnest` of one array per column: one statement per batch, parameters only. */
-class BulkInsert {
-  private columns: unknown[][];
-  private readonly sql: string;
-
-  constructor(
-    private readonly pool: Pool,
-    table: string,
-    types: Record<string, string>,
-  ) {
-    const names = Object.keys(types);
-    this.columns = names.map(() => []);
-    const arrays = Object.values(types).map((type, i) => `$${i + 1}::${type}[]`);
-    this.sql = `INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM unnest(${arrays.join(', ')})`;
-  }
-
-  get size(): number {
-    return this.columns[0]!.length;
-  }
-
-  add(row: readonly unknown[]): void {
-    row.forEach((value, i) => this.columns[i]!.push(value));
-  }
-
-  async flush(): Promise<void> {
-    if (this.size === 0) return;
-    const columns = this.columns;
-    this.columns = columns.map(() => []);
-    await this.pool.query(this.sql, columns);
-  }
-}

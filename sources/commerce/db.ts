@@ -1,54 +1,10 @@
-import { SourceError } from '../errors.ts';
+import { runSql, type Queryable, type SqlSource } from '../sql.ts';
 
-/** What the commerce source needs of a database: `pg.Pool` fits, and so does a counting wrapper. */
-export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
-}
+export { groupInKeyOrder, inKeyOrder, type Queryable } from '../sql.ts';
 
-// Connection-level failures (refused, reset, server shutting down or not accepting connections):
-// the database is unreachable rather than our statement wrong.
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
-const TIMEOUT = new Set(['57014', 'ETIMEDOUT']);
+const COMMERCE: SqlSource = { name: 'commerce', database: 'the shop database', contract: 'the commerce contract' };
 
-/**
- * Runs one statement, turning driver failures into SourceError: timeouts (statement_timeout, a
- * pool that could not hand out a connection in time), an unreachable server, or a database that
- * does not meet the contract (a missing table or column in a shop's views). The SQL text, the
- * parameters and PostgreSQL's detail stay in `cause`, for logs only.
- */
-export async function run<R extends object>(db: Queryable, text: string, values: unknown[]): Promise<R[]> {
-  try {
-    return (await db.query<R>(text, values)).rows;
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const message = error instanceof Error ? error.message : '';
-    if ((typeof code === 'string' && TIMEOUT.has(code)) || /timeout/i.test(message)) {
-      throw new SourceError('commerce', 'timeout', 'the shop database did not answer in time', { cause: error });
-    }
-    if ((typeof code === 'string' && UNAVAILABLE.has(code)) || /Connection terminated|connect/i.test(message)) {
-      throw new SourceError('commerce', 'unavailable', 'the shop database is unreachable', { cause: error });
-    }
-    throw new SourceError('commerce', 'bad_response', 'the shop database rejected a query (does it meet the commerce contract?)', {
-      retryable: false,
-      cause: error,
-    });
-  }
-}
-
-/** Puts rows back in key order: one entry per key, null where no row matched. */
-export function inKeyOrder<K, V>(keys: readonly K[], rows: readonly V[], keyOf: (row: V) => K): Array<V | null> {
-  const byKey = new Map(rows.map((row) => [keyOf(row), row]));
-  return keys.map((key) => byKey.get(key) ?? null);
-}
-
-/** Groups rows under their key, in key order; keys without rows get an empty list. */
-export function groupInKeyOrder<K, V>(keys: readonly K[], rows: readonly V[], keyOf: (row: V) => K): V[][] {
-  const groups = new Map<K, V[]>();
-  for (const row of rows) {
-    const key = keyOf(row);
-    const group = groups.get(key);
-    if (group) group.push(row);
-    else groups.set(key, [row]);
-  }
-  return keys.map((key) => groups.get(key) ?? []);
+/** Runs one statement against the shop database; failures become SourceError('commerce', ...) (see runSql). */
+export function run<R extends object>(db: Queryable, text: string, values: unknown[]): Promise<R[]> {
+  return runSql<R>(COMMERCE, db, text, values);
 }

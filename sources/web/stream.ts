@@ -1,0 +1,78 @@
+/**
+ * SQL fragments shared by the windowed families. Every one is built from constants and the quoted
+ * schema name (ddl.ts's quoteSchema) once, when the source is created; values travel as parameters
+ * ($1..$4, see keyParams).
+ */
+
+/**
+ * `keys`: one row per batch key (ord from 1, user_id, from_at, first). `subjects`: who a key's events
+ * are filed under: its user id, and each anonymous id linked in `identifies` to that user alone (an
+ * anonymous id linked to anyone else as well is ambiguous and stitched to nobody).
+ */
+export function subjectsCtes(s: string): string {
+  return `keys AS (
+    SELECT k.ord::int AS ord, k.user_id, k.from_at, k.first
+      FROM unnest($1::text[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS k(user_id, from_at, first, ord)),
+  subjects AS (
+    SELECT k.ord, k.from_at, k.first, k.user_id, NULL::text AS anonymous_id FROM keys k
+    UNION ALL
+    SELECT k.ord, k.from_at, k.first, NULL, a.anonymous_id
+      FROM keys k
+      CROSS JOIN LATERAL (SELECT DISTINCT i.anonymous_id FROM ${s}.identifies i
+                           WHERE i.user_id = k.user_id AND i.anonymous_id IS NOT NULL) a
+     WHERE NOT EXISTS (SELECT 1 FROM ${s}.identifies o WHERE o.anonymous_id = a.anonymous_id AND o.user_id <> k.user_id))`;
+}
+
+/**
+ * Each subject's rows of `table` in its key's window [from_at, $4], as `ord` + `columns` (over alias
+ * x). Two index ranges per subject: rows carrying the user id, and rows of a linked anonymous id not
+ * yet identified (once identified, a row carries the user id and is found by the first range, so
+ * nothing is counted twice and another user's rows on a shared device never leak in). `tail` (more
+ * conditions starting with AND, then ORDER BY / LIMIT) ends each range's query.
+ */
+export function ownRows(s: string, table: string, columns: string, tail = ''): string {
+  return `SELECT s.ord, x.* FROM subjects s CROSS JOIN LATERAL (
+      (SELECT ${columns} FROM ${s}.${table} x
+        WHERE x.user_id = s.user_id AND x."timestamp" >= s.from_at AND x."timestamp" <= $4 ${tail})
+      UNION ALL
+      (SELECT ${columns} FROM ${s}.${table} x
+        WHERE x.anonymous_id = s.anonymous_id AND x.user_id IS NULL
+          AND x."timestamp" >= s.from_at AND x."timestamp" <= $4 ${tail})) x`;
+}
+
+/** Extra columns of the event stream, as pages and as tracks spell them. */
+const EXTRA = {
+  user_agent: ['x.context_user_agent', 'x.context_user_agent'],
+  source: ['x.context_campaign_source', 'x.context_campaign_source'],
+  medium: ['x.context_campaign_medium', 'x.context_campaign_medium'],
+  campaign: ['x.context_campaign_name', 'x.context_campaign_name'],
+  referrer: ['coalesce(x.referrer, x.context_page_referrer)', 'x.context_page_referrer'],
+  path: ['x.path', 'x.context_page_path'],
+} as const;
+
+export type StreamColumn = keyof typeof EXTRA;
+
+/** The gap that ends a session: longer than this (a gap of exactly 30 minutes continues it). */
+export const SESSION_TIMEOUT = `interval '30 minutes'`;
+
+/**
+ * `sessions`: every page (kind 0) and track (kind 1) of each key's subjects in the window, with
+ * ord, id, at, kind, the `extra` columns, `starts_session` and `session_no` (1, 2, ... per key).
+ * A session is a run of events with no gap longer than 30 minutes; a gap of exactly 30 minutes
+ * continues it, and a session running across midnight is one session. The window cuts a session
+ * that began before it. Ties in time put pages before tracks (a page's own events follow it).
+ */
+export function sessionsCtes(s: string, extra: readonly StreamColumn[] = []): string {
+  const pick = (side: 0 | 1) => extra.map((name) => `, ${EXTRA[name][side]} AS ${name}`).join('');
+  return `events AS (
+    ${ownRows(s, 'pages', `x.id, x."timestamp" AS at, 0 AS kind${pick(0)}`)}
+    UNION ALL
+    ${ownRows(s, 'tracks', `x.id, x."timestamp" AS at, 1 AS kind${pick(1)}`)}),
+  gaps AS (
+    SELECT e.*, e.at - lag(e.at) OVER (PARTITION BY e.ord ORDER BY e.at, e.kind, e.id) AS gap FROM events e),
+  sessions AS (
+    SELECT g.*, coalesce(g.gap > ${SESSION_TIMEOUT}, true) AS starts_session,
+           count(*) FILTER (WHERE coalesce(g.gap > ${SESSION_TIMEOUT}, true))
+             OVER (PARTITION BY g.ord ORDER BY g.at, g.kind, g.id ROWS UNBOUNDED PRECEDING)::int AS session_no
+      FROM gaps g)`;
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
+import { cartsOf, catalog } from '../../sandbox/demo/shop.ts';
+import { webActivityOf } from '../../sandbox/demo/warehouse.ts';
+import { parseUserAgent } from '../../sources/web/devices.ts';
+import { TEST_AS_OF } from '../support/database.ts';
+
+const world: DemoWorld = { seed: 360, customers: 300, asOf: TEST_AS_OF };
+catalog(world); // ordersOf and cartsOf expect the catalog built first (it shares their random stream)
+
+describe('the demo warehouse generator', () => {
+  it('gives the same activity for the same world and person', () => {
+    const person = personAt(world, 17);
+    expect(webActivityOf(world, person)).toEqual(webActivityOf(world, person));
+  });
+
+  it('adds each open cart\'s products at the shop\'s times (a few seconds late when adds were closer than a page view)', () => {
+    let items = 0;
+    let exact = 0;
+    for (let index = 0; index < world.customers; index++) {
+      const person = personAt(world, index);
+      const activity = webActivityOf(world, person);
+      const adds = activity.visits.flatMap((v) => v.events).flatMap((e) => (e.type === 'track' && e.event.name === 'product_added' ? [e] : []));
+      for (const item of cartsOf(world, person).flatMap((cart) => cart.items)) {
+        if (item.addedAt.getTime() > world.asOf.getTime() - 10_000) continue; // still being added at asOf
+        const at = adds.filter((e) => 'product' in e.event && e.event.product.id === item.product.id).map((e) => e.at - item.addedAt.getTime());
+        expect(at.some((delay) => delay >= 0 && delay < 5 * 60_000)).toBe(true);
+        items++;
+        if (at.includes(0)) exact++;
+      }
+    }
+    expect(items).toBeGreaterThan(30);
+    expect(exact / items).toBeGreaterThan(0.95);
+  });
+
+  it('uses browsers people shop with: desktop, phone and tablet, no bots', () => {
+    const agents = Array.from({ length: 500 }, (_, i) => personAt(world, i).web.userAgents).flat();
+    const parsed = agents.map(parseUserAgent);
+    expect(agents.filter((ua) => /bot|crawl|spider/i.test(ua))).toEqual([]);
+    expect(parsed.every((p) => p.type !== 'other' && p.os !== null && p.browser !== null)).toBe(true);
+    expect(new Set(parsed.map((p) => p.type))).toEqual(new Set(['desktop', 'mobile', 'tablet']));
+    expect(new Set(parsed.map((p) => p.browser))).toEqual(new Set(['Mobile Safari', 'Chrome', 'Edge', 'Firefox', 'Safari', 'Samsung Internet']));
+  });
+});
