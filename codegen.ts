@@ -3,6 +3,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 const commerce = '../../sources/commerce/model.ts';
 const crm = '../../sources/hubspot/model.ts';
 const email = '../../sources/mailchimp/model.ts';
+const web = '../../sources/web/model.ts';
 
 /** Typed resolvers from schema/*.graphql; `parent` in each resolver is the source's own model. */
 const config: CodegenConfig = {
@@ -48,6 +49,16 @@ const config: CodegenConfig = {
           EmailMarketing: `${email}#EmailMember`,
           EmailActivity: `${email}#EmailActivity`,
           EmailTag: '../models.ts#EmailTagOnMember',
+          Identities: '../models.ts#IdentitiesOfCustomer',
+          WebBehaviour: '../models.ts#WebWindow',
+          ViewedProduct: `${web}#ViewedProduct`,
+          CategoryInterest: `${web}#CategoryInterest`,
+          CartActivity: `${web}#CartActivity`,
+          CartChange: `${web}#CartChange`,
+          AbandonedCheckout: `${web}#AbandonedCheckout`,
+          WebDevice: `${web}#WebDevice`,
+          Touch: `${web}#Touch`,
+          ProductSearch: `${web}#ProductSearch`,
         },
       },
     },

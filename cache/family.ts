@@ -34,6 +34,49 @@ export interface CallContext {
   readonly report?: (report: CallReport) => void;
 }
 
+/**
+ * Process-wide observation of every family, for metrics and tracing: cache/ only says what
+ * happened; what listens (and how it exports) is the server's business. Both hooks are optional
+ * and cost nothing when absent.
+ */
+export interface FamilyObserver {
+  /**
+   * Wraps each call of a family (one request's batch of keys): `run` does the call, hands its
+   * report to `onReport` once (also when it throws), and settles as the call does; the hook returns
+   * what `run` returns. The call's upstream requests start inside `run`.
+   */
+  call?<T>(call: FamilyCall, run: (onReport: (report: CallReport) => void) => Promise<T>): Promise<T>;
+  /**
+   * One upstream batch call starts (a call's cache misses, a background refresh, or every key
+   * without a cache; never a call the breaker or bulkhead turned away); the returned function is
+   * called once when it settles.
+   */
+  upstream?(call: UpstreamCall): (result: UpstreamResult) => void;
+}
+
+export interface FamilyCall {
+  readonly source: SourceName;
+  readonly family: string;
+  /** Keys asked for in this call (after the request's deduplication). */
+  readonly keys: number;
+  /** Whether the family reads through the shared cache. */
+  readonly cached: boolean;
+}
+
+export interface UpstreamCall {
+  readonly source: SourceName;
+  readonly family: string;
+  /** Keys sent upstream in this call. */
+  readonly batchSize: number;
+}
+
+export interface UpstreamResult {
+  /** Keys answered with an Error (all of them when the whole call failed). */
+  readonly failedKeys: number;
+  /** Set when the whole call failed: what it threw (usually a SourceError). */
+  readonly error?: unknown;
+}
+
 /** `R` is what the source answers per key (with `null` in it when the source can say "unknown"). */
 export type Family<K, R> = (keys: readonly K[], call: CallContext) => Promise<Array<R | Error>>;
 
@@ -52,6 +95,12 @@ export interface FamilyOptions<K, R> {
     readonly alsoStore?: (key: K, value: NonNullable<R>) => Array<{ key: string; value: unknown }>;
   };
   readonly logger: Logger;
+  readonly observer?: FamilyObserver;
+}
+
+/** `family`, with `observer` given to every family it makes (unless the options name another). */
+export function observedFamily(observer: FamilyObserver | undefined): typeof family {
+  return (options) => family({ observer, ...options });
 }
 
 /** Cache keys are `<source>:<family>:<key>`, so invalidation can name them without a lookup. */
@@ -67,20 +116,21 @@ export const cacheKey = (source: SourceName, family: string, key: string): strin
  */
 export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const { source, guard, cache, logger } = options;
+  const batch = watched(options);
   if (!cache) {
-    return async (keys, call) => {
+    return around(options, async (keys, call) => {
       const started = performance.now();
       const report = (failed: number) =>
         call.report?.({ source, keys: keys.length, live: keys.length - failed, cached: 0, stale: 0, failed, maxAgeMs: 0, upstreamMs: performance.now() - started });
       try {
-        const values = await guard.run(() => options.batch(keys), call.deadline);
+        const values = await guard.run(() => batch(keys), call.deadline);
         report(values.filter((value) => value instanceof Error).length);
         return [...values];
       } catch (error) {
         report(keys.length);
         throw error;
       }
-    };
+    });
   }
   const { store, policy } = cache;
   const inFlight = new Map<string, Promise<R | Error>>();
@@ -106,7 +156,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const fetch = (keys: readonly K[]): Array<Promise<R | Error>> => {
     const todo = keys.filter((key) => !inFlight.has(fullKey(key)));
     if (todo.length > 0) {
-      const batch = guard.run(() => options.batch(todo)).then(
+      const fetched = guard.run(() => batch(todo)).then(
         async (values) => {
           await save(todo, values);
           return values;
@@ -114,7 +164,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         (error: unknown) => todo.map(() => error as Error),
       );
       todo.forEach((key, i) => {
-        const promise = batch.then((values) => values[i]!);
+        const promise = fetched.then((values) => values[i]!);
         inFlight.set(fullKey(key), promise);
         void promise.finally(() => inFlight.delete(fullKey(key)));
       });
@@ -124,16 +174,14 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
 
   const refresh = (keys: readonly K[]) => {
     void (async () => {
-      const claimed: K[] = [];
-      for (const key of keys) {
-        if (inFlight.has(fullKey(key))) continue;
-        if (await store.claim(`refresh:${fullKey(key)}`, 10_000).catch(() => false)) claimed.push(key);
-      }
+      const idle = keys.filter((key) => !inFlight.has(fullKey(key)));
+      const won = await Promise.all(idle.map((key) => store.claim(`refresh:${fullKey(key)}`, 10_000).catch(() => false)));
+      const claimed = idle.filter((_, i) => won[i]);
       if (claimed.length > 0) await Promise.all(fetch(claimed));
     })().catch((error: Error) => logger.warn({ err: error, source }, 'background refresh failed'));
   };
 
-  return async (keys, call) => {
+  return around(options, async (keys, call) => {
     const entries = await store.getMany(keys.map(fullKey)).catch((error: Error) => {
       logger.warn({ err: error, source }, 'cache read failed');
       return keys.map(() => undefined);
@@ -188,7 +236,41 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     }
     call.report?.({ source, keys: keys.length, live, cached, stale: staleServed, failed, maxAgeMs, upstreamMs });
     return out;
+  });
+}
+
+/** The batch function, each of its calls announced to the observer. */
+function watched<K, R>(options: FamilyOptions<K, R>): FamilyOptions<K, R>['batch'] {
+  const watch = options.observer?.upstream;
+  if (!watch) return options.batch;
+  return async (keys) => {
+    const done = watch({ source: options.source, family: options.name, batchSize: keys.length });
+    try {
+      const values = await options.batch(keys);
+      done({ failedKeys: values.reduce((n, value) => (value instanceof Error ? n + 1 : n), 0) });
+      return values;
+    } catch (error) {
+      done({ failedKeys: keys.length, error });
+      throw error;
+    }
   };
+}
+
+/** Each call run inside the observer's `call` hook, its report handed to the hook as well. */
+function around<K, R>(options: FamilyOptions<K, R>, run: Family<K, R>): Family<K, R> {
+  const observer = options.observer;
+  if (!observer?.call) return run;
+  const info = { source: options.source, family: options.name, cached: options.cache !== undefined };
+  return (keys, call) =>
+    observer.call!({ ...info, keys: keys.length }, (onReport) =>
+      run(keys, {
+        ...call,
+        report: (report) => {
+          call.report?.(report);
+          onReport(report);
+        },
+      }),
+    );
 }
 
 /** A shared fetch as one caller sees it: its own deadline, whatever the fetch's. */

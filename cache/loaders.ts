@@ -4,7 +4,8 @@ import type { CommerceSource, CommerceCustomer, PurchaseStats, RfmScore, Segment
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
-import { cacheKey, family, type CallContext, type Family, type FreshnessPolicy } from './family.ts';
+import type { WebSource } from '../sources/web/index.ts';
+import { cacheKey, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
 import type { EntityStore } from './store.ts';
 
@@ -13,6 +14,7 @@ export interface Sources {
   readonly commerce: CommerceSource;
   readonly crm: HubSpotSource;
   readonly email: MailchimpSource;
+  readonly web: WebSource;
 }
 
 export interface UpstreamOptions {
@@ -21,6 +23,8 @@ export interface UpstreamOptions {
   readonly freshness: Record<SourceName, FreshnessPolicy>;
   readonly guard: GuardOptions;
   readonly logger: Logger;
+  /** Sees every family call and upstream call (the server's metrics and tracing); none by default. */
+  readonly observer?: FamilyObserver;
 }
 
 /** HubSpot's batch read takes at most 100 inputs. */
@@ -34,16 +38,18 @@ const COMMERCE_BATCH = 500;
  * their deadline and provenance through createLoaders.
  */
 export function createUpstreams(sources: Sources, options: UpstreamOptions) {
+  const family = observedFamily(options.observer);
   const guards = {
     commerce: new SourceGuard('commerce', options.guard),
     crm: new SourceGuard('crm', options.guard),
     email: new SourceGuard('email', options.guard),
+    web: new SourceGuard('web', options.guard),
   } satisfies Partial<Record<SourceName, SourceGuard>>;
   const { store, logger } = options;
   const cached = <K>(source: SourceName, keyOf: (key: K) => string) =>
     store ? { cache: { store, policy: options.freshness[source], keyOf } } : {};
   const id = (key: string) => key;
-  const { commerce, crm, email } = sources;
+  const { commerce, crm, email, web } = sources;
   const families = {
     customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
@@ -86,6 +92,17 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     crmOwner: family({ source: 'crm', name: 'owner', batch: crm.ownersById, guard: guards.crm, logger }),
     emailMember: family({ source: 'email', name: 'member', batch: email.membersByEmail, guard: guards.email, logger, ...cached('email', id) }),
     emailTags: family({ source: 'email', name: 'tags', batch: email.tagsByEmail, guard: guards.email, logger }),
+    // The warehouse is read live: its aggregates are cheap index ranges, and windows and page sizes
+    // would make cache keys that a privacy eviction could not enumerate.
+    webIdentity: family({ source: 'web', name: 'identity', batch: web.identities, guard: guards.web, logger }),
+    webUserByAnonymousId: family({ source: 'web', name: 'user-by-anonymous-id', batch: web.userIdsByAnonymousId, guard: guards.web, logger }),
+    webSummary: family({ source: 'web', name: 'summary', batch: web.summaries, guard: guards.web, logger }),
+    webViewedProducts: family({ source: 'web', name: 'viewed-products', batch: web.recentlyViewedProducts, guard: guards.web, logger }),
+    webTopCategories: family({ source: 'web', name: 'top-categories', batch: web.topCategories, guard: guards.web, logger }),
+    webCartActivity: family({ source: 'web', name: 'cart-activity', batch: web.cartActivity, guard: guards.web, logger }),
+    webDevices: family({ source: 'web', name: 'devices', batch: web.devices, guard: guards.web, logger }),
+    webTouches: family({ source: 'web', name: 'touches', batch: web.touches, guard: guards.web, logger }),
+    webSearches: family({ source: 'web', name: 'searches', batch: web.searches, guard: guards.web, logger }),
   };
   // One activity family per (count, types): the feed is read with those arguments for every member.
   const activity = new Map<string, Family<string, EmailActivity[] | null>>();
@@ -210,6 +227,15 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
     // the load on Mailchimp.
     emailMember: normalized(loader(families.emailMember), normalizeEmail),
     emailTags: normalized(loader(families.emailTags), normalizeEmail),
+    webIdentity: loader(families.webIdentity),
+    webUserByAnonymousId: loader(families.webUserByAnonymousId),
+    webSummary: loader(families.webSummary, { cacheKeyFn: webKey }),
+    webViewedProducts: loader(families.webViewedProducts, { cacheKeyFn: webKey }),
+    webTopCategories: loader(families.webTopCategories, { cacheKeyFn: webKey }),
+    webCartActivity: loader(families.webCartActivity, { cacheKeyFn: webKey }),
+    webDevices: loader(families.webDevices, { cacheKeyFn: webKey }),
+    webTouches: loader(families.webTouches, { cacheKeyFn: webKey }),
+    webSearches: loader(families.webSearches, { cacheKeyFn: webKey }),
     /** One loader per (count, types) of the activity feed. */
     emailActivity(options: ActivityOptions) {
       const key = JSON.stringify([options.count, options.types ?? []]);
@@ -224,6 +250,9 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
+
+/** A web key (user, window and page size) as one string, for DataLoader's deduplication. */
+const webKey = (key: { userId: string; days: number; first?: number }): string => `${key.userId}:${key.days}:${key.first ?? ''}`;
 
 /** Email keys as every source compares them. */
 export function normalizeEmail(email: string): string {

@@ -18,6 +18,12 @@ export function customerId(value: string, argument: string): string {
   return value;
 }
 
+/** An email key: at most 254 characters (RFC 5321), so a huge string never reaches a source. */
+export function emailKey(value: string, argument: string): string {
+  if (value.length > 254) throw badUserInput(`${argument}: expected an email address of at most 254 characters, got ${value.length}`, argument);
+  return value;
+}
+
 /** A page size within 1..max. */
 export function pageSize(value: number | null | undefined, max: number, argument = 'first'): number {
   const size = value ?? max;
@@ -46,13 +52,17 @@ function decimalAmount(value: string, argument: string): string {
   return value;
 }
 
-type CustomerArgs = { id?: string | null; email?: string | null; hubspotContactId?: string | null };
+type CustomerArgs = { id?: string | null; email?: string | null; hubspotContactId?: string | null; anonymousId?: string | null };
 
 /** `Query.customer`: exactly one key. */
 export function customerKey(args: CustomerArgs) {
-  const kind = exactlyOne({ id: args.id, email: args.email, hubspotContactId: args.hubspotContactId });
+  const kind = exactlyOne({ id: args.id, email: args.email, hubspotContactId: args.hubspotContactId, anonymousId: args.anonymousId });
   if (kind === 'id') return { kind, value: customerId(args.id!, 'id') } as const;
-  if (kind === 'email') return { kind, value: args.email! } as const;
+  if (kind === 'email') return { kind, value: emailKey(args.email!, 'email') } as const;
+  if (kind === 'anonymousId') {
+    if (!/^[\w.:-]{1,128}$/.test(args.anonymousId!)) throw badUserInput('anonymousId: expected an analytics anonymous id (letters, digits, - _ . :, at most 128)', 'anonymousId');
+    return { kind, value: args.anonymousId! } as const;
+  }
   if (!/^\d{1,18}$/.test(args.hubspotContactId!)) {
     throw badUserInput(`hubspotContactId: expected a numeric HubSpot contact id, got "${args.hubspotContactId!.slice(0, 40)}"`, 'hubspotContactId');
   }
@@ -63,7 +73,7 @@ export function customerKey(args: CustomerArgs) {
 export function customersKeys(args: { ids?: readonly string[] | null; emails?: readonly string[] | null }) {
   return exactlyOne({ ids: args.ids, emails: args.emails }) === 'ids'
     ? ({ kind: 'ids', values: keyList(args.ids!, 'ids').map((id) => customerId(id, 'ids')) } as const)
-    : ({ kind: 'emails', values: keyList(args.emails!, 'emails') } as const);
+    : ({ kind: 'emails', values: keyList(args.emails!, 'emails').map((email) => emailKey(email, 'emails')) } as const);
 }
 
 interface SegmentArgs {
@@ -118,15 +128,49 @@ export function emailActivityArgs(first: number | null | undefined, types: reado
   return { count: pageSize(first, 100), types: names.map((name) => toSource(EmailActivityType, name)) };
 }
 
+/** `Customer.web(days)`: a window of 1 to 365 days. */
+export function webDays(days: number | null | undefined): number {
+  return pageSize(days ?? 30, 365, 'days');
+}
+
+/** The `first` of a web list: 1 to 100. */
+export function webListArgs(args: { first?: number | null }): number {
+  return pageSize(args.first, 100);
+}
+
+/**
+ * `Query._entities`: every representation an object with a `__typename`, and a Customer's with a
+ * valid id or email, so a malformed one is BAD_USER_INPUT before execution rather than an
+ * internal error from the Federation library.
+ */
+export function entityRepresentations(args: { representations?: readonly unknown[] | null }) {
+  (args.representations ?? []).forEach((value, i) => {
+    const at = `representations[${i}]`;
+    const representation = value as Record<string, unknown> | null;
+    if (!representation || typeof representation !== 'object' || Array.isArray(representation) || typeof representation.__typename !== 'string') {
+      throw badUserInput(`${at}: expected an object with a __typename`, 'representations');
+    }
+    if (representation.__typename !== 'Customer') return;
+    if (typeof representation.id === 'string' || typeof representation.id === 'number') customerId(String(representation.id), `${at}.id`);
+    else if (typeof representation.email === 'string') emailKey(representation.email, `${at}.email`);
+    else throw badUserInput(`${at}: expected a Customer key, id or email`, 'representations');
+  });
+}
+
 type Args = Record<string, any>;
 
 /** The checks run before execution, by schema coordinate. */
 export const argumentChecks: Record<string, (args: Args, settings: Settings) => unknown> = {
   'Query.customer': (args) => customerKey(args),
+  'Query._entities': (args) => entityRepresentations(args),
   'Query.customers': (args) => customersKeys(args),
   'Query.customerSegment': (args, settings) => segmentKey(args, settings),
   'CommerceProfile.orders': (args) => orderPageArgs(args),
   'Purchases.topCategories': (args) => pageSize(args.first, 10),
   'CrmContact.properties': (args, settings) => crmPropertyNames(args.names, settings.crmProperties),
   'EmailMarketing.activity': (args) => emailActivityArgs(args.first, args.types),
+  'Customer.web': (args) => webDays(args.days),
+  'WebBehaviour.recentlyViewedProducts': (args) => webListArgs(args),
+  'WebBehaviour.topCategories': (args) => webListArgs(args),
+  'WebBehaviour.searches': (args) => webListArgs(args),
 };

@@ -1,5 +1,5 @@
 import type { CommerceProfileResolvers, CustomerResolvers, IdentitiesResolvers, PurchasesResolvers } from './generated/types.ts';
-import { customerId, orderPageArgs, pageSize } from './arguments.ts';
+import { customerId, emailKey, orderPageArgs, pageSize, webDays } from './arguments.ts';
 
 export const Customer: CustomerResolvers = {
   // Federation entity references: the same loaders as the root fields, so a gateway's batch of
@@ -7,16 +7,21 @@ export const Customer: CustomerResolvers = {
   __resolveReference: (reference, { loaders }) =>
     'id' in reference && reference.id
       ? loaders.customerById.load(customerId(String(reference.id), 'id'))
-      : loaders.customerByEmail.load(String((reference as { email: string }).email)),
+      : loaders.customerByEmail.load(emailKey(String((reference as { email: string }).email), 'email')),
   identities: (customer) => ({ commerceCustomerId: customer.id, email: customer.email }),
   commerce: (customer) => customer,
   crm: (customer, _, { loaders }) => loaders.crmContactByEmail.load(customer.email),
   emailMarketing: (customer, _, { loaders }) => loaders.emailMember.load(customer.email),
+  web: (customer, { days }) => ({ userId: customer.id, days: webDays(days) }),
 };
 
 export const Identities: IdentitiesResolvers = {
   hubspotContactId: async (identities, _, { loaders }) => (await loaders.crmContactByEmail.load(identities.email))?.id ?? null,
   mailchimpSubscriberHash: async (identities, _, { loaders }) => (await loaders.emailMember.load(identities.email))?.id ?? null,
+  analyticsUserId: async (identities, _, { loaders }) => (await loaders.webIdentity.load(identities.commerceCustomerId))?.userId ?? null,
+  anonymousIds: async (identities, _, { loaders }) => (await loaders.webIdentity.load(identities.commerceCustomerId))?.anonymousIds ?? [],
+  ambiguousAnonymousIds: async (identities, _, { loaders }) =>
+    (await loaders.webIdentity.load(identities.commerceCustomerId))?.ambiguousAnonymousIds ?? [],
 };
 
 export const CommerceProfile: CommerceProfileResolvers = {

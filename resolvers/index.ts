@@ -7,6 +7,7 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
+import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice } from './web.ts';
 
 /** Every resolver, by type. Scalars come from graphql-scalars. */
 export const resolvers: Resolvers = {
@@ -29,4 +30,8 @@ export const resolvers: Resolvers = {
   EmailMarketing,
   EmailActivity,
   EmailTag,
+  WebBehaviour,
+  ViewedProduct,
+  AbandonedCheckout,
+  WebDevice,
 };

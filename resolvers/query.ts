@@ -3,10 +3,18 @@ import type { QueryResolvers } from './generated/types.ts';
 import { customerKey, customersKeys, segmentKey } from './arguments.ts';
 
 export const Query: QueryResolvers = {
+  // Only a customer:read:self token gets here (server/auth); its customer is the JWT's `sub`.
+  me: (_, __, { auth, loaders }) => (auth.principal.customerId ? loaders.customerById.load(auth.principal.customerId) : null),
+
   customer: async (_, args, { loaders }) => {
     const key = customerKey(args);
     if (key.kind === 'id') return loaders.customerById.load(key.value);
     if (key.kind === 'email') return loaders.customerByEmail.load(key.value);
+    if (key.kind === 'anonymousId') {
+      const userId = await loaders.webUserByAnonymousId.load(key.value);
+      // The warehouse's user_id is the shop's customer id; anything else cannot be one of ours.
+      return userId && /^[1-9]\d{0,17}$/.test(userId) ? loaders.customerById.load(userId) : null;
+    }
     const contact = await loaders.crmContactById.load(key.value);
     return contact?.email ? loaders.customerByEmail.load(contact.email) : null;
   },

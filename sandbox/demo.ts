@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import pg from 'pg';
 import { personAt, type DemoWorld } from './demo/people.ts';
 import { cartsOf, ordersOf, seedShop } from './demo/shop.ts';
+import { seedWarehouse } from './demo/warehouse.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { startHubSpotStandIn } from './hubspot/index.ts';
 import { startMailchimpStandIn } from './mailchimp/index.ts';
@@ -23,16 +24,22 @@ export interface Demo extends DemoUpstreams {
 
 /**
  * The embedded default: PGlite served over the wire protocol, seeded with the deterministic demo
- * shop as of now, and the HubSpot and Mailchimp stand-ins serving the same people. Progress goes
+ * shop and its event warehouse (schema `web`) as of now, and the HubSpot and Mailchimp stand-ins
+ * serving the same people. Progress goes
  * to the logger, since a large DEMO_CUSTOMERS takes a while.
  */
-export async function startDemo(options: { customers: number; seed: number; logger: Logger }): Promise<Demo> {
+export async function startDemo(options: { customers: number; seed: number; webHistoryDays: number; logger: Logger }): Promise<Demo> {
   const world: DemoWorld = { seed: options.seed, customers: options.customers, asOf: new Date() };
   const embedded = await startEmbeddedPostgres();
   const pool = new pg.Pool({ connectionString: embedded.url, max: 1 });
   try {
     await seedShop(pool, world, {
       onProgress: ({ customers, total }) => options.logger.info({ customers, total }, 'seeding the demo shop'),
+    });
+    await seedWarehouse(pool, world, {
+      schema: 'web',
+      historyDays: options.webHistoryDays,
+      onProgress: ({ people, total, events }) => options.logger.info({ people, total, events }, 'seeding the demo event warehouse'),
     });
   } finally {
     await pool.end();

@@ -15,9 +15,11 @@ import { Provenance } from '../cache/provenance.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
+import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
 import { readiness } from './health.ts';
+import { Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
 import { webhooks, type WebhookOptions } from './webhooks.ts';
 
@@ -30,6 +32,10 @@ export interface ServerOptions {
   readonly production: boolean;
   /** Secrets of the webhook endpoints; each endpoint is off without its secret. */
   readonly webhooks?: Omit<WebhookOptions, 'invalidator' | 'logger'>;
+  /** Authentication, scopes, limits, CORS (server/auth); the defaults for `production` when omitted. */
+  readonly security?: SecurityOptions;
+  /** Metrics, request logs and tracing; metrics and logs only (no tracing) when omitted. */
+  readonly observability?: Observability;
 }
 
 export interface RunningServer {
@@ -44,9 +50,14 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions, listen: { host: string; port: number }): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
+  const security = createSecurity(options.security ?? securityDefaults(options.production), options.logger);
+  app.use(security.headers);
+  const observability = options.observability ?? new Observability();
+  observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs });
   const httpServer = createHttpServer(app);
   const apollo = new ApolloServer<Context>({
-    schema: buildSchema(),
+    schema: security.protect(buildSchema()),
+    ...security.apollo,
     formatError,
     includeStacktraceInErrorResponses: false,
     logger: options.logger,
@@ -55,10 +66,12 @@ export async function startServer(options: ServerOptions, listen: { host: string
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      security.sandbox ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
+      ...security.plugins,
       argumentChecksPlugin(argumentChecks),
       provenanceReport(),
       errorLogging(),
+      observability.plugin,
     ],
   });
   await apollo.start();
@@ -68,6 +81,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Outside /graphql and its authentication: Prometheus scrapes it (METRICS_TOKEN guards it when set).
+  app.get('/metrics', observability.handler);
   app.get('/readyz', async (_req, res) => {
     const report = await readiness(options.upstreams);
     res.status(report.ready ? 200 : 503).json(report);
@@ -75,6 +90,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
   app.use(
     '/graphql',
     express.json({ limit: '256kb' }),
+    ...observability.graphql,
+    security.graphql,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const given = req.get('x-request-id');
@@ -89,10 +106,12 @@ export async function startServer(options: ServerOptions, listen: { host: string
           requestId,
           log: options.logger.child({ requestId }),
           settings: options.settings,
+          auth: security.context(res),
         };
       },
     }),
   );
+  app.use(security.errors);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

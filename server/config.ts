@@ -12,6 +12,9 @@ const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(2000),
+  ANALYTICS_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  ANALYTICS_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a plain lower-case schema name').default('web'),
+  DEMO_WEB_HISTORY_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code such as USD').default('USD'),
   ABANDONED_CART_AFTER_MINUTES: z.coerce.number().min(1).max(43_200).default(60),
   RFM_BOUNDARIES_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
@@ -59,15 +62,76 @@ const schema = z.object({
   CACHE_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().min(0).default(60),
   CACHE_STALE_IF_ERROR_SECONDS: z.coerce.number().min(0).default(3600),
   CACHE_NOT_FOUND_TTL_SECONDS: z.coerce.number().min(0).default(30),
+
+  METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'expected 16-256 printable characters').optional(),
+  METRICS_MAX_OPERATIONS: z.coerce.number().int().min(0).max(10_000).default(100),
+  TRACING: z.enum(['off', 'otlp']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_SERVICE_NAME: z.string().regex(/^[\w.-]{1,100}$/).default('customer-360'),
+  TRACING_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+
+  API_KEYS: z.string().min(2).optional(),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_SECRET: z.string().min(32, 'expected an HS256 secret of at least 32 characters').optional(),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_JWKS_FILE: z.string().min(1).optional(),
+  JWT_ALGORITHMS: list(/^(HS256|RS256|ES256)$/, 'expected a comma-separated list of HS256, RS256, ES256').optional(),
+  JWT_SCOPES: list(/^(customer:read:(traits|pii|self)|segments:read|admin)$/, 'expected a comma-separated list of scopes').default(['customer:read:self']),
+  JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  CORS_ORIGINS: list(/^https?:\/\/[^/\s,]+$/, 'expected comma-separated origins such as https://shop.example.com').optional(),
+  SANDBOX: z.enum(['auto', 'on', 'off']).default('auto'),
+  MAX_DEPTH: z.coerce.number().int().min(1).max(100).default(12),
+  MAX_ALIASES: z.coerce.number().int().min(0).max(1000).default(20),
+  MAX_DIRECTIVES: z.coerce.number().int().min(0).max(1000).default(20),
+  MAX_TOKENS: z.coerce.number().int().min(100).max(100_000).default(2000),
+  MAX_DOCUMENT_BYTES: z.coerce.number().int().min(256).max(262_144).default(16_384),
+  MAX_COST: z.coerce.number().int().min(1).default(10_000),
+  COST_DEFAULT_LIST_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  RATE_LIMIT_COST_PER_SECOND: z.coerce.number().int().min(0).default(1000),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(20_000),
+  PERSISTED_QUERIES: z.enum(['apq', 'allowlist', 'off']).default('apq'),
+  PERSISTED_QUERIES_MANIFEST: z.string().min(1).optional(),
 })
   .refine((config) => !config.MAILCHIMP_API_KEY || config.MAILCHIMP_LIST_ID, {
     path: ['MAILCHIMP_LIST_ID'],
     message: 'required with MAILCHIMP_API_KEY',
   })
-  .refine((config) => config.CACHE !== 'redis' || config.REDIS_URL, { path: ['CACHE'], message: 'redis needs REDIS_URL' });
+  .refine((config) => config.CACHE !== 'redis' || config.REDIS_URL, { path: ['CACHE'], message: 'redis needs REDIS_URL' })
+  .refine((config) => !(config.API_KEYS && config.API_KEYS_FILE), { path: ['API_KEYS_FILE'], message: 'give API_KEYS or API_KEYS_FILE, not both' })
+  .refine((config) => [config.JWT_SECRET, config.JWT_JWKS_URL, config.JWT_JWKS_FILE].filter(Boolean).length <= 1, {
+    path: ['JWT_SECRET'],
+    message: 'give one of JWT_SECRET, JWT_JWKS_URL, JWT_JWKS_FILE',
+  })
+  .refine((config) => !(config.JWT_SECRET || config.JWT_JWKS_URL || config.JWT_JWKS_FILE) || config.JWT_ISSUER, {
+    path: ['JWT_ISSUER'],
+    message: 'required to verify JWTs',
+  })
+  .refine((config) => !(config.JWT_SECRET || config.JWT_JWKS_URL || config.JWT_JWKS_FILE) || config.JWT_AUDIENCE, {
+    path: ['JWT_AUDIENCE'],
+    message: 'required to verify JWTs',
+  })
+  .refine((config) => config.PERSISTED_QUERIES !== 'allowlist' || config.PERSISTED_QUERIES_MANIFEST, {
+    path: ['PERSISTED_QUERIES_MANIFEST'],
+    message: 'required with PERSISTED_QUERIES=allowlist',
+  })
+  .refine((config) => config.RATE_LIMIT_COST_PER_SECOND === 0 || config.RATE_LIMIT_BURST >= config.MAX_COST, {
+    path: ['RATE_LIMIT_BURST'],
+    message: 'must be at least MAX_COST, or the dearest allowed operation could never run',
+  });
+
+/** A comma-separated list whose every item matches `item`. */
+function list(item: RegExp, message: string) {
+  return z
+    .string()
+    .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+    .refine((items) => items.length > 0 && items.every((part) => item.test(part)), { message });
+}
 
 /** Names whose values are never printed, even when invalid. */
-const SECRET = new Set(['DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY', 'REDIS_URL', 'HUBSPOT_CLIENT_SECRET', 'MAILCHIMP_WEBHOOK_SECRET']);
+const SECRET = new Set(['DATABASE_URL', 'ANALYTICS_DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY', 'REDIS_URL', 'HUBSPOT_CLIENT_SECRET', 'MAILCHIMP_WEBHOOK_SECRET', 'METRICS_TOKEN', 'API_KEYS', 'JWT_SECRET']);
 
 export type Config = z.infer<typeof schema>;
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
 import type { Provenance } from '../cache/provenance.ts';
+import type { RequestAuth } from './auth/index.ts';
 
 /** What every resolver receives: this request's loaders and identity. */
 export interface Context {
@@ -14,6 +15,8 @@ export interface Context {
   readonly requestId: string;
   readonly log: Logger;
   readonly settings: Settings;
+  /** Who is calling (principal and scopes) and what they read (the audit trail). */
+  readonly auth: RequestAuth;
 }
 
 /** Configuration that decides whether arguments are valid. */

@@ -29,7 +29,7 @@ const PUBLIC_CODES = new Set<string>([
   ErrorCode.Forbidden,
   ErrorCode.OperationLimitExceeded,
   ErrorCode.PersistedQueryNotInList,
-  // A client's own rate limit (HTTP 429); a source's arrives as a SourceError, handled above.
+  // A client's own rate limit (HTTP 429); a source's arrives as a SourceError (see formatError).
   ErrorCode.RateLimited,
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',

@@ -1,8 +1,12 @@
 import pg from 'pg';
 import { startDemo, type Demo } from '../sandbox/demo.ts';
+import { personByEmail } from '../sandbox/demo/people.ts';
 import { startServer } from './app.ts';
+import { demoCredentials } from './auth/demo.ts';
+import { securityFromConfig } from './auth/settings.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { observabilityFromConfig } from './observability/index.ts';
 import { createConfiguredUpstreams, createSources } from './sources.ts';
 
 /** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
@@ -14,26 +18,45 @@ async function main(): Promise<void> {
   let demo: Demo | undefined;
   if (!config.DATABASE_URL) {
     logger.info({ customers: config.DEMO_CUSTOMERS }, 'no DATABASE_URL: starting the embedded demo shop');
-    demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, logger });
+    demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, webHistoryDays: config.DEMO_WEB_HISTORY_DAYS, logger });
   }
-  const pool = new pg.Pool({
-    connectionString: config.DATABASE_URL ?? demo!.databaseUrl,
-    max: config.DATABASE_POOL_MAX,
-    statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
-    connectionTimeoutMillis: config.DATABASE_STATEMENT_TIMEOUT_MS,
-  });
-  // An idle client's connection dying (a database restart) must not take the process down.
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+  const createPool = (connectionString: string) => {
+    const created = new pg.Pool({
+      connectionString,
+      max: config.DATABASE_POOL_MAX,
+      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    });
+    // An idle client's connection dying (a database restart) must not take the process down.
+    created.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+    return created;
+  };
+  const pool = createPool(config.DATABASE_URL ?? demo!.databaseUrl);
+  const analyticsPool = config.ANALYTICS_DATABASE_URL ? createPool(config.ANALYTICS_DATABASE_URL) : undefined;
 
-  const sources = createSources(config, { db: pool, logger, ...(demo && { demo }) });
-  const upstreams = await createConfiguredUpstreams(config, sources, logger);
+  const sources = createSources(config, { db: pool, logger, ...(analyticsPool && { analyticsDb: analyticsPool }), ...(demo && { demo }) });
+  const observability = observabilityFromConfig(config, process.env.npm_package_version);
+  const upstreams = await createConfiguredUpstreams(config, sources, logger, observability.observer);
+  let security = securityFromConfig(config);
+  let credentials = '';
+  if (demo && security.apiKeys.length === 0) {
+    const exampleId = String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1);
+    ({ security, text: credentials } = await demoCredentials(security, exampleId));
+  }
+  if (security.anonymousScopes) {
+    logger.warn({ scopes: security.anonymousScopes }, 'NODE_ENV is not production: requests without credentials get these scopes');
+  } else if (security.apiKeys.length === 0 && !security.jwt) {
+    logger.warn('no API_KEYS and no JWT settings: every GraphQL request will be refused (401)');
+  }
   const server = await startServer(
     {
       upstreams,
+      security,
       budgetMs: config.REQUEST_BUDGET_MS,
       logger,
       settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
       production: config.NODE_ENV === 'production',
+      observability,
       webhooks: {
         hubspotClientSecret: config.HUBSPOT_CLIENT_SECRET,
         mailchimpSecret: config.MAILCHIMP_WEBHOOK_SECRET,
@@ -44,7 +67,7 @@ async function main(): Promise<void> {
   );
   const startupMs = Math.round(performance.now() - started);
   logger.info({ url: `${server.url}/graphql`, startupMs, demo: Boolean(demo) }, 'ready');
-  if (demo) process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs));
+  if (demo) process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs) + credentials);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -52,9 +75,11 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.stop();
+    await observability.shutdown();
     await sources.crm.close();
     await upstreams.store?.close();
     await pool.end();
+    await analyticsPool?.end();
     await demo?.close();
     logger.info('stopped');
   };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createUpstreams, type Sources, type Upstreams } from '../cache/loaders.ts';
-import type { FreshnessPolicy } from '../cache/family.ts';
+import type { FamilyObserver, FreshnessPolicy } from '../cache/family.ts';
 import { RedisStore } from '../cache/redis-store.ts';
 import { MemoryStore, type EntityStore } from '../cache/store.ts';
 import type { DemoUpstreams } from '../sandbox/demo.ts';
@@ -8,13 +8,17 @@ import { createCommerceSource, type Queryable } from '../sources/commerce/index.
 import { SourceError, type SourceName } from '../sources/errors.ts';
 import { createHubSpotSource, type HubSpotSource } from '../sources/hubspot/index.ts';
 import { createMailchimpSource, type MailchimpSource } from '../sources/mailchimp/index.ts';
+import { createWebSource } from '../sources/web/index.ts';
 import type { Config } from './config.ts';
 
 /**
  * Every source, from configuration: a configured upstream wins; in the embedded demo the stand-ins
  * fill in for what is not configured; otherwise the source answers SOURCE_NOT_CONFIGURED.
  */
-export function createSources(config: Config, deps: { db: Queryable; logger: Logger; demo?: DemoUpstreams }): Sources {
+export function createSources(
+  config: Config,
+  deps: { db: Queryable; analyticsDb?: Queryable; logger: Logger; demo?: DemoUpstreams },
+): Sources {
   const { demo, logger } = deps;
   return {
     commerce: createCommerceSource(deps.db, {
@@ -24,6 +28,8 @@ export function createSources(config: Config, deps: { db: Queryable; logger: Log
     }),
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
+    // The warehouse defaults to the shop database (the demo keeps both in one PostgreSQL).
+    web: createWebSource(deps.analyticsDb ?? deps.db, { schema: config.ANALYTICS_SCHEMA }),
   };
 }
 
@@ -31,8 +37,14 @@ export function createSources(config: Config, deps: { db: Queryable; logger: Log
  * The sources behind their guards and the shared cache, as configured: Redis when REDIS_URL is set
  * (unless CACHE says otherwise), an in-process LRU by default, none with CACHE=off.
  */
-export async function createConfiguredUpstreams(config: Config, sources: Sources, logger: Logger): Promise<Upstreams> {
+export async function createConfiguredUpstreams(
+  config: Config,
+  sources: Sources,
+  logger: Logger,
+  observer?: FamilyObserver,
+): Promise<Upstreams> {
   return createUpstreams(sources, {
+    ...(observer && { observer }),
     store: await createStore(config, logger),
     freshness: freshness(config),
     guard: {

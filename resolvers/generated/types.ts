@@ -3,7 +3,8 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { CommerceCustomer as CommerceCustomerModel, PurchaseStats as PurchaseStatsModel, CategorySpend as CategorySpendModel, RfmScore as RfmScoreModel, OrderPage as OrderPageModel, Order as OrderModel, LineItem as LineItemModel, Product as ProductModel, Cart as CartModel, CartItem as CartItemModel, Money as MoneyModel, SegmentPage as SegmentPageModel } from '../../sources/commerce/model.ts';
 import type { CrmContact as CrmContactModel, CrmCompany as CrmCompanyModel, CrmOwner as CrmOwnerModel } from '../../sources/hubspot/model.ts';
 import type { EmailMember as EmailMemberModel, EmailActivity as EmailActivityModel } from '../../sources/mailchimp/model.ts';
-import type { EmailTagOnMember as EmailTagOnMemberModel } from '../models.ts';
+import type { EmailTagOnMember as EmailTagOnMemberModel, IdentitiesOfCustomer as IdentitiesOfCustomerModel, WebWindow as WebWindowModel } from '../models.ts';
+import type { ViewedProduct as ViewedProductModel, CategoryInterest as CategoryInterestModel, CartActivity as CartActivityModel, CartChange as CartChangeModel, AbandonedCheckout as AbandonedCheckoutModel, WebDevice as WebDeviceModel, Touch as TouchModel, ProductSearch as ProductSearchModel } from '../../sources/web/model.ts';
 import type { Context } from '../../server/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -27,6 +28,15 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A checkout that did not end in an order. */
+export type AbandonedCheckout = {
+  readonly __typename?: 'AbandonedCheckout';
+  /** When the checkout started. */
+  readonly at: Scalars['DateTime']['output'];
+  /** The checkout's value; null when the event carried none. */
+  readonly value?: Maybe<Money>;
+};
+
 /** A shopping cart. */
 export type Cart = {
   readonly __typename?: 'Cart';
@@ -44,6 +54,30 @@ export type Cart = {
   readonly value: Money;
 };
 
+/** Cart events in the window (at most 50 of each kind, most recent first). */
+export type CartActivity = {
+  readonly __typename?: 'CartActivity';
+  /** Checkouts started with no order completed after them (at least 30 minutes old). */
+  readonly abandonedCheckouts: ReadonlyArray<AbandonedCheckout>;
+  /** Products added to the cart. */
+  readonly productsAdded: ReadonlyArray<CartChange>;
+  /** Products removed from the cart. */
+  readonly productsRemoved: ReadonlyArray<CartChange>;
+};
+
+/** A product added to or removed from the cart. */
+export type CartChange = {
+  readonly __typename?: 'CartChange';
+  /** When. */
+  readonly at: Scalars['DateTime']['output'];
+  /** Product name as the event carried it. */
+  readonly name?: Maybe<Scalars['String']['output']>;
+  /** The shop's product id. */
+  readonly productId: Scalars['ID']['output'];
+  /** Units (1 when the event did not say). */
+  readonly quantity: Scalars['Int']['output'];
+};
+
 /** A product in a cart. */
 export type CartItem = {
   readonly __typename?: 'CartItem';
@@ -55,6 +89,17 @@ export type CartItem = {
   readonly quantity: Scalars['Int']['output'];
   /** Price per unit when added. */
   readonly unitPrice: Money;
+};
+
+/** Interest in a catalog category. */
+export type CategoryInterest = {
+  readonly __typename?: 'CategoryInterest';
+  /** The category. */
+  readonly category: Scalars['String']['output'];
+  /** Seconds spent on those product pages. */
+  readonly secondsSpent: Scalars['Float']['output'];
+  /** Product views in this category. */
+  readonly views: Scalars['Int']['output'];
 };
 
 /** How much a customer spent in one product category. */
@@ -216,6 +261,11 @@ export type CrmProperty = {
  * field is null with an error naming the source (`extensions.code` SOURCE_UNAVAILABLE,
  * SOURCE_TIMEOUT, RATE_LIMITED or SOURCE_NOT_CONFIGURED and `extensions.source`), and the rest of
  * the customer is still returned.
+ *
+ * Access: every field needs `customer:read:traits`, `segments:read` or (for the token's own customer
+ * only) `customer:read:self`; direct identifiers (email, names, phone, address, ...) also need
+ * `customer:read:pii` or the self scope, and are masked (`j***@example.com`) for `segments:read`
+ * alone. A field the caller may not read is null with a FORBIDDEN error; the rest answers.
  */
 export type Customer = {
   readonly __typename?: 'Customer';
@@ -226,8 +276,11 @@ export type Customer = {
    * email, or when HubSpot failed (then an error names the `crm` source).
    */
   readonly crm?: Maybe<CrmContact>;
-  /** The customer's email address (lower-cased): the key the CRM and the email platform know them by. */
-  readonly email: Scalars['EmailAddress']['output'];
+  /**
+   * The customer's email address (lower-cased): the key the CRM and the email platform know them by.
+   * A direct identifier: null with FORBIDDEN without `customer:read:pii` (or the self scope).
+   */
+  readonly email?: Maybe<Scalars['EmailAddress']['output']>;
   /**
    * The customer as a member of the Mailchimp audience, matched by email. Null when the email is not
    * in the audience, or when Mailchimp failed (then an error names the `email` source).
@@ -237,6 +290,31 @@ export type Customer = {
   readonly id: Scalars['ID']['output'];
   /** What each connected system calls this person. */
   readonly identities: Identities;
+  /**
+   * Browsing behaviour from the web-analytics event warehouse over the last `days` days (1-365,
+   * default 30): the customer's own events plus those of every browser linked to them at login, so
+   * browsing before login counts. Null when the warehouse failed (then an error names the `web`
+   * source). Read live: each field family is one SQL statement per request, whatever the number of
+   * customers.
+   */
+  readonly web?: Maybe<WebBehaviour>;
+};
+
+
+/**
+ * A customer as every connected system knows them, read live from those systems at request time.
+ * Each system's data is a nullable field of its own (`commerce`, ...): when one system fails, that
+ * field is null with an error naming the source (`extensions.code` SOURCE_UNAVAILABLE,
+ * SOURCE_TIMEOUT, RATE_LIMITED or SOURCE_NOT_CONFIGURED and `extensions.source`), and the rest of
+ * the customer is still returned.
+ *
+ * Access: every field needs `customer:read:traits`, `segments:read` or (for the token's own customer
+ * only) `customer:read:self`; direct identifiers (email, names, phone, address, ...) also need
+ * `customer:read:pii` or the self scope, and are masked (`j***@example.com`) for `segments:read`
+ * alone. A field the caller may not read is null with a FORBIDDEN error; the rest answers.
+ */
+export type CustomerWebArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** A page of customers. */
@@ -257,6 +335,17 @@ export type CustomerEdge = {
   readonly node: Customer;
 };
 
+/** Kinds of device. */
+export type DeviceType =
+  /** A computer. */
+  | 'DESKTOP'
+  /** A phone. */
+  | 'MOBILE'
+  /** A TV, console, wearable or an unknown agent. */
+  | 'OTHER'
+  /** A tablet. */
+  | 'TABLET';
+
 /** One entry of a member's activity feed. */
 export type EmailActivity = {
   readonly __typename?: 'EmailActivity';
@@ -270,7 +359,7 @@ export type EmailActivity = {
   readonly campaignTitle?: Maybe<Scalars['String']['output']>;
   /** What happened. */
   readonly type: EmailActivityType;
-  /** The link clicked (clicks only). */
+  /** The link clicked (clicks only); links can carry personal query parameters. */
   readonly url?: Maybe<Scalars['String']['output']>;
 };
 
@@ -338,8 +427,8 @@ export type EmailMarketing = {
   readonly signupSource?: Maybe<Scalars['String']['output']>;
   /** Subscription status. */
   readonly status: EmailSubscriptionStatus;
-  /** The member's id in the audience: MD5 of the lower-cased email. */
-  readonly subscriberHash: Scalars['String']['output'];
+  /** The member's id in the audience: MD5 of the lower-cased email (so an identifier: it reveals a known email). */
+  readonly subscriberHash?: Maybe<Scalars['String']['output']>;
   /** Tags on the member. */
   readonly tags: ReadonlyArray<EmailTag>;
   /** A VIP member. */
@@ -391,10 +480,19 @@ export type ForgetCustomerResult = {
 /** The identifiers of one person in each connected system. */
 export type Identities = {
   readonly __typename?: 'Identities';
+  /**
+   * Anonymous browser ids linked to this customer and to someone else (a shared computer): their
+   * events are counted for nobody rather than merged silently.
+   */
+  readonly ambiguousAnonymousIds: ReadonlyArray<Scalars['ID']['output']>;
+  /** The warehouse's `user_id` for this customer; null when the warehouse has never seen them identified. */
+  readonly analyticsUserId?: Maybe<Scalars['ID']['output']>;
+  /** Anonymous browser ids linked to this customer alone at login: their earlier browsing is theirs. */
+  readonly anonymousIds: ReadonlyArray<Scalars['ID']['output']>;
   /** The shop database's customer id. */
   readonly commerceCustomerId: Scalars['ID']['output'];
   /** The email address, lower-cased. */
-  readonly email: Scalars['EmailAddress']['output'];
+  readonly email?: Maybe<Scalars['EmailAddress']['output']>;
   /** HubSpot contact id; null when the CRM has no contact with this email. Reading it costs one CRM batch call. */
   readonly hubspotContactId?: Maybe<Scalars['ID']['output']>;
   /** Mailchimp subscriber hash (MD5 of the lower-cased email); null when the email is not in the audience. Costs one Mailchimp call. */
@@ -482,6 +580,7 @@ export type Mutation = {
   /**
    * Evicts everything the shared cache holds about the person with this email, in every replica
    * (for privacy requests). The systems of record are not changed, and later reads go to them live.
+   * Needs the `admin` scope.
    */
   readonly forgetCustomer: ForgetCustomerResult;
 };
@@ -557,6 +656,15 @@ export type Product = {
   readonly sku: Scalars['String']['output'];
 };
 
+/** A product search. */
+export type ProductSearch = {
+  readonly __typename?: 'ProductSearch';
+  /** When. */
+  readonly at: Scalars['DateTime']['output'];
+  /** What the customer searched for. */
+  readonly query: Scalars['String']['output'];
+};
+
 /** Purchase aggregates over completed orders. */
 export type Purchases = {
   readonly __typename?: 'Purchases';
@@ -585,25 +693,31 @@ export type PurchasesTopCategoriesArgs = {
 export type Query = {
   readonly __typename?: 'Query';
   /**
-   * One customer, by exactly one of `id`, `email` or `hubspotContactId` (BAD_USER_INPUT otherwise).
-   * Null when no system knows the key.
+   * One customer, by exactly one of `id`, `email`, `hubspotContactId` or `anonymousId` (BAD_USER_INPUT otherwise).
+   * Null when no system knows the key. A `customer:read:self` token may ask only for its own `id`
+   * (anything else is FORBIDDEN, whether or not that customer exists).
    */
   readonly customer?: Maybe<Customer>;
   /**
    * Customers matching a filter, for analysts: a cursor-paginated list in customer-id order (stable
-   * while new customers arrive). `first` is 1-100.
+   * while new customers arrive). `first` is 1-100. Needs `segments:read` (null with FORBIDDEN
+   * otherwise); identifiers in the nodes are masked unless the token also has `customer:read:pii`.
    */
-  readonly customerSegment: CustomerConnection;
+  readonly customerSegment?: Maybe<CustomerConnection>;
   /**
    * Up to 100 customers by `ids` or by `emails` (exactly one of the two), in argument order, with
    * null for keys no system knows. All sources are read in batches: the number of upstream calls
-   * does not grow with the number of keys.
+   * does not grow with the number of keys. For a `customer:read:self` token, every position but its
+   * own id is null with FORBIDDEN.
    */
   readonly customers: ReadonlyArray<Maybe<Customer>>;
+  /** The customer a `customer:read:self` token is bound to (its JWT `sub`, the shop database id). */
+  readonly me?: Maybe<Customer>;
 };
 
 
 export type QueryCustomerArgs = {
+  anonymousId?: InputMaybe<Scalars['ID']['input']>;
   email?: InputMaybe<Scalars['EmailAddress']['input']>;
   hubspotContactId?: InputMaybe<Scalars['ID']['input']>;
   id?: InputMaybe<Scalars['ID']['input']>;
@@ -678,6 +792,106 @@ export type SegmentFilter = {
   readonly rfmSegments?: InputMaybe<ReadonlyArray<RfmSegment>>;
   /** Customers who spent at least this much (in the shop currency) over all completed orders. */
   readonly totalSpentAtLeast?: InputMaybe<MoneyInput>;
+};
+
+/** Where a session came from: its first event's campaign (UTM) parameters and referrer. */
+export type Touch = {
+  readonly __typename?: 'Touch';
+  /** When the session started. */
+  readonly at: Scalars['DateTime']['output'];
+  /** utm_campaign. */
+  readonly campaign?: Maybe<Scalars['String']['output']>;
+  /** The first page's path. */
+  readonly landingPath?: Maybe<Scalars['String']['output']>;
+  /** utm_medium, e.g. `cpc`, `email`. */
+  readonly medium?: Maybe<Scalars['String']['output']>;
+  /** The referring URL (a direct identifier: it can carry personal query parameters). */
+  readonly referrer?: Maybe<Scalars['String']['output']>;
+  /** utm_source, e.g. `google`, `newsletter`. */
+  readonly source?: Maybe<Scalars['String']['output']>;
+};
+
+/** A product the customer viewed. */
+export type ViewedProduct = {
+  readonly __typename?: 'ViewedProduct';
+  /** Catalog category. */
+  readonly category?: Maybe<Scalars['String']['output']>;
+  /** When the customer last viewed it. */
+  readonly lastViewedAt: Scalars['DateTime']['output'];
+  /** Product name as the latest view carried it. */
+  readonly name?: Maybe<Scalars['String']['output']>;
+  /** Price as the latest view carried it; null when the event had none. */
+  readonly price?: Maybe<Money>;
+  /** The shop's product id. */
+  readonly productId: Scalars['ID']['output'];
+  /** Seconds spent on its pages: the gap to the next page in the same session (unknown for a session's last page, counted as 0). */
+  readonly timeOnPageSeconds: Scalars['Float']['output'];
+  /** Views in the window. */
+  readonly viewCount: Scalars['Int']['output'];
+};
+
+/** A customer's browsing in a window. Sessions are runs of events with no gap longer than 30 minutes. */
+export type WebBehaviour = {
+  readonly __typename?: 'WebBehaviour';
+  /** Mean session length (first to last event) in seconds; 0 without sessions. */
+  readonly averageSessionSeconds: Scalars['Float']['output'];
+  /** Products added to and removed from the cart, and checkouts abandoned, in the window. */
+  readonly cartActivity: CartActivity;
+  /** The window's length in days. */
+  readonly days: Scalars['Int']['output'];
+  /** Devices (type, OS, browser) by share of sessions, most used first. */
+  readonly devices: ReadonlyArray<WebDevice>;
+  /** Where the first session in the window came from. */
+  readonly firstTouch?: Maybe<Touch>;
+  /** The latest event in the window; null without events. */
+  readonly lastSeenAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Where the latest session came from. */
+  readonly lastTouch?: Maybe<Touch>;
+  /** Page views in the window. */
+  readonly pageViews: Scalars['Int']['output'];
+  /** Products viewed, most recently viewed first: the browsing history a recommendation starts from. */
+  readonly recentlyViewedProducts: ReadonlyArray<ViewedProduct>;
+  /** Recent product searches, newest first. */
+  readonly searches: ReadonlyArray<ProductSearch>;
+  /** Sessions in the window. */
+  readonly sessionCount: Scalars['Int']['output'];
+  /** Catalog categories by product views (then by time spent). */
+  readonly topCategories: ReadonlyArray<CategoryInterest>;
+};
+
+
+/** A customer's browsing in a window. Sessions are runs of events with no gap longer than 30 minutes. */
+export type WebBehaviourRecentlyViewedProductsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** A customer's browsing in a window. Sessions are runs of events with no gap longer than 30 minutes. */
+export type WebBehaviourSearchesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** A customer's browsing in a window. Sessions are runs of events with no gap longer than 30 minutes. */
+export type WebBehaviourTopCategoriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A kind of device the customer browses on, parsed from user agents. */
+export type WebDevice = {
+  readonly __typename?: 'WebDevice';
+  /** Browser, e.g. `Chrome`, `Mobile Safari`, `Edge`. */
+  readonly browser?: Maybe<Scalars['String']['output']>;
+  /** The latest event on this device. */
+  readonly lastSeenAt: Scalars['DateTime']['output'];
+  /** Operating system, e.g. `Mac OS`, `iOS`, `Windows`. */
+  readonly os?: Maybe<Scalars['String']['output']>;
+  /** Sessions on this device in the window. */
+  readonly sessions: Scalars['Int']['output'];
+  /** Share of the customer's sessions, 0 to 1. */
+  readonly share: Scalars['Float']['output'];
+  /** Device type. */
+  readonly type: DeviceType;
 };
 
 
@@ -775,12 +989,17 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  AbandonedCheckout: ResolverTypeWrapper<AbandonedCheckoutModel>;
   Cart: ResolverTypeWrapper<CartModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
-  CartItem: ResolverTypeWrapper<CartItemModel>;
-  CategorySpend: ResolverTypeWrapper<CategorySpendModel>;
+  CartActivity: ResolverTypeWrapper<CartActivityModel>;
+  CartChange: ResolverTypeWrapper<CartChangeModel>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  CartItem: ResolverTypeWrapper<CartItemModel>;
+  CategoryInterest: ResolverTypeWrapper<CategoryInterestModel>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  CategorySpend: ResolverTypeWrapper<CategorySpendModel>;
   CommerceProfile: ResolverTypeWrapper<CommerceCustomerModel>;
   CountryCode: ResolverTypeWrapper<Scalars['CountryCode']['output']>;
   CrmCompany: ResolverTypeWrapper<CrmCompanyModel>;
@@ -794,16 +1013,16 @@ export type ResolversTypes = {
   CustomerConnection: ResolverTypeWrapper<SegmentPageModel>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeviceType: DeviceType;
   EmailActivity: ResolverTypeWrapper<EmailActivityModel>;
   EmailActivityType: EmailActivityType;
   EmailAddress: ResolverTypeWrapper<Scalars['EmailAddress']['output']>;
   EmailLocation: ResolverTypeWrapper<EmailLocation>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   EmailMarketing: ResolverTypeWrapper<EmailMemberModel>;
   EmailSubscriptionStatus: EmailSubscriptionStatus;
   EmailTag: ResolverTypeWrapper<EmailTagOnMemberModel>;
   ForgetCustomerResult: ResolverTypeWrapper<ForgetCustomerResult>;
-  Identities: ResolverTypeWrapper<Identities>;
+  Identities: ResolverTypeWrapper<IdentitiesOfCustomerModel>;
   LifecycleStage: LifecycleStage;
   LineItem: ResolverTypeWrapper<LineItemModel>;
   Location: ResolverTypeWrapper<Location>;
@@ -817,21 +1036,31 @@ export type ResolversTypes = {
   OrderStatus: OrderStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Product: ResolverTypeWrapper<ProductModel>;
+  ProductSearch: ResolverTypeWrapper<ProductSearchModel>;
   Purchases: ResolverTypeWrapper<PurchaseStatsModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Rfm: ResolverTypeWrapper<RfmScoreModel>;
   RfmSegment: RfmSegment;
   SegmentFilter: SegmentFilter;
+  Touch: ResolverTypeWrapper<TouchModel>;
+  ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
+  WebBehaviour: ResolverTypeWrapper<WebWindowModel>;
+  WebDevice: ResolverTypeWrapper<WebDeviceModel>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  AbandonedCheckout: AbandonedCheckoutModel;
   Cart: CartModel;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
-  CartItem: CartItemModel;
-  CategorySpend: CategorySpendModel;
+  CartActivity: CartActivityModel;
+  CartChange: CartChangeModel;
   String: Scalars['String']['output'];
+  CartItem: CartItemModel;
+  CategoryInterest: CategoryInterestModel;
+  Float: Scalars['Float']['output'];
+  CategorySpend: CategorySpendModel;
   CommerceProfile: CommerceCustomerModel;
   CountryCode: Scalars['CountryCode']['output'];
   CrmCompany: CrmCompanyModel;
@@ -848,11 +1077,10 @@ export type ResolversParentTypes = {
   EmailActivity: EmailActivityModel;
   EmailAddress: Scalars['EmailAddress']['output'];
   EmailLocation: EmailLocation;
-  Float: Scalars['Float']['output'];
   EmailMarketing: EmailMemberModel;
   EmailTag: EmailTagOnMemberModel;
   ForgetCustomerResult: ForgetCustomerResult;
-  Identities: Identities;
+  Identities: IdentitiesOfCustomerModel;
   LineItem: LineItemModel;
   Location: Location;
   MarketingPermission: MarketingPermission;
@@ -864,10 +1092,20 @@ export type ResolversParentTypes = {
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   PageInfo: PageInfo;
   Product: ProductModel;
+  ProductSearch: ProductSearchModel;
   Purchases: PurchaseStatsModel;
   Query: Record<PropertyKey, never>;
   Rfm: RfmScoreModel;
   SegmentFilter: SegmentFilter;
+  Touch: TouchModel;
+  ViewedProduct: ViewedProductModel;
+  WebBehaviour: WebWindowModel;
+  WebDevice: WebDeviceModel;
+};
+
+export type AbandonedCheckoutResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AbandonedCheckout'] = ResolversParentTypes['AbandonedCheckout']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
 };
 
 export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = {
@@ -879,11 +1117,30 @@ export type CartResolvers<ContextType = Context, ParentType extends ResolversPar
   value?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 };
 
+export type CartActivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartActivity'] = ResolversParentTypes['CartActivity']> = {
+  abandonedCheckouts?: Resolver<ReadonlyArray<ResolversTypes['AbandonedCheckout']>, ParentType, ContextType>;
+  productsAdded?: Resolver<ReadonlyArray<ResolversTypes['CartChange']>, ParentType, ContextType>;
+  productsRemoved?: Resolver<ReadonlyArray<ResolversTypes['CartChange']>, ParentType, ContextType>;
+};
+
+export type CartChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartChange'] = ResolversParentTypes['CartChange']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type CartItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartItem'] = ResolversParentTypes['CartItem']> = {
   addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   unitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+};
+
+export type CategoryInterestResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CategoryInterest'] = ResolversParentTypes['CategoryInterest']> = {
+  category?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  secondsSpent?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  views?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type CategorySpendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CategorySpend'] = ResolversParentTypes['CategorySpend']> = {
@@ -964,10 +1221,11 @@ export type CustomerResolvers<ContextType = Context, ParentType extends Resolver
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Customer']> | FederationReferenceType, FederationReferenceType, ContextType>;
   commerce?: Resolver<Maybe<ResolversTypes['CommerceProfile']>, ParentType, ContextType>;
   crm?: Resolver<Maybe<ResolversTypes['CrmContact']>, ParentType, ContextType>;
-  email?: Resolver<ResolversTypes['EmailAddress'], ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['EmailAddress']>, ParentType, ContextType>;
   emailMarketing?: Resolver<Maybe<ResolversTypes['EmailMarketing']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   identities?: Resolver<ResolversTypes['Identities'], ParentType, ContextType>;
+  web?: Resolver<Maybe<ResolversTypes['WebBehaviour']>, ParentType, ContextType, RequireFields<CustomerWebArgs, 'days'>>;
 };
 
 export type CustomerConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerConnection'] = ResolversParentTypes['CustomerConnection']> = {
@@ -1021,7 +1279,7 @@ export type EmailMarketingResolvers<ContextType = Context, ParentType extends Re
   signedUpAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   signupSource?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['EmailSubscriptionStatus'], ParentType, ContextType>;
-  subscriberHash?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  subscriberHash?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   tags?: Resolver<ReadonlyArray<ResolversTypes['EmailTag']>, ParentType, ContextType>;
   vip?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
@@ -1038,8 +1296,11 @@ export type ForgetCustomerResultResolvers<ContextType = Context, ParentType exte
 };
 
 export type IdentitiesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Identities'] = ResolversParentTypes['Identities']> = {
+  ambiguousAnonymousIds?: Resolver<ReadonlyArray<ResolversTypes['ID']>, ParentType, ContextType>;
+  analyticsUserId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  anonymousIds?: Resolver<ReadonlyArray<ResolversTypes['ID']>, ParentType, ContextType>;
   commerceCustomerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  email?: Resolver<ResolversTypes['EmailAddress'], ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['EmailAddress']>, ParentType, ContextType>;
   hubspotContactId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   mailchimpSubscriberHash?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
@@ -1104,6 +1365,11 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
   sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ProductSearchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductSearch'] = ResolversParentTypes['ProductSearch']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  query?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type PurchasesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Purchases'] = ResolversParentTypes['Purchases']> = {
   averageOrderValue?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
   daysSinceLastOrder?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -1116,8 +1382,9 @@ export type PurchasesResolvers<ContextType = Context, ParentType extends Resolve
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType, Partial<QueryCustomerArgs>>;
-  customerSegment?: Resolver<ResolversTypes['CustomerConnection'], ParentType, ContextType, RequireFields<QueryCustomerSegmentArgs, 'first'>>;
+  customerSegment?: Resolver<Maybe<ResolversTypes['CustomerConnection']>, ParentType, ContextType, RequireFields<QueryCustomerSegmentArgs, 'first'>>;
   customers?: Resolver<ReadonlyArray<Maybe<ResolversTypes['Customer']>>, ParentType, ContextType, Partial<QueryCustomersArgs>>;
+  me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
 };
 
 export type RfmResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Rfm'] = ResolversParentTypes['Rfm']> = {
@@ -1128,9 +1395,56 @@ export type RfmResolvers<ContextType = Context, ParentType extends ResolversPare
   segment?: Resolver<ResolversTypes['RfmSegment'], ParentType, ContextType>;
 };
 
+export type TouchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Touch'] = ResolversParentTypes['Touch']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  campaign?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  landingPath?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  medium?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  referrer?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  source?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ViewedProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ViewedProduct'] = ResolversParentTypes['ViewedProduct']> = {
+  category?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastViewedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  price?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  timeOnPageSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  viewCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type WebBehaviourResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebBehaviour'] = ResolversParentTypes['WebBehaviour']> = {
+  averageSessionSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  cartActivity?: Resolver<ResolversTypes['CartActivity'], ParentType, ContextType>;
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  devices?: Resolver<ReadonlyArray<ResolversTypes['WebDevice']>, ParentType, ContextType>;
+  firstTouch?: Resolver<Maybe<ResolversTypes['Touch']>, ParentType, ContextType>;
+  lastSeenAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lastTouch?: Resolver<Maybe<ResolversTypes['Touch']>, ParentType, ContextType>;
+  pageViews?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  recentlyViewedProducts?: Resolver<ReadonlyArray<ResolversTypes['ViewedProduct']>, ParentType, ContextType, RequireFields<WebBehaviourRecentlyViewedProductsArgs, 'first'>>;
+  searches?: Resolver<ReadonlyArray<ResolversTypes['ProductSearch']>, ParentType, ContextType, RequireFields<WebBehaviourSearchesArgs, 'first'>>;
+  sessionCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  topCategories?: Resolver<ReadonlyArray<ResolversTypes['CategoryInterest']>, ParentType, ContextType, RequireFields<WebBehaviourTopCategoriesArgs, 'first'>>;
+};
+
+export type WebDeviceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebDevice'] = ResolversParentTypes['WebDevice']> = {
+  browser?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastSeenAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  os?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  sessions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['DeviceType'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = Context> = {
+  AbandonedCheckout?: AbandonedCheckoutResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
+  CartActivity?: CartActivityResolvers<ContextType>;
+  CartChange?: CartChangeResolvers<ContextType>;
   CartItem?: CartItemResolvers<ContextType>;
+  CategoryInterest?: CategoryInterestResolvers<ContextType>;
   CategorySpend?: CategorySpendResolvers<ContextType>;
   CommerceProfile?: CommerceProfileResolvers<ContextType>;
   CountryCode?: GraphQLScalarType;
@@ -1161,8 +1475,13 @@ export type Resolvers<ContextType = Context> = {
   OrderEdge?: OrderEdgeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
+  ProductSearch?: ProductSearchResolvers<ContextType>;
   Purchases?: PurchasesResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Rfm?: RfmResolvers<ContextType>;
+  Touch?: TouchResolvers<ContextType>;
+  ViewedProduct?: ViewedProductResolvers<ContextType>;
+  WebBehaviour?: WebBehaviourResolvers<ContextType>;
+  WebDevice?: WebDeviceResolvers<ContextType>;
 };
 

@@ -57,8 +57,8 @@ describe('Query.customer', () => {
   });
 
   it.each([
-    ['no argument', '{ customer { id } }', 'expected exactly one of id, email, hubspotContactId, got none'],
-    ['both arguments', '{ customer(id: "1", email: "a@example.com") { id } }', 'expected exactly one of id, email, hubspotContactId, got id and email'],
+    ['no argument', '{ customer { id } }', 'expected exactly one of id, email, hubspotContactId, anonymousId, got none'],
+    ['both arguments', '{ customer(id: "1", email: "a@example.com") { id } }', 'expected exactly one of id, email, hubspotContactId, anonymousId, got id and email'],
     ['a non-numeric id', '{ customer(id: "1 OR 1=1") { id } }', 'id: expected a numeric customer id, got "1 OR 1=1"'],
   ])('rejects %s with BAD_USER_INPUT before any SQL runs', async (_, query, message) => {
     const { status, body } = await server.query(query);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../../sandbox/embedded-postgres.ts';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
 import { seedShop } from '../../sandbox/demo/shop.ts';
+import { seedWarehouse } from '../../sandbox/demo/warehouse.ts';
 
 /** A fixed "now" so every generated date, RFM score and abandoned cart is reproducible. */
 export const TEST_AS_OF = new Date('2026-11-01T12:00:00Z');
@@ -52,9 +53,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-/** A fresh database seeded with the demo shop of `world`. */
-export async function createDemoDatabase(world: DemoWorld): Promise<TestDatabase> {
+/** A fresh database seeded with the demo shop of `world`, and its event warehouse (schema `web`) when asked. */
+export async function createDemoDatabase(world: DemoWorld, options: { webHistoryDays?: number } = {}): Promise<TestDatabase> {
   const db = await createTestDatabase();
   await seedShop(db.pool, world);
+  if (options.webHistoryDays) await seedWarehouse(db.pool, world, { schema: 'web', historyDays: options.webHistoryDays });
   return db;
 }

@@ -4,10 +4,13 @@ import type { GuardOptions } from '../../cache/guard.ts';
 import { createUpstreams } from '../../cache/loaders.ts';
 import type { EntityStore } from '../../cache/store.ts';
 import { startServer, type ServerOptions } from '../../server/app.ts';
+import { securityDefaults, type SecurityOptions } from '../../server/auth/index.ts';
+import { ALL_SCOPES, Scope } from '../../server/auth/scopes.ts';
 import type { SourceName } from '../../sources/errors.ts';
 import { crmNotConfigured, emailNotConfigured } from '../../server/sources.ts';
 import type { HubSpotSource } from '../../sources/hubspot/index.ts';
 import type { MailchimpSource } from '../../sources/mailchimp/index.ts';
+import { createWebSource } from '../../sources/web/index.ts';
 import { createCommerceSource, type Queryable } from '../../sources/commerce/index.ts';
 import { TEST_AS_OF, type TestDatabase } from './database.ts';
 
@@ -29,6 +32,14 @@ export interface TestServerOptions {
   /** The request time budget; generous by default so slow CI machines do not time out. */
   readonly budgetMs?: number;
   readonly webhooks?: ServerOptions['webhooks'];
+  /** NODE_ENV=production behaviour (credentials required, no Sandbox); false by default. */
+  readonly production?: boolean;
+  /**
+   * Overrides of the security policy. By default a test server lets anonymous requests hold every
+   * scope but self (admin included) and does not rate limit, so tests that are not about access
+   * read everything; test/auth sets what it tests.
+   */
+  readonly security?: Partial<SecurityOptions>;
 }
 
 const minutes = (n: number) => n * 60_000;
@@ -77,6 +88,8 @@ export async function startTestServer(
     }),
     crm: upstreams.crm ?? crmNotConfigured(),
     email: upstreams.email ?? emailNotConfigured(),
+    // Through the same counting wrapper: warehouse statements are counted with the shop's.
+    web: createWebSource(counting, { schema: 'web', now: () => TEST_AS_OF }),
   };
   const server = await startServer(
     {
@@ -90,7 +103,13 @@ export async function startTestServer(
       ...(options.webhooks && { webhooks: options.webhooks }),
       logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [] },
-      production: false,
+      production: options.production ?? false,
+      security: {
+        ...securityDefaults(options.production ?? false),
+        ...(!options.production && { anonymousScopes: ALL_SCOPES.filter((scope) => scope !== Scope.Self) }),
+        rateLimit: null,
+        ...options.security,
+      },
     },
     { host: '127.0.0.1', port: 0 },
   );

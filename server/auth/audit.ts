@@ -1,0 +1,62 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Context } from '../context.ts';
+import type { Principal } from './scopes.ts';
+
+/** Customer ids listed in one audit line; the count is always exact. */
+const MAX_LISTED_CUSTOMERS = 200;
+
+/**
+ * What one request read about people: which customers (commerce ids), which fields (schema
+ * coordinates), which were masked and which refused. Never a value: no emails, names or arguments.
+ */
+export class AuditTrail {
+  readonly customers = new Set<string>();
+  readonly fields = new Set<string>();
+  readonly masked = new Set<string>();
+  readonly denied = new Set<string>();
+
+  get empty(): boolean {
+    return this.fields.size === 0 && this.denied.size === 0;
+  }
+}
+
+/** The auth part of a request's context: who is calling, and what they read. */
+export interface RequestAuth {
+  readonly principal: Principal;
+  readonly audit: AuditTrail;
+}
+
+/**
+ * Writes one structured line per request that touched personal data (or was refused some):
+ * client, customer ids, field coordinates, masked and denied fields. The request id and operation
+ * name come with it, so the line can be joined with the error log.
+ */
+export function auditLogging(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, operationName }) {
+          const { principal, audit } = contextValue.auth;
+          if (audit.empty) return;
+          const customerIds = [...audit.customers];
+          contextValue.log.info(
+            {
+              audit: {
+                client: principal.client,
+                kind: principal.kind,
+                ...(principal.customerId && { boundCustomerId: principal.customerId }),
+                operationName,
+                customerIds: customerIds.slice(0, MAX_LISTED_CUSTOMERS),
+                customerCount: customerIds.length,
+                fields: [...audit.fields].sort(),
+                ...(audit.masked.size > 0 && { masked: [...audit.masked].sort() }),
+                ...(audit.denied.size > 0 && { denied: [...audit.denied].sort() }),
+              },
+            },
+            'personal data access',
+          );
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import {
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+  type ValidationRule,
+} from 'graphql';
+import { ErrorCode } from '../../resolvers/errors.ts';
+import type { Context } from '../context.ts';
+import { operationCost } from './cost.ts';
+import type { CostLimiter } from './rate-limit.ts';
+import { maySeeSchema } from './scopes.ts';
+
+export interface Limits {
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxDirectives: number;
+  /** Lexer tokens in a document (graphql-js's own parse limit). */
+  readonly maxTokens: number;
+  /** Bytes of the document text (checked on the HTTP request, before parsing). */
+  readonly maxDocumentBytes: number;
+  /** Most an operation may cost (see cost.ts). */
+  readonly maxCost: number;
+  /** Items assumed in a list no argument sizes. */
+  readonly defaultListSize: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxDepth: 12,
+  maxAliases: 20,
+  maxDirectives: 20,
+  maxTokens: 2000,
+  maxDocumentBytes: 16_384,
+  maxCost: 10_000,
+  defaultListSize: 10,
+};
+
+type LimitName = 'depth' | 'aliases' | 'directives' | 'cost' | 'documentSize' | 'tokens';
+
+/** A 400 with OPERATION_LIMIT_EXCEEDED, naming the limit. */
+export function limitExceeded(limit: LimitName, message: string, status = 400): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.OperationLimitExceeded, limit, http: { status } } });
+}
+
+/**
+ * Checks each operation before execution, in this order, so a refused one costs no upstream call
+ * and no rate-limit budget: depth, aliases and directives (graphql-armor's rules), who may read
+ * the schema itself (introspection and `_service`: segments:read or admin), the cost against
+ * `maxCost`, then the client's rate limit (cost-weighted, 429 with Retry-After).
+ */
+export function operationLimitsPlugin(limits: Limits, limiter: CostLimiter | null): ApolloServerPlugin<Context> {
+  const shapeRules = armorRules(limits);
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, schema, operation, request, contextValue }) {
+          if (!operation) return; // no operation to run: execution will say so, with no upstream call
+          checkShape(schema, document, shapeRules);
+          const { principal } = contextValue.auth;
+          if (!maySeeSchema(principal) && readsSchema(document, operation.selectionSet, new Set())) {
+            throw new GraphQLError('Forbidden: introspection and `_service` need the segments:read or admin scope.', {
+              extensions: { code: ErrorCode.Forbidden, http: { status: 403 } },
+            });
+          }
+          const variables = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});
+          // Variables that do not coerce are Apollo's to report; nothing runs.
+          if (variables.errors) return;
+          const cost = operationCost(schema, document, operation, variables.coerced, limits);
+          if (cost > limits.maxCost) {
+            throw limitExceeded('cost', `Operation cost limit of ${limits.maxCost} exceeded, found ${Math.round(cost)}.`);
+          }
+          if (limiter) await limiter.consume(principal, Math.max(1, Math.ceil(cost)));
+        },
+      };
+    },
+  };
+}
+
+let rejections: Array<{ limit: LimitName; message: string }> | null = null;
+
+/** Depth (fragments flattened), aliases and directives, as graphql-armor's validation rules. */
+function armorRules(limits: Limits): ValidationRule[] {
+  const reject = (limit: LimitName) => [
+    (_: unknown, error: GraphQLError) => void rejections?.push({ limit, message: error.message.replace(/^Syntax Error: /, '') }),
+  ];
+  const { validationRules } = new ApolloArmor({
+    maxDepth: { n: limits.maxDepth, flattenFragments: true, onReject: reject('depth') },
+    maxAliases: { n: limits.maxAliases, onReject: reject('aliases') },
+    maxDirectives: { n: limits.maxDirectives, onReject: reject('directives') },
+    costLimit: { enabled: false },
+    maxTokens: { enabled: false },
+    blockFieldSuggestion: { enabled: false },
+  }).protect();
+  return validationRules;
+}
+
+function checkShape(schema: GraphQLSchema, document: DocumentNode, rules: ValidationRule[]): void {
+  // validate() is synchronous, so the module-level list belongs to this call alone.
+  rejections = [];
+  try {
+    validate(schema, document, rules);
+    const first = rejections[0];
+    if (first) throw limitExceeded(first.limit, first.message);
+  } finally {
+    rejections = null;
+  }
+}
+
+/** True when the selection reaches `__schema`, `__type` or `_service` (root fields, maybe through fragments). */
+function readsSchema(document: DocumentNode, set: SelectionSetNode, seen: Set<string>): boolean {
+  return set.selections.some((selection) => {
+    if (selection.kind === Kind.FIELD) return ['__schema', '__type', '_service'].includes(selection.name.value);
+    if (selection.kind === Kind.INLINE_FRAGMENT) return readsSchema(document, selection.selectionSet, seen);
+    const name = selection.name.value;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    const fragment = document.definitions.find(
+      (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name,
+    ) as FragmentDefinitionNode | undefined;
+    return fragment ? readsSchema(document, fragment.selectionSet, seen) : false;
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * Who is calling and what they may read. A principal comes from an API key, a JWT or (outside
+ * production only) no credentials at all; its scopes are matched against the policies the schema
+ * declares with `@requiresScopes` / `@authenticated` (see policy.ts).
+ */
+
+export const Scope = {
+  /** Ids, commerce aggregates, RFM, engagement aggregates: no direct identifiers. */
+  Traits: 'customer:read:traits',
+  /** Direct identifiers (email, names, phone, address, IPs, ...), on top of what other scopes grant. */
+  Pii: 'customer:read:pii',
+  /** One customer, the JWT's `sub`: everything about them, nobody else. */
+  Self: 'customer:read:self',
+  /** `customerSegment` and introspection; identifiers masked unless `customer:read:pii` is also held. */
+  Segments: 'segments:read',
+  /** `forgetCustomer`, cache operations, introspection. */
+  Admin: 'admin',
+} as const;
+
+export type Scope = (typeof Scope)[keyof typeof Scope];
+
+export const ALL_SCOPES: readonly Scope[] = Object.values(Scope);
+
+/** What anonymous callers get outside production, so `npm start` + Sandbox work with no key. */
+export const DEVELOPMENT_ANONYMOUS_SCOPES: readonly Scope[] = [Scope.Traits, Scope.Pii, Scope.Segments];
+
+export function isScope(value: string): value is Scope {
+  return (ALL_SCOPES as readonly string[]).includes(value);
+}
+
+export interface Principal {
+  readonly kind: 'api-key' | 'jwt' | 'anonymous';
+  /** For logs and audit: the API key's client name, the JWT's `azp`/`client_id` (or `jwt`), `anonymous`. */
+  readonly client: string;
+  /** Whose budget a request spends: `key:<client>`, `jwt:<sub>` or `ip:<address>`. */
+  readonly rateLimitKey: string;
+  readonly scopes: ReadonlySet<Scope>;
+  /** The customer a `customer:read:self` token is bound to (the JWT `sub`), else null. */
+  readonly customerId: string | null;
+  /** Per-client override of the default rate limit (API keys may carry one). */
+  readonly rateLimit?: RateLimitPolicy;
+}
+
+export interface RateLimitPolicy {
+  /** Query cost a client may spend per second, sustained. */
+  readonly costPerSecond: number;
+  /** Extra cost a client may spend in a burst (refilled every burst / costPerSecond seconds). */
+  readonly burst: number;
+}
+
+/** True for introspection and `_service`: the schema itself is for analysts and admins. */
+export function maySeeSchema(principal: Principal): boolean {
+  return principal.scopes.has(Scope.Segments) || principal.scopes.has(Scope.Admin);
+}

@@ -1,0 +1,195 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallReport, FamilyObserver } from '../../cache/family.ts';
+import type { BreakerState, SourceGuard } from '../../cache/guard.ts';
+import { SourceError } from '../../sources/errors.ts';
+
+/**
+ * The Prometheus metrics of the process, on a registry of its own (never prom-client's global one,
+ * so two servers in one process, as in the tests, do not collide). Labels are bounded by
+ * construction: source and family names come from the code, outcomes from a closed list, and
+ * operation names go through `OperationNames`. No label ever carries a customer id or an email.
+ */
+export interface MetricsOptions {
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  readonly token?: string | undefined;
+  /** Distinct operation names labelled before the rest count as `(other)`. */
+  readonly maxOperations?: number;
+  /** Node.js process metrics (CPU, memory, event loop, GC); on by default. */
+  readonly processMetrics?: boolean;
+}
+
+/** What an upstream batch call came to: `ok`, `partial` (some keys failed) or why it failed. */
+export type CallOutcome = 'ok' | 'partial' | SourceError['kind'] | 'error';
+
+/** What an operation came to: `rejected` is the client's fault (4xx: parse, validation, bad input). */
+export type OperationOutcome = 'ok' | 'partial' | 'rejected' | 'error';
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1, 2.5, 5, 10];
+const BATCH_SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Operation names come from clients: only GraphQL-looking names of at most 64 characters become
+ * labels, and only the first `max` distinct ones; the rest share `(other)`, so a client inventing
+ * names cannot grow the series without bound.
+ */
+export class OperationNames {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  label(name: string | null | undefined): string {
+    if (!name) return '(anonymous)';
+    if (!NAME.test(name)) return '(other)';
+    if (this.seen.has(name)) return name;
+    if (this.seen.size >= this.max) return '(other)';
+    this.seen.add(name);
+    return name;
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly operationNames: OperationNames;
+  private guards: Readonly<Record<string, SourceGuard>> = {};
+
+  private readonly calls = new Counter({
+    name: 'c360_source_calls_total',
+    help: 'Upstream batch calls, by source, family and outcome (ok, partial, timeout, unavailable, rate_limited, bad_response, not_configured, error). Calls the breaker or bulkhead turned away never reach the upstream and are not counted here.',
+    labelNames: ['source', 'family', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly callSeconds = new Histogram({
+    name: 'c360_source_call_duration_seconds',
+    help: 'Duration of upstream batch calls, by source and family.',
+    labelNames: ['source', 'family'] as const,
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  private readonly batchSize = new Histogram({
+    name: 'c360_source_batch_size',
+    help: 'Keys per upstream batch call, by source and family.',
+    labelNames: ['source', 'family'] as const,
+    buckets: BATCH_SIZES,
+    registers: [this.registry],
+  });
+  private readonly inFlight = new Gauge({
+    name: 'c360_source_in_flight',
+    help: 'Upstream batch calls in flight, by source.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  private readonly failedKeys = new Counter({
+    name: 'c360_source_failed_keys_total',
+    help: 'Keys a request could not get from a source (its error, a timeout, an open breaker), after stale-if-error; by source.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  private readonly cacheLookups = new Counter({
+    name: 'c360_cache_lookups_total',
+    help: 'Keys looked up in the shared entity cache, by source, family and result (hit: fresh, stale: past its TTL and served, miss: read upstream).',
+    labelNames: ['source', 'family', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly operations = new Counter({
+    name: 'c360_graphql_operations_total',
+    help: 'GraphQL operations, by operation name (bounded), type and outcome (ok, partial, rejected, error).',
+    labelNames: ['operation', 'type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly operationSeconds = new Histogram({
+    name: 'c360_graphql_operation_duration_seconds',
+    help: 'Time from the start of a GraphQL request to its response, by operation name (bounded) and outcome.',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  private readonly budget = new Gauge({
+    name: 'c360_request_budget_seconds',
+    help: 'The configured request time budget (REQUEST_BUDGET_MS), for alerts that compare latency with it.',
+    registers: [this.registry],
+  });
+
+  constructor(private readonly options: MetricsOptions = {}) {
+    this.operationNames = new OperationNames(options.maxOperations ?? 100);
+    const guards = () => this.guards;
+    new Gauge({
+      name: 'c360_breaker_state',
+      help: "Each source's circuit breaker: 0 closed, 1 half-open (a probe is allowed), 2 open (failing fast).",
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [source, guard] of Object.entries(guards())) this.set({ source }, BREAKER_VALUE[guard.state]);
+      },
+    });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The guards whose breaker states /metrics reports, and the request budget. */
+  attach(target: { guards: Readonly<Record<string, SourceGuard>>; budgetMs: number }): void {
+    this.guards = target.guards;
+    this.budget.set(target.budgetMs / 1000);
+  }
+
+  /** The cache layer's hooks: upstream calls (count, latency, batch size, in flight) and cache results. */
+  readonly observer: FamilyObserver = {
+    call: (call, run) =>
+      run((report) => {
+        if (report.failed > 0) this.failedKeys.inc({ source: call.source }, report.failed);
+        if (call.cached) this.countLookups(call.family, report);
+      }),
+    upstream: ({ source, family, batchSize }) => {
+      const labels = { source, family };
+      this.inFlight.inc({ source });
+      this.batchSize.observe(labels, batchSize);
+      const stop = this.callSeconds.startTimer(labels);
+      return (result) => {
+        stop();
+        this.inFlight.dec({ source });
+        const outcome: CallOutcome =
+          result.error !== undefined
+            ? result.error instanceof SourceError
+              ? result.error.kind
+              : 'error'
+            : result.failedKeys > 0
+              ? 'partial'
+              : 'ok';
+        this.calls.inc({ ...labels, outcome });
+      };
+    },
+  };
+
+  /** One GraphQL operation answered. */
+  operation(name: string, type: string, outcome: OperationOutcome, seconds: number): void {
+    this.operations.inc({ operation: name, type, outcome });
+    this.operationSeconds.observe({ operation: name, outcome }, seconds);
+  }
+
+  /** GET /metrics: the text exposition format, behind the bearer token when one is configured. */
+  readonly handler: RequestHandler = async (req, res) => {
+    if (this.options.token && !bearerMatches(req.get('authorization'), this.options.token)) {
+      res.status(401).set('www-authenticate', 'Bearer realm="metrics"').json({ error: 'send METRICS_TOKEN as a bearer token' });
+      return;
+    }
+    res.set('content-type', this.registry.contentType).set('cache-control', 'no-store');
+    res.end(await this.registry.metrics());
+  };
+
+  private countLookups(family: string, report: CallReport): void {
+    // Misses are the keys that went upstream: live ones, and the failed ones not rescued by stale-if-error.
+    const misses = report.keys - report.cached - report.stale;
+    if (report.cached > 0) this.cacheLookups.inc({ source: report.source, family, result: 'hit' }, report.cached);
+    if (report.stale > 0) this.cacheLookups.inc({ source: report.source, family, result: 'stale' }, report.stale);
+    if (misses > 0) this.cacheLookups.inc({ source: report.source, family, result: 'miss' }, misses);
+  }
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

@@ -1,0 +1,99 @@
+import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '@apollo/server';
+import { trace } from '@opentelemetry/api';
+import type { Context } from '../context.ts';
+import type { Metrics, OperationOutcome } from './metrics.ts';
+
+/** GraphQL names cannot hold `@` or `.`; anything else a client sends is not logged as a name. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
+
+/**
+ * One log line, one metric sample and the request span's attributes per GraphQL request: request
+ * id (from the request's logger), operation name and type, client, outcome, HTTP status, duration,
+ * error codes and, per source, what its data was made of and what it cost. Never the variables,
+ * the document or the data, so no personal value reaches a log line.
+ */
+export function requestObservability(metrics: Metrics, tracing: boolean): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      const started = performance.now();
+      return {
+        async didResolveOperation({ operation }) {
+          if (!tracing || !operation) return;
+          const span = trace.getActiveSpan();
+          const name = operation.name?.value;
+          span?.updateName(`${operation.operation} ${name ?? '(anonymous)'}`);
+          span?.setAttributes({ 'graphql.operation.type': operation.operation, ...(name && { 'graphql.operation.name': name }) });
+        },
+        async willSendResponse(request) {
+          const seconds = (performance.now() - started) / 1000;
+          const { contextValue, operation } = request;
+          const outcome = outcomeOf(request);
+          const type = operation?.operation ?? 'unknown';
+          const name = operation ? (operation.name?.value ?? null) : null;
+          metrics.operation(operation ? metrics.operationNames.label(name) : '(unresolved)', type, outcome, seconds);
+
+          const client = clientOf(contextValue);
+          const sources = contextValue.provenance.empty ? undefined : contextValue.provenance.summary();
+          const status = request.response.http.status ?? 200;
+          const errors = errorCodes(request);
+          contextValue.log.info(
+            {
+              operationName: name && NAME.test(name) ? name : null,
+              operationType: type,
+              ...(client && { client }),
+              outcome,
+              status,
+              durationMs: Math.round(seconds * 10_000) / 10,
+              ...(errors && { errors }),
+              // A list, not an object keyed by source: the logger redacts any `*.email` key.
+              ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
+            },
+            'graphql request',
+          );
+          if (tracing) {
+            const span = trace.getActiveSpan();
+            span?.setAttributes({
+              'c360.request_id': contextValue.requestId,
+              'c360.outcome': outcome,
+              ...(client && { 'c360.client': client.name }),
+              ...Object.fromEntries(Object.entries(sources ?? {}).map(([source, p]) => [`c360.source.${source}.status`, p.status])),
+            });
+          }
+        },
+      };
+    },
+  };
+}
+
+function outcomeOf(request: GraphQLRequestContextWillSendResponse<Context>): OperationOutcome {
+  const body = request.response.body;
+  const result = body.kind === 'single' ? body.singleResult : body.initialResult;
+  if (!result.errors?.length) return 'ok';
+  const status = request.response.http.status ?? 200;
+  if (status >= 400 && status < 500) return 'rejected';
+  const data = result.data as Record<string, unknown> | null | undefined;
+  return data && Object.values(data).some((value) => value !== null) ? 'partial' : 'error';
+}
+
+/** How many errors of each code the response carries, e.g. `{ SOURCE_TIMEOUT: 1 }`. */
+function errorCodes(request: GraphQLRequestContextWillSendResponse<Context>): Record<string, number> | undefined {
+  const body = request.response.body;
+  const errors = (body.kind === 'single' ? body.singleResult : body.initialResult).errors;
+  if (!errors?.length) return undefined;
+  const counts: Record<string, number> = {};
+  for (const error of errors) {
+    const code = typeof error.extensions?.code === 'string' ? error.extensions.code : 'UNKNOWN';
+    counts[code] = (counts[code] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Who called, when the authentication layer says so (`contextValue.auth.principal`): its client
+ * name and kind only. Read defensively: a server without authentication has no `auth`.
+ */
+function clientOf(context: Context): { name: string; kind?: string } | undefined {
+  const principal = (context as { auth?: { principal?: { client?: unknown; kind?: unknown } } }).auth?.principal;
+  if (typeof principal?.client !== 'string') return undefined;
+  return { name: principal.client.slice(0, 100), ...(typeof principal.kind === 'string' && { kind: principal.kind }) };
+}
