@@ -8,7 +8,9 @@ import { TOKEN, WORLD, crmPeople, everyone, standIn, strangerEmails } from './su
 
 /**
  * The stand-in's answers, success and error, checked against HubSpot's own OpenAPI documents:
- * contacts (shared/reference/specs), and the subsets under specs/ for associations v4,
+ * contacts (specs/contacts-v3.json: HubSpot/HubSpot-public-api-spec-collection,
+ * PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json, copied so a fresh clone can run this),
+ * and the subsets under specs/ for associations v4,
  * properties v3, owners and the 429 body. Companies answers are checked against the contacts
  * document's batch schemas: HubSpot's companies v3 document (same repository,
  * PublicApiSpecs/CRM/Companies/Rollouts/424/v3/companies.json) defines SimplePublicObject the
@@ -16,8 +18,8 @@ import { TOKEN, WORLD, crmPeople, everyone, standIn, strangerEmails } from './su
  * is the looser of the two.
  */
 
-const CONTACTS_SPEC = new URL('../../../shared/reference/specs/hubspot-crm-contacts-v3.json', import.meta.url);
 const specFile = (name: string) => new URL(`./specs/${name}`, import.meta.url);
+const CONTACTS_SPEC = specFile('contacts-v3.json');
 const readJson = (url: URL) => JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
 
 const ajv = new Ajv({ strict: false, allErrors: true });
