@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../sandbox/embedded-postgres.ts';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
@@ -45,12 +46,33 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     pool,
     async close() {
       await pool.end();
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      await dropDatabase(serverUrl, name);
     },
   };
+}
+
+/**
+ * Drops a test database once its last connection is gone. A backend lingers a moment after its
+ * client has left; forcing the drop then sends that client a FATAL it no longer listens for, an
+ * unhandled error. So: wait for them, and force only a database someone forgot to close.
+ */
+async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name}${attempt >= 50 ? ' WITH (FORCE)' : ''}`);
+        return;
+      } catch (error) {
+        // 55006: still in use by another session.
+        if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
+        await setTimeout(100);
+      }
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 /** A fresh database seeded with the demo shop of `world`, and its event warehouse (schema `web`) when asked. */
