@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -133,12 +133,7 @@ export class Tracing {
   }
 }
 
-/** The request span, when tracing is on and a request is being served. */
-export function activeRequestSpan(): Span | undefined {
-  return trace.getActiveSpan();
-}
-
-/** The OTLP/HTTP exporter; it reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers). */
-export function otlpExporter(url?: string): SpanExporter {
-  return new OTLPTraceExporter(url ? { url } : {});
+/** The OTLP/HTTP exporter; it reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers, timeout). */
+export function otlpExporter(): SpanExporter {
+  return new OTLPTraceExporter();
 }
