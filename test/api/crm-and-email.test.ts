@@ -1,43 +1,26 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoPerson, type DemoWorld } from '../../sandbox/demo/people.ts';
-import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
-import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
-import { createHubSpotSource } from '../../sources/hubspot/index.ts';
-import { createMailchimpSource } from '../../sources/mailchimp/index.ts';
+import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
+import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 const world: DemoWorld = { seed: 360, customers: 160, asOf: TEST_AS_OF };
-const TOKEN = 'pat-test-0000000000000000';
-const API_KEY = '00000000000000000000000000000000-us21';
-const silent = { warn: () => undefined, error: () => undefined };
 let db: TestDatabase;
+let standIns: StandIns;
 let hubspot: HubSpotStandIn;
 let mailchimp: MailchimpStandIn;
 let server: TestServer;
 
 beforeAll(async () => {
-  [db, hubspot, mailchimp] = await Promise.all([
-    createDemoDatabase(world),
-    startHubSpotStandIn({ world, accessToken: TOKEN, rateLimit: null }),
-    startMailchimpStandIn({ world, apiKey: API_KEY, listId: 'demo' }),
-  ]);
-  server = await startTestServer(db, {
-    crm: createHubSpotSource({
-      accessToken: TOKEN,
-      baseUrl: hubspot.url,
-      timeoutMs: 300,
-      retryBudgetMs: 300,
-      rateLimit: { requests: 1000, intervalMs: 10_000 },
-      extraProperties: ['loyalty_tier'],
-      logger: silent,
-    }),
-    email: createMailchimpSource({ apiKey: API_KEY, baseUrl: mailchimp.url, listId: 'demo', timeoutMs: 300, retryBudgetMs: 300, logger: silent }),
-  });
+  [db, standIns] = await Promise.all([createDemoDatabase(world), startStandIns(world)]);
+  ({ hubspot, mailchimp } = standIns);
+  server = await startTestServer(db, standIns.sources({ timeoutMs: 300, extraProperties: ['loyalty_tier'] }));
 });
 afterAll(async () => {
   await server?.close();
-  await Promise.all([hubspot?.close(), mailchimp?.close(), db?.close()]);
+  await Promise.all([standIns?.close(), db?.close()]);
 });
 beforeEach(() => {
   server.reset();

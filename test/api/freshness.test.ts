@@ -2,46 +2,33 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../cache/store.ts';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
-import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
-import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
-import { createHubSpotSource } from '../../sources/hubspot/index.ts';
-import { createMailchimpSource } from '../../sources/mailchimp/index.ts';
+import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
+import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 const world: DemoWorld = { seed: 360, customers: 60, asOf: TEST_AS_OF };
-const TOKEN = 'pat-test-0000000000000000';
-const API_KEY = '00000000000000000000000000000000-us21';
 const CLIENT_SECRET = 'hubspot-app-client-secret';
 const MAILCHIMP_SECRET = 'mailchimp-webhook-secret-0123';
-const silent = { warn: () => undefined, error: () => undefined };
 let db: TestDatabase;
+let standIns: StandIns;
 let hubspot: HubSpotStandIn;
 let mailchimp: MailchimpStandIn;
 let server: TestServer;
 
 beforeAll(async () => {
-  [db, hubspot, mailchimp] = await Promise.all([
-    createDemoDatabase(world),
-    startHubSpotStandIn({ world, accessToken: TOKEN, rateLimit: null }),
-    startMailchimpStandIn({ world, apiKey: API_KEY, listId: 'demo' }),
-  ]);
-  server = await startTestServer(
-    db,
-    {
-      crm: createHubSpotSource({ accessToken: TOKEN, baseUrl: hubspot.url, timeoutMs: 2000, retryBudgetMs: 300, rateLimit: { requests: 1000, intervalMs: 10_000 }, extraProperties: [], logger: silent }),
-      email: createMailchimpSource({ apiKey: API_KEY, baseUrl: mailchimp.url, listId: 'demo', timeoutMs: 2000, retryBudgetMs: 300, logger: silent }),
-    },
-    {
-      store: new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 }),
-      budgetMs: 5000,
-      webhooks: { hubspotClientSecret: CLIENT_SECRET, mailchimpSecret: MAILCHIMP_SECRET },
-    },
-  );
+  [db, standIns] = await Promise.all([createDemoDatabase(world), startStandIns(world)]);
+  ({ hubspot, mailchimp } = standIns);
+  server = await startTestServer(db, standIns.sources({ timeoutMs: 2000 }), {
+    store: new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 }),
+    budgetMs: 5000,
+    webhooks: { hubspotClientSecret: CLIENT_SECRET, mailchimpSecret: MAILCHIMP_SECRET },
+  });
 });
 afterAll(async () => {
   await server?.close();
-  await Promise.all([hubspot?.close(), mailchimp?.close(), db?.close()]);
+  await Promise.all([standIns?.close(), db?.close()]);
 });
 beforeEach(() => {
   hubspot.stats.reset();

@@ -1,55 +1,29 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoPerson, type DemoWorld } from '../../sandbox/demo/people.ts';
-import { startHubSpotStandIn, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
-import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { mask } from '../../server/auth/masking.ts';
-import { createHubSpotSource } from '../../sources/hubspot/index.ts';
-import { createMailchimpSource } from '../../sources/mailchimp/index.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../support/server.ts';
+import { startStandIns, type StandIns } from '../support/upstreams.ts';
 import { bearer, key, selfToken, testSecurity } from './helpers.ts';
 
 const world: DemoWorld = { seed: 360, customers: 120, asOf: TEST_AS_OF };
-const TOKEN = 'pat-test-0000000000000000';
-const API_KEY = '00000000000000000000000000000000-us21';
-const silent = { warn: () => undefined, error: () => undefined };
 let db: TestDatabase;
-let hubspot: HubSpotStandIn;
-let mailchimp: MailchimpStandIn;
+let standIns: StandIns;
 let server: TestServer;
 
 beforeAll(async () => {
-  [db, hubspot, mailchimp] = await Promise.all([
-    createDemoDatabase(world),
-    startHubSpotStandIn({ world, accessToken: TOKEN, rateLimit: null }),
-    startMailchimpStandIn({ world, apiKey: API_KEY, listId: 'demo' }),
-  ]);
-  server = await startTestServer(
-    db,
-    {
-      crm: createHubSpotSource({
-        accessToken: TOKEN,
-        baseUrl: hubspot.url,
-        timeoutMs: 1000,
-        retryBudgetMs: 300,
-        rateLimit: { requests: 1000, intervalMs: 10_000 },
-        extraProperties: [],
-        logger: silent,
-      }),
-      email: createMailchimpSource({ apiKey: API_KEY, baseUrl: mailchimp.url, listId: 'demo', timeoutMs: 1000, retryBudgetMs: 300, logger: silent }),
-    },
-    { security: testSecurity() },
-  );
+  [db, standIns] = await Promise.all([createDemoDatabase(world), startStandIns(world)]);
+  server = await startTestServer(db, standIns.sources(), { security: testSecurity() });
 });
 afterAll(async () => {
   await server?.close();
-  await Promise.all([hubspot?.close(), mailchimp?.close(), db?.close()]);
+  await Promise.all([standIns?.close(), db?.close()]);
 });
 beforeEach(() => {
   server.reset();
-  hubspot.stats.reset();
-  mailchimp.resetStats();
+  standIns.hubspot.stats.reset();
+  standIns.mailchimp.resetStats();
 });
 
 const people = Array.from({ length: world.customers }, (_, i) => personAt(world, i));
@@ -218,8 +192,8 @@ describe('cross-customer access with a frontend token', () => {
     expect(a.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect({ ...a.body, extensions: undefined }).toEqual({ ...b.body, extensions: undefined });
     expect(server.statements).toHaveLength(0);
-    expect(hubspot.stats.total).toBe(0);
-    expect(mailchimp.stats.requests).toBe(0);
+    expect(standIns.hubspot.stats.total).toBe(0);
+    expect(standIns.mailchimp.stats.requests).toBe(0);
   });
 
   it('answers FORBIDDEN only at the foreign positions of a list', async () => {
