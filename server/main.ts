@@ -103,6 +103,7 @@ and try:
       }
       crm { lifecycleStage owner { firstName } company { name } }
       emailMarketing { status canEmail memberRating lastOpenedAt }
+      web { sessionCount lastSeenAt recentlyViewedProducts(first: 3) { name category } }
     }
   }
 
