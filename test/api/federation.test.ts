@@ -7,26 +7,16 @@ import { parse } from 'graphql';
 import { gql } from 'graphql-tag';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
-import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { TEST_AS_OF } from '../support/database.ts';
+import { useDemoServer } from '../support/server.ts';
 
 const world: DemoWorld = { seed: 360, customers: 60, asOf: TEST_AS_OF };
-let db: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  db = await createDemoDatabase(world);
-  server = await startTestServer(db);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.close();
-});
-beforeEach(() => server.reset());
+const demo = useDemoServer(world);
+beforeEach(() => demo.server.reset());
 
 describe('the Federation 2 subgraph', () => {
   it('declares Customer with both keys in its SDL', async () => {
-    const { body } = await server.query('{ _service { sdl } }');
+    const { body } = await demo.server.query('{ _service { sdl } }');
     const sdl: string = body.data._service.sdl;
     expect(sdl).toMatch(/type Customer\s+@key\(fields: "id"\)\s+@key\(fields: "email"\)/);
     expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.5"');
@@ -34,7 +24,7 @@ describe('the Federation 2 subgraph', () => {
 
   it('resolves _entities in representation order, by id and by email, in one statement per key kind', async () => {
     const byEmail = personAt(world, 9).email;
-    const { body } = await server.query(
+    const { body } = await demo.server.query(
       `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`,
       {
         r: [
@@ -52,7 +42,7 @@ describe('the Federation 2 subgraph', () => {
       null,
       { id: '2', email: personAt(world, 1).email },
     ]);
-    expect(server.statements).toHaveLength(2);
+    expect(demo.server.statements).toHaveLength(2);
   });
 });
 
@@ -84,9 +74,9 @@ describe('in a supergraph', () => {
     });
     const { url } = await startStandaloneServer(apollo, { listen: { port: 0, host: '127.0.0.1' } });
     loyalty = { url, stop: () => apollo.stop() };
-    const { body } = await server.query('{ _service { sdl } }');
+    const { body } = await demo.server.query('{ _service { sdl } }');
     const composed = composeServices([
-      { name: 'customers', typeDefs: parse(body.data._service.sdl), url: `${server.url}/graphql` },
+      { name: 'customers', typeDefs: parse(body.data._service.sdl), url: `${demo.server.url}/graphql` },
       { name: 'loyalty', typeDefs: loyaltyTypeDefs, url },
     ]);
     expect(composed.errors).toBeUndefined();
@@ -110,7 +100,7 @@ describe('in a supergraph', () => {
   });
 
   it("completes the other subgraph's customers from ours in one batched _entities call", async () => {
-    server.reset();
+    demo.server.reset();
     const result = await gateway.executeOperation({ query: '{ topMembers { id email loyaltyTier } }' });
     expect(result.body.kind === 'single' && result.body.singleResult.data).toEqual({
       topMembers: [
@@ -119,6 +109,6 @@ describe('in a supergraph', () => {
         { id: '2', email: personAt(world, 1).email, loyaltyTier: 'silver' },
       ],
     });
-    expect(server.statements).toHaveLength(1);
+    expect(demo.server.statements).toHaveLength(1);
   });
 });

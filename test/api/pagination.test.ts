@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ordersOf } from '../../sandbox/demo/shop.ts';
-import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { TEST_AS_OF } from '../support/database.ts';
+import { useDemoServer } from '../support/server.ts';
 
 const world: DemoWorld = { seed: 360, customers: 250, asOf: TEST_AS_OF };
-let db: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  db = await createDemoDatabase(world);
-  server = await startTestServer(db);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.close();
-});
+const demo = useDemoServer(world);
 
 const ORDERS = `query($id: ID!, $first: Int, $after: String) {
   customer(id: $id) { commerce { orders(first: $first, after: $after) {
@@ -29,7 +19,7 @@ describe('orders connection', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const { body } = await server.query(ORDERS, { id: String(person.customerId), first: 3, after });
+      const { body } = await demo.server.query(ORDERS, { id: String(person.customerId), first: 3, after });
       const { edges, pageInfo } = body.data.customer.commerce.orders;
       seen.push(...edges.map((e: { node: { id: string } }) => e.node.id));
       if (!pageInfo.hasNextPage) break;
@@ -40,7 +30,7 @@ describe('orders connection', () => {
 
   it('gives the same cursors for the same page', async () => {
     const variables = { id: String(person.customerId), first: 2 };
-    const [a, b] = await Promise.all([server.query(ORDERS, variables), server.query(ORDERS, variables)]);
+    const [a, b] = await Promise.all([demo.server.query(ORDERS, variables), demo.server.query(ORDERS, variables)]);
     expect(a.body.data).toEqual(b.body.data);
   });
 
@@ -49,7 +39,7 @@ describe('orders connection', () => {
     [{ first: 0 }, 'first: expected 1 to 100, got 0'],
     [{ after: 'bm90LWEtY3Vyc29y' }, 'after: not a cursor of this connection'],
   ])('refuses %o with BAD_USER_INPUT', async (args, message) => {
-    const { body } = await server.query(ORDERS, { id: String(person.customerId), ...args });
+    const { body } = await demo.server.query(ORDERS, { id: String(person.customerId), ...args });
     expect(body.errors?.[0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT' }, locations: [{ line: 2, column: 34 }] });
   });
 });
@@ -63,7 +53,7 @@ describe('customerSegment', () => {
     const ids: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 5; page++) {
-      const { body } = await server.query(SEGMENT, { first: 100, after });
+      const { body } = await demo.server.query(SEGMENT, { first: 100, after });
       expect(body.errors).toBeUndefined();
       ids.push(...body.data.customerSegment.edges.map((e: { node: { id: string } }) => e.node.id));
       if (!body.data.customerSegment.pageInfo.hasNextPage) break;
@@ -73,14 +63,14 @@ describe('customerSegment', () => {
   });
 
   it('caps first at 100 with a clear error, before any SQL runs', async () => {
-    server.reset();
-    const { body } = await server.query(SEGMENT, { first: 500 });
+    demo.server.reset();
+    const { body } = await demo.server.query(SEGMENT, { first: 500 });
     expect(body.errors?.[0]).toMatchObject({ message: 'first: expected 1 to 100, got 500', extensions: { code: 'BAD_USER_INPUT' } });
-    expect(server.statements).toHaveLength(0);
+    expect(demo.server.statements).toHaveLength(0);
   });
 
   it('refuses a spend threshold in another currency than the shop', async () => {
-    const { body } = await server.query(SEGMENT, { filter: { totalSpentAtLeast: { amount: '10', currencyCode: 'EUR' } } });
+    const { body } = await demo.server.query(SEGMENT, { filter: { totalSpentAtLeast: { amount: '10', currencyCode: 'EUR' } } });
     expect(body.errors?.[0]).toMatchObject({
       message: 'filter.totalSpentAtLeast: expected an amount in USD (the shop currency), got EUR',
       extensions: { code: 'BAD_USER_INPUT' },
@@ -88,7 +78,7 @@ describe('customerSegment', () => {
   });
 
   it('returns only customers that match every criterion', async () => {
-    const { body } = await server.query(
+    const { body } = await demo.server.query(
       `{ customerSegment(first: 100, filter: { totalSpentAtLeast: { amount: "500", currencyCode: "USD" }, hasAbandonedCart: true }) {
           edges { node { commerce { purchases { totalSpent { amount } } abandonedCart { id } } } } } }`,
     );

@@ -12,7 +12,9 @@ import type { HubSpotSource } from '../../sources/hubspot/index.ts';
 import type { MailchimpSource } from '../../sources/mailchimp/index.ts';
 import { createWebSource } from '../../sources/web/index.ts';
 import { createCommerceSource, type Queryable } from '../../sources/commerce/index.ts';
-import { TEST_AS_OF, type TestDatabase } from './database.ts';
+import { afterAll, beforeAll } from 'vitest';
+import type { DemoWorld } from '../../sandbox/demo/people.ts';
+import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from './database.ts';
 
 export interface GraphQLResponse {
   readonly status: number;
@@ -138,4 +140,21 @@ export async function postGraphQL(
     body: JSON.stringify({ query, variables }),
   });
   return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse['body'] };
+}
+
+/**
+ * A test file's demo database and server: created before its tests (in the file's own database),
+ * closed after them. Read `server` and `db` inside tests and hooks, once they exist.
+ */
+export function useDemoServer(world: DemoWorld, options: { webHistoryDays?: number } = {}) {
+  const handle = {} as { server: TestServer; db: TestDatabase };
+  beforeAll(async () => {
+    handle.db = await createDemoDatabase(world, options);
+    handle.server = await startTestServer(handle.db);
+  });
+  afterAll(async () => {
+    await handle.server?.close();
+    await handle.db?.close();
+  });
+  return handle;
 }
