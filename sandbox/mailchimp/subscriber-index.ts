@@ -54,6 +54,11 @@ export class SubscriberIndex {
 
   constructor(private readonly world: DemoWorld) {}
 
+  /** How many chunks of the world have been indexed so far (lookups stop at the first match). */
+  get chunksBuilt(): number {
+    return this.chunks.filter(Boolean).length;
+  }
+
   /** The index of the person whose email hashes to `hash` (lower-case hex), or null. */
   async indexOf(hash: string): Promise<number | null> {
     if (!/^[0-9a-f]{32}$/.test(hash)) return null;

@@ -24,7 +24,8 @@ export function source(stand: HubSpotStandIn, overrides: Partial<HubSpotSourceOp
   const created = createHubSpotSource({
     accessToken: TOKEN,
     baseUrl: stand.url,
-    timeoutMs: 200,
+    // Generous: a loaded CI machine must not turn a slow answer into a timeout (tests of timeouts set their own).
+    timeoutMs: 2000,
     retryBudgetMs: 1000,
     rateLimit: { requests: 100, intervalMs: 10_000 },
     extraProperties: ['preferred_store', 'loyalty_tier'],

@@ -109,10 +109,8 @@ describe('membersByEmail', () => {
 
   it('fails with rate_limited when 429s outlast the retry budget', async () => {
     standIn.knobs.force429 = 'always';
-    const started = Date.now();
     const error = await failureOf(sourceFor(standIn, { retryBudgetMs: 300 }).source.membersByEmail(memberEmails(3)));
     expect(error).toMatchObject({ kind: 'rate_limited', retryable: true });
-    expect(Date.now() - started).toBeLessThan(1_000);
     expect(standIn.stats.byEndpoint.member).toBeGreaterThan(3);
   });
 
@@ -143,10 +141,8 @@ describe('membersByEmail', () => {
 
   it('times out on a hanging Mailchimp and aborts the requests', async () => {
     standIn.knobs.hang = true;
-    const started = Date.now();
     const error = await failureOf(sourceFor(standIn, { timeoutMs: 150 }).source.membersByEmail(memberEmails(3)));
     expect(error).toMatchObject({ kind: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(1_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(standIn.stats.inFlight).toBe(0);
   });

@@ -20,9 +20,10 @@ describe('the stand-in subscriber index', () => {
 
   it('finds an early person of a 1,000,000-customer world without indexing everyone', async () => {
     const world = { ...WORLD, customers: 1_000_000 };
-    const started = performance.now();
-    expect(await new SubscriberIndex(world).indexOf(md5(personAt(world, 5_000).email))).toBe(5_000);
-    expect(performance.now() - started).toBeLessThan(5_000);
+    const index = new SubscriberIndex(world);
+    expect(await index.indexOf(md5(personAt(world, 5_000).email))).toBe(5_000);
+    expect(index.chunksBuilt).toBe(2); // people 0-8191, of 1,100,000
+
   });
 });
 
