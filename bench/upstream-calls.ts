@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import pg from 'pg';
 import { personAt, type DemoWorld } from '../sandbox/demo/people.ts';
 import { seedShop } from '../sandbox/demo/shop.ts';
-import { startEmbeddedPostgres } from '../sandbox/embedded-postgres.ts';
+import { createDatabase } from './lib/environment.ts';
 import { ENDPOINTS, startHubSpotStandIn } from '../sandbox/hubspot/index.ts';
 import { startMailchimpStandIn } from '../sandbox/mailchimp/index.ts';
 import { startServer } from '../server/app.ts';
@@ -21,30 +21,9 @@ import { createConfiguredUpstreams, createSources } from '../server/sources.ts';
 const world: DemoWorld = { seed: 360, customers: 1000, asOf: new Date() };
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 
-async function database(): Promise<{ url: string; close(): Promise<void> }> {
-  const serverUrl = process.env.BENCH_DATABASE_URL;
-  if (!serverUrl) return startEmbeddedPostgres();
-  const name = `c360_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async close() {
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
-
 async function main(): Promise<void> {
   progress(`seeding ${world.customers} customers`);
-  const db = await database();
+  const db = await createDatabase(process.env.BENCH_DATABASE_URL, 'upstreams');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await seedShop(pool, world);
   const accessToken = 'pat-bench-000000000000';

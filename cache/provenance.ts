@@ -1,27 +1,20 @@
 import type { SourceName } from '../sources/errors.ts';
 import type { CallReport } from './family.ts';
 
-/** Per source, what one response's data is made of: how fresh, and what it cost. */
-export interface SourceProvenance {
+/**
+ * Per source, what one response's data is made of: the CallReport counts summed over the request's
+ * calls (ages and upstream waits: the largest), with an overall status.
+ */
+export type SourceProvenance = Omit<CallReport, 'source'> & {
   /**
    * `failed`: some keys could not be read (their fields carry errors); `stale`: some values are past
    * their TTL (served while refreshing, or because the source failed); `mixed`: live and cached;
    * `live`: every key read from the source now; `cached`: every key from the cache, within its TTL.
    */
   readonly status: 'live' | 'cached' | 'stale' | 'mixed' | 'failed';
-  /** Keys asked of this source (after per-request deduplication). */
-  readonly keys: number;
-  readonly live: number;
-  readonly cached: number;
-  readonly stale: number;
-  readonly failed: number;
-  /** Age of the oldest cached value served, in ms (0 when all live). */
-  readonly maxAgeMs: number;
-  /** Longest wait on the upstream in this request, in ms. */
-  readonly upstreamMs: number;
   /** Batch calls made through this source's loaders. */
   readonly calls: number;
-}
+};
 
 /** Collects the reports of one request's calls; read once, when the response goes out. */
 export class Provenance {

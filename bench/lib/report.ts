@@ -1,5 +1,6 @@
+import type { LoadResult } from './load-worker.ts';
 /** One measured run: a scenario against one server at one concurrency. */
-export interface Row {
+export interface Row extends Pick<LoadResult, 'requests' | 'seconds' | 'rps' | 'p50' | 'p95' | 'p99' | 'max'> {
   /** Scenario id, e.g. `single-cold`; rows of one series share it and `server`. */
   readonly scenario: string;
   readonly title: string;
@@ -7,13 +8,6 @@ export interface Row {
   readonly server: string;
   readonly shopCustomers: number;
   readonly concurrency: number;
-  readonly requests: number;
-  readonly seconds: number;
-  readonly rps: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly max: number;
   /** Upstream calls per request: shop SQL statements, HubSpot requests, Mailchimp requests, warehouse SQL statements. */
   readonly perRequest: { readonly commerce: number; readonly crm: number; readonly email: number; readonly web: number };
   readonly totals: { readonly commerce: number; readonly crm: number; readonly email: number; readonly web: number };

@@ -54,3 +54,13 @@ export class Rng {
     return this.faker.number.float({ min: 0, max: 1, fractionDigits: 6 });
   }
 }
+
+/** A Poisson draw of mean `lambda`: how many events a person has in a span. */
+export function poisson(lambda: number, random: () => number): number {
+  // Knuth's method for the small means here; a normal approximation for the rare large ones.
+  if (lambda > 60) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * (random() + random() + random() - 1.5) * 2));
+  const limit = Math.exp(-lambda);
+  let count = 0;
+  for (let p = random(); p > limit; p *= random()) count++;
+  return count;
+}

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Pool } from 'pg';
 import { BulkInsert } from './bulk-insert.ts';
 import { CATEGORIES, personAt, type DemoPerson, type DemoWorld } from './people.ts';
-import { Rng, Stream } from './random.ts';
+import { poisson, Rng, Stream } from './random.ts';
 
 /**
  * The demo shop: catalog, orders and carts derived per customer from the demo world, written to a
@@ -130,15 +130,6 @@ function pickItems(world: DemoWorld, person: DemoPerson, random: () => number, l
     chosen.set(product.id, { product, quantity: (chosen.get(product.id)?.quantity ?? 0) + quantity });
   }
   return [...chosen.values()];
-}
-
-function poisson(lambda: number, random: () => number): number {
-  // Knuth's method for the small means here; a normal approximation for the rare large ones.
-  if (lambda > 60) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * (random() + random() + random() - 1.5) * 2));
-  const limit = Math.exp(-lambda);
-  let count = 0;
-  for (let p = random(); p > limit; p *= random()) count++;
-  return count;
 }
 
 export interface SeedProgress {

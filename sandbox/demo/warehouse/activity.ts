@@ -1,5 +1,5 @@
 import { personAt, type DemoPerson, type DemoWorld } from '../people.ts';
-import { Rng, Stream } from '../random.ts';
+import { poisson, Rng, Stream } from '../random.ts';
 import { cartsOf, catalog, ordersOf, type DemoProduct } from '../shop.ts';
 import { anonymousIdOf, ipOf } from './ids.ts';
 import type { DemoDevice, DemoEvent } from './session.ts';
@@ -133,13 +133,4 @@ function visitStart(person: DemoPerson, from: number, until: number, random: () 
   while (roll >= HOUR_WEIGHTS[hour]!) roll -= HOUR_WEIGHTS[hour++]!;
   const offset = UTC_OFFSET[person.timezone] ?? (person.timezone.startsWith('Europe/') ? 1 : 0);
   return Math.max(from, day + (hour - offset) * HOUR + random() * HOUR);
-}
-
-function poisson(lambda: number, random: () => number): number {
-  // Knuth's method for the small means here; a normal approximation for the rare large ones.
-  if (lambda > 60) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * (random() + random() + random() - 1.5) * 2));
-  const limit = Math.exp(-lambda);
-  let count = 0;
-  for (let p = random(); p > limit; p *= random()) count++;
-  return count;
 }
