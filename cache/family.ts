@@ -12,6 +12,18 @@ export interface FreshnessPolicy {
   readonly notFoundTtlMs: number;
 }
 
+/**
+ * How a family treats a stored entry at `now` (epoch ms): served as it is (`fresh`), served while
+ * one background refresh runs (`stale`), or read from the source (`miss`; an entry still within
+ * stale-if-error is then only the fallback of a failed read).
+ */
+export function entryState(entry: CacheEntry | undefined, policy: FreshnessPolicy, now: number): 'fresh' | 'stale' | 'miss' {
+  if (!entry) return 'miss';
+  const age = now - entry.storedAt;
+  if (age <= (entry.value === null ? policy.notFoundTtlMs : policy.ttlMs)) return 'fresh';
+  return entry.value !== null && age <= policy.ttlMs + policy.staleWhileRevalidateMs ? 'stale' : 'miss';
+}
+
 /** What one batch call of a family did, for the response's provenance. */
 export interface CallReport {
   readonly source: SourceName;
@@ -29,7 +41,10 @@ export interface CallReport {
 
 /** Per request: when the answer is due, and where to report what each call did. */
 export interface CallContext {
-  /** Epoch ms; a source that has not answered by then gives SOURCE_TIMEOUT. */
+  /**
+   * Epoch ms; a source that has not answered by then gives SOURCE_TIMEOUT, and the batch function's
+   * signal aborts then (no retry starts after it). Absent: the guard's background budget.
+   */
   readonly deadline?: number;
   readonly report?: (report: CallReport) => void;
 }
@@ -84,7 +99,8 @@ export interface FamilyOptions<K, R> {
   readonly source: SourceName;
   /** Unique per source, e.g. `customer-by-email`; part of every cache key. */
   readonly name: string;
-  readonly batch: (keys: readonly K[]) => Promise<ReadonlyArray<R | Error>>;
+  /** A source batch function (sources/errors.ts BatchFn): `signal` aborts at the call's deadline. */
+  readonly batch: (keys: readonly K[], signal?: AbortSignal) => Promise<ReadonlyArray<R | Error>>;
   readonly guard: SourceGuard;
   /** Cache this family's results; absent for families not worth caching (pages, feeds). */
   readonly cache?: {
@@ -113,6 +129,10 @@ export const cacheKey = (source: SourceName, family: string, key: string): strin
  * served while one background refresh runs; when the source fails, entries within the
  * stale-if-error window are served instead of the error. Errors are never cached. Each call
  * reports how many keys were live, cached or stale, and for how long the upstream was waited on.
+ *
+ * The batch function's signal aborts at the deadline of the call that started the upstream batch
+ * (a call that joins a fetch keeps its own deadline for its answer, but does not extend the
+ * fetch's); a background refresh gets the guard's background budget.
  */
 export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const { source, guard, cache, logger } = options;
@@ -123,7 +143,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
       const report = (failed: number) =>
         call.report?.({ source, keys: keys.length, live: keys.length - failed, cached: 0, stale: 0, failed, maxAgeMs: 0, upstreamMs: performance.now() - started });
       try {
-        const values = await guard.run(() => batch(keys), call.deadline);
+        const values = await guard.run((signal) => batch(keys, signal), call.deadline, options.name);
         report(values.filter((value) => value instanceof Error).length);
         return [...values];
       } catch (error) {
@@ -152,17 +172,19 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   };
 
   // One upstream batch for keys nobody is fetching yet; every key's promise is shared until it
-  // settles. The fetch itself has no deadline: a late answer still fills the cache.
-  const fetch = (keys: readonly K[]): Array<Promise<R | Error>> => {
+  // settles, with the deadline of the call that started it. The answer is saved inside the guarded
+  // call, so one that comes after the deadline (a request under way when the signal aborted) still
+  // fills the cache.
+  const fetch = (keys: readonly K[], deadline: number | undefined): Array<Promise<R | Error>> => {
     const todo = keys.filter((key) => !inFlight.has(fullKey(key)));
     if (todo.length > 0) {
-      const fetched = guard.run(() => batch(todo)).then(
-        async (values) => {
+      const fetched = guard
+        .run(async (signal) => {
+          const values = await batch(todo, signal);
           await save(todo, values);
           return values;
-        },
-        (error: unknown) => todo.map(() => error as Error),
-      );
+        }, deadline, options.name)
+        .catch((error: unknown) => todo.map(() => error as Error));
       todo.forEach((key, i) => {
         const promise = fetched.then((values) => values[i]!);
         inFlight.set(fullKey(key), promise);
@@ -177,7 +199,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
       const idle = keys.filter((key) => !inFlight.has(fullKey(key)));
       const won = await Promise.all(idle.map((key) => store.claim(`refresh:${fullKey(key)}`, 10_000).catch(() => false)));
       const claimed = idle.filter((_, i) => won[i]);
-      if (claimed.length > 0) await Promise.all(fetch(claimed));
+      if (claimed.length > 0) await Promise.all(fetch(claimed, undefined));
     })().catch((error: Error) => logger.warn({ err: error, source }, 'background refresh failed'));
   };
 
@@ -195,19 +217,18 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     let maxAgeMs = 0;
     keys.forEach((key, i) => {
       const entry = entries[i];
-      const age = entry ? now - entry.storedAt : Infinity;
-      if (entry && age <= (entry.value === null ? policy.notFoundTtlMs : policy.ttlMs)) {
-        out[i] = entry.value as R;
-        cached++;
-      } else if (entry && entry.value !== null && age <= policy.ttlMs + policy.staleWhileRevalidateMs) {
-        out[i] = entry.value as R;
-        stale.push(key);
-        staleServed++;
-      } else {
+      const state = entryState(entry, policy, now);
+      if (state === 'miss') {
         misses.push(i);
         return;
       }
-      maxAgeMs = Math.max(maxAgeMs, age);
+      out[i] = entry!.value as R;
+      if (state === 'fresh') cached++;
+      else {
+        stale.push(key);
+        staleServed++;
+      }
+      maxAgeMs = Math.max(maxAgeMs, now - entry!.storedAt);
     });
     if (stale.length > 0) refresh(stale);
 
@@ -216,7 +237,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     let failed = 0;
     if (misses.length > 0) {
       const started = performance.now();
-      const results = await Promise.all(fetch(misses.map((i) => keys[i]!)).map((promise) => withDeadline(promise, call.deadline, source)));
+      const results = await Promise.all(fetch(misses.map((i) => keys[i]!), call.deadline).map((promise) => withDeadline(promise, call.deadline, source)));
       upstreamMs = performance.now() - started;
       misses.forEach((i, j) => {
         const result = results[j]!;
@@ -243,10 +264,10 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
 function watched<K, R>(options: FamilyOptions<K, R>): FamilyOptions<K, R>['batch'] {
   const watch = options.observer?.upstream;
   if (!watch) return options.batch;
-  return async (keys) => {
+  return async (keys, signal) => {
     const done = watch({ source: options.source, family: options.name, batchSize: keys.length });
     try {
-      const values = await options.batch(keys);
+      const values = await options.batch(keys, signal);
       done({ failedKeys: values.reduce((n, value) => (value instanceof Error ? n + 1 : n), 0) });
       return values;
     } catch (error) {

@@ -33,5 +33,16 @@ export class SourceError extends Error {
   }
 }
 
-/** The batch function contract: one entry per key, in key order; null = unknown; Error = that key failed. */
-export type BatchFn<K, V> = (keys: readonly K[]) => Promise<Array<V | null | Error>>;
+/**
+ * The batch function contract (DESIGN, Contracts): one entry per key, in key order; null = the
+ * system does not know this key (not an error); an Error at a position = that key failed; a thrown
+ * SourceError = the whole call failed. Keys arrive normalized and within the upstream's batch limit.
+ *
+ * `signal` aborts at the caller's deadline (sources/deadline.ts: `timeLeft(signal)` says when).
+ * Once it has aborted a batch function starts no request and no retry, and its retry budget is
+ * never longer than the time left; a request already under way may finish (bounded by the source's
+ * own timeout), so a late answer can still fill the shared cache. A batch function that stops
+ * because of the signal rejects with `deadlinePassed(signal, ...)`. Sources whose own limits
+ * bound them (SQL's statement_timeout) may ignore the signal.
+ */
+export type BatchFn<K, V> = (keys: readonly K[], signal?: AbortSignal) => Promise<Array<V | null | Error>>;

@@ -1,3 +1,5 @@
+import { Cooldown, parseRetryAfter } from '../cooldown.ts';
+import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError, type SourceErrorKind } from '../errors.ts';
 import { createLimiter } from './limiter.ts';
 import type { HubSpotLogger } from './model.ts';
@@ -10,12 +12,16 @@ import { attempt, AttemptTimedOut, type AttemptTrace } from './transport.ts';
  */
 export interface Caller {
   /**
-   * Runs `send` (one SDK call) and returns its value. Retries 429 TEN_SECONDLY_ROLLING, 5xx and
-   * connection failures with jittered exponential backoff (or the Retry-After HubSpot sent) while
-   * the retry budget lasts. Throws SourceError: timeout, unavailable (also for 401/403),
-   * rate_limited (budget spent, or the daily limit reached) or bad_response.
+   * Runs `send` (one SDK call) and returns its value. Retries 5xx and connection failures with
+   * jittered exponential backoff (or the Retry-After HubSpot sent), and 429 TEN_SECONDLY_ROLLING
+   * after the source's shared cool-down, while the retry budget lasts: the configured one, cut to
+   * the time `signal` leaves (sources/deadline.ts). No attempt starts once `signal` has aborted; an
+   * attempt under way runs to its own timeout. Throws SourceError: timeout, unavailable (also for
+   * 401/403), rate_limited (cooling down longer than the call can wait, budget spent, or the daily
+   * limit reached) or bad_response; the last attempt's error when the deadline cut its retries,
+   * `deadlinePassed` when it came before any attempt.
    */
-  call<T>(what: string, send: () => Promise<T>): Promise<T>;
+  call<T>(what: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T>;
 }
 
 export interface CallerOptions {
@@ -35,6 +41,8 @@ interface Verdict {
   /** Whether the caller may try again later (SourceError.retryable). */
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
+  /** For a 429: the rolling window HubSpot reported (X-HubSpot-RateLimit-Interval-Milliseconds). */
+  readonly windowMs?: number;
 }
 
 const BACKOFF_BASE_MS = 100;
@@ -43,6 +51,9 @@ const BACKOFF_MAX_MS = 2000;
 export function createCaller(options: CallerOptions): Caller {
   const takeSlot = createLimiter(options.rateLimit);
   const daily = new DailyCircuit(options.logger);
+  // One pause for the whole source after a TEN_SECONDLY 429: the rolling window belongs to the
+  // app, so every call would meet the same 429 (and each would count against the window).
+  const cooldown = new Cooldown({ baseMs: BACKOFF_BASE_MS, maxMs: BACKOFF_MAX_MS });
   const alerted = new Set<number>();
 
   function judge(error: unknown, trace: AttemptTrace): Verdict {
@@ -65,7 +76,7 @@ export function createCaller(options: CallerOptions): Caller {
         return { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: left };
       }
       const reason = `HubSpot rate limit (${policy})`;
-      return { kind: 'rate_limited', reason, retry: true, retryable: true, retryAfterMs: http.retryAfterMs };
+      return { kind: 'rate_limited', reason, retry: true, retryable: true, retryAfterMs: http.retryAfterMs, windowMs: http.windowMs };
     }
     if (status >= 500) {
       const reason = `HubSpot answered ${label}`;
@@ -85,24 +96,51 @@ export function createCaller(options: CallerOptions): Caller {
   }
 
   return {
-    async call<T>(what: string, send: () => Promise<T>): Promise<T> {
-      const deadline = Date.now() + options.retryBudgetMs;
-      for (let attempts = 1; ; attempts++) {
+    async call<T>(what: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+      const budgetEnds = Date.now() + options.retryBudgetMs;
+      // The retry budget never outlasts the caller's deadline.
+      const endsAt = () => Math.min(budgetEnds, Date.now() + timeLeft(signal));
+      // The failure of the last attempt, thrown when the deadline stops the retries: it says what
+      // HubSpot did (and counts against it in the breaker), where "deadline passed" would not.
+      let last: Verdict | undefined;
+      const stop = (reason: string): never => {
+        if (last) throw sourceError(what, { ...last, reason: `${last.reason}; ${reason}` });
+        throw deadlinePassed(signal!, 'crm', what);
+      };
+      for (let attempts = 0; ; ) {
         const closedFor = daily.remaining();
         if (closedFor > 0) throw sourceError(what, { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: closedFor });
-        await takeSlot(what, deadline);
+        const cooling = cooldown.remaining();
+        if (cooling > 0) {
+          if (Date.now() + cooling > endsAt()) {
+            const reason = `HubSpot rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`;
+            throw sourceError(what, { kind: 'rate_limited', reason, retry: false, retryable: true, retryAfterMs: cooling });
+          }
+          await pause(cooling, signal);
+          continue;
+        }
+        if (signal?.aborted) stop('the deadline passed before the next attempt');
+        await takeSlot(what, endsAt(), signal);
+        if (signal?.aborted) stop('the deadline passed before the next attempt');
+        // A 429 may have come while this call waited for its slot.
+        if (cooldown.remaining() > 0) continue;
+        attempts++;
         const result = await attempt(send, options.timeoutMs);
+        const verdict = result.ok || result.error instanceof SourceError ? null : judge(result.error, result.trace);
+        if (verdict?.kind !== 'rate_limited') cooldown.settle();
         if (result.ok) return result.value;
         // Our own checks of an answer's shape throw SourceErrors already.
-        if (result.error instanceof SourceError) throw result.error;
-        const verdict = judge(result.error, result.trace);
+        if (!verdict) throw result.error;
         if (!verdict.retry) throw sourceError(what, verdict);
-        const delay = verdict.retryAfterMs ?? backoff(attempts);
-        if (Date.now() + delay > deadline) {
-          const reason = `${verdict.reason}; gave up after ${attempts} attempt(s), the ${options.retryBudgetMs} ms retry budget is spent`;
-          throw sourceError(what, { ...verdict, reason });
+        last = verdict;
+        const delay = verdict.kind === 'rate_limited' ? cooldown.trip(verdict.retryAfterMs, verdict.windowMs) : (verdict.retryAfterMs ?? backoff(attempts));
+        if (Date.now() + delay > endsAt()) {
+          const left = budgetEnds <= Date.now() + timeLeft(signal) ? `the ${options.retryBudgetMs} ms retry budget` : "the caller's deadline";
+          const retryAfterMs = verdict.retryAfterMs ?? (verdict.kind === 'rate_limited' ? delay : undefined);
+          throw sourceError(what, { ...verdict, retryAfterMs, reason: `${verdict.reason}; gave up after ${attempts} attempt(s), ${left} allows no further wait` });
         }
-        await sleep(delay);
+        // A 429 waits at the top of the loop, on the cool-down every call shares.
+        if (verdict.kind !== 'rate_limited') await pause(delay, signal);
       }
     },
   };
@@ -123,8 +161,6 @@ function backoff(attempts: number): number {
   return step / 2 + Math.random() * (step / 2);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 interface HttpFailure {
   readonly status: number;
   /** HubSpot's error category (e.g. VALIDATION_ERROR), only when it looks like one. */
@@ -132,6 +168,8 @@ interface HttpFailure {
   /** HubSpot's message; read for the rate-limit policy, never copied into our errors. */
   readonly message: string | undefined;
   readonly retryAfterMs: number | undefined;
+  /** HubSpot's rate-limit window (X-HubSpot-RateLimit-Interval-Milliseconds), when sent. */
+  readonly windowMs: number | undefined;
 }
 
 /** The HTTP outcome of a failed attempt: from the SDK's ApiException, or from the trace. */
@@ -148,7 +186,13 @@ function httpFailure(error: unknown, trace: AttemptTrace): HttpFailure | null {
     category,
     message: typeof body?.message === 'string' ? body.message : undefined,
     retryAfterMs: parseRetryAfter(headers['retry-after']),
+    windowMs: positive(headers['x-hubspot-ratelimit-interval-milliseconds']),
   };
+}
+
+function positive(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 /** No HTTP error status: either the connection failed (worth a retry) or the answer was unreadable. */
@@ -159,15 +203,9 @@ function networkOrParse(error: unknown): Verdict {
     return { kind: 'unavailable', reason: `could not reach HubSpot (${code})`, retry: true, retryable: true };
   }
   const name = error instanceof Error ? error.name : typeof error;
-  return { kind: 'bad_response', reason: `HubSpot's answer could not be read (${name})`, retry: false, retryable: false };
-}
-
-/** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  // Not retried within the call, but retryable: a healthy HubSpot does not send an unreadable body,
+  // so it counts towards the breaker (cache/guard.ts) instead of costing a call per request.
+  return { kind: 'bad_response', reason: `HubSpot's answer could not be read (${name})`, retry: false, retryable: true };
 }
 
 /**

@@ -20,31 +20,31 @@ const NUMERIC_ID = /^\d{1,20}$/;
  * one companies batch read for the distinct companies found, per batch of up to 100 contacts,
  * however many contacts there are. A contact without a company, or unknown to HubSpot, gets
  * null; with several companies and none marked primary, the first one listed. Throws when either
- * read fails, since every key depends on both.
+ * read fails, since every key depends on both. The optional signal bounds retries (see BatchFn).
  */
 export function companiesForContacts(
   caller: Caller,
   associations: AssociationsBatchApi,
   companies: CompaniesBatchApi,
 ): BatchFn<string, CrmCompany> {
-  return async (contactIds) => {
+  return async (contactIds, signal) => {
     const ids = [...new Set(contactIds)].filter((id) => NUMERIC_ID.test(id));
     const companyOf = new Map<string, string>();
     for (const part of chunk(ids, ASSOCIATIONS_MAX)) {
-      for (const [contactId, companyId] of await primaryCompanies(caller, associations, part)) companyOf.set(contactId, companyId);
+      for (const [contactId, companyId] of await primaryCompanies(caller, associations, part, signal)) companyOf.set(contactId, companyId);
     }
     const found = new Map<string, CrmCompany>();
     const companyIds = [...new Set(companyOf.values())];
     for (const part of chunk(companyIds, COMPANIES_MAX)) {
-      for (const company of await readCompanies(caller, companies, part)) found.set(company.id, company);
+      for (const company of await readCompanies(caller, companies, part, signal)) found.set(company.id, company);
     }
     return contactIds.map((id) => found.get(companyOf.get(id) ?? '') ?? null);
   };
 }
 
-async function primaryCompanies(caller: Caller, api: AssociationsBatchApi, contactIds: string[]): Promise<Map<string, string>> {
+async function primaryCompanies(caller: Caller, api: AssociationsBatchApi, contactIds: string[], signal?: AbortSignal): Promise<Map<string, string>> {
   const what = 'contact-company associations batch read';
-  const response = await caller.call(what, () => api.getPage('contacts', 'companies', { inputs: contactIds.map((id) => ({ id })) }));
+  const response = await caller.call(what, () => api.getPage('contacts', 'companies', { inputs: contactIds.map((id) => ({ id })) }), signal);
   // Contacts without companies come back as 207 errors; they simply have no entry here.
   const { results } = batchParts(what, response);
   const companyOf = new Map<string, string>();
@@ -64,10 +64,10 @@ async function primaryCompanies(caller: Caller, api: AssociationsBatchApi, conta
   return companyOf;
 }
 
-async function readCompanies(caller: Caller, api: CompaniesBatchApi, companyIds: string[]): Promise<CrmCompany[]> {
+async function readCompanies(caller: Caller, api: CompaniesBatchApi, companyIds: string[], signal?: AbortSignal): Promise<CrmCompany[]> {
   const what = 'companies batch read';
   const body = { inputs: companyIds.map((id) => ({ id })), properties: COMPANY_PROPERTIES, propertiesWithHistory: [] };
-  const response = await caller.call(what, () => api.read(body, false));
+  const response = await caller.call(what, () => api.read(body, false), signal);
   return batchParts(what, response).results.map((result) => toCompany(what, result));
 }
 

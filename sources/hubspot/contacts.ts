@@ -32,7 +32,7 @@ export const STANDARD_CONTACT_PROPERTIES = [
 /**
  * Contact batch functions. Each answers one entry per key, in key order: the contact, null when
  * HubSpot has none, or an Error when the request for that key's chunk failed; it throws when
- * every request failed. One request per 100 distinct keys, all sent at once; answers are matched
+ * every request failed. The optional signal bounds retries (see BatchFn). One request per 100 distinct keys, all sent at once; answers are matched
  * back on email (or id), never on position.
  */
 export interface ContactReaders {
@@ -48,9 +48,9 @@ const NUMERIC_ID = /^\d{1,20}$/;
 export function contactReaders(caller: Caller, api: ContactsBatchApi, extras: readonly string[]): ContactReaders {
   const properties = [...new Set([...STANDARD_CONTACT_PROPERTIES, ...extras])];
 
-  async function readChunk(ids: string[], byEmail: boolean): Promise<Map<string, CrmContact | Error>> {
+  async function readChunk(ids: string[], byEmail: boolean, signal: AbortSignal | undefined): Promise<Map<string, CrmContact | Error>> {
     const body = { inputs: ids.map((id) => ({ id })), properties, propertiesWithHistory: [], ...(byEmail ? { idProperty: 'email' } : {}) };
-    const response = await caller.call(WHAT, () => api.read(body, false));
+    const response = await caller.call(WHAT, () => api.read(body, false), signal);
     const { results, errors } = batchParts(WHAT, response);
     const answers = new Map<string, CrmContact | Error>();
     // Results come in no particular order and do not echo the inputs: match them on what they are.
@@ -70,9 +70,9 @@ export function contactReaders(caller: Caller, api: ContactsBatchApi, extras: re
   }
 
   return {
-    contactsByEmail: (emails) => readInChunks(emails, BATCH_READ_MAX, (chunk) => readChunk(chunk, true)),
+    contactsByEmail: (emails, signal) => readInChunks(emails, BATCH_READ_MAX, (chunk) => readChunk(chunk, true, signal)),
     // Ids are numeric in HubSpot; anything else cannot exist, so it costs no request.
-    contactsById: (ids) => readInChunks(ids, BATCH_READ_MAX, (chunk) => readChunk(chunk, false), (id) => NUMERIC_ID.test(id)),
+    contactsById: (ids, signal) => readInChunks(ids, BATCH_READ_MAX, (chunk) => readChunk(chunk, false, signal), (id) => NUMERIC_ID.test(id)),
   };
 }
 

@@ -4,8 +4,11 @@ import { SourceError } from '../errors.ts';
 /** Calls that may wait for a slot at once; beyond, a call fails at once rather than queue forever. */
 const MAX_WAITING = 1000;
 
-/** A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError. */
-export type TakeSlot = (what: string, deadline: number) => Promise<void>;
+/**
+ * A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError; resolves at once,
+ * without a slot, when `signal` aborts while waiting (the caller checks `signal.aborted`).
+ */
+export type TakeSlot = (what: string, deadline: number, signal?: AbortSignal) => Promise<void>;
 
 /**
  * The process-wide limiter one source shares between all its calls, so the process stays within
@@ -32,21 +35,28 @@ export function createLimiter(rateLimit: { readonly requests: number; readonly i
       cause,
     });
 
-  return async (what, deadline) => {
+  return async (what, deadline, signal) => {
+    if (signal?.aborted) return;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     // Waiting requests expire by the second: a slot granted after our deadline goes unused.
     const granted = queue.removeTokens(1, undefined, Math.ceil(deadline / 1000));
     granted.catch(() => undefined);
     const expired = new Promise<'expired'>((resolve) => {
       timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - Date.now()));
     });
+    const aborted = new Promise<'aborted'>((resolve) => {
+      onAbort = () => resolve('aborted');
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
     try {
-      const outcome = await Promise.race([granted, expired]);
+      const outcome = await Promise.race([granted, expired, aborted]);
       if (outcome === 'expired') throw overLimit(what);
     } catch (error) {
       throw error instanceof SourceError ? error : overLimit(what, error);
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   };
 }

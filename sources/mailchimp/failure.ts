@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../cooldown.ts';
 import { SourceError } from '../errors.ts';
 
 /** How an upstream failure may be retried: with backoff (429), once (5xx, reset), or not at all. */
@@ -8,6 +9,8 @@ export interface Failure {
   readonly retry: RetryRule;
   /** Mailchimp refused the API key: every call will fail until the configuration changes. */
   readonly keyRejected: boolean;
+  /** For a 429: the Retry-After Mailchimp sent, in ms, when it sent one. */
+  readonly retryAfterMs?: number;
 }
 
 /** What a rejected SDK call carries (a superagent error); all optional, as any error may come. */
@@ -15,7 +18,10 @@ interface SdkError {
   readonly status?: number;
   readonly timeout?: number;
   readonly code?: string;
-  readonly response?: { readonly body?: { readonly title?: unknown; readonly instance?: unknown } };
+  readonly response?: {
+    readonly body?: { readonly title?: unknown; readonly instance?: unknown };
+    readonly headers?: Readonly<Record<string, unknown>>;
+  };
 }
 
 const failure = (error: SourceError, retry: RetryRule = 'never', keyRejected = false): Failure => ({
@@ -49,8 +55,10 @@ export function classify(raw: unknown): Failure | 'not_found' {
     return failure(error, 'never', true);
   }
   if (status === 429) {
-    const error = new SourceError('email', 'rate_limited', 'Mailchimp kept answering 429 Too Many Requests', { cause, retryable: true });
-    return failure(error, 'backoff');
+    const header = sdk.response?.headers?.['retry-after'];
+    const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : undefined);
+    const error = new SourceError('email', 'rate_limited', 'Mailchimp kept answering 429 Too Many Requests', { cause, retryable: true, retryAfterMs });
+    return { ...failure(error, 'backoff'), ...(retryAfterMs !== undefined && { retryAfterMs }) };
   }
   if (status >= 500) return failure(new SourceError('email', 'unavailable', `Mailchimp answered HTTP ${status}`, { cause }), 'once');
   return failure(new SourceError('email', 'bad_response', `Mailchimp answered HTTP ${status}`, { cause }));

@@ -1,7 +1,9 @@
+import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
 import { SourceError } from '../errors.ts';
 import { eachKey } from './batch.ts';
 import { createMailchimpClient } from './client.ts';
+import { checkAudience } from './contract.ts';
 import { ACTIVITY_FIELDS, MEMBER_FIELDS, TAG_FIELDS, toActivity, toMember, toTags } from './mapping.ts';
 import { subscriberHash, type EmailActivity, type EmailMember, type EmailTag } from './model.ts';
 import { createUpstream, type BatchState, type MailchimpLogger } from './upstream.ts';
@@ -30,7 +32,10 @@ export interface MailchimpSourceOptions {
   readonly listId: string;
   /** Per HTTP call; the request is aborted when it passes. */
   readonly timeoutMs: number;
-  /** How long one key may keep retrying (429 backoff, one 5xx retry) after its first failure. */
+  /**
+   * How long one key may keep retrying (429 cool-down, one 5xx retry) after its first failure or
+   * its first wait on a cool-down; never past the deadline of the batch function's signal.
+   */
   readonly retryBudgetMs: number;
   /** Most requests in flight from this source at once, whatever the number of batches. Default 10. */
   readonly maxInFlight?: number;
@@ -62,6 +67,11 @@ export interface MailchimpSource {
   readonly tagsByEmail: BatchFn<string, EmailTag[]>;
   /** Resolves when Mailchimp answers a ping with this key; rejects with a SourceError. */
   ping(): Promise<void>;
+  /**
+   * The start-up check (ContractCheck): the configured audience exists and the key is accepted.
+   * Rejects only when Mailchimp cannot be reached.
+   */
+  checkContract(): Promise<ContractFinding[]>;
 }
 
 const silent: MailchimpLogger = { warn: () => {}, error: () => {} };
@@ -95,11 +105,15 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
 
   const byEmail =
     <V>(request: (hash: string) => Promise<unknown>, map: (body: unknown) => V): BatchFn<string, V> =>
-    (emails) =>
-      eachKey(emails, async (email: string, batch: BatchState) => {
-        const body = await upstream.call(() => request(subscriberHash(email)), batch);
-        return body === null ? null : map(body);
-      });
+    (emails, signal) =>
+      eachKey(
+        emails,
+        async (email: string, batch: BatchState, keySignal: AbortSignal | undefined) => {
+          const body = await upstream.call(() => request(subscriberHash(email)), batch, keySignal);
+          return body === null ? null : map(body);
+        },
+        signal,
+      );
 
   return {
     membersByEmail: byEmail((hash) => client.lists.getListMember(listId, hash, { fields: MEMBER_FIELDS }), toMember),
@@ -114,5 +128,6 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
       const body = await upstream.call(() => client.ping.get());
       if (body === null) throw new SourceError('email', 'bad_response', 'expected a ping answer from Mailchimp, got 404');
     },
+    checkContract: () => checkAudience(upstream, client, listId),
   };
 }

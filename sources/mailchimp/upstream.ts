@@ -1,4 +1,6 @@
 import { bulkhead } from 'cockatiel';
+import { Cooldown } from '../cooldown.ts';
+import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError } from '../errors.ts';
 import { classify, type Failure } from './failure.ts';
 
@@ -14,10 +16,15 @@ export interface BatchState {
 
 export interface Upstream {
   /**
-   * Runs one SDK call within the source's in-flight limit, retrying as the failure allows.
-   * Resolves to the body, or null on 404; rejects with a SourceError.
+   * Runs one SDK call within the source's in-flight limit, retrying as the failure allows while
+   * the retry budget lasts: the configured one, cut to the time `signal` leaves. No attempt starts
+   * once `signal` has aborted (nor once it has, after waiting for a slot); an attempt under way
+   * runs to the SDK's own timeout. After a 429 the whole source cools down (see Cooldown): a call
+   * that cannot wait out the cool-down fails at once with `rate_limited`, without a request.
+   * Resolves to the body, or null on 404; rejects with a SourceError (the last attempt's when the
+   * deadline cut the retries, `deadlinePassed` when no attempt was made).
    */
-  call(request: () => Promise<unknown>, batch?: BatchState): Promise<unknown>;
+  call(request: () => Promise<unknown>, batch?: BatchState, signal?: AbortSignal): Promise<unknown>;
 }
 
 export interface UpstreamOptions {
@@ -30,7 +37,6 @@ export interface UpstreamOptions {
 
 const BACKOFF_BASE_MS = 50;
 const BACKOFF_CAP_MS = 1_000;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Exponential backoff with equal jitter: never zero, and spread so queued keys do not retry in step. */
 function backoffMs(attempt: number): number {
@@ -45,6 +51,9 @@ function backoffMs(attempt: number): number {
  */
 export function createUpstream(options: UpstreamOptions): Upstream {
   const slots = bulkhead(options.maxInFlight, Number.POSITIVE_INFINITY);
+  // A 429 means the account is over its connections (or its rate): every call would meet it, so
+  // the source pauses as a whole, for Retry-After when Mailchimp sends one, else a growing backoff.
+  const cooldown = new Cooldown({ baseMs: BACKOFF_BASE_MS * 2, maxMs: BACKOFF_CAP_MS });
   // One log line per episode of a refused key, not one per key or per batch.
   let keyRefusalLogged = false;
 
@@ -58,20 +67,29 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     );
   }
 
-  function retryDelay(failure: Failure, attempt: number, retriedOnce: boolean, deadline: number): number | null {
+  /** The wait before the next attempt, or null when there is none (no retry, or no time for it). */
+  function retryDelay(failure: Failure, attempt: number, retriedOnce: boolean, endsAt: number): number | null {
     if (failure.retry === 'never' || (failure.retry === 'once' && retriedOnce)) return null;
-    const delay = failure.retry === 'once' ? backoffMs(1) : backoffMs(attempt);
-    return Date.now() + delay <= deadline ? delay : null;
+    const delay = failure.retry === 'once' ? backoffMs(1) : cooldown.trip(failure.retryAfterMs);
+    return Date.now() + delay <= endsAt ? delay : null;
   }
 
   /** One attempt; a 404 is an answer (null), and any answer proves the key works. */
-  async function attempt(request: () => Promise<unknown>, batch?: BatchState): Promise<{ body: unknown } | Failure> {
+  async function attempt(
+    request: () => Promise<unknown>,
+    batch: BatchState | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ body: unknown } | Failure | typeof ABORTED | typeof COOLING> {
     try {
       const body = await slots.execute(async () => {
-        // Checked once a slot is free, so the keys queued behind a refused key never call.
+        // Checked once a slot is free, so the keys queued behind a refused key never call, nor
+        // those whose caller gave up while they queued, nor those that a 429 met while they queued.
         if (batch?.keyRejected) throw batch.keyRejected;
+        if (signal?.aborted) return ABORTED;
+        if (cooldown.remaining() > 0) return COOLING;
         return request();
       });
+      if (body === ABORTED || body === COOLING) return body;
       keyRefusalLogged = false;
       return { body };
     } catch (raw) {
@@ -83,20 +101,54 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     }
   }
 
-  async function call(request: () => Promise<unknown>, batch?: BatchState): Promise<unknown> {
-    let deadline = Number.POSITIVE_INFINITY;
+  async function call(request: () => Promise<unknown>, batch?: BatchState, signal?: AbortSignal): Promise<unknown> {
+    // The retry budget runs from the first failure or the first cool-down this call meets.
+    let budgetEnds = Number.POSITIVE_INFINITY;
+    const endsAt = () => {
+      if (budgetEnds === Number.POSITIVE_INFINITY) budgetEnds = Date.now() + options.retryBudgetMs;
+      return Math.min(budgetEnds, Date.now() + timeLeft(signal));
+    };
     let retriedOnce = false;
-    for (let n = 0; ; n++) {
-      const outcome = await attempt(request, batch);
-      if ('body' in outcome) return outcome.body;
-      if (outcome.keyRejected) refused(outcome, batch);
-      if (n === 0) deadline = Date.now() + options.retryBudgetMs;
-      const delay = retryDelay(outcome, n, retriedOnce, deadline);
-      if (delay === null) throw outcome.error;
-      retriedOnce ||= outcome.retry === 'once';
-      await sleep(delay);
+    let last: Failure | undefined;
+    const stop = (): never => {
+      throw last ? last.error : deadlinePassed(signal!, 'email', 'Mailchimp read');
+    };
+    for (let n = 0; ; ) {
+      const cooling = cooldown.remaining();
+      if (cooling > 0) {
+        if (Date.now() + cooling > endsAt()) {
+          throw new SourceError('email', 'rate_limited', `Mailchimp rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`, {
+            retryable: true,
+            retryAfterMs: cooling,
+            ...(last && { cause: last.error }),
+          });
+        }
+        await pause(cooling, signal);
+        continue;
+      }
+      if (signal?.aborted) stop();
+      const outcome = await attempt(request, batch, signal);
+      if (outcome === ABORTED) stop();
+      else if (outcome === COOLING) continue;
+      else if ('body' in outcome) {
+        cooldown.settle();
+        return outcome.body;
+      } else {
+        if (outcome.error.kind !== 'rate_limited') cooldown.settle();
+        if (outcome.keyRejected) refused(outcome, batch);
+        last = outcome;
+        const delay = retryDelay(outcome, n, retriedOnce, endsAt());
+        if (delay === null) throw outcome.error;
+        retriedOnce ||= outcome.retry === 'once';
+        n++;
+        // A 429 waits at the top of the loop, on the cool-down every call shares.
+        if (outcome.retry !== 'backoff') await pause(delay, signal);
+      }
     }
   }
 
   return { call };
 }
+
+const ABORTED = Symbol('aborted');
+const COOLING = Symbol('cooling');

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cacheKey, family, type CallReport, type FreshnessPolicy } from '../../cache/family.ts';
 import { SourceGuard } from '../../cache/guard.ts';
 import { RedisStore } from '../../cache/redis-store.ts';
 import { MemoryStore, type EntityStore } from '../../cache/store.ts';
+import { timeLeft } from '../../sources/deadline.ts';
 import { SourceError } from '../../sources/errors.ts';
 
 const logger = pino({ level: 'silent' });
@@ -116,6 +117,26 @@ describe.each(stores)('the shared cache (%s)', (_, makeStore) => {
     await sleep(300);
     expect(await loadWithin(['slow'], {})).toEqual(['value:slow']);
     expect(source.calls).toEqual([['slow']]);
+  });
+
+  it('aborts the batch function at the deadline of the call that started it, and bounds a background refresh', async () => {
+    const signals: AbortSignal[] = [];
+    const batch = async (keys: readonly string[], signal?: AbortSignal) => {
+      signals.push(signal!);
+      await sleep(100);
+      return keys.map((key) => `value:${key}`);
+    };
+    const name = randomUUID();
+    const load = family({ source: 'crm', name, batch, guard: new SourceGuard('crm', guardOptions), logger, cache: { store, policy, keyOf: (k: string) => k } });
+    const [late] = await load(['k'], { deadline: Date.now() + 20 });
+    expect(late).toMatchObject({ kind: 'timeout' });
+    expect(signals[0]!.aborted).toBe(true);
+
+    await age(name, 'old', 'remembered', 90_000);
+    expect(await load(['old'], { deadline: Date.now() + 20 })).toEqual(['remembered']);
+    await vi.waitFor(() => expect(signals).toHaveLength(2));
+    expect(signals[1]!.aborted).toBe(false);
+    expect(timeLeft(signals[1])).toBeLessThanOrEqual(5000);
   });
 });
 

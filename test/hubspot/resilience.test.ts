@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { ENDPOINTS } from '../../sandbox/hubspot/index.ts';
+import { deadlineSignal } from '../../sources/deadline.ts';
 import { SourceError } from '../../sources/errors.ts';
 import type { CrmContact } from '../../sources/hubspot/index.ts';
 import { TOKEN, capturingLogger, crmPeople, source, standIn, timed } from './support.ts';
@@ -94,6 +96,60 @@ describe('rate limits', () => {
     expect(outcome.error).toBeUndefined();
     expect(stand.stats.byStatus[200]).toBe(4);
     expect(stand.stats.byStatus[429]).toBeGreaterThan(0);
+  });
+});
+
+describe("the caller's deadline and the shared cool-down", () => {
+  /** A signal that aborts `ms` from now, as the guard makes them. */
+  const within = (ms: number) => deadlineSignal(Date.now() + ms, new Error('the caller gave up')).signal;
+
+  it('never starts a retry after the signal aborts, and fails with what HubSpot last answered', async () => {
+    const stand = await standIn();
+    stand.errorRate = 1;
+    const outcome = await timed(() => source(stand, { retryBudgetMs: 5000 }).contactsByEmail(emails(), within(150)));
+    expectSourceError(outcome.error, 'unavailable');
+    // Ended by the deadline (plus a generous margin), not by the 5 s retry budget.
+    expect(outcome.ms).toBeLessThan(150 + 1000);
+    const sent = stand.stats.total;
+    expect(sent).toBeGreaterThanOrEqual(1);
+    await sleep(600);
+    expect(stand.stats.total).toBe(sent);
+  });
+
+  it('does not back off from 429s past the deadline', async () => {
+    const stand = await standIn();
+    stand.force429 = { times: 'always', policy: 'TEN_SECONDLY_ROLLING' };
+    const outcome = await timed(() => source(stand, { retryBudgetMs: 5000 }).contactsByEmail(emails(), within(200)));
+    expect(expectSourceError(outcome.error, 'rate_limited').retryable).toBe(true);
+    expect(outcome.ms).toBeLessThan(200 + 1000);
+    const sent = stand.stats.total;
+    await sleep(600);
+    expect(stand.stats.total).toBe(sent);
+  });
+
+  it('makes no request before the deadline has left any time', async () => {
+    const stand = await standIn();
+    const error = await source(stand).contactsByEmail(emails(), within(0)).catch((e: unknown) => e);
+    expectSourceError(error, 'timeout');
+    expect(stand.stats.total).toBe(0);
+  });
+
+  it('sends one request during a Retry-After cool-down, however many calls come, and fails them fast', async () => {
+    const stand = await standIn();
+    stand.force429 = { times: 'always', policy: 'TEN_SECONDLY_ROLLING', retryAfterSeconds: 2 };
+    const crm = source(stand, { retryBudgetMs: 1000 });
+    const first = await timed(() => crm.contactsByEmail(emails(), within(800)));
+    // Retry-After outlasts the deadline: not retried, not waited for.
+    expect(expectSourceError(first.error, 'rate_limited').retryAfterMs).toBe(2000);
+    expect(first.ms).toBeLessThan(800);
+    const rest = await Promise.all(Array.from({ length: 10 }, () => crm.contactsByEmail(emails(), within(800)).catch((e: unknown) => e)));
+    for (const error of rest) {
+      const limited = expectSourceError(error, 'rate_limited');
+      expect(limited.retryable).toBe(true);
+      expect(limited.retryAfterMs).toBeGreaterThan(0);
+      expect(limited.retryAfterMs).toBeLessThanOrEqual(2000);
+    }
+    expect(stand.stats.total).toBe(1);
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personByEmail } from '../../sandbox/demo/people.ts';
+import { deadlineSignal } from '../../sources/deadline.ts';
 import { SourceError } from '../../sources/errors.ts';
 import { subscriberHash, type EmailMember } from '../../sources/mailchimp/index.ts';
 import { MEMBER_FIELDS } from '../../sources/mailchimp/mapping.ts';
@@ -171,5 +172,35 @@ describe('membersByEmail', () => {
     // The first refusal stops the rest of each batch from calling: about the 10 + 5 already
     // under way, not all 35 keys.
     expect(standIn.stats.byEndpoint.member).toBeLessThanOrEqual(20);
+  });
+
+  it('never starts a retry after the signal aborts', async () => {
+    standIn.knobs.force429 = 'always';
+    const { signal } = deadlineSignal(Date.now() + 200, new Error('the caller gave up'));
+    const started = performance.now();
+    const error = await failureOf(sourceFor(standIn, { retryBudgetMs: 5_000 }).source.membersByEmail(memberEmails(1), signal));
+    expect(error).toMatchObject({ kind: 'rate_limited', retryable: true });
+    // Ended by the deadline (plus a generous margin), not by the 5 s retry budget.
+    expect(performance.now() - started).toBeLessThan(200 + 1_000);
+    const sent = standIn.stats.requests;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(standIn.stats.requests).toBe(sent);
+  });
+
+  it('meets a persistent 429 with one request per cool-down for the whole source, not one per key', async () => {
+    standIn.knobs.force429 = 'always';
+    const { source } = sourceFor(standIn, { maxInFlight: 1, retryBudgetMs: 300 });
+    const error = await failureOf(source.membersByEmail(memberEmails(20)));
+    expect(error).toMatchObject({ kind: 'rate_limited', retryable: true });
+    // Keys queued behind the first 429 find the source cooling down and send nothing.
+    expect(standIn.stats.byEndpoint.member).toBeGreaterThanOrEqual(1);
+    expect(standIn.stats.byEndpoint.member).toBeLessThan(10);
+  });
+
+  it('makes no request once the signal has aborted', async () => {
+    const { signal } = deadlineSignal(Date.now(), new Error('the caller gave up'));
+    const error = await failureOf(sourceFor(standIn).source.membersByEmail(memberEmails(3), signal));
+    expect(error).toMatchObject({ kind: 'timeout' });
+    expect(standIn.stats.requests).toBe(0);
   });
 });
