@@ -1,5 +1,5 @@
 import type { DemoWorld } from '../demo/people.ts';
-import { batchError, batchReply, errorBody, notFound, validationError, type Reply } from './bodies.ts';
+import { batchError, batchReply, errorBody, notFound, unauthorized, validationError, type Reply } from './bodies.ts';
 import {
   COMPANY_PROPERTY_NAMES,
   CONTACT_PROPERTY_NAMES,
@@ -17,6 +17,7 @@ export const ENDPOINTS = {
   ownerGet: 'GET /crm/v3/owners/{ownerId}',
   contactPropertiesList: 'GET /crm/v3/properties/contacts',
   contactPropertyGet: 'GET /crm/v3/properties/contacts/{propertyName}',
+  privateAppTokenInfo: 'POST /oauth/v2/private-apps/get/access-token-info',
 } as const;
 
 export type Endpoint = (typeof ENDPOINTS)[keyof typeof ENDPOINTS];
@@ -27,6 +28,8 @@ export interface RouteRequest {
   readonly query: URLSearchParams;
   /** The parsed JSON body (undefined for GETs). */
   readonly body: unknown;
+  /** The private-app token the stand-in accepts, and the scopes it was granted. */
+  readonly token: { readonly key: string; readonly scopes: readonly string[] };
 }
 
 interface Route {
@@ -47,6 +50,7 @@ const ROUTES: readonly Route[] = [
   { endpoint: ENDPOINTS.ownerGet, pattern: /^\/crm\/v3\/owners\/(?<ownerId>[^/]+)$/, handle: getOwner },
   { endpoint: ENDPOINTS.contactPropertiesList, pattern: /^\/crm\/v3\/properties\/contacts\/?$/, handle: listContactProperties },
   { endpoint: ENDPOINTS.contactPropertyGet, pattern: /^\/crm\/v3\/properties\/contacts\/(?<propertyName>[^/]+)$/, handle: getContactProperty },
+  { endpoint: ENDPOINTS.privateAppTokenInfo, pattern: /^\/oauth\/v2\/private-apps\/get\/access-token-info$/, handle: tokenInfo },
 ];
 
 /** The route for a request line, with its decoded path parameters, or null for an unknown route. */
@@ -235,4 +239,18 @@ function getContactProperty(request: RouteRequest): Reply {
   const property = contactPropertyDefinition(request.params.propertyName!);
   if (property) return { status: 200, body: property };
   return { status: 404, body: errorBody('OBJECT_NOT_FOUND', `Unable to find property ${request.params.propertyName}`) };
+}
+
+/** The demo portal's ids, as the token-info answer carries them. */
+const DEMO_PORTAL = { userId: 1000001, hubId: 4000001, appId: 2000001 };
+
+/**
+ * What HubSpot tells about a private-app token (body `{ tokenKey }`): `{ userId, hubId, appId,
+ * scopes }`. The endpoint needs no scope; an unknown token gets the 401 every route gives.
+ */
+function tokenInfo(request: RouteRequest): Reply {
+  const tokenKey = (request.body as { tokenKey?: unknown } | undefined)?.tokenKey;
+  if (typeof tokenKey !== 'string' || tokenKey === '') return validationError('Invalid input JSON on line 1, column 1: tokenKey is required');
+  if (tokenKey !== request.token.key) return unauthorized();
+  return { status: 200, body: { ...DEMO_PORTAL, scopes: [...request.token.scopes] } };
 }

@@ -1,7 +1,7 @@
 import { personAt, personByEmail } from '../demo/people.ts';
 import { activityFeedBody } from './activity.ts';
 import { projectFields, type JsonObject } from './fields.ts';
-import { isMember, memberBody, tagsBody, type Audience, type Member } from './members.ts';
+import { isMember, mailchimpTime, memberBody, tagsBody, type Audience, type Member } from './members.ts';
 import { problems, type Problem } from './problem.ts';
 import { SubscriberIndex, md5Hex } from './subscriber-index.ts';
 
@@ -9,6 +9,7 @@ import { SubscriberIndex, md5Hex } from './subscriber-index.ts';
 export type Endpoint = 'ping' | 'member' | 'activity' | 'tags' | 'other';
 
 const MEMBER_PATH = /^\/3\.0\/lists\/([^/]+)\/members\/([^/]+)(?:\/(activity-feed|tags))?\/?$/;
+const LIST_PATH = /^\/3\.0\/lists\/([^/]+)\/?$/;
 
 export function endpointOf(pathname: string): Endpoint {
   if (pathname === '/3.0/ping') return 'ping';
@@ -44,6 +45,11 @@ export class MailchimpApi {
   /** Answers an authenticated GET; `url` is relative to the stand-in's origin. */
   async handle(url: URL): Promise<ApiResponse> {
     if (url.pathname === '/3.0/ping') return ok({ health_status: "Everything's Chimpy!" });
+    const list = LIST_PATH.exec(url.pathname);
+    if (list) {
+      if (decodeURIComponent(list[1]!) !== this.audience.listId) return fail(problems.notFound());
+      return ok(projectFields(this.listBody(), url.searchParams.get('fields'), url.searchParams.get('exclude_fields')));
+    }
     const match = MEMBER_PATH.exec(url.pathname);
     if (!match || decodeURIComponent(match[1]!) !== this.audience.listId) return fail(problems.notFound());
     const found = await this.memberOf(decodeURIComponent(match[2]!));
@@ -52,6 +58,25 @@ export class MailchimpApi {
     const body = this.read(match[3], found.member, found.hash, query);
     if (!body) return fail(problems.invalid('count must be an integer from 1 to 1000, offset a non-negative integer.'));
     return ok(projectFields(body, query.get('fields'), query.get('exclude_fields')));
+  }
+
+  /**
+   * The audience as `GET /lists/{list_id}` describes it: the fields a client checks it by. The
+   * live body has more (contact, campaign defaults, stats), which counting members here would
+   * make expensive; nothing this project reads needs them.
+   */
+  private listBody(): JsonObject {
+    const { listId, apiBase } = this.audience;
+    return {
+      id: listId,
+      web_id: 100001,
+      name: 'Demo shop newsletter',
+      date_created: mailchimpTime(new Date(Date.UTC(2020, 0, 1))),
+      visibility: 'prv',
+      double_optin: false,
+      email_type_option: false,
+      _links: [{ rel: 'self', href: `${apiBase}/lists/${listId}`, method: 'GET' }],
+    };
   }
 
   /** The resource's full body, or null when its paging parameters are out of bounds. */

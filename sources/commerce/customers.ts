@@ -24,9 +24,12 @@ export async function customersById(db: Queryable, ids: readonly string[]): Prom
   return inKeyOrder(ids, rows.map(toCustomer), (c) => c.id);
 }
 
+/** The email lookup ($1: lower-cased emails); the contract check EXPLAINs this very statement. */
+export const CUSTOMERS_BY_EMAIL = `SELECT ${COLUMNS} FROM customers WHERE lower(email) = ANY($1::text[])`;
+
 /** Customers by email (already trimmed and lower-cased), in key order; null when unknown. One statement. */
 export async function customersByEmail(db: Queryable, emails: readonly string[]): Promise<Array<CommerceCustomer | null>> {
-  const rows = await run<CustomerRow>(db, `SELECT ${COLUMNS} FROM customers WHERE lower(email) = ANY($1::text[])`, [emails]);
+  const rows = await run<CustomerRow>(db, CUSTOMERS_BY_EMAIL, [emails]);
   return inKeyOrder(emails, rows.map(toCustomer), (c) => c.email);
 }
 

@@ -9,6 +9,8 @@ export interface SdkClient {
   setConfig(config: { apiKey: string }): void;
   buildUrl(path: string, pathParams: Record<string, string>): string;
   lists: {
+    /** The audience itself (GET /lists/{list_id}); the contract check reads it. */
+    getList(listId: string, opts: { fields: readonly string[] }): Promise<unknown>;
     getListMember(listId: string, hash: string, opts: { fields: readonly string[] }): Promise<unknown>;
     getListMemberActivityFeed(
       listId: string,

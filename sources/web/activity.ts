@@ -1,5 +1,6 @@
 import { groupInKeyOrder, inKeyOrder, keyParams, ordinals, run, type Queryable } from './db.ts';
 import { devicesOf, type SessionAgentRow } from './devices.ts';
+import type { Relations } from './layout.ts';
 import type { Touch, Touches, WebDevice, WebKey, WebSummary } from './model.ts';
 import { sessionsCtes, subjectsCtes } from './stream.ts';
 
@@ -15,8 +16,8 @@ interface SummaryRow {
  * Activity per key, in key order: last event, sessions, page views and mean session length in the
  * window; null when the person has no page or track in it. One statement for the whole batch.
  */
-export function summariesStatement(s: string) {
-  const text = `WITH ${subjectsCtes(s)}, ${sessionsCtes(s)},
+export function summariesStatement(w: Relations) {
+  const text = `WITH ${subjectsCtes(w)}, ${sessionsCtes(w)},
     per_session AS (
       SELECT ord, min(at) AS started_at, max(at) AS ended_at, count(*) FILTER (WHERE kind = 0) AS pages
         FROM sessions GROUP BY ord, session_no)
@@ -44,8 +45,8 @@ export function summariesStatement(s: string) {
  * versions of one browser are one device. An empty list when the window holds no session. One
  * statement.
  */
-export function devicesStatement(s: string) {
-  const text = `WITH ${subjectsCtes(s)}, ${sessionsCtes(s, ['user_agent'])}
+export function devicesStatement(w: Relations) {
+  const text = `WITH ${subjectsCtes(w)}, ${sessionsCtes(w, ['user_agent'])}
     SELECT ord, user_agent, count(*)::int AS sessions, max(at) AS last_seen_at
       FROM sessions WHERE starts_session GROUP BY ord, user_agent`;
   return async (db: Queryable, keys: readonly WebKey[], now: Date): Promise<WebDevice[][]> => {
@@ -71,9 +72,9 @@ interface TouchRow {
  * path of the first event of the earliest and of the latest session in the window; null when the
  * window holds no session. One statement.
  */
-export function touchesStatement(s: string) {
+export function touchesStatement(w: Relations) {
   const columns = 'ord, at, source, medium, campaign, referrer, path';
-  const text = `WITH ${subjectsCtes(s)}, ${sessionsCtes(s, ['source', 'medium', 'campaign', 'referrer', 'path'])},
+  const text = `WITH ${subjectsCtes(w)}, ${sessionsCtes(w, ['source', 'medium', 'campaign', 'referrer', 'path'])},
     starts AS (SELECT * FROM sessions WHERE starts_session)
     (SELECT DISTINCT ON (ord) 'first' AS which, ${columns} FROM starts ORDER BY ord, at, kind, id)
     UNION ALL

@@ -1,4 +1,5 @@
 import { groupInKeyOrder, keyParams, ordinals, run, type Queryable } from './db.ts';
+import type { Relations } from './layout.ts';
 import type { CartActivity, WebKey } from './model.ts';
 import { ownRows, SESSION_TIMEOUT, subjectsCtes } from './stream.ts';
 
@@ -23,13 +24,13 @@ interface CartRow {
  * timeout (a checkout still in progress is not abandoned yet). Each list most recent first, at
  * most CART_LIST_LIMIT long. One statement.
  */
-export function cartActivityStatement(s: string) {
+export function cartActivityStatement(w: Relations) {
   const product = `x.product_id, x.name, coalesce(x.quantity, 1) AS quantity, x."timestamp" AS at`;
-  const text = `WITH ${subjectsCtes(s)},
-    added AS (${ownRows(s, 'product_added', product, `AND x.product_id IS NOT NULL ORDER BY x."timestamp" DESC LIMIT ${CART_LIST_LIMIT}`)}),
-    removed AS (${ownRows(s, 'product_removed', product, `AND x.product_id IS NOT NULL ORDER BY x."timestamp" DESC LIMIT ${CART_LIST_LIMIT}`)}),
-    checkouts AS (${ownRows(s, 'checkout_started', `coalesce(x.value, x.revenue)::text AS amount, x.currency, x."timestamp" AS at`)}),
-    orders AS (${ownRows(s, 'order_completed', `x."timestamp" AS at`)}),
+  const text = `WITH ${subjectsCtes(w)},
+    added AS (${ownRows(w, 'product_added', product, `AND x.product_id IS NOT NULL ORDER BY x."timestamp" DESC LIMIT ${CART_LIST_LIMIT}`)}),
+    removed AS (${ownRows(w, 'product_removed', product, `AND x.product_id IS NOT NULL ORDER BY x."timestamp" DESC LIMIT ${CART_LIST_LIMIT}`)}),
+    checkouts AS (${ownRows(w, 'checkout_started', `coalesce(x.value, x.revenue)::text AS amount, x.currency, x."timestamp" AS at`)}),
+    orders AS (${ownRows(w, 'order_completed', `x."timestamp" AS at`)}),
     changes AS (
       SELECT ord, 'added' AS list, product_id, name, quantity, NULL::text AS amount, NULL::text AS currency, at FROM added
       UNION ALL

@@ -14,12 +14,8 @@ export const MAX_DAYS = 365;
 export const MAX_FIRST = 100;
 const DAY_MS = 86_400_000;
 
-/**
- * The parameters every windowed statement takes: $1 user ids, $2 window starts, $3 page sizes (null
- * for families without one), $4 the end of every window (the source's clock, once per batch).
- * Throws a RangeError for a window or page size the caller should have refused.
- */
-export function keyParams(keys: readonly (WebKey & { first?: number })[], now: Date): unknown[] {
+/** Throws a RangeError for a window or page size the caller should have refused (before any SQL). */
+export function checkKeys(keys: readonly (WebKey & { first?: number })[]): void {
   for (const key of keys) {
     if (!Number.isInteger(key.days) || key.days < 1 || key.days > MAX_DAYS) {
       throw new RangeError(`expected days between 1 and ${MAX_DAYS}, got ${key.days}`);
@@ -28,6 +24,15 @@ export function keyParams(keys: readonly (WebKey & { first?: number })[], now: D
       throw new RangeError(`expected first between 1 and ${MAX_FIRST}, got ${key.first}`);
     }
   }
+}
+
+/**
+ * The parameters every windowed statement takes: $1 user ids, $2 window starts, $3 page sizes (null
+ * for families without one), $4 the end of every window (the source's clock, once per batch).
+ * Throws a RangeError for a window or page size the caller should have refused.
+ */
+export function keyParams(keys: readonly (WebKey & { first?: number })[], now: Date): unknown[] {
+  checkKeys(keys);
   return [
     keys.map((k) => k.userId),
     keys.map((k) => new Date(now.getTime() - k.days * DAY_MS)),

@@ -1,4 +1,5 @@
 import { groupInKeyOrder, run, type Queryable } from './db.ts';
+import type { Relations } from './layout.ts';
 import type { WebIdentity } from './model.ts';
 
 interface LinkRow {
@@ -14,18 +15,18 @@ interface LinkRow {
  * user). Links are not windowed: an identify call of any date ties a browser to a person. Null when
  * the warehouse has neither a `users` row nor an identify call for the id. One statement.
  */
-export function identitiesStatement(s: string) {
+export function identitiesStatement(w: Relations) {
   const text = `
     SELECT k.ord::int AS ord,
-           EXISTS (SELECT 1 FROM ${s}.users u WHERE u.id = k.user_id)
-             OR EXISTS (SELECT 1 FROM ${s}.identifies i WHERE i.user_id = k.user_id) AS known,
+           EXISTS (SELECT 1 FROM ${w('users')} u WHERE u.id = k.user_id)
+             OR EXISTS (SELECT 1 FROM ${w('identifies')} i WHERE i.user_id = k.user_id) AS known,
            a.anonymous_id, a.ambiguous
       FROM unnest($1::text[]) WITH ORDINALITY AS k(user_id, ord)
       LEFT JOIN LATERAL (
         SELECT i.anonymous_id, min(i."timestamp") AS first_at,
-               EXISTS (SELECT 1 FROM ${s}.identifies o
+               EXISTS (SELECT 1 FROM ${w('identifies')} o
                         WHERE o.anonymous_id = i.anonymous_id AND o.user_id <> k.user_id) AS ambiguous
-          FROM ${s}.identifies i
+          FROM ${w('identifies')} i
          WHERE i.user_id = k.user_id AND i.anonymous_id IS NOT NULL
          GROUP BY i.anonymous_id) a ON true
      ORDER BY k.ord, a.first_at, a.anonymous_id`;
@@ -49,11 +50,11 @@ export function identitiesStatement(s: string) {
  * The user each anonymous id is linked to, in key order; null when it is linked to nobody, and
  * null too when it is linked to several users (ambiguous: see identities). One statement.
  */
-export function userIdsByAnonymousIdStatement(s: string) {
+export function userIdsByAnonymousIdStatement(w: Relations) {
   const text = `
     SELECT k.ord::int AS ord, min(i.user_id) AS user_id, count(DISTINCT i.user_id)::int AS users
       FROM unnest($1::text[]) WITH ORDINALITY AS k(anonymous_id, ord)
-      JOIN ${s}.identifies i ON i.anonymous_id = k.anonymous_id AND i.user_id IS NOT NULL
+      JOIN ${w('identifies')} i ON i.anonymous_id = k.anonymous_id AND i.user_id IS NOT NULL
      GROUP BY k.ord`;
   return async (db: Queryable, anonymousIds: readonly string[]): Promise<Array<string | null>> => {
     if (anonymousIds.length === 0) return [];

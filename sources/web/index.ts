@@ -1,8 +1,13 @@
+import type { ContractFinding } from '../contract.ts';
+import { sqlStateOf } from '../sql.ts';
 import { summariesStatement, devicesStatement, touchesStatement } from './activity.ts';
 import { cartActivityStatement } from './cart.ts';
-import { run, type Queryable } from './db.ts';
+import { checkWarehouse } from './contract.ts';
+import { checkKeys, type Queryable } from './db.ts';
 import { quoteSchema } from './ddl.ts';
 import { identitiesStatement, userIdsByAnonymousIdStatement } from './identity.ts';
+import { emptySchemaError, isEmpty, relationsOf, type Layout, type Relations } from './layout.ts';
+import { createLayoutKeeper, type WebLogger } from './layout-keeper.ts';
 import type {
   CartActivity,
   CategoryInterest,
@@ -19,6 +24,8 @@ import { recentlyViewedProductsStatement, searchesStatement, topCategoriesStatem
 
 export type * from './model.ts';
 export type { Queryable } from './db.ts';
+export type { WebLogger } from './layout-keeper.ts';
+export { TABLES, type TableName } from './tables.ts';
 export { MAX_DAYS, MAX_FIRST } from './db.ts';
 export { CART_LIST_LIMIT } from './cart.ts';
 export { quoteSchema, warehouseDdl, type WarehouseDdl } from './ddl.ts';
@@ -28,7 +35,14 @@ export interface WebOptions {
   readonly schema: string;
   /** The source's clock: every window ends here (tests fix it). */
   readonly now?: () => Date;
+  /** How long a read of the warehouse catalog (which tables and columns exist) is used; 60 s by default. */
+  readonly layoutRefreshMs?: number;
+  /** Receives each newly seen drift (a missing table or column) once; nothing is logged without it. */
+  readonly logger?: WebLogger;
 }
+
+/** How long a catalog read is used before a call starts another. */
+export const DEFAULT_LAYOUT_REFRESH_MS = 60_000;
 
 /**
  * The event warehouse's batch functions. Each returns one entry per key, in key order, and runs
@@ -37,6 +51,15 @@ export interface WebOptions {
  * for days outside 1..MAX_DAYS or first outside 1..MAX_FIRST (the caller validates input first).
  * A person's events are the rows carrying their user id plus the not-yet-identified rows of every
  * anonymous id linked to them alone (see identities).
+ *
+ * Schema drift is data: the pipeline creates an event's table when that event first loads and a
+ * column when it first carries a value, so a missing table reads as no events of that kind and a
+ * missing column as null (see tables.ts for what each table feeds, drift() for what is missing
+ * now). Only a schema with none of the tables fails (bad_response, not retryable). Which tables
+ * and columns exist comes from the catalog, read when the source is created, again by a call
+ * once the last read is older than layoutRefreshMs (in the background: that call does not wait),
+ * and at once when a statement meets a table or column that has gone since (the statement then
+ * runs once more): those reads are the only statements beside each call's one.
  */
 export interface WebSource {
   /** Null when the warehouse has no `users` row and no identify call for the id. */
@@ -57,42 +80,103 @@ export interface WebSource {
   touches(keys: readonly WebKey[]): Promise<Array<Touches | null>>;
   /** Most recent first; empty when there was no search. */
   searches(keys: readonly WebListKey[]): Promise<ProductSearch[][]>;
-  /** Throws SourceError when the warehouse cannot answer or the schema's tables are missing. */
+  /**
+   * Reads the catalog again; throws SourceError when the warehouse cannot answer or the schema has
+   * none of the tables.
+   */
   ping(): Promise<void>;
+  /** What the warehouse lacks now (missing tables and columns, as of the last catalog read), for readiness. */
+  drift(): readonly ContractFinding[];
+  /** Reads the catalog again and returns what it lacks (ContractCheck); rejects only when it cannot be read. */
+  checkContract(): Promise<ContractFinding[]>;
 }
 
 /**
  * The web-analytics warehouse (Segment/RudderStack layout, sources/web/schema.sql) in one schema.
- * Statements are built once here from constants and the validated schema name; throws a TypeError
- * when the schema name is not a plain identifier.
+ * Statements are built from constants, the validated schema name and the tables and columns the
+ * catalog shows (rebuilt when those change); throws a TypeError when the schema name is not a plain
+ * identifier. Starts reading the catalog at once, so the first call usually finds it read.
  */
 export function createWebSource(db: Queryable, options: WebOptions): WebSource {
   const s = quoteSchema(options.schema);
   const now = options.now ?? (() => new Date());
-  const statements = {
-    identities: identitiesStatement(s),
-    userIdsByAnonymousId: userIdsByAnonymousIdStatement(s),
-    summaries: summariesStatement(s),
-    recentlyViewedProducts: recentlyViewedProductsStatement(s),
-    topCategories: topCategoriesStatement(s),
-    cartActivity: cartActivityStatement(s),
-    devices: devicesStatement(s),
-    touches: touchesStatement(s),
-    searches: searchesStatement(s),
+  const keeper = createLayoutKeeper({
+    db,
+    schema: options.schema,
+    refreshMs: options.layoutRefreshMs ?? DEFAULT_LAYOUT_REFRESH_MS,
+    logger: options.logger ?? silent,
+  });
+  keeper.refresh().catch(() => {}); // a failed read is repeated by the first call, which reports it
+
+  let built: { key: string; statements: Statements } | null = null;
+  const statementsFor = (layout: Layout): Statements => {
+    if (built?.key !== layout.key) built = { key: layout.key, statements: buildStatements(relationsOf(layout, s)) };
+    return built.statements;
   };
-  const ping = `SELECT 1 FROM ${s}.identifies LIMIT 1`;
+
+  /**
+   * Runs one family's statement with the current layout. A statement that meets a table or
+   * column the layout did not expect to be gone (42P01, 42703: dropped or renamed since the last
+   * read) reads the catalog again and, when that changed the layout, runs once more.
+   */
+  async function answer<T>(count: number, ask: (statements: Statements) => Promise<T[]>): Promise<T[]> {
+    if (count === 0) return [];
+    const layout = await keeper.current();
+    if (isEmpty(layout)) throw emptySchemaError(options.schema);
+    try {
+      return await ask(statementsFor(layout));
+    } catch (error) {
+      const state = sqlStateOf(error);
+      if (state !== UNDEFINED_TABLE && state !== UNDEFINED_COLUMN) throw error;
+      const fresh = await keeper.refresh();
+      if (fresh.key === layout.key) throw error;
+      if (isEmpty(fresh)) throw emptySchemaError(options.schema);
+      return ask(statementsFor(fresh));
+    }
+  }
+  /** The same, for families with a window: their keys are checked before any SQL. */
+  const windowed = async <K extends WebKey, T>(keys: readonly K[], ask: (statements: Statements, at: Date) => Promise<T[]>) => {
+    checkKeys(keys);
+    const at = now();
+    return answer(keys.length, (statements) => ask(statements, at));
+  };
+
   return {
-    identities: (userIds) => statements.identities(db, userIds),
-    userIdsByAnonymousId: (anonymousIds) => statements.userIdsByAnonymousId(db, anonymousIds),
-    summaries: (keys) => statements.summaries(db, keys, now()),
-    recentlyViewedProducts: (keys) => statements.recentlyViewedProducts(db, keys, now()),
-    topCategories: (keys) => statements.topCategories(db, keys, now()),
-    cartActivity: (keys) => statements.cartActivity(db, keys, now()),
-    devices: (keys) => statements.devices(db, keys, now()),
-    touches: (keys) => statements.touches(db, keys, now()),
-    searches: (keys) => statements.searches(db, keys, now()),
+    identities: (userIds) => answer(userIds.length, (st) => st.identities(db, userIds)),
+    userIdsByAnonymousId: (anonymousIds) => answer(anonymousIds.length, (st) => st.userIdsByAnonymousId(db, anonymousIds)),
+    summaries: (keys) => windowed(keys, (st, at) => st.summaries(db, keys, at)),
+    recentlyViewedProducts: (keys) => windowed(keys, (st, at) => st.recentlyViewedProducts(db, keys, at)),
+    topCategories: (keys) => windowed(keys, (st, at) => st.topCategories(db, keys, at)),
+    cartActivity: (keys) => windowed(keys, (st, at) => st.cartActivity(db, keys, at)),
+    devices: (keys) => windowed(keys, (st, at) => st.devices(db, keys, at)),
+    touches: (keys) => windowed(keys, (st, at) => st.touches(db, keys, at)),
+    searches: (keys) => windowed(keys, (st, at) => st.searches(db, keys, at)),
     async ping() {
-      await run(db, ping, []);
+      if (isEmpty(await keeper.refresh())) throw emptySchemaError(options.schema);
     },
+    drift: () => keeper.findings().filter((finding) => finding.severity === 'warning'),
+    checkContract: () => checkWarehouse(keeper),
   };
 }
+
+const UNDEFINED_TABLE = '42P01';
+const UNDEFINED_COLUMN = '42703';
+
+const silent: WebLogger = { warn: () => {}, error: () => {} };
+
+/** Every family's statement, built for one layout. */
+function buildStatements(w: Relations) {
+  return {
+    identities: identitiesStatement(w),
+    userIdsByAnonymousId: userIdsByAnonymousIdStatement(w),
+    summaries: summariesStatement(w),
+    recentlyViewedProducts: recentlyViewedProductsStatement(w),
+    topCategories: topCategoriesStatement(w),
+    cartActivity: cartActivityStatement(w),
+    devices: devicesStatement(w),
+    touches: touchesStatement(w),
+    searches: searchesStatement(w),
+  };
+}
+
+type Statements = ReturnType<typeof buildStatements>;

@@ -1,4 +1,5 @@
 import { groupInKeyOrder, keyParams, ordinals, run, type Queryable } from './db.ts';
+import type { Relations } from './layout.ts';
 import type { CategoryInterest, ProductSearch, ViewedProduct, WebListKey } from './model.ts';
 import { ownRows, sessionsCtes, subjectsCtes } from './stream.ts';
 
@@ -9,15 +10,15 @@ import { ownRows, sessionsCtes, subjectsCtes } from './stream.ts';
  * page's load, so "the next event" would give every product page about 0 s). A view is timed from
  * its event to that next page; the last page of a session has no known time (null).
  */
-function viewedCtes(s: string): string {
-  return `${subjectsCtes(s)}, ${sessionsCtes(s)},
+function viewedCtes(w: Relations): string {
+  return `${subjectsCtes(w)}, ${sessionsCtes(w)},
     timed AS (
       -- Walking each session backwards, the earliest page seen so far is the next page.
       SELECT ord, id, min(at) FILTER (WHERE kind = 0) OVER (
                PARTITION BY ord, session_no ORDER BY at DESC, kind DESC, id DESC
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - at AS on_page
         FROM sessions),
-    views AS (${ownRows(s, 'product_viewed', `x.id, x.product_id, x.name, x.category, x.price, x.currency, x."timestamp" AS at`, 'AND x.product_id IS NOT NULL')}),
+    views AS (${ownRows(w, 'product_viewed', `x.id, x.product_id, x.name, x.category, x.price, x.currency, x."timestamp" AS at`, 'AND x.product_id IS NOT NULL')}),
     viewed AS (SELECT v.*, t.on_page FROM views v LEFT JOIN timed t ON t.ord = v.ord AND t.id = v.id)`;
 }
 
@@ -38,8 +39,8 @@ interface ViewedRow {
  * viewed first, each with its view count and total time on page in the window. An empty list when
  * nothing was viewed. One statement.
  */
-export function recentlyViewedProductsStatement(s: string) {
-  const text = `WITH ${viewedCtes(s)},
+export function recentlyViewedProductsStatement(w: Relations) {
+  const text = `WITH ${viewedCtes(w)},
     products AS (
       SELECT ord, product_id, (array_agg(name ORDER BY at DESC))[1] AS name,
              (array_agg(category ORDER BY at DESC))[1] AS category,
@@ -74,8 +75,8 @@ export function recentlyViewedProductsStatement(s: string) {
  * window, by views (then by seconds spent on those product pages, then by name); both measures
  * are returned. An empty list when nothing was viewed. One statement.
  */
-export function topCategoriesStatement(s: string) {
-  const text = `WITH ${viewedCtes(s)},
+export function topCategoriesStatement(w: Relations) {
+  const text = `WITH ${viewedCtes(w)},
     categories AS (
       SELECT ord, category, count(*)::int AS views, coalesce(extract(epoch FROM sum(on_page)), 0)::float8 AS seconds
         FROM viewed WHERE category IS NOT NULL GROUP BY ord, category),
@@ -96,9 +97,9 @@ export function topCategoriesStatement(s: string) {
  * Recent product searches per key, in key order: up to `first`, most recent first. Each index
  * range stops at `first` rows, so a heavy searcher costs no more than a light one. One statement.
  */
-export function searchesStatement(s: string) {
-  const text = `WITH ${subjectsCtes(s)},
-    found AS (${ownRows(s, 'products_searched', `x.query, x."timestamp" AS at`, 'AND x.query IS NOT NULL ORDER BY x."timestamp" DESC LIMIT s.first')}),
+export function searchesStatement(w: Relations) {
+  const text = `WITH ${subjectsCtes(w)},
+    found AS (${ownRows(w, 'products_searched', `x.query, x."timestamp" AS at`, 'AND x.query IS NOT NULL ORDER BY x."timestamp" DESC LIMIT s.first')}),
     ranked AS (SELECT f.*, row_number() OVER (PARTITION BY f.ord ORDER BY f.at DESC, f.query) AS n FROM found f)
     SELECT r.ord, r.query, r.at FROM ranked r JOIN keys k ON k.ord = r.ord WHERE r.n <= k.first ORDER BY r.ord, r.n`;
   return async (db: Queryable, keys: readonly WebListKey[], now: Date): Promise<ProductSearch[][]> => {

@@ -1,15 +1,17 @@
 /**
- * SQL fragments shared by the windowed families. Every one is built from constants and the quoted
- * schema name (ddl.ts's quoteSchema) once, when the source is created; values travel as parameters
- * ($1..$4, see keyParams).
+ * SQL fragments shared by the windowed families. Every one is built from constants and the
+ * warehouse's relations (layout.ts: each table as the source sees it, built from the validated
+ * schema name) once per layout; values travel as parameters ($1..$4, see keyParams).
  */
+import type { Relations } from './layout.ts';
+import type { TableName } from './tables.ts';
 
 /**
  * `keys`: one row per batch key (ord from 1, user_id, from_at, first). `subjects`: who a key's events
  * are filed under: its user id, and each anonymous id linked in `identifies` to that user alone (an
  * anonymous id linked to anyone else as well is ambiguous and stitched to nobody).
  */
-export function subjectsCtes(s: string): string {
+export function subjectsCtes(w: Relations): string {
   return `keys AS (
     SELECT k.ord::int AS ord, k.user_id, k.from_at, k.first
       FROM unnest($1::text[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS k(user_id, from_at, first, ord)),
@@ -18,9 +20,9 @@ export function subjectsCtes(s: string): string {
     UNION ALL
     SELECT k.ord, k.from_at, k.first, NULL, a.anonymous_id
       FROM keys k
-      CROSS JOIN LATERAL (SELECT DISTINCT i.anonymous_id FROM ${s}.identifies i
+      CROSS JOIN LATERAL (SELECT DISTINCT i.anonymous_id FROM ${w('identifies')} i
                            WHERE i.user_id = k.user_id AND i.anonymous_id IS NOT NULL) a
-     WHERE NOT EXISTS (SELECT 1 FROM ${s}.identifies o WHERE o.anonymous_id = a.anonymous_id AND o.user_id <> k.user_id))`;
+     WHERE NOT EXISTS (SELECT 1 FROM ${w('identifies')} o WHERE o.anonymous_id = a.anonymous_id AND o.user_id <> k.user_id))`;
 }
 
 /**
@@ -30,12 +32,12 @@ export function subjectsCtes(s: string): string {
  * nothing is counted twice and another user's rows on a shared device never leak in). `tail` (more
  * conditions starting with AND, then ORDER BY / LIMIT) ends each range's query.
  */
-export function ownRows(s: string, table: string, columns: string, tail = ''): string {
+export function ownRows(w: Relations, table: TableName, columns: string, tail = ''): string {
   return `SELECT s.ord, x.* FROM subjects s CROSS JOIN LATERAL (
-      (SELECT ${columns} FROM ${s}.${table} x
+      (SELECT ${columns} FROM ${w(table)} x
         WHERE x.user_id = s.user_id AND x."timestamp" >= s.from_at AND x."timestamp" <= $4 ${tail})
       UNION ALL
-      (SELECT ${columns} FROM ${s}.${table} x
+      (SELECT ${columns} FROM ${w(table)} x
         WHERE x.anonymous_id = s.anonymous_id AND x.user_id IS NULL
           AND x."timestamp" >= s.from_at AND x."timestamp" <= $4 ${tail})) x`;
 }
@@ -62,12 +64,12 @@ export const SESSION_TIMEOUT = `interval '30 minutes'`;
  * continues it, and a session running across midnight is one session. The window cuts a session
  * that began before it. Ties in time put pages before tracks (a page's own events follow it).
  */
-export function sessionsCtes(s: string, extra: readonly StreamColumn[] = []): string {
+export function sessionsCtes(w: Relations, extra: readonly StreamColumn[] = []): string {
   const pick = (side: 0 | 1) => extra.map((name) => `, ${EXTRA[name][side]} AS ${name}`).join('');
   return `events AS (
-    ${ownRows(s, 'pages', `x.id, x."timestamp" AS at, 0 AS kind${pick(0)}`)}
+    ${ownRows(w, 'pages', `x.id, x."timestamp" AS at, 0 AS kind${pick(0)}`)}
     UNION ALL
-    ${ownRows(s, 'tracks', `x.id, x."timestamp" AS at, 1 AS kind${pick(1)}`)}),
+    ${ownRows(w, 'tracks', `x.id, x."timestamp" AS at, 1 AS kind${pick(1)}`)}),
   gaps AS (
     SELECT e.*, e.at - lag(e.at) OVER (PARTITION BY e.ord ORDER BY e.at, e.kind, e.id) AS gap FROM events e),
   sessions AS (
