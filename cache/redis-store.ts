@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { MemoryStore, type CacheEntry, type EntityStore } from './store.ts';
-
+import { z } from 'zod';
+import { MemoryStore, type CacheEntry, type EntityStore, type StoreHealth, type StoreStats } from './store.ts';
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -15,14 +15,47 @@ export interface RedisStoreOptions {
   readonly localMaxBytes: number;
   /** A Redis command slower than this counts as a cache miss rather than holding the request. */
   readonly commandTimeoutMs: number;
+  /** How long start-up waits for Redis before going on without it (default 2000). */
+  readonly connectTimeoutMs?: number;
+  /** The cap of the reconnect backoff, so also how long a recovered Redis may go unnoticed (default 2000). */
+  readonly reconnectMaxDelayMs?: number;
   readonly logger: Logger;
 }
+
+/** Declared once: the publisher splits its evictions by it and the subscriber rejects larger ones. */
+const MAX_KEYS_PER_EVICTION = 1000;
+const MAX_KEY_LENGTH = 1024;
+const MAX_MESSAGE_LENGTH = MAX_KEYS_PER_EVICTION * (MAX_KEY_LENGTH + 3) + 256;
+/**
+ * Deletions Redis could not take (it was away, or the command failed) are kept and sent again with
+ * the next delete or on recovery, so a partitioned replica's webhook still reaches the others. Past
+ * this many, a key's Redis copy may outlive its deletion until its own retention ends (the recovery
+ * line counts them as lostEvictions).
+ */
+const MAX_PENDING_EVICTIONS = 10_000;
+
+const Eviction = z.object({
+  from: z.string().min(1).max(128),
+  keys: z.array(z.string().min(1).max(MAX_KEY_LENGTH)).min(1).max(MAX_KEYS_PER_EVICTION),
+});
+const Entry = z.object({ value: z.unknown().refine((value) => value !== undefined), storedAt: z.number() });
 
 /**
  * Entries shared by every replica through Redis, with a short-lived local copy in each process.
  * Deletions are published on a channel so every replica drops its local copy within a second
  * (normally within a few milliseconds); the local copy's short retention bounds the damage of a
  * lost message. Values are stored with V8's serializer, which keeps Dates as Dates.
+ *
+ * Redis is best-effort. Every method resolves whatever Redis does: a value Redis cannot give
+ * (down, slow, corrupt) is a miss and a write it cannot take stays local. While Redis is
+ * unreachable (`health().state === 'down'`) the store serves from the in-process copy alone,
+ * without a round trip per call, and reconnects in the background; it logs one line when Redis
+ * goes away and one when it is back. While down, entries written here keep their full retention
+ * (not the short one of a copy), so the process caches as the in-process store would, within the
+ * same entry and byte bounds as the local copy: memory use does not grow because Redis failed.
+ * Back on Redis, it drops its local copy (it missed the evictions published meanwhile) and sends
+ * the deletions Redis could not take. Messages and values read from Redis are validated: a bad
+ * one is dropped and counted (`stats()`), never thrown.
  */
 export class RedisStore implements EntityStore {
   private readonly redis: Redis;
@@ -31,52 +64,94 @@ export class RedisStore implements EntityStore {
   private readonly id = randomUUID();
   private readonly prefix: string;
   private readonly channel: string;
+  private readonly logger: Logger;
+
+  private current: { state: 'up' | 'down'; since: number } = { state: 'down', since: Date.now() };
+  private commandsReady = false;
+  private subscribed = false;
+  private subscribing: Promise<void> = Promise.resolve();
+  private warned = false;
+  private closing = false;
+  private lastError = 'not connected yet';
+  private readonly pendingEvictions = new Set<string>();
+  private lostEvictions = 0;
+  private readonly counts = { droppedMessages: 0, corruptEntries: 0, failedCommands: 0 };
+  private readonly throttle = { message: throttled(60_000), entry: throttled(60_000), command: throttled(10_000) };
 
   private constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix ?? 'c360:';
     this.channel = `${this.prefix}evictions`;
+    this.logger = options.logger;
+    const maxDelay = options.reconnectMaxDelayMs ?? 2000;
     const settings = {
       // Without Redis, fail fast (a miss) instead of queueing commands behind a reconnect.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs ?? 2000,
       lazyConnect: true,
+      // Never gives up: exponential from 50 ms, capped, with jitter so replicas do not reconnect in step.
+      retryStrategy: (attempt: number) => Math.round(Math.min(50 * 2 ** Math.min(attempt - 1, 16), maxDelay) * (0.8 + Math.random() * 0.4)),
+      // ioredis resubscribes only a connection that was subscribed when it dropped; one that never
+      // got there (Redis down at start-up) would stay deaf. So we subscribe on every 'ready' ourselves.
+      autoResubscribe: false,
     };
     this.redis = new Redis(options.url, settings);
     this.subscriber = new Redis(options.url, { ...settings, commandTimeout: undefined });
-    this.local = new MemoryStore({
-      maxEntries: options.localMaxEntries,
-      maxBytes: options.localMaxBytes,
-      maxRetainMs: options.localRetainMs,
-    });
-    for (const client of [this.redis, this.subscriber]) {
-      client.on('error', (error: Error) => options.logger.warn({ err: { message: error.message } }, 'redis connection failed'));
-    }
+    this.local = new MemoryStore({ maxEntries: options.localMaxEntries, maxBytes: options.localMaxBytes });
+
+    // Reconnect attempts fail once per backoff step; the state change is what gets logged, once.
+    for (const client of [this.redis, this.subscriber]) client.on('error', (error: Error) => void (this.lastError = error.message));
+    this.redis.on('ready', () => this.update(() => (this.commandsReady = true)));
+    this.redis.on('close', () => this.update(() => (this.commandsReady = false)));
+    this.subscriber.on('ready', () => void (this.subscribing = this.subscribe()));
+    this.subscriber.on('close', () => this.update(() => (this.subscribed = false)));
+    this.subscriber.on('message', (_channel: string, message: string) => this.onEviction(message));
   }
 
-  /** Connects both clients and subscribes to evictions; rejects when Redis cannot be reached. */
+  /**
+   * Starts the store: waits up to `connectTimeoutMs` for Redis, then resolves either way. Never
+   * rejects for Redis being unreachable: the store starts degraded (see `health()`) and connects
+   * by itself when Redis answers.
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const store = new RedisStore(options);
-    await Promise.all([store.redis.connect(), store.subscriber.connect()]);
-    store.subscriber.on('message', (_channel: string, message: string) => {
-      const { from, keys } = JSON.parse(message) as { from: string; keys: string[] };
-      if (from !== store.id) store.local.forget(keys);
-    });
-    await store.subscriber.subscribe(store.channel);
+    const timeout = options.connectTimeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([store.redis.connect(), store.subscriber.connect()]).then(() => store.subscribing),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
+    ]);
+    clearTimeout(timer);
+    if (store.current.state === 'down') store.warnDown('Redis unreachable at start-up, serving from the in-process cache until it answers');
     return store;
+  }
+
+  health(): StoreHealth {
+    return { kind: 'redis', ...this.current };
+  }
+
+  stats(): StoreStats {
+    return { ...this.counts };
   }
 
   async getMany(keys: readonly string[]): Promise<Array<CacheEntry | undefined>> {
     const found = await this.local.getMany(keys);
     const missing = keys.filter((_, i) => found[i] === undefined);
-    if (missing.length === 0) return found;
-    const buffers = await this.redis.mgetBuffer(...missing.map((key) => this.prefix + key));
+    if (missing.length === 0 || this.current.state === 'down') return found;
+    let buffers: Array<Buffer | null>;
+    try {
+      buffers = await this.redis.mgetBuffer(...missing.map((key) => this.prefix + key));
+    } catch (error) {
+      this.commandFailed('read', error);
+      return found;
+    }
     const fetched = new Map<string, CacheEntry>();
     const refill: Array<{ key: string; entry: CacheEntry; retainMs: number }> = [];
     missing.forEach((key, i) => {
       const buffer = buffers[i];
-      if (!buffer) return;
-      const entry = deserialize(buffer) as CacheEntry;
+      const entry = buffer ? this.decode(buffer) : undefined;
+      if (!entry) return;
       fetched.set(key, entry);
       refill.push({ key, entry, retainMs: this.options.localRetainMs });
     });
@@ -86,26 +161,182 @@ export class RedisStore implements EntityStore {
 
   async setMany(entries: ReadonlyArray<{ key: string; entry: CacheEntry; retainMs: number }>): Promise<void> {
     if (entries.length === 0) return;
-    await this.local.setMany(entries);
+    if (this.current.state === 'down') {
+      await this.local.setMany(entries);
+      return;
+    }
+    const cap = this.options.localRetainMs;
+    await this.local.setMany(entries.map((e) => ({ ...e, retainMs: Math.min(e.retainMs, cap) })));
     const pipeline = this.redis.pipeline();
     for (const { key, entry, retainMs } of entries) pipeline.set(this.prefix + key, serialize(entry), 'PX', Math.max(1, Math.round(retainMs)));
-    await pipeline.exec();
+    try {
+      const results = await pipeline.exec();
+      const failed = results?.find(([error]) => error)?.[0];
+      if (failed) this.commandFailed('write', failed);
+    } catch (error) {
+      this.commandFailed('write', error);
+    }
   }
 
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     this.local.forget(keys);
-    await this.redis.del(...keys.map((key) => this.prefix + key));
-    await this.redis.publish(this.channel, JSON.stringify({ from: this.id, keys }));
+    if (this.current.state === 'down') this.keepForLater(keys);
+    else await this.evict([...keys, ...this.takePending()]); // and whatever an earlier failure left
   }
 
+  /** Through Redis when it answers, so one replica refreshes; otherwise one caller per process. */
   async claim(key: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(`${this.prefix}claim:${key}`, this.id, 'PX', ttlMs, 'NX')) === 'OK';
+    if (this.current.state === 'up') {
+      try {
+        return (await this.redis.set(`${this.prefix}claim:${key}`, this.id, 'PX', ttlMs, 'NX')) === 'OK';
+      } catch (error) {
+        this.commandFailed('claim', error);
+      }
+    }
+    return this.local.claim(key, ttlMs);
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.subscriber.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
     await this.local.close();
   }
+
+  /** Deletes from Redis and tells the other replicas, in messages they accept; keeps what failed for later. */
+  private async evict(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += MAX_KEYS_PER_EVICTION) {
+      const chunk = keys.slice(start, start + MAX_KEYS_PER_EVICTION);
+      try {
+        await this.redis.del(...chunk.map((key) => this.prefix + key));
+        await this.redis.publish(this.channel, JSON.stringify({ from: this.id, keys: chunk }));
+      } catch (error) {
+        this.commandFailed('delete', error);
+        this.keepForLater(chunk);
+      }
+    }
+  }
+
+  private keepForLater(keys: readonly string[]): void {
+    for (const key of keys) {
+      if (this.pendingEvictions.size < MAX_PENDING_EVICTIONS) this.pendingEvictions.add(key);
+      else this.lostEvictions++;
+    }
+  }
+
+  private takePending(): string[] {
+    const keys = [...this.pendingEvictions];
+    this.pendingEvictions.clear();
+    return keys;
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.subscriber.subscribe(this.channel);
+      this.update(() => (this.subscribed = this.subscriber.status === 'ready'));
+    } catch (error) {
+      this.lastError = errorMessage(error);
+    }
+  }
+
+  /** Applies a change of connection state; logs and recovers only when the store's state changes. */
+  private update(change: () => void): void {
+    change();
+    if (this.closing) return;
+    const state = this.commandsReady && this.subscribed ? 'up' : 'down';
+    if (state === this.current.state) return;
+    const downForMs = Date.now() - this.current.since;
+    this.current = { state, since: Date.now() };
+    if (state === 'down') {
+      this.warnDown('Redis unreachable, serving from the in-process cache until it answers');
+      return;
+    }
+    // Evictions other replicas published while we were away never reached us, and entries written
+    // meanwhile kept their full retention: the local copy may hold values Redis no longer has.
+    // Dropping it costs one Redis round trip per key; keeping it could serve deleted data for hours.
+    this.local.clear();
+    const replay = this.takePending();
+    const lost = this.lostEvictions;
+    this.lostEvictions = 0;
+    if (this.warned) {
+      this.logger.info({ downForMs, replayedEvictions: replay.length, lostEvictions: lost }, 'Redis reachable again, shared cache restored');
+      this.warned = false;
+    }
+    if (replay.length > 0) void this.evict(replay);
+  }
+
+  private warnDown(message: string): void {
+    this.warned = true;
+    this.logger.warn({ err: { message: this.lastError } }, message);
+  }
+
+  /** Another replica's eviction. Anything else on the channel is dropped: it must never throw here. */
+  private onEviction(message: string): void {
+    let reason = 'too long';
+    if (message.length <= MAX_MESSAGE_LENGTH) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(message);
+        reason = 'unexpected shape';
+      } catch {
+        reason = 'not JSON';
+      }
+      const eviction = reason === 'unexpected shape' ? Eviction.safeParse(parsed) : undefined;
+      if (eviction?.success) {
+        if (eviction.data.from !== this.id) this.local.forget(eviction.data.keys);
+        return;
+      }
+    }
+    this.counts.droppedMessages++;
+    // Length and reason only: the keys in a message can carry email addresses.
+    this.throttle.message((suppressed) =>
+      this.logger.warn({ length: message.length, reason, droppedSince: suppressed, droppedMessages: this.counts.droppedMessages }, 'dropped a malformed eviction message'),
+    );
+  }
+
+  private decode(buffer: Buffer): CacheEntry | undefined {
+    try {
+      const parsed = Entry.safeParse(deserialize(buffer));
+      if (parsed.success) return parsed.data as CacheEntry;
+    } catch {
+      // Not a V8 serialization at all: the same miss as a wrong shape.
+    }
+    this.counts.corruptEntries++;
+    this.throttle.entry((suppressed) =>
+      this.logger.warn({ bytes: buffer.length, corruptSince: suppressed, corruptEntries: this.counts.corruptEntries }, 'unreadable cache entry in Redis, read as a miss'),
+    );
+    return undefined;
+  }
+
+  private commandFailed(operation: string, error: unknown): void {
+    this.counts.failedCommands++;
+    // A lost connection is reported once by the state change; only failures on a live connection
+    // (timeouts, a Redis refusing writes) are worth a line, and then not one per request.
+    if (this.redis.status !== 'ready') return;
+    this.throttle.command((suppressed) =>
+      this.logger.warn({ operation, err: { message: errorMessage(error) }, failedSince: suppressed }, 'Redis command failed, answered from the in-process cache'),
+    );
+  }
+}
+
+/** Calls `log` at most once per `intervalMs`, with how many calls were skipped since the last line. */
+function throttled(intervalMs: number): (log: (suppressed: number) => void) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (log) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    log(suppressed);
+    suppressed = 0;
+  };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

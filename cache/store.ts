@@ -9,9 +9,30 @@ export interface CacheEntry {
 }
 
 /**
+ * Whether the store can do its job, for readiness and health reports. A Redis store that is
+ * `down` still answers, from its in-process copy only: degraded, not failed. `since` is when the
+ * state last changed (epoch ms).
+ */
+export type StoreHealth =
+  | { readonly kind: 'memory'; readonly state: 'up' }
+  | { readonly kind: 'redis'; readonly state: 'up' | 'down'; readonly since: number };
+
+/** What a shared store absorbed instead of failing, counted since it was created (for metrics). */
+export interface StoreStats {
+  /** Messages on the evictions channel that were not a valid eviction (not JSON, wrong shape, too long). */
+  readonly droppedMessages: number;
+  /** Values in the shared store that could not be decoded into an entry; each was read as a miss. */
+  readonly corruptEntries: number;
+  /** Commands to the shared store that failed or timed out; each read became misses, each write local only. */
+  readonly failedCommands: number;
+}
+
+/**
  * Where entries live: in this process, or in Redis shared by every replica. Every method is
  * best-effort from the caller's point of view: a cache failure must never fail a request, so
- * callers treat a rejected read as misses and a rejected write as done.
+ * callers treat a rejected read as misses and a rejected write as done. (The stores here go
+ * further and do not reject for their backend: RedisStore answers a read Redis cannot serve with
+ * misses, and keeps a write Redis cannot take in its in-process copy.)
  */
 export interface EntityStore {
   getMany(keys: readonly string[]): Promise<Array<CacheEntry | undefined>>;
@@ -22,13 +43,15 @@ export interface EntityStore {
   /** Takes the right to refresh `key` for `ttlMs`; false when another caller (or replica) holds it. */
   claim(key: string, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
+  /** Never throws; a store without it is assumed up. */
+  health?(): StoreHealth;
+  /** Counters for metrics, from a store with failures to absorb (RedisStore). */
+  stats?(): StoreStats;
 }
 
 export interface MemoryStoreOptions {
   readonly maxEntries: number;
   readonly maxBytes: number;
-  /** Caps every entry's retention (a local copy in front of Redis lives only briefly). */
-  readonly maxRetainMs?: number;
 }
 
 /**
@@ -39,7 +62,7 @@ export class MemoryStore implements EntityStore {
   private readonly entries: LRUCache<string, CacheEntry>;
   private readonly claims = new Map<string, number>();
 
-  constructor(private readonly options: MemoryStoreOptions) {
+  constructor(options: MemoryStoreOptions) {
     this.entries = new LRUCache<string, CacheEntry>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -53,7 +76,7 @@ export class MemoryStore implements EntityStore {
 
   async setMany(entries: ReadonlyArray<{ key: string; entry: CacheEntry; retainMs: number }>): Promise<void> {
     for (const { key, entry, retainMs } of entries) {
-      this.entries.set(key, entry, { ttl: Math.min(retainMs, this.options.maxRetainMs ?? retainMs) });
+      this.entries.set(key, entry, { ttl: retainMs });
     }
   }
 
@@ -72,6 +95,15 @@ export class MemoryStore implements EntityStore {
   /** Drops local copies without telling anyone (used when another replica announced an eviction). */
   forget(keys: readonly string[]): void {
     for (const key of keys) this.entries.delete(key);
+  }
+
+  /** Drops every entry (claims stay), e.g. a local copy that may have missed evictions. */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  health(): StoreHealth {
+    return { kind: 'memory', state: 'up' };
   }
 
   get size(): number {
