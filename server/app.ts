@@ -18,7 +18,7 @@ import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
-import { readiness } from './health.ts';
+import { Readiness, type ReadinessOptions } from './health.ts';
 import { Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
 import { webhooks, type WebhookOptions } from './webhooks.ts';
@@ -31,7 +31,12 @@ export interface ServerOptions {
   readonly settings: Settings;
   readonly production: boolean;
   /** Secrets of the webhook endpoints; each endpoint is off without its secret. */
-  readonly webhooks?: Omit<WebhookOptions, 'invalidator' | 'logger'>;
+  readonly webhooks?: Omit<WebhookOptions, 'invalidator' | 'logger' | 'onDelivery'>;
+  /**
+   * /readyz: the tracker of each source's last real call (its `watch` observer must be the one the
+   * upstreams were built with), the probe interval, contract findings, the cache's health.
+   */
+  readonly readiness?: Omit<ReadinessOptions, 'upstreams'>;
   /** Authentication, scopes, limits, CORS (server/auth); the defaults for `production` when omitted. */
   readonly security?: SecurityOptions;
   /** Metrics, request logs and tracing; metrics and logs only (no tracing) when omitted. */
@@ -76,16 +81,19 @@ export async function startServer(options: ServerOptions, listen: { host: string
   });
   await apollo.start();
   const invalidator = new Invalidator(options.upstreams, options.logger);
-  app.use('/webhooks', webhooks({ ...options.webhooks, invalidator, logger: options.logger }));
+  app.use('/webhooks', webhooks({ ...options.webhooks, invalidator, logger: options.logger, onDelivery: observability.metrics.webhook }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   // Outside /graphql and its authentication: Prometheus scrapes it (METRICS_TOKEN guards it when set).
   app.get('/metrics', observability.handler);
+  // Unauthenticated: answers from the breakers and the sources' last calls, probing a source at
+  // most once per interval however often it is asked (server/health.ts).
+  const readiness = new Readiness({ ...options.readiness, upstreams: options.upstreams });
   app.get('/readyz', async (_req, res) => {
-    const report = await readiness(options.upstreams);
-    res.status(report.ready ? 200 : 503).json(report);
+    const report = await readiness.report();
+    res.status(report.status === 'not_ready' ? 503 : 200).set('cache-control', 'no-store').json(report);
   });
   app.use(
     '/graphql',
@@ -101,7 +109,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
         const deadline = Date.now() + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
         return {
           loaders: createLoaders(options.upstreams, { deadline, report: provenance.record }),
-          cache: invalidator,
+          cache: invalidator.within(deadline),
           provenance,
           requestId,
           log: options.logger.child({ requestId }),

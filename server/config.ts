@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACTIVITY_READS_PER_REQUEST } from '../cache/activity.ts';
 
 /**
  * Settings from the environment, each documented in the README's configuration table. Parsing
@@ -41,11 +42,13 @@ const schema = z.object({
   MAILCHIMP_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
   MAILCHIMP_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   MAILCHIMP_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10).default(10),
+  MAILCHIMP_ACTIVITY_MAX_PER_REQUEST: z.coerce.number().int().min(0).max(1000).default(ACTIVITY_READS_PER_REQUEST),
 
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')).optional(),
   HUBSPOT_CLIENT_SECRET: z.string().min(8).optional(),
   MAILCHIMP_WEBHOOK_SECRET: z.string().regex(/^[\w-]{16,128}$/, 'expected 16-128 URL-safe characters').optional(),
   REQUEST_BUDGET_MS: z.coerce.number().int().min(10).max(60_000).default(800),
+  READINESS_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
   BREAKER_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
   BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   SOURCE_MAX_CONCURRENT: z.coerce.number().int().min(1).max(10_000).default(64),

@@ -5,8 +5,10 @@ import { startServer } from './app.ts';
 import { demoCredentials } from './auth/demo.ts';
 import { securityFromConfig } from './auth/settings.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { checkContracts, formatFindings } from './contract-check.ts';
 import { createLogger } from './logger.ts';
 import { observabilityFromConfig } from './observability/index.ts';
+import { SourceHealth } from './source-health.ts';
 import { createConfiguredUpstreams, createSources } from './sources.ts';
 
 /** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
@@ -35,8 +37,16 @@ async function main(): Promise<void> {
   const analyticsPool = config.ANALYTICS_DATABASE_URL ? createPool(config.ANALYTICS_DATABASE_URL) : undefined;
 
   const sources = createSources(config, { db: pool, logger, ...(analyticsPool && { analyticsDb: analyticsPool }), ...(demo && { demo }) });
+  // RFM quintile boundaries before the first request, then kept fresh in the background (never rejects).
+  await sources.commerce.rfm.start(logger.child({ source: 'commerce' }));
   const observability = observabilityFromConfig(config, process.env.npm_package_version);
-  const upstreams = await createConfiguredUpstreams(config, sources, logger, observability.observer);
+  // Each source's own description of itself against what it needs, logged in words a person can
+  // act on; the findings stay in /readyz (the warehouse's drift live, as it changes).
+  const findings = await checkContracts(sources, logger);
+  const startupFindings = findings.filter((finding) => finding.source !== 'web' || finding.severity === 'error');
+  // Readiness reads each source's last real call from this tracker instead of calling upstreams.
+  const sourceHealth = new SourceHealth();
+  const upstreams = await createConfiguredUpstreams(config, sources, logger, sourceHealth.watch(observability.observer));
   let security = securityFromConfig(config);
   let credentials = '';
   if (demo && security.apiKeys.length === 0) {
@@ -57,6 +67,11 @@ async function main(): Promise<void> {
       settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
       production: config.NODE_ENV === 'production',
       observability,
+      readiness: {
+        sourceHealth,
+        probeIntervalMs: config.READINESS_PROBE_INTERVAL_MS,
+        findings: () => [...startupFindings, ...sources.web.drift()],
+      },
       webhooks: {
         hubspotClientSecret: config.HUBSPOT_CLIENT_SECRET,
         mailchimpSecret: config.MAILCHIMP_WEBHOOK_SECRET,
@@ -68,6 +83,7 @@ async function main(): Promise<void> {
   const startupMs = Math.round(performance.now() - started);
   logger.info({ url: `${server.url}/graphql`, startupMs, demo: Boolean(demo) }, 'ready');
   if (demo) process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs) + credentials);
+  if (findings.length > 0) process.stderr.write(`${formatFindings(findings)}\n`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

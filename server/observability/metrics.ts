@@ -107,6 +107,12 @@ export class Metrics {
     buckets: SECONDS,
     registers: [this.registry],
   });
+  private readonly webhooks = new Counter({
+    name: 'c360_webhook_deliveries_total',
+    help: 'Webhook deliveries, by webhook (hubspot, mailchimp) and outcome (applied, ignored, duplicate, unauthorized, invalid, too_large, failed).',
+    labelNames: ['webhook', 'outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly budget = new Gauge({
     name: 'c360_request_budget_seconds',
     help: 'The configured request time budget (REQUEST_BUDGET_MS), for alerts that compare latency with it.',
@@ -168,6 +174,11 @@ export class Metrics {
     this.operations.inc({ operation: name, type, outcome });
     this.operationSeconds.observe({ operation: name, outcome }, seconds);
   }
+
+  /** One webhook delivery handled (labels from closed lists in server/webhooks.ts). */
+  readonly webhook = (webhook: string, outcome: string): void => {
+    this.webhooks.inc({ webhook, outcome });
+  };
 
   /** GET /metrics: the text exposition format, behind the bearer token when one is configured. */
   readonly handler: RequestHandler = async (req, res) => {
