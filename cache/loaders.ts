@@ -1,11 +1,22 @@
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
-import type { CommerceSource, CommerceCustomer, PurchaseStats, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
+import type { CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
 import type { WebSource } from '../sources/web/index.ts';
-import { cacheKey, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
+import {
+  ACTIVITY_FAMILY,
+  ACTIVITY_READS_PER_REQUEST,
+  activityCacheKey,
+  activityEntry,
+  activityShape,
+  boundedActivityBatch,
+  emailActivityKeys,
+  isCachedActivity,
+  type ActivityAllowance,
+} from './activity.ts';
+import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
 import type { EntityStore } from './store.ts';
 
@@ -25,6 +36,8 @@ export interface UpstreamOptions {
   readonly logger: Logger;
   /** Sees every family call and upstream call (the server's metrics and tracing); none by default. */
   readonly observer?: FamilyObserver;
+  /** Uncached activity-feed reads one request may make (MAILCHIMP_ACTIVITY_MAX_PER_REQUEST); 20 by default. */
+  readonly activityReadsPerRequest?: number;
 }
 
 /** HubSpot's batch read takes at most 100 inputs. */
@@ -55,14 +68,6 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
     purchaseStats: family({ source: 'commerce', name: 'purchases', batch: commerce.purchaseStats, guard: guards.commerce, logger, ...cached('commerce', id) }),
     carts: family({ source: 'commerce', name: 'carts', batch: commerce.customerCarts, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    // Keys are groups of purchase stats: scoring needs the (cached) quintile boundaries, one query.
-    rfmScores: family({
-      source: 'commerce',
-      name: 'rfm',
-      batch: (groups: ReadonlyArray<readonly PurchaseStats[]>) => Promise.all(groups.map((stats) => commerce.rfmScores(stats))),
-      guard: guards.commerce,
-      logger,
-    }),
     orderPages: family({ source: 'commerce', name: 'orders', batch: commerce.orderPages, guard: guards.commerce, logger }),
     lineItems: family({ source: 'commerce', name: 'line-items', batch: commerce.lineItems, guard: guards.commerce, logger }),
     segmentPage: family({
@@ -105,17 +110,32 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     webSearches: family({ source: 'web', name: 'searches', batch: web.searches, guard: guards.web, logger }),
   };
   // One activity family per (count, types): the feed is read with those arguments for every member.
+  // Only the declared shapes (activity.ts) are cached, so an eviction can name all their keys.
   const activity = new Map<string, Family<string, EmailActivity[] | null>>();
   const emailActivity = (args: ActivityOptions) => {
-    const key = JSON.stringify([args.count, args.types ?? []]);
-    let found = activity.get(key);
+    const shape = activityShape(args);
+    let found = activity.get(shape);
     if (!found) {
-      found = family({ source: 'email', name: 'activity', batch: email.activityByEmail(args), guard: guards.email, logger });
-      activity.set(key, found);
+      const keyOf = (email: string) => activityEntry(shape, email);
+      found = family({ source: 'email', name: ACTIVITY_FAMILY, batch: email.activityByEmail(args), guard: guards.email, logger, ...(isCachedActivity(args) ? cached('email', keyOf) : {}) });
+      activity.set(shape, found);
     }
     return found;
   };
-  return { sources, guards, families, emailActivity, store };
+  /** Which members' feeds of this shape the family would serve from the cache now (the rest are reads). */
+  const activityServedFromCache = async (args: ActivityOptions, emails: readonly string[]): Promise<boolean[]> => {
+    if (!store || !isCachedActivity(args)) return emails.map(() => false);
+    const shape = activityShape(args);
+    const entries = await store.getMany(emails.map((e) => activityCacheKey(shape, e))).catch(() => []);
+    const now = Date.now();
+    return emails.map((_, i) => entryState(entries[i], options.freshness.email, now) !== 'miss');
+  };
+  // Scoring is pure (stats and boundaries), so RFM never waits on the shop database for boundaries
+  // it has: only when none was ever computed does it read them, under the guard and the deadline.
+  const rfmBoundaries = async (call: CallContext): Promise<RfmBoundaries> =>
+    commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
+  const activityReadsPerRequest = options.activityReadsPerRequest ?? ACTIVITY_READS_PER_REQUEST;
+  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, store };
 }
 
 export type Upstreams = ReturnType<typeof createUpstreams>;
@@ -134,7 +154,7 @@ export function personCacheKeys({ email, customerId, contactId }: PersonKeys): s
     cacheKey('commerce', 'customer-by-email', normalized),
     ...(customerId ? ['customer-by-id', 'purchases', 'carts'].map((name) => cacheKey('commerce', name, customerId)) : []),
     ...crmContactKeys(contactId ?? null, normalized),
-    emailMemberKey(normalized),
+    ...emailKeys(normalized),
   ];
 }
 
@@ -148,6 +168,9 @@ export function crmContactKeys(contactId: string | null, email: string | null): 
 
 /** A Mailchimp member's entry. */
 export const emailMemberKey = (email: string): string => cacheKey('email', 'member', normalizeEmail(email));
+
+/** Everything cached from Mailchimp about an email: the member and its feeds (activity.ts). */
+export const emailKeys = (email: string): string[] => [emailMemberKey(email), ...emailActivityKeys(normalizeEmail(email))];
 
 /** Where a contact's email is kept by contact id, so a webhook naming only the id can evict by email. */
 export const contactEmailKey = (contactId: string): string => cacheKey('crm', 'email-of-contact', contactId);
@@ -178,6 +201,7 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
   const purchaseStats = loader(families.purchaseStats, { maxBatchSize: COMMERCE_BATCH });
   const crmContactByEmail = loader(families.crmContactByEmail, { maxBatchSize: CRM_BATCH });
   const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
+  const activityAllowance: ActivityAllowance = { limit: upstreams.activityReadsPerRequest, used: 0 };
 
   return {
     customerById: {
@@ -190,16 +214,19 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
       loadMany: async (emails: readonly string[]) => primedMany(await customerByEmail.loadMany(emails.map(normalizeEmail)), primeEach),
     },
     purchaseStats,
-    // RFM reuses the request's purchase stats: selecting both runs the aggregate statement once.
+    // RFM reuses the request's purchase stats (selecting both runs the aggregate statement once) and
+    // scores them in process: stats served from the cache score even while the shop database's
+    // breaker is open.
     rfm: new DataLoader<string, RfmScore | null>(
       async (ids) => {
         const stats = await purchaseStats.loadMany(ids);
-        const known = stats.filter((s): s is PurchaseStats => !(s instanceof Error));
-        const scores = await families.rfmScores([known], call);
-        const scored = scores[0];
-        if (scored instanceof Error) throw scored;
-        let next = 0;
-        return stats.map((s) => (s instanceof Error ? s : scored![next++]!));
+        const buyers = stats.some((s) => !(s instanceof Error) && s.orderCount > 0);
+        const boundaries = buyers ? await upstreams.rfmBoundaries(call).catch((error: Error) => error) : null;
+        return stats.map((s) => {
+          if (s instanceof Error) return s;
+          if (s.orderCount === 0 || boundaries === null) return null;
+          return boundaries instanceof Error ? boundaries : upstreams.sources.commerce.rfm.score(s, boundaries);
+        });
       },
       { maxBatchSize: COMMERCE_BATCH },
     ),
@@ -236,13 +263,18 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
     webDevices: loader(families.webDevices, { cacheKeyFn: webKey }),
     webTouches: loader(families.webTouches, { cacheKeyFn: webKey }),
     webSearches: loader(families.webSearches, { cacheKeyFn: webKey }),
-    /** One loader per (count, types) of the activity feed. */
+    /**
+     * One loader per (count, types) of the activity feed. Feeds the cache can serve are free; the
+     * request reads at most `activityReadsPerRequest` others across all its activity loaders, and the
+     * members beyond get a RequestLimitError (activity.ts).
+     */
     emailActivity(options: ActivityOptions) {
-      const key = JSON.stringify([options.count, options.types ?? []]);
-      let found = activity.get(key);
+      const shape = activityShape(options);
+      let found = activity.get(shape);
       if (!found) {
-        found = loader(upstreams.emailActivity(options));
-        activity.set(key, found);
+        const servedFromCache = (emails: readonly string[]) => upstreams.activityServedFromCache(options, emails);
+        found = new DataLoader(boundedActivityBatch(upstreams.emailActivity(options), servedFromCache, activityAllowance, call));
+        activity.set(shape, found);
       }
       return normalized(found, normalizeEmail);
     },

@@ -1,3 +1,4 @@
+import { ACTIVITY_READS } from '../cache/activity.ts';
 import type { EmailActivityResolvers, EmailMarketingResolvers, EmailTagResolvers } from './generated/types.ts';
 import { emailActivityArgs } from './arguments.ts';
 import { EmailActivityType, EmailSubscriptionStatus, fromSource } from './enums.ts';
@@ -14,9 +15,9 @@ export const EmailMarketing: EmailMarketingResolvers = {
   activity: async (member, args, { loaders }) =>
     (await loaders.emailActivity(emailActivityArgs(args.first, args.types)).load(member.email)) ?? [],
   lastOpenedAt: async (member, _, { loaders }) =>
-    (await loaders.emailActivity({ count: 1, types: ['open'] }).load(member.email))?.[0]?.at ?? null,
+    (await loaders.emailActivity(ACTIVITY_READS.lastOpen).load(member.email))?.[0]?.at ?? null,
   lastClickedAt: async (member, _, { loaders }) =>
-    (await loaders.emailActivity({ count: 1, types: ['click'] }).load(member.email))?.[0]?.at ?? null,
+    (await loaders.emailActivity(ACTIVITY_READS.lastClick).load(member.email))?.[0]?.at ?? null,
 };
 
 export const EmailActivity: EmailActivityResolvers = {

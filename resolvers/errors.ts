@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import type { SourceErrorKind } from '../sources/errors.ts';
 
 /** Every `extensions.code` this server puts on an error. */
 export const ErrorCode = {
@@ -7,6 +8,11 @@ export const ErrorCode = {
   SourceTimeout: 'SOURCE_TIMEOUT',
   RateLimited: 'RATE_LIMITED',
   SourceNotConfigured: 'SOURCE_NOT_CONFIGURED',
+  /**
+   * The request reached its share of an upstream's uncached reads (e.g. email activity on a big
+   * page): this field was not read, the rest of the response is whole. Select it on fewer items.
+   */
+  ResultLimited: 'RESULT_LIMITED',
   InternalServerError: 'INTERNAL_SERVER_ERROR',
   /** No credentials where they are required, or credentials that do not verify (HTTP 401). */
   Unauthenticated: 'UNAUTHENTICATED',
@@ -19,6 +25,15 @@ export const ErrorCode = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The public code of each way a source fails (a contract error reads as unavailable). */
+export const CODE_OF_KIND: Record<SourceErrorKind, ErrorCode> = {
+  timeout: ErrorCode.SourceTimeout,
+  unavailable: ErrorCode.SourceUnavailable,
+  bad_response: ErrorCode.SourceUnavailable,
+  rate_limited: ErrorCode.RateLimited,
+  not_configured: ErrorCode.SourceNotConfigured,
+};
 
 /** A client error found before any upstream call; the message says what was expected and what came. */
 export function badUserInput(message: string, argument?: string): GraphQLError {

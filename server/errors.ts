@@ -1,15 +1,8 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { RequestLimitError } from '../cache/activity.ts';
 import { SourceError, type SourceErrorKind } from '../sources/errors.ts';
-import { ErrorCode } from '../resolvers/errors.ts';
-
-const CODE_OF_KIND: Record<SourceErrorKind, ErrorCode> = {
-  timeout: ErrorCode.SourceTimeout,
-  unavailable: ErrorCode.SourceUnavailable,
-  bad_response: ErrorCode.SourceUnavailable,
-  rate_limited: ErrorCode.RateLimited,
-  not_configured: ErrorCode.SourceNotConfigured,
-};
+import { CODE_OF_KIND, ErrorCode } from '../resolvers/errors.ts';
 
 const MESSAGE_OF_KIND: Record<SourceErrorKind, string> = {
   timeout: 'did not answer in time',
@@ -41,7 +34,8 @@ const PUBLIC_CODES = new Set<string>([
 
 /** True when an error reaches the client as it is, so there is nothing to log about it. */
 export function isExpected(error: unknown): boolean {
-  if (unwrapResolverError(error) instanceof SourceError) return true;
+  const original = unwrapResolverError(error);
+  if (original instanceof SourceError || original instanceof RequestLimitError) return true;
   const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
   return typeof code === 'string' && PUBLIC_CODES.has(code);
 }
@@ -65,6 +59,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
         ...(original.retryAfterMs !== undefined && { retryAfterMs: original.retryAfterMs }),
       },
     };
+  }
+  if (original instanceof RequestLimitError) {
+    // Its message is written for the client: which limit, and how to get the rest.
+    return { ...base, message: original.message, extensions: { code: ErrorCode.ResultLimited, source: original.source, limit: original.limit } };
   }
   if (isExpected(formatted)) {
     const { stacktrace: _, exception: __, ...extensions } = formatted.extensions ?? {};

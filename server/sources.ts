@@ -29,7 +29,7 @@ export function createSources(
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
     // The warehouse defaults to the shop database (the demo keeps both in one PostgreSQL).
-    web: createWebSource(deps.analyticsDb ?? deps.db, { schema: config.ANALYTICS_SCHEMA }),
+    web: createWebSource(deps.analyticsDb ?? deps.db, { schema: config.ANALYTICS_SCHEMA, logger: logger.child({ source: 'web' }) }),
   };
 }
 
@@ -47,6 +47,7 @@ export async function createConfiguredUpstreams(
     ...(observer && { observer }),
     store: await createStore(config, logger),
     freshness: freshness(config),
+    activityReadsPerRequest: config.MAILCHIMP_ACTIVITY_MAX_PER_REQUEST,
     guard: {
       breakerFailures: config.BREAKER_FAILURES,
       breakerCooldownMs: config.BREAKER_COOLDOWN_MS,
@@ -57,6 +58,11 @@ export async function createConfiguredUpstreams(
   });
 }
 
+/**
+ * The configured store. Never rejects for Redis: unreachable at start-up, the server starts with
+ * the store degraded (`health().state === 'down'`, at most `connectTimeoutMs` later), serving from
+ * the in-process copy, and the store connects by itself once Redis answers.
+ */
 async function createStore(config: Config, logger: Logger): Promise<EntityStore | null> {
   const kind = config.CACHE ?? (config.REDIS_URL ? 'redis' : 'memory');
   if (kind === 'off') return null;
@@ -65,9 +71,12 @@ async function createStore(config: Config, logger: Logger): Promise<EntityStore 
   return RedisStore.connect({
     url: config.REDIS_URL!,
     localRetainMs: 1000,
+    // Also the bounds while Redis is down: the pod is sized for the copy, not for a full cache.
     localMaxEntries: Math.min(config.CACHE_MAX_ENTRIES, 10_000),
     localMaxBytes: Math.min(bytes, 64 * 1024 * 1024),
     commandTimeoutMs: 100,
+    connectTimeoutMs: 2000,
+    reconnectMaxDelayMs: 2000,
     logger: logger.child({ component: 'cache' }),
   });
 }
@@ -137,11 +146,13 @@ export function crmNotConfigured(): HubSpotSource {
     companiesForContacts: fail,
     ownersById: fail,
     ping: fail,
+    // Not configured is not a contract problem: the source says so on every call.
+    checkContract: async () => [],
     close: async () => {},
   };
 }
 
 export function emailNotConfigured(): MailchimpSource {
   const fail = failing('email', 'MAILCHIMP_API_KEY');
-  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail };
+  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail, checkContract: async () => [] };
 }

@@ -1,7 +1,9 @@
 import { Client } from '@hubspot/api-client';
+import type { ContractFinding } from '../contract.ts';
 import { SourceError, type BatchFn } from '../errors.ts';
 import { createCaller } from './caller.ts';
 import { companiesForContacts } from './companies.ts';
+import { checkTokenScopes } from './contract.ts';
 import { contactReaders, type ContactReaders } from './contacts.ts';
 import type { CrmCompany, CrmOwner, HubSpotLogger, HubSpotSourceOptions } from './model.ts';
 import { ownerReader } from './owners.ts';
@@ -10,6 +12,7 @@ import { traceMiddleware } from './transport.ts';
 export type * from './model.ts';
 export type { ContactReaders } from './contacts.ts';
 export { STANDARD_CONTACT_PROPERTIES, BATCH_READ_MAX } from './contacts.ts';
+export { NEEDED_SCOPES } from './contract.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const DEFAULT_OWNERS_TTL_MS = 5 * 60_000;
@@ -28,10 +31,15 @@ export interface HubSpotSource extends ContactReaders {
   readonly allowedProperties: readonly string[];
   /** Keys: contact ids. See companies.ts: two requests per batch of up to 100 contacts. */
   readonly companiesForContacts: BatchFn<string, CrmCompany>;
-  /** Keys: owner ids (`CrmContact.ownerId`). Cached in process for `ownersTtlMs`. */
+  /** Keys: owner ids (`CrmContact.ownerId`). Kept in process, refreshed in the background every `ownersTtlMs` (owners.ts). */
   readonly ownersById: BatchFn<string, CrmOwner>;
   /** Resolves when HubSpot answers a small authenticated read; throws SourceError otherwise. */
   ping(): Promise<void>;
+  /**
+   * The start-up check (ContractCheck): the scopes HubSpot reports for the token, against
+   * NEEDED_SCOPES (contract.ts). Rejects only when HubSpot cannot be reached.
+   */
+  checkContract(): Promise<ContractFinding[]>;
   /** Drops cached owners; later calls fail with `unavailable`. */
   close(): Promise<void>;
 }
@@ -78,7 +86,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     const reader = contactReaders(caller, api.contacts, extra);
     return { contactsByEmail: open(reader.contactsByEmail), contactsById: open(reader.contactsById) };
   };
-  const owners = ownerReader(caller, api.owners, options.ownersTtlMs ?? DEFAULT_OWNERS_TTL_MS);
+  const owners = ownerReader(caller, api.owners, options.ownersTtlMs ?? DEFAULT_OWNERS_TTL_MS, options.logger);
 
   return {
     ...readers(allowed),
@@ -93,6 +101,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     ping: open(async () => {
       await caller.call('readiness check', () => api.properties.getByName('contacts', 'email'));
     }),
+    checkContract: open(() => checkTokenScopes(caller, client, options.accessToken)),
     async close() {
       closed = true;
       owners.clear();

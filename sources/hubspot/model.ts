@@ -76,7 +76,7 @@ export interface HubSpotSourceOptions {
   readonly rateLimit: { readonly requests: number; readonly intervalMs: number };
   /** Contact properties beyond the standard set that callers may read (internal names). */
   readonly extraProperties: readonly string[];
-  /** How long an owner (or the fact that there is none) is reused; 5 minutes by default. */
+  /** How often remembered owners (and the fact that there is none) are read again in the background; 5 minutes by default, 0 = never remember. */
   readonly ownersTtlMs?: number;
   /** Receives the lines an operator must act on: a refused token, the daily limit reached. */
   readonly logger: HubSpotLogger;

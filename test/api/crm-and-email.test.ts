@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../cache/store.ts';
 import { personAt, type DemoPerson, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
 import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startTestServer, type GraphQLResponse, type TestServer } from '../support/server.ts';
 import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 const world: DemoWorld = { seed: 360, customers: 160, asOf: TEST_AS_OF };
@@ -108,18 +109,51 @@ describe('upstream calls', () => {
   });
 });
 
+describe('email activity on a page of 100', () => {
+  let cachedServer: TestServer;
+  beforeAll(async () => {
+    cachedServer = await startTestServer(db, standIns.sources({ timeoutMs: 2000 }), {
+      store: new MemoryStore({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 }),
+    });
+  });
+  afterAll(() => cachedServer?.close());
+
+  const page = customers.slice(0, 100);
+  const members = page.filter((p) => p.emailMarketing);
+  const query = `query($ids: [ID!]) { customers(ids: $ids) { id emailMarketing { lastOpenedAt } } }`;
+  const limitedAt = (people: DemoPerson[]) => people.map((p) => ['customers', page.indexOf(p), 'emailMarketing', 'lastOpenedAt']);
+  const lastOpened = (body: GraphQLResponse['body'], people: DemoPerson[]) =>
+    people.map((p) => body.data.customers[page.indexOf(p)].emailMarketing.lastOpenedAt);
+
+  it('reads at most 20 feeds, answers the rest RESULT_LIMITED, and serves the read ones from the cache next time', async () => {
+    expect(members.length).toBeGreaterThan(40);
+    const first = await cachedServer.query(query, { ids: ids(page) });
+    expect(mailchimp.stats.byEndpoint.activity).toBe(20);
+    expect(first.body.errors?.map((e) => e.path)).toEqual(limitedAt(members.slice(20)));
+    expect(first.body.errors?.[0]).toEqual({
+      message: 'email activity is read for at most 20 members per request beyond those cached: select it on fewer customers, or repeat the request for the rest',
+      locations: [expect.any(Object)],
+      path: limitedAt(members.slice(20, 21))[0],
+      extensions: { code: 'RESULT_LIMITED', source: 'email', limit: 20 },
+    });
+    expect(first.body.data.customers.every((c: { emailMarketing: unknown }, i: number) => (c.emailMarketing === null) === !page[i]!.emailMarketing)).toBe(true);
+
+    mailchimp.resetStats();
+    const second = await cachedServer.query(query, { ids: ids(page) });
+    // The first 20 come from the cache without counting; the next 20 are read.
+    expect(mailchimp.stats.byEndpoint.activity).toBe(20);
+    expect(second.body.errors?.map((e) => e.path)).toEqual(limitedAt(members.slice(40)));
+    expect(lastOpened(second.body, members.slice(0, 20))).toEqual(lastOpened(first.body, members.slice(0, 20)));
+
+    mailchimp.resetStats();
+    const cachedOnly = await cachedServer.query(query, { ids: ids(members.slice(0, 40)) });
+    expect(cachedOnly.body.errors).toBeUndefined();
+    expect(mailchimp.stats.byEndpoint.activity ?? 0).toBe(0);
+  });
+});
+
 describe('when an upstream fails', () => {
   const query = `{ customer(id: "${inBoth.customerId}") { id commerce { purchases { orderCount } } crm { id } emailMarketing { status } } }`;
-
-  it('keeps answering the rest when HubSpot is rate limited past the budget', async () => {
-    hubspot.force429 = { times: 'always', policy: 'TEN_SECONDLY_ROLLING' };
-    const { body } = await server.query(query);
-    expect(body.data.customer).toMatchObject({ id: String(inBoth.customerId), crm: null, emailMarketing: { status: expect.any(String) } });
-    expect(body.data.customer.commerce.purchases.orderCount).toEqual(expect.any(Number));
-    expect(body.errors).toEqual([
-      expect.objectContaining({ path: ['customer', 'crm'], extensions: expect.objectContaining({ code: 'RATE_LIMITED', source: 'crm' }) }),
-    ]);
-  });
 
   it('gives SOURCE_TIMEOUT on the hanging source only', async () => {
     hubspot.hang = true;
@@ -129,6 +163,17 @@ describe('when an upstream fails', () => {
     expect(body.errors?.map((e) => [e.path?.join('.'), e.extensions?.code, e.extensions?.source]).sort()).toEqual([
       ['customer.crm', 'SOURCE_TIMEOUT', 'crm'],
       ['customer.emailMarketing', 'SOURCE_TIMEOUT', 'email'],
+    ]);
+  });
+
+  // Last: HubSpot's 429s leave the CRM source cooling down as a whole, as they should.
+  it('keeps answering the rest when HubSpot is rate limited past the budget', async () => {
+    hubspot.force429 = { times: 'always', policy: 'TEN_SECONDLY_ROLLING' };
+    const { body } = await server.query(query);
+    expect(body.data.customer).toMatchObject({ id: String(inBoth.customerId), crm: null, emailMarketing: { status: expect.any(String) } });
+    expect(body.data.customer.commerce.purchases.orderCount).toEqual(expect.any(Number));
+    expect(body.errors).toEqual([
+      expect.objectContaining({ path: ['customer', 'crm'], extensions: expect.objectContaining({ code: 'RATE_LIMITED', source: 'crm' }) }),
     ]);
   });
 });

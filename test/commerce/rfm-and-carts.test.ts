@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommerceSource, type Queryable } from '../../sources/commerce/index.ts';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createLoaders, createUpstreams } from '../../cache/loaders.ts';
+import { MemoryStore } from '../../cache/store.ts';
+import { crmNotConfigured, emailNotConfigured } from '../../server/sources.ts';
+import { createCommerceSource, type Queryable, type RfmScore } from '../../sources/commerce/index.ts';
+import { createWebSource } from '../../sources/web/index.ts';
+import { TEST_FRESHNESS } from '../support/server.ts';
 import { gridCells, quintile, rfmSegment } from '../../sources/commerce/rfm.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -45,11 +51,19 @@ let db: TestDatabase;
 const statements: string[] = [];
 let clock = NOW;
 let source: ReturnType<typeof createCommerceSource>;
+/** While set, every statement fails as a refused connection does (and is still counted). */
+let databaseDown = false;
+const counting: Queryable = {
+  query: (text, values) => {
+    statements.push(text);
+    if (databaseDown) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+    return db.pool.query(text, values);
+  },
+};
 
 beforeAll(async () => {
   db = await createTestDatabase();
   await seedFixture(db);
-  const counting: Queryable = { query: (text, values) => (statements.push(text), db.pool.query(text, values)) };
   source = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 60_000, now: () => clock });
 });
 afterAll(async () => db?.close());
@@ -87,14 +101,14 @@ describe('RFM scoring', () => {
     expect(statements).toHaveLength(1);
   });
 
-  it('computes the boundaries once and reuses them until they expire', async () => {
-    const stats = await source.purchaseStats(['3']);
+  it('computes the boundaries once, never again on the request path, when start-up did not', async () => {
+    const fresh = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 60_000, now: () => clock });
+    const stats = await fresh.purchaseStats(['3']);
     statements.length = 0;
-    await Promise.all([source.rfmScores(stats), source.rfmScores(stats), source.rfmScores(stats)]);
-    await source.rfmScores(stats);
-    expect(statements).toHaveLength(0);
+    await Promise.all([fresh.rfmScores(stats), fresh.rfmScores(stats), fresh.rfmScores(stats)]);
+    expect(statements).toHaveLength(1);
     clock = new Date(NOW.getTime() + 61_000);
-    await source.rfmScores(stats);
+    await fresh.rfmScores(stats);
     expect(statements).toHaveLength(1);
     clock = NOW;
   });
@@ -105,6 +119,97 @@ describe('RFM scoring', () => {
     expect((await page(['NEW'])).customerIds).toEqual(['1']);
     expect((await page(['NEED_ATTENTION', 'CANNOT_LOSE_THEM'])).customerIds).toEqual(['3', '5']);
     expect((await page(['CHAMPIONS'])).customerIds).toEqual([]);
+  });
+});
+
+describe('RFM boundaries kept in the background', () => {
+  /** Background work is awaited by counting, however slow a loaded machine is. */
+  const PATIENCE = { timeout: 15_000, interval: 10 };
+  const boundaryStatements = () => statements.filter((text) => text.includes('percentile_cont')).length;
+  const logged = () => {
+    const lines: Array<{ level: string; msg: string }> = [];
+    return { lines, warn: (_: object, msg: string) => void lines.push({ level: 'warn', msg }), info: (_: object, msg: string) => void lines.push({ level: 'info', msg }) };
+  };
+  afterEach(() => {
+    databaseDown = false;
+    clock = NOW;
+  });
+
+  it('computes the boundaries at start-up, so scoring a request runs no statement for them', async () => {
+    const started = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 600_000, now: () => clock });
+    expect(started.rfm.boundaries()).toBeNull();
+    statements.length = 0;
+    await started.rfm.start();
+    expect(boundaryStatements()).toBe(1);
+    expect(started.rfm.boundaries()).toEqual({ computedAt: NOW, customers: 5 });
+    const stats = await started.purchaseStats(['1', '5']);
+    statements.length = 0;
+    expect((await started.rfmScores(stats)).map((s) => s?.segment)).toEqual(['NEW', 'CANNOT_LOSE_THEM']);
+    expect(statements).toHaveLength(0);
+    started.rfm.stop();
+  });
+
+  it('recomputes them in the background, and keeps the previous ones while that fails', async () => {
+    const log = logged();
+    const kept = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 20, now: () => clock });
+    await kept.rfm.start(log);
+    const stats = await kept.purchaseStats(['3']);
+    clock = new Date(NOW.getTime() + 1000);
+    await vi.waitFor(() => expect(kept.rfm.boundaries()?.computedAt).toEqual(clock), PATIENCE);
+
+    databaseDown = true;
+    statements.length = 0;
+    clock = new Date(NOW.getTime() + 2000);
+    await vi.waitFor(() => expect(boundaryStatements()).toBeGreaterThanOrEqual(3), PATIENCE);
+    expect(kept.rfm.boundaries()).toEqual({ computedAt: new Date(NOW.getTime() + 1000), customers: 5 });
+    const [score] = await kept.rfmScores(stats);
+    expect(score).toMatchObject({ segment: 'NEED_ATTENTION', boundariesComputedAt: new Date(NOW.getTime() + 1000) });
+    expect(log.lines).toEqual([{ level: 'warn', msg: 'RFM boundaries could not be recomputed: scoring keeps the previous ones' }]);
+
+    databaseDown = false;
+    await vi.waitFor(() => expect(kept.rfm.boundaries()?.computedAt).toEqual(clock), PATIENCE);
+    expect(log.lines.map((l) => l.level)).toEqual(['warn', 'info']);
+    kept.rfm.stop();
+  });
+
+  it('computes them on the first request when the database was down at start-up', async () => {
+    const late = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 600_000, now: () => clock });
+    databaseDown = true;
+    await late.rfm.start();
+    expect(late.rfm.boundaries()).toBeNull();
+    databaseDown = false;
+    const stats = await late.purchaseStats(['1']);
+    statements.length = 0;
+    expect((await late.rfmScores(stats))[0]).toMatchObject({ segment: 'NEW' });
+    expect(boundaryStatements()).toBe(1);
+    late.rfm.stop();
+  });
+
+  it('scores purchase stats served from the cache while the commerce breaker is open', async () => {
+    const open = createCommerceSource(counting, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 600_000, now: () => clock });
+    await open.rfm.start();
+    const upstreams = createUpstreams(
+      { commerce: open, crm: crmNotConfigured(), email: emailNotConfigured(), web: createWebSource(counting, { schema: 'web' }) },
+      {
+        store: new MemoryStore({ maxEntries: 1000, maxBytes: 1 << 20 }),
+        freshness: TEST_FRESHNESS,
+        guard: { breakerFailures: 1, breakerCooldownMs: 600_000, maxConcurrent: 4, queue: 10 },
+        logger: pino({ level: 'silent' }),
+      },
+    );
+    await createLoaders(upstreams, {}).purchaseStats.loadMany(['1', '5']);
+    databaseDown = true;
+    await expect(createLoaders(upstreams, {}).carts.load('1')).rejects.toMatchObject({ source: 'commerce', kind: 'unavailable' });
+    expect(upstreams.guards.commerce.state).toBe('open');
+
+    statements.length = 0;
+    const loaders = createLoaders(upstreams, { deadline: Date.now() + 5000 });
+    const [cached, uncached] = await Promise.all([loaders.rfm.loadMany(['1', '5']), loaders.rfm.load('2').catch((error: Error) => error)]);
+    expect(cached.map((score) => (score as RfmScore).segment)).toEqual(['NEW', 'CANNOT_LOSE_THEM']);
+    // Stats that were never read fail with the breaker, as they must; scoring itself never did.
+    expect(uncached).toMatchObject({ source: 'commerce', kind: 'unavailable', message: expect.stringContaining('circuit open') });
+    expect(statements).toHaveLength(0);
+    open.rfm.stop();
   });
 });
 

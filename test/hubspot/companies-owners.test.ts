@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEMO_OWNERS, companyAt, contactIdOf, populationSize } from '../../sandbox/demo/people.ts';
 import { ENDPOINTS } from '../../sandbox/hubspot/index.ts';
 import { SourceError } from '../../sources/errors.ts';
 import type { CrmCompany, CrmOwner } from '../../sources/hubspot/index.ts';
-import { WORLD, everyone, source, standIn } from './support.ts';
+import { WORLD, capturingLogger, everyone, source, standIn } from './support.ts';
 
 describe('companiesForContacts', () => {
   it("finds each contact's primary company with one associations call and one companies call", async () => {
@@ -49,6 +49,8 @@ describe('companiesForContacts', () => {
 });
 
 describe('ownersById', () => {
+  /** Background work is awaited by counting, however slow a loaded machine is. */
+  const PATIENCE = { timeout: 15_000, interval: 10 };
   const [ada, grace] = DEMO_OWNERS;
 
   it('fetches each owner once and serves repeats from its cache', async () => {
@@ -62,12 +64,30 @@ describe('ownersById', () => {
     expect(stand.stats.byEndpoint[ENDPOINTS.ownerGet]).toBe(2);
   });
 
-  it('fetches an owner again once its cache entry expired', async () => {
+  it('refreshes known owners in the background and answers them from memory, also while refreshes fail', async () => {
     const stand = await standIn();
-    const crm = source(stand, { ownersTtlMs: 20 });
+    const logger = capturingLogger();
+    const crm = source(stand, { ownersTtlMs: 20, retryBudgetMs: 0, logger });
+    const gets = () => stand.stats.byEndpoint[ENDPOINTS.ownerGet] ?? 0;
+    const first = await crm.ownersById([ada!.id, grace!.id]);
+    expect(gets()).toBe(2);
+    await vi.waitFor(() => expect(gets()).toBeGreaterThanOrEqual(4), PATIENCE);
+
+    // HubSpot now fails every read: one on the request path would be an Error in the answer.
+    stand.errorRate = 1;
+    const before = gets();
+    await vi.waitFor(() => expect(gets()).toBeGreaterThanOrEqual(before + 4), PATIENCE);
+    expect(await crm.ownersById([grace!.id, ada!.id])).toEqual([first[1], first[0]]);
+    expect(logger.lines.filter((line) => line.msg.startsWith('HubSpot owners could not be refreshed'))).toHaveLength(1);
+  });
+
+  it('reads only owners never seen on the request path, once however many ask', async () => {
+    const stand = await standIn();
+    const crm = source(stand, { ownersTtlMs: 600_000 });
     await crm.ownersById([ada!.id]);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    await crm.ownersById([ada!.id]);
+    const [a, b] = await Promise.all([crm.ownersById([ada!.id, grace!.id]), crm.ownersById([grace!.id])]);
+    expect((a[1] as CrmOwner).id).toBe(grace!.id);
+    expect(b[0]).toEqual(a[1]);
     expect(stand.stats.byEndpoint[ENDPOINTS.ownerGet]).toBe(2);
   });
 
