@@ -5,7 +5,10 @@ const crm = '../../sources/hubspot/model.ts';
 const email = '../../sources/mailchimp/model.ts';
 const web = '../../sources/web/model.ts';
 
-/** Typed resolvers from schema/*.graphql; `parent` in each resolver is the source's own model. */
+/**
+ * Typed resolvers from schema/*.graphql; `parent` in each resolver is the source's own model, except
+ * `Customer`, whose parent is ours (resolvers/models.ts): a customer can exist without its shop record.
+ */
 const config: CodegenConfig = {
   schema: 'schema/*.graphql',
   generates: {
@@ -30,7 +33,7 @@ const config: CodegenConfig = {
           CountryCode: 'string',
         },
         mappers: {
-          Customer: `${commerce}#CommerceCustomer`,
+          Customer: '../models.ts#CustomerOfRecord',
           CommerceProfile: `${commerce}#CommerceCustomer`,
           Purchases: `${commerce}#PurchaseStats`,
           CategorySpend: `${commerce}#CategorySpend`,
@@ -49,7 +52,7 @@ const config: CodegenConfig = {
           EmailMarketing: `${email}#EmailMember`,
           EmailActivity: `${email}#EmailActivity`,
           EmailTag: '../models.ts#EmailTagOnMember',
-          Identities: '../models.ts#IdentitiesOfCustomer',
+          Identities: '../models.ts#CustomerOfRecord',
           WebBehaviour: '../models.ts#WebWindow',
           ViewedProduct: `${web}#ViewedProduct`,
           CategoryInterest: `${web}#CategoryInterest`,

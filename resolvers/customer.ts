@@ -1,27 +1,31 @@
 import type { CommerceProfileResolvers, CustomerResolvers, IdentitiesResolvers, PurchasesResolvers } from './generated/types.ts';
 import { customerId, emailKey, orderPageArgs, pageSize, webDays } from './arguments.ts';
+import { customerWithEmail, customerWithId, shopRecord } from './lookup.ts';
 
 export const Customer: CustomerResolvers = {
   // Federation entity references: the same loaders as the root fields, so a gateway's batch of
   // representations costs one statement per key kind.
   __resolveReference: (reference, { loaders }) =>
     'id' in reference && reference.id
-      ? loaders.customerById.load(customerId(String(reference.id), 'id'))
-      : loaders.customerByEmail.load(emailKey(String((reference as { email: string }).email), 'email')),
-  identities: (customer) => ({ commerceCustomerId: customer.id, email: customer.email }),
-  commerce: (customer) => customer,
+      ? customerWithId(loaders, customerId(String(reference.id), 'id'))
+      : customerWithEmail(loaders, emailKey(String((reference as { email: string }).email), 'email')),
+  id: (customer) => shopRecord(customer).id,
+  identities: (customer) => customer,
+  commerce: (customer) => shopRecord(customer),
   crm: (customer, _, { loaders }) => loaders.crmContactByEmail.load(customer.email),
   emailMarketing: (customer, _, { loaders }) => loaders.emailMember.load(customer.email),
-  web: (customer, { days }) => ({ userId: customer.id, days: webDays(days) }),
+  // The warehouse's user_id is the shop's customer id: without the shop record there is no key.
+  web: (customer, { days }) => ({ userId: shopRecord(customer).id, days: webDays(days) }),
 };
 
 export const Identities: IdentitiesResolvers = {
-  hubspotContactId: async (identities, _, { loaders }) => (await loaders.crmContactByEmail.load(identities.email))?.id ?? null,
-  mailchimpSubscriberHash: async (identities, _, { loaders }) => (await loaders.emailMember.load(identities.email))?.id ?? null,
-  analyticsUserId: async (identities, _, { loaders }) => (await loaders.webIdentity.load(identities.commerceCustomerId))?.userId ?? null,
-  anonymousIds: async (identities, _, { loaders }) => (await loaders.webIdentity.load(identities.commerceCustomerId))?.anonymousIds ?? [],
-  ambiguousAnonymousIds: async (identities, _, { loaders }) =>
-    (await loaders.webIdentity.load(identities.commerceCustomerId))?.ambiguousAnonymousIds ?? [],
+  commerceCustomerId: (customer) => shopRecord(customer).id,
+  hubspotContactId: async (customer, _, { loaders }) => (await loaders.crmContactByEmail.load(customer.email))?.id ?? null,
+  mailchimpSubscriberHash: async (customer, _, { loaders }) => (await loaders.emailMember.load(customer.email))?.id ?? null,
+  analyticsUserId: async (customer, _, { loaders }) => (await loaders.webIdentity.load(shopRecord(customer).id))?.userId ?? null,
+  anonymousIds: async (customer, _, { loaders }) => (await loaders.webIdentity.load(shopRecord(customer).id))?.anonymousIds ?? [],
+  ambiguousAnonymousIds: async (customer, _, { loaders }) =>
+    (await loaders.webIdentity.load(shopRecord(customer).id))?.ambiguousAnonymousIds ?? [],
 };
 
 export const CommerceProfile: CommerceProfileResolvers = {

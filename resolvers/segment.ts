@@ -1,5 +1,6 @@
 import type { CustomerConnectionResolvers } from './generated/types.ts';
 import { customerCursor } from './cursors.ts';
+import { ofRecord } from './lookup.ts';
 
 export const CustomerConnection: CustomerConnectionResolvers = {
   edges: async (page, _, { loaders }) => {
@@ -7,7 +8,7 @@ export const CustomerConnection: CustomerConnectionResolvers = {
     // A customer deleted between the page scan and this read drops out of the page.
     return customers.flatMap((node, i) => {
       if (node instanceof Error) throw node;
-      return node ? [{ cursor: customerCursor(page.customerIds[i]!), node }] : [];
+      return node ? [{ cursor: customerCursor(page.customerIds[i]!), node: ofRecord(node) }] : [];
     });
   },
   pageInfo: (page) => ({

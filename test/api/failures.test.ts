@@ -18,16 +18,17 @@ describe('when the shop database is unreachable', () => {
     await pool?.end();
   });
 
-  it('answers SOURCE_UNAVAILABLE naming the source, with nothing of the cause', async () => {
+  it('answers SOURCE_UNAVAILABLE naming the source on its own fields, with nothing of the cause', async () => {
     const { status, body } = await server.query('{ customer(email: "someone@example.com") { id } }');
     expect(status).toBe(200);
+    // Looked up by email, the customer stays: the other sources could answer by that email.
     expect(body).toEqual({
-      data: { customer: null },
+      data: { customer: { id: null } },
       errors: [
         {
           message: 'The commerce source is unavailable.',
-          locations: [{ line: 1, column: 3 }],
-          path: ['customer'],
+          locations: [{ line: 1, column: 44 }],
+          path: ['customer', 'id'],
           extensions: { code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: true },
         },
       ],
@@ -38,7 +39,7 @@ describe('when the shop database is unreachable', () => {
   it('reports itself not ready on /readyz, and alive on /healthz', async () => {
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ ready: false, sources: { commerce: { status: 'down', error: 'unavailable' } } });
+    expect(await ready.json()).toMatchObject({ status: 'not_ready', sources: { commerce: { status: 'down', lastError: 'unavailable' } } });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
@@ -70,6 +71,15 @@ describe('when the shop database does not meet the contract', () => {
     expect(body.errors?.[0]?.extensions).toEqual({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false });
     const text = JSON.stringify(body);
     for (const leak of ['relation', 'SELECT', 'does not exist', 'customers', 'ANY(']) expect(text).not.toContain(leak);
+  });
+
+  it('does not open the breaker over a contract error: each request still reaches the database', async () => {
+    // The test server's breaker opens after 5 failures that say a source is down.
+    for (let i = 0; i < 7; i++) await server.query(`{ customer(id: "${i + 1}") { id } }`);
+    server.reset();
+    const { body } = await server.query('{ customer(id: "8") { id } }');
+    expect(body.errors?.[0]?.extensions).toEqual({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false });
+    expect(server.statements.length).toBeGreaterThan(0);
   });
 });
 

@@ -1,0 +1,92 @@
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { normalizeEmail } from '../cache/loaders.ts';
+import type { Context } from '../server/context.ts';
+import type { CommerceCustomer } from '../sources/commerce/model.ts';
+import { SourceError } from '../sources/errors.ts';
+import type { CustomerOfRecord } from './models.ts';
+
+// How a Customer is found: every lookup ends in the shop database, by id or by email. Only loaders
+// are called here; what a failure means for each key kind is decided here once, for every root
+// field and for Federation's entity references.
+
+type Loaders = Context['loaders'];
+
+/** A customer as the shop database returned it. */
+export const ofRecord = (customer: CommerceCustomer): CustomerOfRecord => ({ email: customer.email, commerce: customer, id: customer.id });
+
+/**
+ * The customer's shop record. Throws the shop database's error when it could not be read, so the
+ * field that needs it (and that field alone) is null with that error.
+ */
+export function shopRecord(customer: CustomerOfRecord): CommerceCustomer {
+  if (customer.commerce instanceof Error) throw customer.commerce;
+  return customer.commerce;
+}
+
+/**
+ * The customer with this shop id; null when the shop database has none. Rejects with the shop
+ * database's error when it fails: no other system knows a customer by the shop's id.
+ */
+export async function customerWithId(loaders: Loaders, id: string): Promise<CustomerOfRecord | null> {
+  const customer = await loaders.customerById.load(id);
+  return customer && ofRecord(customer);
+}
+
+/**
+ * The customer with this email; null when the shop database answers that it has none (a key no
+ * system knows is null, and the shop database is the one that says who is a customer). When the
+ * shop database fails (a SourceError), a customer known by the email alone, whose shop fields
+ * carry that error while the CRM and the email platform answer by the email. Anything else rejects.
+ */
+export function customerWithEmail(loaders: Loaders, email: string, info?: GraphQLResolveInfo): Promise<CustomerOfRecord | null> {
+  const key = normalizeEmail(email);
+  if (info) startByEmail(loaders, key, info);
+  return loaders.customerByEmail.load(key).then(
+    (customer) => customer && ofRecord(customer),
+    (error: unknown) => {
+      if (error instanceof SourceError) return { email: key, commerce: error, id: null };
+      throw error;
+    },
+  );
+}
+
+/** Customer fields (and `identities` fields) answered by a source that is keyed by email. */
+const BY_EMAIL: Record<string, (loaders: Loaders, email: string) => Promise<unknown>> = {
+  crm: (loaders, email) => loaders.crmContactByEmail.load(email),
+  hubspotContactId: (loaders, email) => loaders.crmContactByEmail.load(email),
+  emailMarketing: (loaders, email) => loaders.emailMember.load(email),
+  mailchimpSubscriberHash: (loaders, email) => loaders.emailMember.load(email),
+};
+
+/**
+ * Starts the selected sources that know the person by email at once, beside the shop lookup,
+ * instead of after it: a slow or hanging shop database then costs those sources nothing of the
+ * request's budget. The loads land in the request's loaders, where the field resolvers find them;
+ * their outcome is the fields' business, so nobody waits on them here.
+ */
+function startByEmail(loaders: Loaders, email: string, info: GraphQLResolveInfo): void {
+  const names = new Set<string>();
+  for (const node of info.fieldNodes) collect(node.selectionSet, info, names, 2);
+  const started = new Set<(loaders: Loaders, email: string) => Promise<unknown>>();
+  for (const name of names) {
+    const load = BY_EMAIL[name];
+    if (!load || started.has(load)) continue;
+    started.add(load);
+    load(loaders, email).catch(() => undefined);
+  }
+}
+
+/** Field names selected down to `depth` levels, through fragments. */
+function collect(set: SelectionSetNode | undefined, info: GraphQLResolveInfo, names: Set<string>, depth: number): void {
+  if (!set || depth === 0) return;
+  for (const selection of set.selections) {
+    if (selection.kind === Kind.FIELD) {
+      names.add(selection.name.value);
+      collect(selection.selectionSet, info, names, depth - 1);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      collect(selection.selectionSet, info, names, depth);
+    } else {
+      collect(info.fragments[selection.name.value]?.selectionSet, info, names, depth);
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import {
+  getNamedType,
+  getNullableType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLOutputType,
+  type GraphQLSchema,
+} from 'graphql';
+import { gql } from 'graphql-tag';
+import { describe, expect, it } from 'vitest';
+import { buildSchema, schemaSource } from '../../server/schema.ts';
+
+/**
+ * Who answers a field. Upstreams fail on their own: commerce (the shop database), crm (HubSpot),
+ * email (Mailchimp), web (the event warehouse), cache (the shared cache, for the mutations). The
+ * others never fail by themselves: `request` is what the request brings (arguments, and the key a
+ * customer was found by), `parent` is computed from the parent object with no call of its own,
+ * `schema` is the SDL.
+ */
+type Source = 'commerce' | 'crm' | 'email' | 'web' | 'cache' | 'request' | 'parent' | 'schema';
+const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache']);
+
+/**
+ * Every object type: `own` is the source of the object itself (what its parent value holds), and
+ * each source names the fields it answers (space-separated). Every field must be named exactly
+ * once, so a new field fails this test until it is classified here.
+ */
+const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, string>>> = {
+  Query: { own: 'request', request: 'customers _entities', commerce: 'customer me customerSegment', schema: '_service' },
+  // forgetCustomer reports each source's lookup or eviction failure as data (`failed`), not as errors.
+  Mutation: { own: 'cache', cache: 'forgetCustomer' },
+  ForgetCustomerResult: { own: 'cache', cache: 'email cacheKeysCleared cleared failed' },
+  ForgetFailure: { own: 'cache', cache: 'source step code retryable' },
+  _Service: { own: 'schema', schema: 'sdl' },
+
+  // A customer exists as soon as the key it was found by is known: found by email, it outlives a
+  // shop database failure, so each system's part of it is that system's alone.
+  Customer: { own: 'request', request: 'email identities', commerce: 'id commerce', crm: 'crm', email: 'emailMarketing', web: 'web' },
+  Identities: {
+    own: 'request',
+    request: 'email',
+    commerce: 'commerceCustomerId',
+    crm: 'hubspotContactId',
+    email: 'mailchimpSubscriberHash',
+    web: 'analyticsUserId anonymousIds ambiguousAnonymousIds',
+  },
+
+  Money: { own: 'parent', parent: 'amount currencyCode' },
+  PageInfo: { own: 'parent', parent: 'hasNextPage endCursor' },
+  Location: { own: 'parent', parent: 'city region postalCode countryCode' },
+
+  CommerceProfile: {
+    own: 'commerce',
+    commerce: 'customerId firstName lastName phone location signedUpAt signupChannel purchases rfm orders carts abandonedCart',
+  },
+  Purchases: { own: 'commerce', commerce: 'orderCount totalSpent averageOrderValue firstOrderAt lastOrderAt daysSinceLastOrder topCategories' },
+  CategorySpend: { own: 'commerce', commerce: 'category spent orderCount' },
+  Rfm: { own: 'commerce', commerce: 'recency frequency monetary segment boundariesComputedAt' },
+  OrderConnection: { own: 'commerce', commerce: 'edges pageInfo' },
+  OrderEdge: { own: 'commerce', commerce: 'cursor node' },
+  Order: { own: 'commerce', commerce: 'id placedAt status total lineItems' },
+  LineItem: { own: 'commerce', commerce: 'product quantity unitPrice total' },
+  Product: { own: 'commerce', commerce: 'id sku name category price' },
+  Cart: { own: 'commerce', commerce: 'id createdAt updatedAt items itemCount value' },
+  CartItem: { own: 'commerce', commerce: 'product quantity unitPrice addedAt' },
+  CustomerConnection: { own: 'commerce', commerce: 'edges pageInfo' },
+  CustomerEdge: { own: 'commerce', commerce: 'cursor node' },
+
+  CrmContact: {
+    own: 'crm',
+    crm: 'id firstName lastName phone companyName jobTitle lifecycleStage leadStatus owner location createdAt updatedAt company properties',
+  },
+  CrmLocation: { own: 'crm', crm: 'city state zip country' },
+  CrmOwner: { own: 'crm', crm: 'id firstName lastName email archived' },
+  CrmCompany: { own: 'crm', crm: 'id name domain industry size' },
+  CrmProperty: { own: 'crm', crm: 'name value' },
+
+  EmailMarketing: {
+    own: 'email',
+    email:
+      'subscriberHash status canEmail memberRating averageOpenRate averageClickRate signedUpAt optedInAt lastChangedAt vip ' +
+      'language signupSource location tags marketingPermissions activity lastOpenedAt lastClickedAt',
+  },
+  EmailLocation: { own: 'email', email: 'countryCode timezone latitude longitude region' },
+  EmailTag: { own: 'email', email: 'id name addedAt' },
+  MarketingPermission: { own: 'email', email: 'id text enabled' },
+  EmailActivity: { own: 'email', email: 'type at campaignId campaignTitle url bounceType' },
+
+  WebBehaviour: {
+    own: 'web',
+    web: 'days lastSeenAt sessionCount pageViews averageSessionSeconds recentlyViewedProducts topCategories cartActivity devices firstTouch lastTouch searches',
+  },
+  ViewedProduct: { own: 'web', web: 'productId name category price lastViewedAt viewCount timeOnPageSeconds' },
+  CategoryInterest: { own: 'web', web: 'category views secondsSpent' },
+  CartActivity: { own: 'web', web: 'productsAdded productsRemoved abandonedCheckouts' },
+  CartChange: { own: 'web', web: 'productId name quantity at' },
+  AbandonedCheckout: { own: 'web', web: 'at value' },
+  WebDevice: { own: 'web', web: 'type os browser sessions share lastSeenAt' },
+  Touch: { own: 'web', web: 'at source medium campaign referrer landingPath' },
+  ProductSearch: { own: 'web', web: 'query at' },
+};
+
+/**
+ * Lists whose positions are read one by one (one lookup per key): the list is the request's, and
+ * each item is its source's, so one key's failure is that position's alone.
+ */
+const ITEMS: Record<string, Source> = {
+  'Query.customers': 'commerce',
+  'Query._entities': 'commerce',
+};
+
+/** "Type.field" -> source, from ANSWERED_BY. */
+function fieldSources(): Map<string, Source> {
+  const sources = new Map<string, Source>();
+  for (const [type, { own: _, ...bySource }] of Object.entries(ANSWERED_BY)) {
+    for (const [source, names] of Object.entries(bySource)) {
+      for (const field of names!.split(/\s+/).filter(Boolean)) {
+        const at = `${type}.${field}`;
+        if (sources.has(at)) throw new Error(`${at} is classified twice`);
+        sources.set(at, source as Source);
+      }
+    }
+  }
+  return sources;
+}
+
+/** Everything wrong with the schema's nullability against the failure domains, one line each. */
+function failureDomainProblems(schema: GraphQLSchema): string[] {
+  const problems: string[] = [];
+  const sources = fieldSources();
+  const types = Object.values(schema.getTypeMap()).filter((type) => isObjectType(type) && !type.name.startsWith('__'));
+  for (const type of types) {
+    if (!isObjectType(type)) continue;
+    const declared = ANSWERED_BY[type.name];
+    if (!declared) {
+      problems.push(`${type.name}: an object type missing from ANSWERED_BY`);
+      continue;
+    }
+    for (const field of Object.values(type.getFields())) {
+      const at = `${type.name}.${field.name}`;
+      const source = sources.get(at);
+      if (!source) {
+        problems.push(`${at}: a field missing from ANSWERED_BY (say which source answers it)`);
+        continue;
+      }
+      sources.delete(at);
+      // A non-null field answered by another source than its parent's would carry that source's
+      // failure up into the parent, and so into every other source's data beside it.
+      if (FAILS.has(source) && source !== declared.own && isNonNullType(field.type)) {
+        problems.push(`${at}: non-null, but answered by ${source} inside ${declared.own} data`);
+      }
+      const items = ITEMS[at];
+      const itemType = isListType(getNullableType(field.type)) ? (getNullableType(field.type) as { ofType: GraphQLOutputType }).ofType : null;
+      if (items && FAILS.has(items) && items !== source && itemType && isNonNullType(itemType)) {
+        problems.push(`${at}: items are non-null, but each is answered by ${items} on its own`);
+      }
+      // An object holding one source's data is reached only through that source's fields.
+      const returned = getNamedType(field.type);
+      const target = ANSWERED_BY[returned.name];
+      if (target && FAILS.has(target.own) && target.own !== (items ?? source)) {
+        problems.push(`${at}: returns ${returned.name} (${target.own} data) but is answered by ${items ?? source}`);
+      }
+    }
+  }
+  for (const stale of sources.keys()) problems.push(`${stale}: in ANSWERED_BY but not in the schema`);
+  for (const name of Object.keys(ANSWERED_BY)) if (!schema.getType(name)) problems.push(`${name}: in ANSWERED_BY but not in the schema`);
+  return problems;
+}
+
+describe('nullability follows the failure domains', () => {
+  it('has no non-null field that one source answers inside another source’s data, and every field classified', () => {
+    expect(failureDomainProblems(buildSchema())).toEqual([]);
+  });
+
+  it('catches a non-null field of another source, an unclassified field and a stale entry', () => {
+    const sdl = schemaSource()
+      .replace('anonymousIds: [ID!]\n', 'anonymousIds: [ID!]!\n')
+      .replace(/(type CrmCompany \{)/, '$1\n  "A field nobody classified."\n  employeesBand: String')
+      .replace(/\n\s*"Primary domain\."\n\s*domain: String/, '');
+    const altered = buildSubgraphSchema({ typeDefs: gql(sdl) });
+    expect(failureDomainProblems(altered)).toEqual([
+      'Identities.anonymousIds: non-null, but answered by web inside request data',
+      'CrmCompany.employeesBand: a field missing from ANSWERED_BY (say which source answers it)',
+      'CrmCompany.domain: in ANSWERED_BY but not in the schema',
+    ]);
+  });
+});
