@@ -53,13 +53,27 @@ export interface HubSpotStandIn {
   rateLimit: RollingLimit | null;
   /** Accept requests and never answer them (for client timeouts). */
   hang: boolean;
+  /**
+   * The scopes the token-info endpoint reports for the token (all the CRM source needs, by
+   * default). Other routes do not enforce them.
+   */
+  scopes: string[];
   /** How many of the next successful answers get a truncated JSON body. */
   corruptResponses: number;
   /** Stops listening and drops every open connection, hung ones included. */
   close(): Promise<void>;
+  /**
+   * Like `close`, but keeps the port for `listenAgain`: meanwhile clients get ECONNREFUSED, as
+   * when HubSpot's edge turns connections away.
+   */
+  stopListening(): Promise<void>;
+  /** Listens again on the port it had before `stopListening`. */
+  listenAgain(): Promise<void>;
 }
 
 const DAILY_LIMIT = 250_000;
+/** What a private app made for the CRM source is granted: reading contacts, companies, owners and contact properties. */
+const DEFAULT_SCOPES = ['oauth', 'crm.objects.contacts.read', 'crm.objects.companies.read', 'crm.objects.owners.read', 'crm.schemas.contacts.read'];
 
 /**
  * Starts a local HubSpot that speaks the real REST shapes for the endpoints the CRM source uses,
@@ -80,16 +94,20 @@ class StandIn implements HubSpotStandIn {
   force429: Forced429 | null = null;
   rateLimit: RollingLimit | null;
   hang = false;
+  scopes = [...DEFAULT_SCOPES];
   corruptResponses = 0;
   private readonly server: Server;
   private readonly world: DemoWorld;
   private readonly token: Buffer;
+  private readonly accessToken: string;
   private readonly window: number[] = [];
   private dailyCount = 0;
+  private bound: { port: number; host: string } | undefined;
 
   constructor(options: HubSpotStandInOptions) {
     this.world = options.world;
     this.token = Buffer.from(`Bearer ${options.accessToken}`);
+    this.accessToken = options.accessToken;
     this.rateLimit = options.rateLimit === undefined ? { max: 100, intervalMs: 10_000 } : options.rateLimit;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch(() => {
@@ -103,8 +121,10 @@ class StandIn implements HubSpotStandIn {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
+        this.server.off('error', reject);
         const { port: bound } = this.server.address() as AddressInfo;
         this.url = `http://${host}:${bound}`;
+        this.bound = { port: bound, host };
         resolve();
       });
     });
@@ -115,6 +135,15 @@ class StandIn implements HubSpotStandIn {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  stopListening(): Promise<void> {
+    return this.close();
+  }
+
+  listenAgain(): Promise<void> {
+    if (!this.bound) return Promise.reject(new Error('expected the stand-in to have listened before, it never did'));
+    return this.server.listening ? Promise.resolve() : this.listen(this.bound.port, this.bound.host);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -146,7 +175,8 @@ class StandIn implements HubSpotStandIn {
     if (limited) return limited;
     if (Math.random() < this.errorRate) return internalError();
     if (raw !== '' && parsed === undefined) return validationError('Invalid input JSON on line 1, column 1: malformed JSON');
-    return match.route.handle({ world: this.world, params: match.params, query: url.searchParams, body: parsed });
+    const token = { key: this.accessToken, scopes: this.scopes };
+    return match.route.handle({ world: this.world, params: match.params, query: url.searchParams, body: parsed, token });
   }
 
   private authorized(header: string | undefined): boolean {

@@ -19,6 +19,10 @@ export interface StandInKnobs {
   hang: boolean;
   /** The account's simultaneous connections: a request arriving beyond it gets 429 at once. */
   connectionLimit: number;
+  /** Sent as `Retry-After` (seconds) with every 429 when set; Mailchimp itself sends none. */
+  retryAfterSeconds?: number;
+  /** How many of the next successful answers get a truncated JSON body (Infinity: all of them). */
+  corruptResponses?: number;
 }
 
 export const DEFAULT_KNOBS: Readonly<StandInKnobs> = {
@@ -66,6 +70,10 @@ export interface MailchimpStandIn {
   resetStats(): void;
   /** Stops listening and drops every connection, hung requests included. */
   close(): Promise<void>;
+  /** Like `close`, but keeps the port for `listenAgain`: meanwhile clients get ECONNREFUSED. */
+  stopListening(): Promise<void>;
+  /** Listens again on the port it had before `stopListening`. */
+  listenAgain(): Promise<void>;
 }
 
 const ENDPOINTS: readonly Endpoint[] = ['ping', 'member', 'activity', 'tags', 'other'];
@@ -126,7 +134,13 @@ export async function startMailchimpStandIn(options: MailchimpStandInOptions): P
     if (res.destroyed || res.writableEnded) return; // the client gave up meanwhile
     counters.byStatus[status] = (counters.byStatus[status] ?? 0) + 1;
     const type = status < 400 ? 'application/json' : 'application/problem+json';
-    res.writeHead(status, { 'content-type': `${type}; charset=utf-8` }).end(JSON.stringify(body));
+    let text = JSON.stringify(body);
+    if (status < 300 && (knobs.corruptResponses ?? 0) > 0) {
+      knobs.corruptResponses! -= 1;
+      text = text.slice(0, Math.floor(text.length / 2));
+    }
+    const retryAfter = status === 429 && knobs.retryAfterSeconds !== undefined ? { 'retry-after': String(knobs.retryAfterSeconds) } : {};
+    res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, ...retryAfter }).end(text);
   };
   const sendProblem = (res: ServerResponse, problem: Problem): void => send(res, problem.status, problem);
 
@@ -151,9 +165,12 @@ export async function startMailchimpStandIn(options: MailchimpStandInOptions): P
   const server = createServer((req, res) => {
     serve(req, res).catch(() => sendProblem(res, problems.internal()));
   });
+  let bound = { port: 0, host: '' };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject).listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
       const { address, port } = server.address() as AddressInfo;
+      bound = { port, host: address };
       url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
       api = new MailchimpApi({ world: options.world, listId: options.listId, apiBase: `${url}/3.0` });
       resolve();
@@ -172,5 +189,19 @@ export async function startMailchimpStandIn(options: MailchimpStandInOptions): P
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),
+    stopListening: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+    listenAgain: () =>
+      server.listening
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            server.once('error', reject).listen(bound.port, bound.host, () => {
+              server.off('error', reject);
+              resolve();
+            });
+          }),
   };
 }
