@@ -73,13 +73,22 @@ describe('when the shop database does not meet the contract', () => {
     for (const leak of ['relation', 'SELECT', 'does not exist', 'customers', 'ANY(']) expect(text).not.toContain(leak);
   });
 
-  it('does not open the breaker over a contract error: each request still reaches the database', async () => {
-    // The test server's breaker opens after 5 failures that say a source is down.
-    for (let i = 0; i < 7; i++) await server.query(`{ customer(id: "${i + 1}") { id } }`);
+  it('does not open the breaker over a contract error: the refused statement waits a cool-down, other fields still reach the database', async () => {
+    // The test server's breaker opens after 5 failures that say a source is down; its cool-down is 10 s.
     server.reset();
-    const { body } = await server.query('{ customer(id: "8") { id } }');
-    expect(body.errors?.[0]?.extensions).toEqual({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false });
+    for (let i = 0; i < 7; i++) {
+      const { body } = await server.query(`{ customer(id: "${i + 1}") { id } }`);
+      expect(body.errors?.[0]?.extensions).toEqual({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false });
+    }
+    // The lookup statement went out at most once (none when the test above already met the
+    // refusal, within the cool-down); every other request failed fast without it.
+    expect(server.statements.filter((text) => /FROM customers/i.test(text)).length).toBeLessThanOrEqual(1);
+    server.reset();
+    const segment = await server.query('{ customerSegment(first: 1) { edges { cursor } } }');
+    expect(segment.body.errors?.[0]?.extensions).toEqual({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false });
     expect(server.statements.length).toBeGreaterThan(0);
+    const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { sources: { commerce: { breaker: string } } };
+    expect(ready.sources.commerce.breaker).toBe('closed');
   });
 });
 
