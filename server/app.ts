@@ -18,6 +18,7 @@ import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
+import { graphqlOverHttp } from './graphql-over-http.ts';
 import { Readiness, type ReadinessOptions } from './health.ts';
 import { Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
@@ -77,6 +78,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
       provenanceReport(),
       errorLogging(),
       observability.plugin,
+      // Last: it may turn a request error's 400 into 200, after the request log has classed it.
+      graphqlOverHttp(),
     ],
   });
   await apollo.start();

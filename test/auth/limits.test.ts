@@ -161,7 +161,9 @@ describe('hostile documents', () => {
   });
 
   it.each(HOSTILE)('$name: $status $code, with no upstream call', async ({ body, raw, status, code, message }) => {
-    const response = await send(server.url, { body: raw ?? JSON.stringify(body), headers: key('personalization') });
+    // As GraphQL clients ask; as application/json a request error would be 200 (test/server/graphql-over-http.test.ts).
+    const accept = 'application/graphql-response+json';
+    const response = await send(server.url, { body: raw ?? JSON.stringify(body), headers: { ...key('personalization'), accept } });
     expect(response.status).toBe(status);
     expect(response.json.errors?.[0]?.extensions?.code).toBe(code);
     if (message) expect(response.json.errors[0].message).toMatch(message);
