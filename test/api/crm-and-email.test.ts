@@ -17,7 +17,7 @@ let server: TestServer;
 beforeAll(async () => {
   [db, standIns] = await Promise.all([createDemoDatabase(world), startStandIns(world)]);
   ({ hubspot, mailchimp } = standIns);
-  server = await startTestServer(db, standIns.sources({ timeoutMs: 300, extraProperties: ['loyalty_tier'] }));
+  server = await startTestServer(db, standIns.sources({ timeoutMs: 1000, extraProperties: ['loyalty_tier'] }));
 });
 afterAll(async () => {
   await server?.close();
