@@ -140,6 +140,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
           `"refuse" for the SQL sources closes a TCP proxy in front of that source's database (both share the suite's cluster); "hang" holds every byte through it. The cluster restart and stop hit both SQL sources. 500s, 429s and malformed bodies apply to the HTTP sources only; lost tables and columns to the SQL sources only.`,
           `Heap growth: used heap after GC, with the cell's server running, after recovery minus before the fault (at most ${CRITERIA.maxHeapGrowthMb} MB). Across the suite: ${firstHeapMb.toFixed(0)} MB before the first fault, ${heapMb().toFixed(0)} MB at the end, with ${cells.length} servers started and closed${gc ? '' : ' (no gc(): loose)'}. Unhandled rejections ${crashes.unhandledRejections}, uncaught exceptions ${crashes.uncaughtExceptions}.`,
           ...crashes.first,
+          'A cell that fails runs once more on a fresh server (a shared machine can make a healthy source miss the budget once; a containment bug fails both runs): both runs are listed.',
           `Suite wall time ${((performance.now() - suiteStarted) / 1000).toFixed(0)} s.`,
         );
         const text = markdown(cells, { ...SUITE_SETTINGS }, notes);
@@ -161,7 +162,9 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
 
   for (const fault of FAULTS) {
     const name = `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
-    it(name, async () => {
+    // A failed cell runs once more on a fresh server: a neighbour on a shared machine can make a
+    // healthy source miss the budget once, while a containment bug fails both runs. Both are listed.
+    it(name, { retry: 1, timeout: 40_000 }, async () => {
       const cell = await runCell(fault);
       cells.push(cell);
       const bound = budgetMs + CRITERIA.latencyMarginMs;
@@ -178,7 +181,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       expect.soft(cell.unhandled, 'unhandled rejections and uncaught exceptions').toBe(0);
       expect.soft(cell.heapGrowthMb, 'heap growth (after GC) from before the fault to after recovery, MB').toBeLessThan(CRITERIA.maxHeapGrowthMb);
       expect.soft(cell.afterRecovery, 'what must hold again after recovery (server alive, cache in use)').toEqual([]);
-    }, 40_000);
+    });
   }
 
   it('raises no unhandled rejection and keeps its heap flat across every fault', () => {
