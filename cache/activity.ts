@@ -1,7 +1,8 @@
 import type DataLoader from 'dataloader';
 import type { SourceName } from '../sources/errors.ts';
 import type { ActivityOptions, EmailActivity } from '../sources/mailchimp/index.ts';
-import { cacheKey, type CallContext, type Family } from './family.ts';
+import type { CallContext, Family } from './family.ts';
+import { declareShapes } from './shapes.ts';
 
 /** Default of MAILCHIMP_ACTIVITY_MAX_PER_REQUEST. */
 export const ACTIVITY_READS_PER_REQUEST = 20;
@@ -27,21 +28,20 @@ export function activityShape({ count, types = [] }: ActivityOptions): string {
   return `${count}:${[...types].sort().join(',')}`;
 }
 
-const CACHED_SHAPES: readonly string[] = [...new Set(Object.values(ACTIVITY_READS).map(activityShape))];
+/** The cached feed shapes (shapes.ts), derived from ACTIVITY_READS. */
+export const ACTIVITY_SHAPES = declareShapes<ActivityOptions>('email', ACTIVITY_FAMILY, activityShape, Object.values(ACTIVITY_READS));
 
 /** Whether reads of this shape go through the shared cache. */
-export const isCachedActivity = (options: ActivityOptions): boolean => CACHED_SHAPES.includes(activityShape(options));
+export const isCachedActivity = (options: ActivityOptions): boolean => ACTIVITY_SHAPES.isCached(options);
 
 /** The family's key of one member's feed of one shape (the family prefixes `email:activity:`). */
-export const activityEntry = (shape: string, email: string): string => `${shape}:${email}`;
+export const activityEntry = (shape: string, email: string): string => ACTIVITY_SHAPES.entry(shape, email);
 
 /** The whole cache key of one member's feed of one shape: `email:activity:1:open:<email>`. */
-export const activityCacheKey = (shape: string, email: string): string => cacheKey('email', ACTIVITY_FAMILY, activityEntry(shape, email));
+export const activityCacheKey = (shape: string, email: string): string => ACTIVITY_SHAPES.cacheKey(shape, email);
 
 /** Every cache key that can hold a member's activity, one per cached shape; `email` normalized. */
-export function emailActivityKeys(email: string): string[] {
-  return CACHED_SHAPES.map((shape) => activityCacheKey(shape, email));
-}
+export const emailActivityKeys = (email: string): string[] => ACTIVITY_SHAPES.keysOf(email);
 
 /**
  * A field the server chose not to read: the request already made its share of uncached reads of

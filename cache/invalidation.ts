@@ -3,16 +3,17 @@ import { SourceError, type SourceErrorKind, type SourceName } from '../sources/e
 import { family, type Family } from './family.ts';
 import { contactEmailKey, crmContactKeys, emailKeys, normalizeEmail, personCacheKeys, type Upstreams } from './loaders.ts';
 
-/** The sources whose answers the shared cache keeps (the warehouse is always read live). */
-export type CachedSource = Extract<SourceName, 'commerce' | 'crm' | 'email'>;
+/** The sources whose answers the shared cache keeps (every one). */
+export type CachedSource = Extract<SourceName, 'commerce' | 'crm' | 'email' | 'web'>;
 
-const CACHED_SOURCES: readonly CachedSource[] = ['commerce', 'crm', 'email'];
+const CACHED_SOURCES: readonly CachedSource[] = ['commerce', 'crm', 'email', 'web'];
 
 /** Why one source could not be cleared of a person. */
 export interface ForgetFailure {
   readonly source: CachedSource;
   /**
-   * `lookup`: the person's id in the source could not be read, so entries keyed by it may remain
+   * `lookup`: the person's id in the source could not be read (for `web`: the shop's customer id,
+   * which is the warehouse's user id), so entries keyed by it may remain
    * (entries keyed by email were still evicted); `eviction`: the cache did not delete the entries.
    */
   readonly step: 'lookup' | 'eviction';
@@ -103,7 +104,8 @@ export class Invalidator {
     for (const k of keys) bySource.get(k.slice(0, k.indexOf(':')) as CachedSource)?.push(k);
     const evicted = await Promise.all(CACHED_SOURCES.map((source) => this.delete(bySource.get(source)!).then(() => true, () => false)));
 
-    const lookupFailure: Partial<Record<CachedSource, SourceError>> = { commerce: customer.error, crm: contact.error };
+    // The warehouse is keyed by the shop's customer id: its entries are named by the shop's lookup.
+    const lookupFailure: Partial<Record<CachedSource, SourceError>> = { commerce: customer.error, crm: contact.error, web: customer.error };
     const cleared: CachedSource[] = [];
     const failed: ForgetFailure[] = [];
     let keysCleared = 0;

@@ -4,7 +4,7 @@ import type { CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, Segment
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
-import type { WebSource } from '../sources/web/index.ts';
+import type { WebKey, WebSource } from '../sources/web/index.ts';
 import {
   ACTIVITY_FAMILY,
   ACTIVITY_READS_PER_REQUEST,
@@ -18,7 +18,9 @@ import {
 } from './activity.ts';
 import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
+import { splitFamily, type DeclaredShapes } from './shapes.ts';
 import type { EntityStore } from './store.ts';
+import { WEB_IDENTITY_FAMILY, WEB_SHAPES, webUserKeys } from './web.ts';
 
 /** The upstreams a request can reach. */
 export interface Sources {
@@ -63,6 +65,14 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     store ? { cache: { store, policy: options.freshness[source], keyOf } } : {};
   const id = (key: string) => key;
   const { commerce, crm, email, web } = sources;
+  /** A web family: keys of a declared shape through the cache (when there is one), the rest live. */
+  const webFamily = <K extends WebKey, R>(shapes: DeclaredShapes<K>, batch: (keys: readonly K[]) => Promise<R[]>): Family<K, R> => {
+    const base = { source: 'web', name: shapes.family, batch, guard: guards.web, logger } as const;
+    const live = family(base);
+    if (!store) return live;
+    const keyOf = (key: K) => shapes.entry(shapes.shapeOf(key), key.userId);
+    return splitFamily(shapes.isCached, family({ ...base, cache: { store, policy: options.freshness.web, keyOf } }), live);
+  };
   const families = {
     customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
@@ -97,17 +107,19 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     crmOwner: family({ source: 'crm', name: 'owner', batch: crm.ownersById, guard: guards.crm, logger }),
     emailMember: family({ source: 'email', name: 'member', batch: email.membersByEmail, guard: guards.email, logger, ...cached('email', id) }),
     emailTags: family({ source: 'email', name: 'tags', batch: email.tagsByEmail, guard: guards.email, logger }),
-    // The warehouse is read live: its aggregates are cheap index ranges, and windows and page sizes
-    // would make cache keys that a privacy eviction could not enumerate.
-    webIdentity: family({ source: 'web', name: 'identity', batch: web.identities, guard: guards.web, logger }),
+    webIdentity: family({ source: 'web', name: WEB_IDENTITY_FAMILY, batch: web.identities, guard: guards.web, logger, ...cached('web', id) }),
+    // Read live: its key is an anonymous id, which forgetting a person could name only by asking
+    // the warehouse for their links, and a warehouse that has already forgotten them would not say.
     webUserByAnonymousId: family({ source: 'web', name: 'user-by-anonymous-id', batch: web.userIdsByAnonymousId, guard: guards.web, logger }),
-    webSummary: family({ source: 'web', name: 'summary', batch: web.summaries, guard: guards.web, logger }),
-    webViewedProducts: family({ source: 'web', name: 'viewed-products', batch: web.recentlyViewedProducts, guard: guards.web, logger }),
-    webTopCategories: family({ source: 'web', name: 'top-categories', batch: web.topCategories, guard: guards.web, logger }),
-    webCartActivity: family({ source: 'web', name: 'cart-activity', batch: web.cartActivity, guard: guards.web, logger }),
-    webDevices: family({ source: 'web', name: 'devices', batch: web.devices, guard: guards.web, logger }),
-    webTouches: family({ source: 'web', name: 'touches', batch: web.touches, guard: guards.web, logger }),
-    webSearches: family({ source: 'web', name: 'searches', batch: web.searches, guard: guards.web, logger }),
+    // Cached for the declared windows and page sizes only (web.ts), so forgetting a person can name
+    // every key; other shapes are read live.
+    webSummary: webFamily(WEB_SHAPES.summaries, web.summaries),
+    webViewedProducts: webFamily(WEB_SHAPES.recentlyViewedProducts, web.recentlyViewedProducts),
+    webTopCategories: webFamily(WEB_SHAPES.topCategories, web.topCategories),
+    webCartActivity: webFamily(WEB_SHAPES.cartActivity, web.cartActivity),
+    webDevices: webFamily(WEB_SHAPES.devices, web.devices),
+    webTouches: webFamily(WEB_SHAPES.touches, web.touches),
+    webSearches: webFamily(WEB_SHAPES.searches, web.searches),
   };
   // One activity family per (count, types): the feed is read with those arguments for every member.
   // Only the declared shapes (activity.ts) are cached, so an eviction can name all their keys.
@@ -153,6 +165,8 @@ export function personCacheKeys({ email, customerId, contactId }: PersonKeys): s
   return [
     cacheKey('commerce', 'customer-by-email', normalized),
     ...(customerId ? ['customer-by-id', 'purchases', 'carts'].map((name) => cacheKey('commerce', name, customerId)) : []),
+    // The warehouse's user id is the shop's customer id.
+    ...(customerId ? webUserKeys(customerId) : []),
     ...crmContactKeys(contactId ?? null, normalized),
     ...emailKeys(normalized),
   ];

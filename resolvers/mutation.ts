@@ -1,8 +1,8 @@
-import type { ForgetFailure as ForgetFailureModel } from '../cache/invalidation.ts';
+import type { CachedSource as CachedSourceModel, ForgetFailure as ForgetFailureModel } from '../cache/invalidation.ts';
 import { CODE_OF_KIND } from './errors.ts';
 import type { CachedSource, ForgetFailure, MutationResolvers } from './generated/types.ts';
 
-const enumOf = (source: 'commerce' | 'crm' | 'email'): CachedSource => source.toUpperCase() as CachedSource;
+const enumOf = (source: CachedSourceModel): CachedSource => source.toUpperCase() as CachedSource;
 
 function failure(failed: ForgetFailureModel): ForgetFailure {
   return {

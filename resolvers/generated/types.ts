@@ -37,17 +37,20 @@ export type AbandonedCheckout = {
   readonly value?: Maybe<Money>;
 };
 
-/**
- * A source whose answers the shared cache keeps. (The web analytics warehouse is always read live,
- * so it holds nothing to forget.)
- */
+/** A source whose answers the shared cache keeps. */
 export type CachedSource =
   /** The shop database: the customer by email and by id, their purchase statistics and carts. */
   | 'COMMERCE'
   /** HubSpot: the contact by email and by id, its primary company, and its email index. */
   | 'CRM'
-  /** Mailchimp: the audience member by email. */
-  | 'EMAIL';
+  /** Mailchimp: the audience member by email, and its activity feeds of the cached shapes. */
+  | 'EMAIL'
+  /**
+   * The web analytics warehouse: the identity and the aggregates of the cached windows and page
+   * sizes, by the shop's customer id (the warehouse's user id). That id is looked up in the shop
+   * database, so a LOOKUP failure here is the shop database's.
+   */
+  | 'WEB';
 
 /** A shopping cart. */
 export type Cart = {
@@ -326,8 +329,11 @@ export type Customer = {
    * default 30): the customer's own events plus those of every browser linked to them at login, so
    * browsing before login counts. Null when the warehouse failed (then an error names the `web`
    * source), and when the shop database failed (an error names the `commerce` source): the warehouse
-   * is read by the shop's customer id (`user_id`), which only the shop database gives for an email. Read live: each field family is one SQL statement per request, whatever the number of
-   * customers.
+   * is read by the shop's customer id (`user_id`), which only the shop database gives for an email.
+   * Each field family is one SQL statement per request, whatever the number of customers. The default
+   * window with the default page sizes (and a few other declared page sizes) may come from the
+   * shared cache, up to a minute old by default (`extensions.sources.web` says); other windows and
+   * page sizes are read live.
    */
   readonly web?: Maybe<WebBehaviour>;
 };

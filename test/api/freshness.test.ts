@@ -147,7 +147,7 @@ describe('invalidation', () => {
     await server.query(profile(person.customerId));
     const { body } = await server.query(forget, { e: person.email });
     expect(body).toEqual({
-      data: { forgetCustomer: { email: person.email, cacheKeysCleared: everyKey(person), cleared: ['COMMERCE', 'CRM', 'EMAIL'], failed: [] } },
+      data: { forgetCustomer: { email: person.email, cacheKeysCleared: everyKey(person), cleared: ['COMMERCE', 'CRM', 'EMAIL', 'WEB'], failed: [] } },
     });
     const after = await server.query(profile(person.customerId));
     expect(after.body.extensions?.sources).toMatchObject({ commerce: { status: 'live' }, crm: { status: 'live' }, email: { status: 'live' } });
@@ -159,14 +159,14 @@ describe('invalidation', () => {
     store.failDeletes = true;
     try {
       const { body } = await server.query(forget, { e: person.email });
-      const failed = ['COMMERCE', 'CRM', 'EMAIL'].map((source) => ({ source, step: 'EVICTION', code: 'CACHE_UNAVAILABLE', retryable: true }));
+      const failed = ['COMMERCE', 'CRM', 'EMAIL', 'WEB'].map((source) => ({ source, step: 'EVICTION', code: 'CACHE_UNAVAILABLE', retryable: true }));
       expect(body).toEqual({ data: { forgetCustomer: { email: person.email, cacheKeysCleared: 0, cleared: [], failed } } });
       expect((await server.query(profile(person.customerId))).body.extensions?.sources.crm.status).toBe('cached');
     } finally {
       store.failDeletes = false;
     }
     const again = await server.query(forget, { e: person.email });
-    expect(again.body.data.forgetCustomer).toMatchObject({ cleared: ['COMMERCE', 'CRM', 'EMAIL'], failed: [], cacheKeysCleared: everyKey(person) });
+    expect(again.body.data.forgetCustomer).toMatchObject({ cleared: ['COMMERCE', 'CRM', 'EMAIL', 'WEB'], failed: [], cacheKeysCleared: everyKey(person) });
     expect((await server.query(profile(person.customerId))).body.extensions?.sources.crm.status).toBe('live');
   });
 });
@@ -196,7 +196,7 @@ describe('forgetCustomer while a source is down', () => {
     expect(body.data.forgetCustomer).toEqual({
       email: person.email,
       cacheKeysCleared: expect.any(Number),
-      cleared: ['COMMERCE', 'EMAIL'],
+      cleared: ['COMMERCE', 'EMAIL', 'WEB'],
       failed: [{ source: 'CRM', step: 'LOOKUP', code: 'SOURCE_UNAVAILABLE', retryable: true }],
     });
     expect(hubspot.stats.total).toBe(sent);
