@@ -52,7 +52,7 @@ export async function checkShopContract(db: Queryable): Promise<ContractFinding[
     if (!present) {
       error(
         `the shop database has no table or view ${name} (${columns.join(', ')}): ${feeds} fail until it exists; ` +
-          'a view of that name over the shop\'s own tables meets the contract (README, "Bring your own shop database")',
+          'a view of that name over the shop\'s own tables meets the contract (README, "The commerce contract")',
       );
       continue;
     }

@@ -78,7 +78,7 @@ describe('the commerce contract check', () => {
         'commerce',
         'error',
         'the shop database has no table or view cart_items (cart_id, product_id, quantity, unit_price, added_at): carts fail until it ' +
-          'exists; a view of that name over the shop\'s own tables meets the contract (README, "Bring your own shop database")',
+          'exists; a view of that name over the shop\'s own tables meets the contract (README, "The commerce contract")',
       ],
       expect.arrayContaining(['commerce', 'warning']),
     ]);
