@@ -14,7 +14,7 @@ export const ACTIVITY_FAMILY = 'activity';
  * The activity feed reads the EmailMarketing fields make for every member of a page. Only these
  * shapes are cached: an `activity(first:, types:)` of other arguments is read live (it still counts
  * towards the per-request bound). Keeping the list short and declared is what lets an eviction name
- * every activity key of a member (`emailActivityKeys`) without a scan.
+ * every activity key of a member (`ACTIVITY_SHAPES.keysOf`) without a scan.
  */
 export const ACTIVITY_READS = {
   lastOpen: { count: 1, types: ['open'] },
@@ -28,20 +28,11 @@ export function activityShape({ count, types = [] }: ActivityOptions): string {
   return `${count}:${[...types].sort().join(',')}`;
 }
 
-/** The cached feed shapes (shapes.ts), derived from ACTIVITY_READS. */
+/**
+ * The cached feed shapes (shapes.ts), derived from ACTIVITY_READS: `isCached`, the keys of one
+ * member's feed (`email:activity:1:open:<email>`), and `keysOf` for eviction (email normalized).
+ */
 export const ACTIVITY_SHAPES = declareShapes<ActivityOptions>('email', ACTIVITY_FAMILY, activityShape, Object.values(ACTIVITY_READS));
-
-/** Whether reads of this shape go through the shared cache. */
-export const isCachedActivity = (options: ActivityOptions): boolean => ACTIVITY_SHAPES.isCached(options);
-
-/** The family's key of one member's feed of one shape (the family prefixes `email:activity:`). */
-export const activityEntry = (shape: string, email: string): string => ACTIVITY_SHAPES.entry(shape, email);
-
-/** The whole cache key of one member's feed of one shape: `email:activity:1:open:<email>`. */
-export const activityCacheKey = (shape: string, email: string): string => ACTIVITY_SHAPES.cacheKey(shape, email);
-
-/** Every cache key that can hold a member's activity, one per cached shape; `email` normalized. */
-export const emailActivityKeys = (email: string): string[] => ACTIVITY_SHAPES.keysOf(email);
 
 /**
  * A field the server chose not to read: the request already made its share of uncached reads of

@@ -8,12 +8,9 @@ import type { WebKey, WebSource } from '../sources/web/index.ts';
 import {
   ACTIVITY_FAMILY,
   ACTIVITY_READS_PER_REQUEST,
-  activityCacheKey,
-  activityEntry,
+  ACTIVITY_SHAPES,
   activityShape,
   boundedActivityBatch,
-  emailActivityKeys,
-  isCachedActivity,
   type ActivityAllowance,
 } from './activity.ts';
 import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
@@ -128,17 +125,17 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     const shape = activityShape(args);
     let found = activity.get(shape);
     if (!found) {
-      const keyOf = (email: string) => activityEntry(shape, email);
-      found = family({ source: 'email', name: ACTIVITY_FAMILY, batch: email.activityByEmail(args), guard: guards.email, logger, ...(isCachedActivity(args) ? cached('email', keyOf) : {}) });
+      const keyOf = (email: string) => ACTIVITY_SHAPES.entry(shape, email);
+      found = family({ source: 'email', name: ACTIVITY_FAMILY, batch: email.activityByEmail(args), guard: guards.email, logger, ...(ACTIVITY_SHAPES.isCached(args) ? cached('email', keyOf) : {}) });
       activity.set(shape, found);
     }
     return found;
   };
   /** Which members' feeds of this shape the family would serve from the cache now (the rest are reads). */
   const activityServedFromCache = async (args: ActivityOptions, emails: readonly string[]): Promise<boolean[]> => {
-    if (!store || !isCachedActivity(args)) return emails.map(() => false);
+    if (!store || !ACTIVITY_SHAPES.isCached(args)) return emails.map(() => false);
     const shape = activityShape(args);
-    const entries = await store.getMany(emails.map((e) => activityCacheKey(shape, e))).catch(() => []);
+    const entries = await store.getMany(emails.map((e) => ACTIVITY_SHAPES.cacheKey(shape, e))).catch(() => []);
     const now = Date.now();
     return emails.map((_, i) => entryState(entries[i], options.freshness.email, now) !== 'miss');
   };
@@ -184,7 +181,7 @@ export function crmContactKeys(contactId: string | null, email: string | null): 
 export const emailMemberKey = (email: string): string => cacheKey('email', 'member', normalizeEmail(email));
 
 /** Everything cached from Mailchimp about an email: the member and its feeds (activity.ts). */
-export const emailKeys = (email: string): string[] => [emailMemberKey(email), ...emailActivityKeys(normalizeEmail(email))];
+export const emailKeys = (email: string): string[] => [emailMemberKey(email), ...ACTIVITY_SHAPES.keysOf(normalizeEmail(email))];
 
 /** Where a contact's email is kept by contact id, so a webhook naming only the id can evict by email. */
 export const contactEmailKey = (contactId: string): string => cacheKey('crm', 'email-of-contact', contactId);

@@ -1,6 +1,7 @@
 import { Cooldown, parseRetryAfter } from '../cooldown.ts';
 import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError, type SourceErrorKind } from '../errors.ts';
+import { NEEDED_SCOPES } from './contract.ts';
 import { createLimiter } from './limiter.ts';
 import type { HubSpotLogger } from './model.ts';
 import { attempt, AttemptTimedOut, type AttemptTrace } from './transport.ts';
@@ -91,7 +92,7 @@ export function createCaller(options: CallerOptions): Caller {
     const message =
       status === 401
         ? 'HubSpot rejected the access token (401): check the configured private-app token; CRM data stays unavailable until it is replaced'
-        : 'HubSpot refused access (403): the private app lacks a scope this source needs (crm.objects.contacts.read, crm.objects.companies.read, crm.objects.owners.read, crm.schemas.contacts.read)';
+        : `HubSpot refused access (403): the private app lacks a scope this source needs (${Object.keys(NEEDED_SCOPES).join(', ')})`;
     options.logger.error({ source: 'crm', status, category }, message);
   }
 

@@ -5,7 +5,7 @@ import { createCaller } from './caller.ts';
 import { companiesForContacts } from './companies.ts';
 import { checkTokenScopes } from './contract.ts';
 import { contactReaders, type ContactReaders } from './contacts.ts';
-import type { CrmCompany, CrmOwner, HubSpotLogger, HubSpotSourceOptions } from './model.ts';
+import type { CrmCompany, CrmOwner, HubSpotSourceOptions } from './model.ts';
 import { ownerReader } from './owners.ts';
 import { traceMiddleware } from './transport.ts';
 

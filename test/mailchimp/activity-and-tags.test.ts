@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIVITY_READS, RequestLimitError, activityShape, isCachedActivity } from '../../cache/activity.ts';
+import { ACTIVITY_READS, ACTIVITY_SHAPES, RequestLimitError, activityShape } from '../../cache/activity.ts';
 import { emailActivityArgs } from '../../resolvers/arguments.ts';
 import { Invalidator } from '../../cache/invalidation.ts';
 import { createLoaders, createUpstreams, personCacheKeys } from '../../cache/loaders.ts';
@@ -124,7 +124,7 @@ describe('activity through the shared cache, bounded per request', () => {
 
   it('caches the feeds the email fields read by default, so their keys are the ones evicted', () => {
     expect(activityShape(emailActivityArgs(10, null))).toBe(activityShape(ACTIVITY_READS.recent));
-    expect(isCachedActivity(emailActivityArgs(10, ['OPEN', 'CLICK']))).toBe(false);
+    expect(ACTIVITY_SHAPES.isCached(emailActivityArgs(10, ['OPEN', 'CLICK']))).toBe(false);
   });
 
   it('forgets the cached feeds with the member when Mailchimp says it changed, and with the person', async () => {
