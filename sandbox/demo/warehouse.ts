@@ -42,7 +42,7 @@ export async function seedWarehouse(pool: Pool, world: DemoWorld, options: Wareh
   const schema = quoteSchema(options.schema);
   const ddl = await warehouseDdl(options.schema);
   await pool.query(ddl.tables);
-  const writers = new WarehouseWriters(pool, schema);
+  const writers = new WarehouseWriters(pool, schema, world.asOf.getTime());
   const total = populationSize(world);
   const progress = (people: number): WarehouseSeedProgress => ({
     people,

@@ -1,7 +1,7 @@
 import type { ContractFinding } from '../contract.ts';
 import { isEmpty, readOf, type Layout } from './layout.ts';
 import type { LayoutKeeper } from './layout-keeper.ts';
-import { TABLE_NAMES, TABLES } from './tables.ts';
+import { TABLE_NAMES } from './tables.ts';
 
 /**
  * The web source's contract check: reads the catalog again (so the layout the statements use is
@@ -16,9 +16,13 @@ export async function checkWarehouse(keeper: LayoutKeeper): Promise<ContractFind
 /**
  * The layout's differences from tables.ts, in words an operator can act on: one warning per
  * missing table, one per table with missing columns; a single error when no table is there.
+ * Optional columns (consent, geolocation, timezone, locale, uuid_ts: many pipelines never send
+ * them) are not reported when absent, since ContractFinding has no severity below a warning and
+ * their absence needs no action; one present with a type that reads as null still is.
  */
 export function findingsOf(layout: Layout): ContractFinding[] {
-  const { schema } = layout;
+  const { schema, expected } = layout;
+  const { tables } = expected;
   if (isEmpty(layout)) {
     return [
       {
@@ -34,11 +38,12 @@ export function findingsOf(layout: Layout): ContractFinding[] {
   for (const table of TABLE_NAMES) {
     const present = layout.present.get(table);
     if (!present) {
-      findings.push({ source: 'web', severity: 'warning', message: `${schema}.${table} is missing: ${TABLES[table].whenMissing}` });
+      findings.push({ source: 'web', severity: 'warning', message: `${schema}.${table} is missing: ${tables[table].whenMissing}` });
       continue;
     }
-    const columns = Object.keys(TABLES[table].columns);
-    const missing = columns.filter((column) => !present.has(column));
+    const columns = Object.keys(tables[table].columns);
+    const optional = new Set(tables[table].optional);
+    const missing = columns.filter((column) => !present.has(column) && !optional.has(column));
     if (missing.length > 0) {
       const [noun, pronoun] = missing.length === 1 ? ['column', 'it'] : ['columns', 'them'];
       findings.push({
@@ -49,7 +54,7 @@ export function findingsOf(layout: Layout): ContractFinding[] {
     }
     const unreadable = columns.filter((column) => present.has(column) && readOf(layout, table, column) === 'null');
     if (unreadable.length > 0) {
-      const declared = TABLES[table].columns as Readonly<Record<string, string>>;
+      const declared = tables[table].columns;
       const list = unreadable.map((column) => `${column} is ${present.get(column)}, expected ${declared[column]}`).join('; ');
       findings.push({
         source: 'web',

@@ -1,6 +1,6 @@
-import { groupInKeyOrder, run, type Queryable } from './db.ts';
+import { groupInKeyOrder, inKeyOrder, ordinals, run, type Queryable } from './db.ts';
 import type { Relations } from './layout.ts';
-import type { WebIdentity } from './model.ts';
+import type { AnonymousLink, AnonymousVisitorRecord, WebIdentity } from './model.ts';
 
 interface LinkRow {
   ord: number;
@@ -46,23 +46,48 @@ export function identitiesStatement(w: Relations) {
   };
 }
 
+interface VisitorRow {
+  ord: number;
+  identified: boolean;
+  users: number;
+  user_id: string | null;
+  seen: boolean;
+}
+
 /**
- * The user each anonymous id is linked to, in key order; null when it is linked to nobody, and
- * null too when it is linked to several users (ambiguous: see identities). One statement.
+ * What the warehouse knows of each anonymous id, in key order: how `identifies` links it (to
+ * exactly one user, whose id is given; to several, whose ids are not: another person's id must not
+ * leak; to nobody). Null when the warehouse has neither an event (a page or track of any user id,
+ * consented or not: a browser that refused analytics is still a browser, whose profile then serves
+ * nothing) nor an identify call for the id. Links are not windowed, like identities'. One
+ * statement; each event probe is the first entry of an (anonymous_id, "timestamp") index range:
+ * the partial index of the rows not yet identified, which the families read, and its complement
+ * (schema.sql's *_anonymous_identified_idx: a linked browser's later events carry the user id).
  */
-export function userIdsByAnonymousIdStatement(w: Relations) {
+export function visitorsStatement(w: Relations) {
+  const seen = (['pages', 'tracks'] as const).flatMap((table) =>
+    ['IS NULL', 'IS NOT NULL'].map(
+      (identified) => `EXISTS (SELECT 1 FROM ${w(table)} x WHERE x.anonymous_id = k.anonymous_id AND x.user_id ${identified})`,
+    ),
+  );
   const text = `
-    SELECT k.ord::int AS ord, min(i.user_id) AS user_id, count(DISTINCT i.user_id)::int AS users
+    SELECT k.ord::int AS ord, l.identified, l.users, CASE WHEN l.users = 1 THEN l.user_id END AS user_id,
+           ${seen.join(' OR ')} AS seen
       FROM unnest($1::text[]) WITH ORDINALITY AS k(anonymous_id, ord)
-      JOIN ${w('identifies')} i ON i.anonymous_id = k.anonymous_id AND i.user_id IS NOT NULL
-     GROUP BY k.ord`;
-  return async (db: Queryable, anonymousIds: readonly string[]): Promise<Array<string | null>> => {
+      CROSS JOIN LATERAL (
+        SELECT count(*) > 0 AS identified, count(DISTINCT i.user_id)::int AS users, min(i.user_id) AS user_id
+          FROM ${w('identifies')} i WHERE i.anonymous_id = k.anonymous_id) l`;
+  return async (db: Queryable, anonymousIds: readonly string[]): Promise<Array<AnonymousVisitorRecord | null>> => {
     if (anonymousIds.length === 0) return [];
-    const rows = await run<{ ord: number; user_id: string; users: number }>(db, text, [anonymousIds]);
-    const byOrd = new Map(rows.map((row) => [row.ord, row]));
-    return anonymousIds.map((_, i) => {
-      const row = byOrd.get(i + 1);
-      return row && row.users === 1 ? row.user_id : null;
+    const rows = await run<VisitorRow>(db, text, [anonymousIds]);
+    return inKeyOrder(ordinals(anonymousIds), rows, (row) => row.ord).map((row, i) => {
+      if (!row || (!row.identified && !row.seen)) return null;
+      const link: AnonymousLink = row.users === 0 ? 'unlinked' : row.users === 1 ? 'linked' : 'ambiguous';
+      return {
+        anonymousId: anonymousIds[i]!,
+        link,
+        userId: link === 'linked' ? row.user_id : null,
+      };
     });
   };
 }

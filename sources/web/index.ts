@@ -2,30 +2,48 @@ import type { ContractFinding } from '../contract.ts';
 import { sqlStateOf } from '../sql.ts';
 import { summariesStatement, devicesStatement, touchesStatement } from './activity.ts';
 import { cartActivityStatement } from './cart.ts';
+import { consentsStatement } from './consent.ts';
 import { checkWarehouse } from './contract.ts';
-import { checkKeys, type Queryable } from './db.ts';
+import { checkKeys, checkSubjects, type Queryable } from './db.ts';
 import { quoteSchema } from './ddl.ts';
-import { identitiesStatement, userIdsByAnonymousIdStatement } from './identity.ts';
+import { everyRefresh, loadStatement } from './freshness.ts';
+import { identitiesStatement, visitorsStatement } from './identity.ts';
 import { emptySchemaError, isEmpty, relationsOf, type Layout, type Relations } from './layout.ts';
 import { createLayoutKeeper, type WebLogger } from './layout-keeper.ts';
+import { locationsStatement } from './location.ts';
 import type {
+  AnonymousVisitorRecord,
   CartActivity,
   CategoryInterest,
   ProductSearch,
   Touches,
   ViewedProduct,
+  WarehouseLoad,
+  WebConsent,
   WebDevice,
   WebIdentity,
   WebKey,
   WebListKey,
+  WebLocation,
+  WebSubject,
   WebSummary,
 } from './model.ts';
 import { recentlyViewedProductsStatement, searchesStatement, topCategoriesStatement } from './products.ts';
+import { DEFAULT_CONSENT_CATEGORIES, expectedOf, type ConsentCategories } from './tables.ts';
 
 export type * from './model.ts';
 export type { Queryable } from './db.ts';
 export type { WebLogger } from './layout-keeper.ts';
-export { TABLES, type TableName } from './tables.ts';
+export {
+  consentColumnOf,
+  DEFAULT_CONSENT_CATEGORIES,
+  expectedOf,
+  TABLES,
+  type ConsentCategories,
+  type ConsentPurpose,
+  type Expected,
+  type TableName,
+} from './tables.ts';
 export { MAX_DAYS, MAX_FIRST } from './db.ts';
 export { CART_LIST_LIMIT } from './cart.ts';
 export { quoteSchema, warehouseDdl, type WarehouseDdl } from './ddl.ts';
@@ -39,18 +57,34 @@ export interface WebOptions {
   readonly layoutRefreshMs?: number;
   /** Receives each newly seen drift (a missing table or column) once; nothing is logged without it. */
   readonly logger?: WebLogger;
+  /**
+   * The consent categories of the shop's CMP, by purpose, as its events carry them in
+   * `context.consent.categoryPreferences` (read from `context_consent_category_preferences_<snake
+   * id>` on every event table); null for a purpose the CMP does not ask. DEFAULT_CONSENT_CATEGORIES
+   * (OneTrust's C0002 and C0004) by default. Events that refused the analytics category are read
+   * by no family but `consents`.
+   */
+  readonly consent?: ConsentCategories;
+  /** How long a loadStatus() answer is used before a call reads again, on the `now` clock; 30 s by default. */
+  readonly loadStatusRefreshMs?: number;
 }
 
 /** How long a catalog read is used before a call starts another. */
 export const DEFAULT_LAYOUT_REFRESH_MS = 60_000;
+/** How long a loadStatus() answer is used before a call reads again. */
+export const DEFAULT_LOAD_STATUS_REFRESH_MS = 30_000;
 
 /**
  * The event warehouse's batch functions. Each returns one entry per key, in key order, and runs
- * exactly one SQL statement per call whatever the number of keys (none for no keys); keys may mix
- * windows and page sizes. They throw SourceError('web') when the warehouse fails, and a RangeError
- * for days outside 1..MAX_DAYS or first outside 1..MAX_FIRST (the caller validates input first).
- * A person's events are the rows carrying their user id plus the not-yet-identified rows of every
- * anonymous id linked to them alone (see identities).
+ * exactly one SQL statement per call whatever the number of keys, the mix of subjects and windows,
+ * or the number of anonymous ids linked to a person (none for no keys); keys may mix windows and
+ * page sizes. They throw SourceError('web') when the warehouse fails, and a RangeError for a key
+ * with neither a user id nor an anonymous id, days outside 1..MAX_DAYS or first outside
+ * 1..MAX_FIRST (the caller validates input first). Whose events a key reads: see WebSubject (a
+ * user's own rows plus the not-yet-identified rows of the anonymous ids linked to them alone, an
+ * anonymous id's not-yet-identified rows, or both for a signed-in session's browser). Events that
+ * refused analytics consent (the configured category's column explicitly false) count for no
+ * family but `consents`; events without a consent object do count.
  *
  * Schema drift is data: the pipeline creates an event's table when that event first loads and a
  * column when it first carries a value, so a missing table reads as no events of that kind and a
@@ -64,8 +98,18 @@ export const DEFAULT_LAYOUT_REFRESH_MS = 60_000;
 export interface WebSource {
   /** Null when the warehouse has no `users` row and no identify call for the id. */
   identities(userIds: readonly string[]): Promise<Array<WebIdentity | null>>;
-  /** The one user an anonymous id is linked to; null when linked to none, or to several (ambiguous). */
-  userIdsByAnonymousId(anonymousIds: readonly string[]): Promise<Array<string | null>>;
+  /**
+   * Each anonymous id's link (linked to one user, whose id is given; ambiguous, with no user id;
+   * unlinked) and its first and last event; null when the warehouse has neither an event nor an
+   * identify call for it.
+   */
+  visitors(anonymousIds: readonly string[]): Promise<Array<AnonymousVisitorRecord | null>>;
+  /**
+   * Per subject and purpose, the newest event of any time that carried a consent value for it;
+   * never null (each purpose null when no event did). Runs no SQL when the warehouse has none of
+   * the configured consent columns.
+   */
+  consents(subjects: readonly WebSubject[]): Promise<WebConsent[]>;
   /** Null when the person has no page or track in the window. */
   summaries(keys: readonly WebKey[]): Promise<Array<WebSummary | null>>;
   /** Most recently viewed first; empty when nothing was viewed in the window. */
@@ -81,6 +125,17 @@ export interface WebSource {
   /** Most recent first; empty when there was no search. */
   searches(keys: readonly WebListKey[]): Promise<ProductSearch[][]>;
   /**
+   * The context (locale, timezone, geolocation) of the newest event in the window carrying any of
+   * it; null when none does. Runs no SQL when pages and tracks have none of those columns.
+   */
+  locations(keys: readonly WebKey[]): Promise<Array<WebLocation | null>>;
+  /**
+   * How current the warehouse is (newest received_at, newest uuid_ts). Read at most once per
+   * loadStatusRefreshMs by this source; concurrent callers share one read; a failure rejects with
+   * SourceError('web') and is not kept.
+   */
+  loadStatus(): Promise<WarehouseLoad>;
+  /**
    * Reads the catalog again; throws SourceError when the warehouse cannot answer or the schema has
    * none of the tables.
    */
@@ -93,9 +148,11 @@ export interface WebSource {
 
 /**
  * The web-analytics warehouse (Segment/RudderStack layout, sources/web/schema.sql) in one schema.
- * Statements are built from constants, the validated schema name and the tables and columns the
- * catalog shows (rebuilt when those change); throws a TypeError when the schema name is not a plain
- * identifier. Starts reading the catalog at once, so the first call usually finds it read.
+ * Statements are built from constants, the validated schema name, the consent column names
+ * derived from the configured categories and the tables and columns the catalog shows (rebuilt
+ * when those change); throws a TypeError when the schema name is not a plain identifier or a
+ * consent category makes no column name. Starts reading the catalog at once, so the first call
+ * usually finds it read.
  */
 export function createWebSource(db: Queryable, options: WebOptions): WebSource {
   const s = quoteSchema(options.schema);
@@ -103,6 +160,7 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
   const keeper = createLayoutKeeper({
     db,
     schema: options.schema,
+    expected: expectedOf(options.consent ?? DEFAULT_CONSENT_CATEGORIES),
     refreshMs: options.layoutRefreshMs ?? DEFAULT_LAYOUT_REFRESH_MS,
     logger: options.logger ?? silent,
   });
@@ -141,9 +199,22 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
     return answer(keys.length, (statements) => ask(statements, at));
   };
 
+  const loadStatus = everyRefresh(
+    () => {
+      const at = now();
+      return answer(1, async (statements) => [await statements.loadStatus(db, at)]).then(([load]) => load!);
+    },
+    options.loadStatusRefreshMs ?? DEFAULT_LOAD_STATUS_REFRESH_MS,
+    () => now().getTime(),
+  );
+
   return {
     identities: (userIds) => answer(userIds.length, (st) => st.identities(db, userIds)),
-    userIdsByAnonymousId: (anonymousIds) => answer(anonymousIds.length, (st) => st.userIdsByAnonymousId(db, anonymousIds)),
+    visitors: (anonymousIds) => answer(anonymousIds.length, (st) => st.visitors(db, anonymousIds)),
+    consents: async (subjects) => {
+      checkSubjects(subjects);
+      return answer(subjects.length, (st) => st.consents(db, subjects));
+    },
     summaries: (keys) => windowed(keys, (st, at) => st.summaries(db, keys, at)),
     recentlyViewedProducts: (keys) => windowed(keys, (st, at) => st.recentlyViewedProducts(db, keys, at)),
     topCategories: (keys) => windowed(keys, (st, at) => st.topCategories(db, keys, at)),
@@ -151,6 +222,8 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
     devices: (keys) => windowed(keys, (st, at) => st.devices(db, keys, at)),
     touches: (keys) => windowed(keys, (st, at) => st.touches(db, keys, at)),
     searches: (keys) => windowed(keys, (st, at) => st.searches(db, keys, at)),
+    locations: (keys) => windowed(keys, (st, at) => st.locations(db, keys, at)),
+    loadStatus,
     async ping() {
       if (isEmpty(await keeper.refresh())) throw emptySchemaError(options.schema);
     },
@@ -168,7 +241,8 @@ const silent: WebLogger = { warn: () => {}, error: () => {} };
 function buildStatements(w: Relations) {
   return {
     identities: identitiesStatement(w),
-    userIdsByAnonymousId: userIdsByAnonymousIdStatement(w),
+    visitors: visitorsStatement(w),
+    consents: consentsStatement(w),
     summaries: summariesStatement(w),
     recentlyViewedProducts: recentlyViewedProductsStatement(w),
     topCategories: topCategoriesStatement(w),
@@ -176,6 +250,8 @@ function buildStatements(w: Relations) {
     devices: devicesStatement(w),
     touches: touchesStatement(w),
     searches: searchesStatement(w),
+    locations: locationsStatement(w),
+    loadStatus: loadStatement(w),
   };
 }
 

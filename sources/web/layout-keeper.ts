@@ -2,6 +2,7 @@ import type { ContractFinding } from '../contract.ts';
 import type { Queryable } from './db.ts';
 import { findingsOf } from './contract.ts';
 import { isEmpty, readLayout, type Layout } from './layout.ts';
+import type { Expected } from './tables.ts';
 
 /** Where the source reports drift an operator should know about. Matches pino's `(obj, msg)`. */
 export interface WebLogger {
@@ -12,6 +13,8 @@ export interface WebLogger {
 export interface LayoutKeeperOptions {
   readonly db: Queryable;
   readonly schema: string;
+  /** What the source reads (tables.ts, with the configured consent columns). */
+  readonly expected: Expected;
   /** How old a layout may get before a call starts reading the catalog again (in the background). */
   readonly refreshMs: number;
   readonly logger: WebLogger;
@@ -57,7 +60,7 @@ export function createLayoutKeeper(options: LayoutKeeperOptions): LayoutKeeper {
   function refresh(): Promise<Layout> {
     if (reading) return reading;
     readStartedAt = clock();
-    reading = readLayout(options.db, options.schema)
+    reading = readLayout(options.db, options.schema, options.expected)
       .then((layout) => {
         const findings = findingsOf(layout);
         known = { layout, findings };

@@ -4,12 +4,29 @@
 export type Decimal = string;
 
 /**
- * One person's events in a window: `userId` is the shop's customer id as text (the warehouse's
- * `user_id`), `days` the window's length (1..365) ending at the source's clock. DataLoader can batch
- * keys of different windows: every batch function is one statement whatever the mix.
+ * Whose events: the shop's customer id as text (the warehouse's `user_id`), an analytics
+ * anonymous id (`anonymous_id`, a browser's cookie id), or both; at least one is set (a RangeError
+ * otherwise). The subjects, the rows a key reads:
+ * - `userId` alone: the rows carrying the user id, plus the not-yet-identified rows (user_id null)
+ *   of every anonymous id linked in `identifies` to that user alone.
+ * - `anonymousId` alone: that browser's not-yet-identified rows, whatever its links (linked,
+ *   ambiguous or none: the caller decided whom to ask for).
+ * - both: a signed-in customer and the browser of their current session (bound by the
+ *   storefront's token, before its identify call may have loaded): the user's subjects plus the
+ *   browser's not-yet-identified rows, unless `identifies` links that browser to another user
+ *   (ambiguous: not merged). A browser already linked to the user alone is read once.
  */
-export interface WebKey {
-  readonly userId: string;
+export interface WebSubject {
+  readonly userId: string | null;
+  readonly anonymousId: string | null;
+}
+
+/**
+ * One subject's events in a window: `days` the window's length (1..365) ending at the source's
+ * clock. DataLoader can batch keys of different subjects and windows: every batch function is
+ * one statement whatever the mix.
+ */
+export interface WebKey extends WebSubject {
   readonly days: number;
 }
 
@@ -31,6 +48,61 @@ export interface WebIdentity {
    * their anonymous events count for nobody.
    */
   readonly ambiguousAnonymousIds: readonly string[];
+}
+
+/** How an anonymous id is tied to users in `identifies`. */
+export type AnonymousLink = 'linked' | 'ambiguous' | 'unlinked';
+
+/** What the warehouse knows of a browser by its anonymous id. */
+export interface AnonymousVisitorRecord {
+  readonly anonymousId: string;
+  /**
+   * 'linked': identified as exactly one user (userId set); 'ambiguous': identified as several
+   * users (their ids are NOT returned: another person's id must not leak); 'unlinked': never
+   * identified.
+   */
+  readonly link: AnonymousLink;
+  readonly userId: string | null;
+}
+
+/** One consent answer: the value the newest event carrying it had, and that event's time. */
+export interface WebConsentAnswer {
+  readonly granted: boolean;
+  readonly at: Date;
+}
+
+/**
+ * A subject's consent per purpose, from the consent categories its events carried (Segment's
+ * `context.consent.categoryPreferences`); null for a purpose no event carried (no consent object
+ * was sent, or no category is configured for it).
+ */
+export interface WebConsent {
+  readonly analytics: WebConsentAnswer | null;
+  readonly advertising: WebConsentAnswer | null;
+}
+
+/** Where a subject browsed from, as the newest event in the window that carried any of it says. */
+export interface WebLocation {
+  /** `context_locale` (analytics.js sends the browser's language, e.g. en-US). */
+  readonly locale: string | null;
+  /** `context_timezone` (IANA; mobile libraries send it). */
+  readonly timezone: string | null;
+  /** `context_geo_*`: the pipeline's IP geolocation (RudderStack's enrichment; Segment has none). */
+  readonly country: string | null;
+  readonly region: string | null;
+  readonly city: string | null;
+  /** When that event happened. */
+  readonly at: Date;
+}
+
+/** How current the warehouse is: what the pipeline had received, and when it last loaded. */
+export interface WarehouseLoad {
+  /** The newest received_at over pages and tracks: events the pipeline received after this are not loaded yet. */
+  readonly newestReceivedAt: Date | null;
+  /** The newest uuid_ts (Segment: when its connector processed the row; RudderStack: when the load file was built); null without the column. */
+  readonly loadedAt: Date | null;
+  /** When the source read these (its clock). */
+  readonly checkedAt: Date;
 }
 
 /** Activity in the window. Sessions are cut at gaps longer than 30 minutes (see stream.ts). */

@@ -33,10 +33,12 @@ afterAll(async () => db?.close());
 
 /** Every family, called once with `keys`. */
 function everyFamily(keys: readonly WebListKey[]) {
-  const userIds = keys.map((k) => k.userId);
+  const userIds = keys.map((k) => k.userId ?? k.anonymousId!.slice('anon-'.length));
   return [
     web.identities(userIds),
-    web.userIdsByAnonymousId(userIds.map((id) => `anon-${id}`)),
+    web.visitors(userIds.map((id) => `anon-${id}`)),
+    web.consents(keys),
+    web.locations(keys),
     web.summaries(keys),
     web.recentlyViewedProducts(keys),
     web.topCategories(keys),
@@ -48,22 +50,31 @@ function everyFamily(keys: readonly WebListKey[]) {
 }
 
 describe('web batch functions', () => {
-  it('run one statement per family whatever the batch size, mixing windows and page sizes', async () => {
+  it('run one statement per family whatever the batch size, mixing subjects, windows and page sizes', async () => {
     for (const size of [1, 10, 100]) {
-      const keys = Array.from({ length: size }, (_, i) => ({ userId: String((i % 7) + 1), days: 1 + (i % 30), first: 1 + (i % 5) }));
+      const keys = Array.from({ length: size }, (_, i) => {
+        const n = String((i % 7) + 1);
+        // A user, a browser alone, and a user with their session's browser, in turn.
+        const subject = [
+          { userId: n, anonymousId: null },
+          { userId: null, anonymousId: `anon-${n}` },
+          { userId: n, anonymousId: `anon-${n}` },
+        ][i % 3]!;
+        return { ...subject, days: 1 + (i % 30), first: 1 + (i % 5) };
+      });
       statements.length = 0;
-      const answers = await Promise.all(everyFamily(keys));
-      expect(statements).toHaveLength(9);
+      const answers: unknown[][] = await Promise.all(everyFamily(keys));
+      expect(statements).toHaveLength(11);
       for (const answer of answers) expect(answer).toHaveLength(size);
     }
   });
 
   it('answer in key order, with duplicates and unknown users, each key with its own window and first', async () => {
     const keys = [
-      { userId: '5', days: 30, first: 2 },
-      { userId: '404', days: 30, first: 2 },
-      { userId: '3', days: 2, first: 5 },
-      { userId: '5', days: 30, first: 2 },
+      { userId: '5', anonymousId: null, days: 30, first: 2 },
+      { userId: '404', anonymousId: null, days: 30, first: 2 },
+      { userId: '3', anonymousId: null, days: 2, first: 5 },
+      { userId: '5', anonymousId: null, days: 30, first: 2 },
     ];
     const summaries = await web.summaries(keys);
     expect(summaries.map((s) => s?.sessionCount ?? null)).toEqual([5, null, 2, 5]);
@@ -75,32 +86,39 @@ describe('web batch functions', () => {
 
   it('run no statement for no keys', async () => {
     statements.length = 0;
-    const answers = await Promise.all(everyFamily([]));
+    const answers: unknown[][] = await Promise.all(everyFamily([]));
     expect(answers.every((a) => a.length === 0)).toBe(true);
     expect(statements).toEqual([]);
   });
 
-  it('refuse a window or page size out of range before any SQL', async () => {
+  it('refuse a key with neither id, or a window or page size out of range, before any SQL', async () => {
     statements.length = 0;
-    await expect(web.summaries([{ userId: '1', days: 0 }])).rejects.toThrow('expected days between 1 and 365, got 0');
-    await expect(web.searches([{ userId: '1', days: 366, first: 1 }])).rejects.toBeInstanceOf(RangeError);
-    await expect(web.searches([{ userId: '1', days: 30, first: 101 }])).rejects.toThrow('expected first between 1 and 100, got 101');
+    const neither = 'expected a user id or an anonymous id (or both), got neither';
+    await expect(web.devices([{ userId: '1', anonymousId: null, days: 30 }, { userId: null, anonymousId: null, days: 30 }])).rejects.toThrow(neither);
+    await expect(web.consents([{ userId: null, anonymousId: null }])).rejects.toThrow(neither);
+    await expect(web.locations([{ userId: null, anonymousId: null, days: 1 }])).rejects.toBeInstanceOf(RangeError);
+    await expect(web.summaries([{ userId: '1', anonymousId: null, days: 0 }])).rejects.toThrow('expected days between 1 and 365, got 0');
+    await expect(web.searches([{ userId: '1', anonymousId: null, days: 366, first: 1 }])).rejects.toBeInstanceOf(RangeError);
+    await expect(web.searches([{ userId: '1', anonymousId: null, days: 30, first: 101 }])).rejects.toThrow('expected first between 1 and 100, got 101');
     expect(statements).toEqual([]);
   });
 
-  it('refuse a schema name that is not a plain identifier', () => {
+  it('refuse a schema name that is not a plain identifier, and a consent category that makes no column name', () => {
     expect(() => createWebSource(db.pool, { schema: 'web"; DROP TABLE x; --' })).toThrow(TypeError);
     expect(() => createWebSource(db.pool, { schema: 'Web' })).toThrow(/expected a warehouse schema name/);
+    expect(() => createWebSource(db.pool, { schema: 'web', consent: { analytics: '--', advertising: null } })).toThrow(
+      'expected a consent category id with letters or digits (such as C0002), got "--"',
+    );
   });
 
   it('throw a SourceError for the whole call when the warehouse is unreachable or the schema missing', async () => {
     const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/warehouse' });
     const down = createWebSource(pool, { schema: 'web' });
-    await expect(down.summaries([{ userId: '1', days: 30 }])).rejects.toMatchObject({ name: 'SourceError', source: 'web', kind: 'unavailable' });
+    await expect(down.summaries([{ userId: '1', anonymousId: null, days: 30 }])).rejects.toMatchObject({ name: 'SourceError', source: 'web', kind: 'unavailable' });
     await pool.end();
     const missing = createWebSource(db.pool, { schema: 'no_such_schema' });
     await expect(missing.ping()).rejects.toMatchObject({ source: 'web', kind: 'bad_response', retryable: false });
-    await expect(missing.devices([{ userId: '1', days: 30 }])).rejects.toBeInstanceOf(SourceError);
+    await expect(missing.devices([{ userId: '1', anonymousId: null, days: 30 }])).rejects.toBeInstanceOf(SourceError);
     await expect(web.ping()).resolves.toBeUndefined();
   });
 });

@@ -19,6 +19,25 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
+const min = (a: Date, b: Date) => (a < b ? a : b);
+const max = (a: Date, b: Date) => (a > b ? a : b);
+
+/**
+ * What the generator did, stitched by hand: a customer's pages and tracks in the warehouse rules
+ * (their own rows, and the rows before login of a browser linked to them alone).
+ */
+function ownEvents(activity: WebActivity) {
+  const owners = new Map<string, Set<string>>();
+  for (const other of activities) {
+    for (const { device } of other.identifies) owners.set(device.anonymousId, (owners.get(device.anonymousId) ?? new Set()).add(other.userId!));
+  }
+  return activity.visits.flatMap(({ device, events }) => {
+    const linked = owners.get(device.anonymousId);
+    const alone = linked?.size === 1 && linked.has(activity.userId!);
+    return events.filter((e) => e.userId === activity.userId || (e.userId === null && alone)).map((event) => ({ device, event }));
+  });
+}
+
 describe('the demo warehouse', () => {
   it('files each customer\'s anonymous browsing before login under them, and a shared computer\'s under nobody', async () => {
     // What the generator did, stitched by hand: a browser identified by one customer alone is theirs.
@@ -34,14 +53,15 @@ describe('the demo warehouse', () => {
       let beforeLogin = 0;
       for (const { device, events } of activity.visits) {
         const linked = owners.get(device.anonymousId);
-        for (const event of events.filter((e) => e.type === 'page')) {
+        // A page that refused analytics consent counts for nobody.
+        for (const event of events.filter((e) => e.type === 'page' && e.consent?.analytics !== false)) {
           if (event.userId === activity.userId) own++;
           else if (event.userId === null && linked?.size === 1 && linked.has(activity.userId!)) beforeLogin++;
         }
       }
       return { own, beforeLogin };
     });
-    const summaries = await web.summaries(customers.map((a) => ({ userId: a.userId!, days: DAYS })));
+    const summaries = await web.summaries(customers.map((a) => ({ userId: a.userId!, anonymousId: null, days: DAYS })));
     expect(summaries.map((s) => s?.pageViews ?? 0)).toEqual(expected.map((e) => e.own + e.beforeLogin));
     expect(expected.filter((e) => e.beforeLogin > 0).length).toBeGreaterThan(world.customers / 4);
   });
@@ -50,8 +70,10 @@ describe('the demo warehouse', () => {
     const [first, second] = await web.identities(['1', '2']);
     expect(first!.ambiguousAnonymousIds).toEqual([activities[0]!.identifies.find((i) => i.device.userAgent === personAt(world, 0).web.userAgents[0])!.device.anonymousId]);
     expect(second!.ambiguousAnonymousIds).toEqual(first!.ambiguousAnonymousIds);
-    expect(await web.userIdsByAnonymousId(first!.ambiguousAnonymousIds)).toEqual([null]);
-    expect(await web.userIdsByAnonymousId(first!.anonymousIds)).toEqual(first!.anonymousIds.map(() => '1'));
+    const [shared] = await web.visitors(first!.ambiguousAnonymousIds);
+    expect(shared).toMatchObject({ link: 'ambiguous', userId: null });
+    const own = await web.visitors(first!.anonymousIds);
+    expect(own.map((v) => [v?.link, v?.userId])).toEqual(first!.anonymousIds.map(() => ['linked', '1']));
   });
 
   it('has every product of every order viewed by the buyer before the order, which completes at the shop\'s time', async () => {
@@ -83,6 +105,41 @@ describe('the demo warehouse', () => {
     expect(prospects.length).toBeGreaterThan(0);
     expect(prospects.every((a) => a.userId === null && a.identifies.length === 0)).toBe(true);
     const anonymousIds = prospects.flatMap((a) => a.visits.map((v) => v.device.anonymousId));
-    expect(new Set(await web.userIdsByAnonymousId(anonymousIds))).toEqual(new Set([null]));
+    const visitors = await web.visitors(anonymousIds);
+    // Every one of them, those whose every event refused analytics included: still a browser.
+    expect(new Set(visitors.map((v) => v && [v.link, v.userId].join()))).toEqual(new Set(['unlinked,']));
+  });
+
+  it('answers consent with the newest answer each customer\'s events carried, and their place with their address', async () => {
+    const customers = activities.slice(0, world.customers);
+    const [consents, locations] = await Promise.all([
+      web.consents(customers.map((a) => ({ userId: a.userId!, anonymousId: null }))),
+      web.locations(customers.map((a) => ({ userId: a.userId!, anonymousId: null, days: DAYS }))),
+    ]);
+    let revoked = 0;
+    customers.forEach((activity, i) => {
+      const own = ownEvents(activity);
+      const answered = own.filter(({ event }) => event.consent !== null).sort((a, b) => b.event.at - a.event.at)[0];
+      expect(consents[i]!.analytics).toEqual(answered ? { granted: answered.event.consent!.analytics, at: new Date(answered.event.at) } : null);
+      if (answered?.event.consent?.analytics === false) revoked++;
+      const newest = own.filter(({ event }) => event.consent?.analytics !== false).sort((a, b) => b.event.at - a.event.at)[0];
+      const place = newest && { ...newest.device.place, locale: newest.device.locale, at: new Date(newest.event.at) };
+      expect(locations[i]).toEqual(place ?? null);
+    });
+    expect(revoked).toBeGreaterThan(0);
+    expect(consents.filter((c) => c.analytics?.granted).length).toBeGreaterThan(world.customers / 3);
+  });
+
+  it('says how current it is: loaded a few minutes after arrival, never after its clock', async () => {
+    const load = await web.loadStatus();
+    expect(load.newestReceivedAt!.getTime()).toBeLessThanOrEqual(TEST_AS_OF.getTime());
+    expect(load.loadedAt!.getTime()).toBeGreaterThanOrEqual(load.newestReceivedAt!.getTime());
+    expect(load.loadedAt!.getTime()).toBeLessThanOrEqual(TEST_AS_OF.getTime());
+    const { rows } = await db.pool.query<{ lag: number }>(
+      `SELECT max(extract(epoch FROM uuid_ts - received_at))::float8 AS lag FROM web.pages WHERE received_at < $1::timestamptz - interval '1 hour'`,
+      [TEST_AS_OF],
+    );
+    expect(rows[0]!.lag).toBeGreaterThan(60);
+    expect(rows[0]!.lag).toBeLessThan(10 * 60);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSql, sqlError } from '../../sources/sql.ts';
-import { createWebSource, TABLES, warehouseDdl, type Queryable, type WebSource } from '../../sources/web/index.ts';
+import { createWebSource, expectedOf, warehouseDdl, type Queryable, type WebSource } from '../../sources/web/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { DAY, MINUTE, WarehouseFixture } from './fixture.ts';
+import { DAY, indexUse, MINUTE, planWithoutSeqScan, WarehouseFixture } from './fixture.ts';
 
 const NOW = new Date('2026-06-10T12:00:00Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-const key = { userId: '1', days: 30 };
+const key = { userId: '1', anonymousId: null, days: 30 };
 const listKey = { ...key, first: 10 };
 
 describe('a warehouse missing event tables and columns', () => {
@@ -96,30 +96,15 @@ describe('a warehouse missing event tables and columns', () => {
     ] as const) {
       sent.length = 0;
       await call();
-      const [statement] = sent;
-      // Forbidding sequential scans makes the planner show whether an index could serve at all:
-      // these test tables are small enough that it would rather scan them.
-      const client = await db.pool.connect();
-      try {
-        await client.query('SET enable_seqscan = off');
-        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${statement!.text}`, statement!.values);
-        plans.set(family, JSON.stringify(rows[0]['QUERY PLAN']));
-      } finally {
-        await client.query('RESET enable_seqscan');
-        client.release();
-      }
+      plans.set(family, await planWithoutSeqScan(db.pool, sent[0]!));
     }
-    const scans = (plan: string, table: string) => ({
-      indexes: [...plan.matchAll(/"Index Name":\s*"([a-z_]+)"/g)].map((m) => m[1]).filter((name) => name!.startsWith(`${table}_`)),
-      sequential: new RegExp(`"Node Type":\\s*"Seq Scan"[^}]*"Relation Name":\\s*"${table}"`).test(plan),
-    });
     for (const table of ['product_added', 'checkout_started', 'order_completed']) {
-      expect(scans(plans.get('cartActivity')!, table)).toEqual({
+      expect(indexUse(plans.get('cartActivity')!, table)).toEqual({
         indexes: expect.arrayContaining([`${table}_user_idx`, `${table}_anonymous_idx`]),
         sequential: false,
       });
     }
-    expect(scans(plans.get('touches')!, 'pages')).toEqual({
+    expect(indexUse(plans.get('touches')!, 'pages')).toEqual({
       indexes: expect.arrayContaining(['pages_user_idx', 'pages_anonymous_idx']),
       sequential: false,
     });
@@ -170,17 +155,38 @@ describe('a warehouse whose first values fixed other column types', () => {
     expect(viewed!.map((product) => product.price)).toEqual(['30']);
     expect(failed).toEqual([]);
   });
+
+  it('says nothing of a missing optional column, and reads one of another type as null and says so', async () => {
+    await db.pool.query(`ALTER TABLE web.pages DROP COLUMN context_geo_city, DROP COLUMN uuid_ts;
+                         ALTER TABLE web.tracks ALTER COLUMN context_consent_category_preferences_c0002 TYPE text`);
+    failed.length = 0;
+    const messages = (await web.checkContract()).map((f) => f.message);
+    expect(messages.filter((m) => /context_geo_city|uuid_ts/.test(m))).toEqual([]);
+    expect(messages).toContain(
+      'web.tracks has columns of another type (context_consent_category_preferences_c0002 is text, expected boolean): read as null, since the first value fixed the type',
+    );
+    const [[location], [consent], load] = await Promise.all([
+      web.locations([key]),
+      web.consents([key]),
+      web.loadStatus(),
+    ]);
+    expect(location).toBeNull();
+    expect(consent).toEqual({ analytics: null, advertising: null });
+    // The Product Removed of the earlier test is the newest arrival.
+    expect(load).toMatchObject({ newestReceivedAt: ago(DAY), loadedAt: null });
+    expect(failed).toEqual([]);
+  });
 });
 
 describe('the declared tables', () => {
-  it('are the tables and column types schema.sql creates', async () => {
+  it('are the tables and column types schema.sql creates, with the default consent categories', async () => {
     const ddl = await warehouseDdl('declared');
     await db.pool.query(ddl.tables);
     const { rows } = await db.pool.query<{ table_name: string; column_name: string; data_type: string }>(
       `SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = 'declared'`,
     );
     const created = new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, r.data_type]));
-    const declared = Object.entries(TABLES).flatMap(([table, { columns }]) =>
+    const declared = Object.entries(expectedOf().tables).flatMap(([table, { columns }]) =>
       Object.entries(columns).map(([column, type]) => [`${table}.${column}`, type] as const),
     );
     expect(declared.map(([name]) => [name, created.get(name)])).toEqual(declared);

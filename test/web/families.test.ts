@@ -55,8 +55,8 @@ afterAll(async () => db?.close());
 describe('devices', () => {
   it('parse each session\'s user agent, merge browser versions into one device, and give each its share', async () => {
     const [devices, none] = await web.devices([
-      { userId: '1', days: 30 },
-      { userId: '2', days: 30 },
+      { userId: '1', anonymousId: null, days: 30 },
+      { userId: '2', anonymousId: null, days: 30 },
     ]);
     expect(devices).toEqual([
       { type: 'desktop', os: 'Mac OS', browser: 'Chrome', sessions: 3, share: 0.5, lastSeenAt: ago(DAY) },
@@ -67,7 +67,7 @@ describe('devices', () => {
   });
 
   it('count only the sessions in the window', async () => {
-    const [devices] = await web.devices([{ userId: '1', days: 1 }]); // from exactly 1 day ago: the Mac session is in
+    const [devices] = await web.devices([{ userId: '1', anonymousId: null, days: 1 }]); // from exactly 1 day ago: the Mac session is in
     expect(devices!.map((d) => [d.type, d.share])).toEqual([['mobile', 0.5], ['desktop', 0.5]]);
   });
 });
@@ -75,15 +75,15 @@ describe('devices', () => {
 describe('touches', () => {
   it('give the campaign, referrer and landing page of the first and the last session in the window', async () => {
     const [touches, none] = await web.touches([
-      { userId: '1', days: 30 },
-      { userId: '2', days: 30 },
+      { userId: '1', anonymousId: null, days: 30 },
+      { userId: '2', anonymousId: null, days: 30 },
     ]);
     expect(touches).toEqual({
       firstTouch: { at: ago(5 * DAY), source: 'newsletter', medium: 'email', campaign: 'june-picks', referrer: null, landingPath: '/c/home' },
       lastTouch: { at: ago(10 * MINUTE), source: null, medium: null, campaign: null, referrer: null, landingPath: '/' },
     });
     expect(none).toBeNull();
-    const [[recent]] = [await web.touches([{ userId: '1', days: 1 }])];
+    const [[recent]] = [await web.touches([{ userId: '1', anonymousId: null, days: 1 }])];
     expect(recent!.firstTouch).toMatchObject({ at: ago(DAY), referrer: 'https://www.google.com/', landingPath: '/products/2' });
   });
 });
@@ -91,8 +91,8 @@ describe('touches', () => {
 describe('cart activity', () => {
   it('lists adds and removals most recent first, and checkouts with no order after them', async () => {
     const [cart, nothing] = await web.cartActivity([
-      { userId: '1', days: 30 },
-      { userId: '2', days: 30 },
+      { userId: '1', anonymousId: null, days: 30 },
+      { userId: '2', anonymousId: null, days: 30 },
     ]);
     expect(cart).toEqual({
       productsAdded: [
@@ -107,7 +107,7 @@ describe('cart activity', () => {
   });
 
   it('does not call a checkout abandoned until the session timeout has passed', async () => {
-    const [cart] = await web.cartActivity([{ userId: '3', days: 1 }]);
+    const [cart] = await web.cartActivity([{ userId: '3', anonymousId: null, days: 1 }]);
     expect(cart!.abandonedCheckouts).toEqual([{ at: ago(31 * MINUTE), value: '5.00', currencyCode: 'USD' }]);
   });
 });
@@ -115,8 +115,8 @@ describe('cart activity', () => {
 describe('searches', () => {
   it('list the most recent first, up to first', async () => {
     const [two, none] = await web.searches([
-      { userId: '1', days: 30, first: 2 },
-      { userId: '2', days: 30, first: 2 },
+      { userId: '1', anonymousId: null, days: 30, first: 2 },
+      { userId: '2', anonymousId: null, days: 30, first: 2 },
     ]);
     expect(two).toEqual([
       { query: 'lamp', at: ago(DAY - MINUTE) },

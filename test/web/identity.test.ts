@@ -13,7 +13,7 @@ let web: WebSource;
  * Alice (user 10) browses as anon-a, logs in (identify), then browses as herself; earlier she used
  * anon-phone and identified it too. Bob (user 20) logs in on the family computer anon-shared, which
  * Alice also logged in on: anon-shared is ambiguous, and its anonymous events belong to nobody.
- * Carol's browser anon-c never logged in.
+ * Carol's browser anon-c never logged in. Dan (user 40) logged in on anon-tv, which sent nothing else.
  */
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -35,6 +35,7 @@ beforeAll(async () => {
   await fx.identify('anon-a', '10', ago(DAY));
 
   await fx.page({ anonymousId: 'anon-c' }, ago(DAY));
+  await fx.identify('anon-tv', '40', ago(4 * DAY));
   web = createWebSource(db.pool, { schema: 'web', now: () => NOW });
 });
 afterAll(async () => db?.close());
@@ -50,24 +51,28 @@ describe('identity stitching', () => {
 
   it('files anonymous events before login under the person, and counts an ambiguous id\'s for nobody', async () => {
     const [alice, bob] = await web.summaries([
-      { userId: '10', days: 30 },
-      { userId: '20', days: 30 },
+      { userId: '10', anonymousId: null, days: 30 },
+      { userId: '20', anonymousId: null, days: 30 },
     ]);
     // Alice: anon-phone (1), anon-a before and after login (2), her own page on the shared computer (1);
     // not the two anonymous pages of anon-shared.
     expect(alice).toMatchObject({ pageViews: 4, sessionCount: 3 });
     expect(bob).toMatchObject({ pageViews: 1, sessionCount: 1 });
-    const [viewed] = await web.recentlyViewedProducts([{ userId: '10', days: 30, first: 5 }]);
+    const [viewed] = await web.recentlyViewedProducts([{ userId: '10', anonymousId: null, days: 30, first: 5 }]);
     expect(viewed!.map((p) => p.productId)).toEqual(['1']);
   });
 
-  it('resolves an anonymous id to its one user, and to nobody when ambiguous or never identified', async () => {
-    expect(await web.userIdsByAnonymousId(['anon-a', 'anon-shared', 'anon-c', 'unknown', 'anon-phone'])).toEqual([
-      '10',
+  it('tells how each anonymous id is linked, and null for an unknown one', async () => {
+    expect(await web.visitors(['anon-a', 'anon-shared', 'anon-c', 'unknown', 'anon-phone', 'anon-tv', 'anon-a'])).toEqual([
+      // Identified as Alice (its later events carry her id).
+      { anonymousId: 'anon-a', link: 'linked', userId: '10' },
+      // Identified as Alice and as Bob: neither id is given.
+      { anonymousId: 'anon-shared', link: 'ambiguous', userId: null },
+      { anonymousId: 'anon-c', link: 'unlinked', userId: null },
       null,
-      null,
-      null,
-      '10',
+      { anonymousId: 'anon-phone', link: 'linked', userId: '10' },
+      { anonymousId: 'anon-tv', link: 'linked', userId: '40' },
+      { anonymousId: 'anon-a', link: 'linked', userId: '10' },
     ]);
   });
 });

@@ -58,7 +58,7 @@ afterAll(async () => db?.close());
 
 describe('sessions', () => {
   it('continue across a gap of exactly 30 minutes and split after 30 minutes and 1 second', async () => {
-    const [summary] = await web.summaries([{ userId: '1', days: 30 }]);
+    const [summary] = await web.summaries([{ userId: '1', anonymousId: null, days: 30 }]);
     expect(summary).toEqual({
       lastSeenAt: new Date(at('2026-06-09T08:00:00Z').getTime() + 90 * MINUTE + SECOND),
       sessionCount: 2,
@@ -69,14 +69,14 @@ describe('sessions', () => {
   });
 
   it('count a session across midnight once, tracks included', async () => {
-    const [summary] = await web.summaries([{ userId: '2', days: 30 }]);
+    const [summary] = await web.summaries([{ userId: '2', anonymousId: null, days: 30 }]);
     expect(summary).toMatchObject({ sessionCount: 1, pageViews: 2, averageSessionSeconds: 1200 });
   });
 
   it('include an event exactly at the window start and exclude one a millisecond before it, or after now', async () => {
     const [inside, nothing] = await web.summaries([
-      { userId: '3', days: 7 },
-      { userId: '3', days: 1 },
+      { userId: '3', anonymousId: null, days: 7 },
+      { userId: '3', anonymousId: null, days: 1 },
     ]);
     expect(inside).toMatchObject({ sessionCount: 1, pageViews: 1, lastSeenAt: new Date(NOW.getTime() - 7 * DAY) });
     expect(nothing).toBeNull();
@@ -85,7 +85,7 @@ describe('sessions', () => {
 
 describe('time on page', () => {
   it('is the gap to the next page in the session; the last page of a session has none', async () => {
-    const [products] = await web.recentlyViewedProducts([{ userId: '4', days: 30, first: 10 }]);
+    const [products] = await web.recentlyViewedProducts([{ userId: '4', anonymousId: null, days: 30, first: 10 }]);
     expect(products).toEqual([
       {
         productId: '9',
@@ -112,24 +112,24 @@ describe('time on page', () => {
   });
 
   it('runs across midnight within a session', async () => {
-    const [products] = await web.recentlyViewedProducts([{ userId: '2', days: 30, first: 10 }]);
+    const [products] = await web.recentlyViewedProducts([{ userId: '2', anonymousId: null, days: 30, first: 10 }]);
     expect(products!.map((p) => [p.productId, p.timeOnPageSeconds])).toEqual([['7', 630]]);
   });
 
   it('does not cross a session boundary (a view with no later page in its session has no time)', async () => {
-    const [products] = await web.recentlyViewedProducts([{ userId: '5', days: 30, first: 10 }]);
+    const [products] = await web.recentlyViewedProducts([{ userId: '5', anonymousId: null, days: 30, first: 10 }]);
     expect(products!.map((p) => [p.productId, p.viewCount, p.timeOnPageSeconds])).toEqual([['7', 1, 0]]);
   });
 
   it('adds up per category, by views', async () => {
-    const [categories] = await web.topCategories([{ userId: '4', days: 30, first: 5 }]);
+    const [categories] = await web.topCategories([{ userId: '4', anonymousId: null, days: 30, first: 5 }]);
     expect(categories).toEqual([{ category: 'Home', views: 3, secondsSpent: 128 }]);
   });
 
   it('pages each list to its own key\'s first', async () => {
     const [one, two] = await web.recentlyViewedProducts([
-      { userId: '4', days: 30, first: 1 },
-      { userId: '4', days: 30, first: 2 },
+      { userId: '4', anonymousId: null, days: 30, first: 1 },
+      { userId: '4', anonymousId: null, days: 30, first: 2 },
     ]);
     expect([one!.map((p) => p.productId), two!.map((p) => p.productId)]).toEqual([['9'], ['9', '10']]);
   });

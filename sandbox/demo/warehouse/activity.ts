@@ -1,6 +1,7 @@
 import { personAt, type DemoPerson, type DemoWorld } from '../people.ts';
 import { poisson, Rng, Stream } from '../random.ts';
 import { cartsOf, catalog, ordersOf, type DemoProduct } from '../shop.ts';
+import { browserConsent, browserPlace, consentAt } from './context.ts';
 import { anonymousIdOf, ipOf } from './ids.ts';
 import type { DemoDevice, DemoEvent } from './session.ts';
 import { browseVisit, cartVisit, loginVisit, purchaseVisit, researchVisit, type VisitContext } from './visits.ts';
@@ -40,6 +41,8 @@ export function devicesOf(world: DemoWorld, person: DemoPerson): DemoDevice[] {
     anonymousId: anonymousIdOf(world.seed, person.index, d),
     ip: ipOf(world.seed, person.index, d),
     locale,
+    consent: browserConsent(world.seed, person.index, d),
+    place: browserPlace(world.seed, person, d),
   }));
   const partner = sharingPartner(world, person.index);
   if (partner !== null && partner < person.index) devices[0] = devicesOf(world, personAt(world, partner))[0]!;
@@ -55,7 +58,9 @@ const productsByCategory = new Map<number, ReadonlyMap<string, readonly DemoProd
  * time, order_id = the shop's id), a visit per open cart. Visits begin anonymous on each browser;
  * logging in (at checkout, to keep a cart, or now and then while browsing) links that browser to
  * the customer for good, so its earlier anonymous events are theirs. Prospects browse less, and
- * anonymously. Deterministic: a pure function of (world, person, historyDays).
+ * anonymously. Each event carries its browser's consent answer at that time (context.ts): the
+ * families leave out those refusing analytics. Deterministic: a pure function of (world, person,
+ * historyDays).
  */
 export function webActivityOf(world: DemoWorld, person: DemoPerson, historyDays = DEFAULT_HISTORY_DAYS): WebActivity {
   const f = rng.reset(world.seed, Stream.warehouse, person.index);
@@ -104,11 +109,9 @@ export function webActivityOf(world: DemoWorld, person: DemoPerson, historyDays 
     }
   }
   const inHistory = (at: number) => at >= from && at <= until;
-  return {
-    userId,
-    visits: visits.map((visit) => ({ device: visit.device, events: visit.events.filter((e) => inHistory(e.at)) })),
-    identifies: identifies.filter((identify) => inHistory(identify.at)),
-  };
+  const kept = visits.map((visit) => ({ device: visit.device, events: visit.events.filter((e) => inHistory(e.at)) }));
+  for (const { device, events } of kept) for (const event of events) event.consent = consentAt(device.consent, event.at, from, until);
+  return { userId, visits: kept, identifies: identifies.filter((identify) => inHistory(identify.at)) };
 }
 
 function productsOf(world: DemoWorld): ReadonlyMap<string, readonly DemoProduct[]> {

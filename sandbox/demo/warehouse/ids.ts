@@ -37,3 +37,12 @@ export function ipOf(seed: number, index: number, device: number): string {
 export function messageIdOf(index: number, sequence: number): string {
   return `ajs-next-${index.toString(36)}-${sequence.toString(36)}`;
 }
+
+/**
+ * A number in [0, 1) that is a pure function of `parts`: for what a browser is (its consent
+ * choices, whether its address geolocates), drawn without touching anyone's random stream, so the
+ * visits and links every other test relies on stay exactly as they were.
+ */
+export function unitOf(...parts: number[]): number {
+  return hash(...parts) / 4294967296;
+}

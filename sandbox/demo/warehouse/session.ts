@@ -1,4 +1,5 @@
 import type { DemoProduct } from '../shop.ts';
+import type { BrowserConsent, BrowserPlace, EventConsent } from './context.ts';
 import { utmSearch, type Campaign, type Traffic } from './traffic.ts';
 
 /** The shop's site: every generated URL starts here. */
@@ -10,6 +11,10 @@ export interface DemoDevice {
   readonly anonymousId: string;
   readonly ip: string;
   readonly locale: string;
+  /** Its consent banner's answers over time; null when it never showed one (see context.ts). */
+  readonly consent: BrowserConsent | null;
+  /** Where its address geolocates, and its timezone. */
+  readonly place: BrowserPlace;
 }
 
 /** The page a hit happened on, as pages stores it and tracks carry it in context_page_*. */
@@ -32,9 +37,10 @@ export type TrackEvent =
   | { readonly name: 'order_completed'; readonly orderId: number; readonly totalCents: number }
   | { readonly name: 'products_searched'; readonly query: string };
 
+/** An event; `userId` and `consent` are filled in once the person's visits are known (webActivityOf). */
 export type DemoEvent =
-  | { readonly type: 'page'; at: number; readonly page: PageInfo; userId: string | null }
-  | { readonly type: 'track'; at: number; readonly page: PageInfo; readonly event: TrackEvent; userId: string | null };
+  | { readonly type: 'page'; at: number; readonly page: PageInfo; userId: string | null; consent: EventConsent | null }
+  | { readonly type: 'track'; at: number; readonly page: PageInfo; readonly event: TrackEvent; userId: string | null; consent: EventConsent | null };
 
 export type PageContent =
   | { readonly kind: 'home' }
@@ -94,7 +100,7 @@ export class SessionBuilder {
       referrer: landing ? this.traffic.referrer : this.page!.url,
       campaign: landing ? this.traffic.campaign : null,
     };
-    this.events.push({ type: 'page', at: this.t, page: this.page, userId: null });
+    this.events.push({ type: 'page', at: this.t, page: this.page, userId: null, consent: null });
     return this;
   }
 
@@ -102,7 +108,7 @@ export class SessionBuilder {
   track(event: TrackEvent, afterMs: number): this {
     if (!this.page) throw new Error('a track call needs a page to happen on');
     this.t += Math.round(afterMs);
-    this.events.push({ type: 'track', at: this.t, page: this.page, event, userId: null });
+    this.events.push({ type: 'track', at: this.t, page: this.page, event, userId: null, consent: null });
     return this;
   }
 

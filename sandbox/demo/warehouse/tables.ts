@@ -10,9 +10,17 @@ const CONTEXT = {
   context_user_agent: 'text', context_ip: 'text', context_locale: 'text', context_campaign_source: 'text',
   context_campaign_medium: 'text', context_campaign_name: 'text', context_page_referrer: 'text',
 };
+/** The event's consent answers (see context.ts): on every event table, since every family leaves out refusals. */
+const CONSENT = { context_consent_category_preferences_c0002: 'boolean', context_consent_category_preferences_c0004: 'boolean' };
+/**
+ * Load time and place, on pages and tracks, where the source reads them. An event's own table
+ * (product_viewed, ...) leaves them null: nothing reads them there, and five more columns on every
+ * row of those tables would slow the demo's start for nothing.
+ */
+const PLACE = { uuid_ts: 'timestamptz', context_timezone: 'text', context_geo_country: 'text', context_geo_region: 'text', context_geo_city: 'text' };
 const TRACK = {
   id: 'text', anonymous_id: 'text', user_id: 'text', event: 'text', event_text: 'text', timestamp: 'timestamptz',
-  received_at: 'timestamptz', ...CONTEXT, context_page_path: 'text', context_page_url: 'text',
+  received_at: 'timestamptz', ...CONTEXT, context_page_path: 'text', context_page_url: 'text', ...CONSENT,
 };
 const PRODUCT = { product_id: 'text', sku: 'text', category: 'text', name: 'text', price: 'numeric', currency: 'text' };
 
@@ -42,7 +50,8 @@ export class WarehouseWriters {
   readonly counts: WrittenCounts = { events: 0, rows: 0 };
   private readonly tables;
 
-  constructor(pool: Pool, schema: string) {
+  /** `asOf`: the generation's "now" (ms); nothing is loaded after it. */
+  constructor(pool: Pool, schema: string, private readonly asOf: number) {
     const table = (name: string, types: Record<string, string>) => new BulkInsert(pool, `${schema}.${name}`, types);
     this.tables = {
       identifies: table('identifies', {
@@ -52,9 +61,9 @@ export class WarehouseWriters {
       users: table('users', { id: 'text', received_at: 'timestamptz', email: 'text', first_name: 'text', last_name: 'text' }),
       pages: table('pages', {
         id: 'text', anonymous_id: 'text', user_id: 'text', timestamp: 'timestamptz', received_at: 'timestamptz', path: 'text',
-        url: 'text', title: 'text', referrer: 'text', search: 'text', name: 'text', category: 'text', ...CONTEXT,
+        url: 'text', title: 'text', referrer: 'text', search: 'text', name: 'text', category: 'text', ...CONTEXT, ...CONSENT, ...PLACE,
       }),
-      tracks: table('tracks', TRACK),
+      tracks: table('tracks', { ...TRACK, ...PLACE }),
       product_viewed: table('product_viewed', { ...TRACK, ...PRODUCT, url: 'text' }),
       product_added: table('product_added', { ...TRACK, ...PRODUCT, quantity: 'integer' }),
       product_removed: table('product_removed', { ...TRACK, ...PRODUCT, quantity: 'integer' }),
@@ -101,14 +110,14 @@ export class WarehouseWriters {
   private page(id: string, device: DemoDevice, event: DemoEvent): void {
     const { page } = event;
     this.row('pages', [id, device.anonymousId, event.userId, iso(event.at), received(event.at), page.path, page.url, page.title,
-      page.referrer, page.search, page.name, page.category, ...context(device, event)]);
+      page.referrer, page.search, page.name, page.category, ...context(device, event), ...consent(event), ...this.place(device, event)]);
   }
 
   private track(id: string, device: DemoDevice, event: Extract<DemoEvent, { type: 'track' }>): void {
     const track = event.event;
     const common = [id, device.anonymousId, event.userId, track.name, TEXT[track.name], iso(event.at), received(event.at),
-      ...context(device, event), event.page.path, event.page.url];
-    this.row('tracks', common);
+      ...context(device, event), event.page.path, event.page.url, ...consent(event)];
+    this.row('tracks', [...common, ...this.place(device, event)]);
     switch (track.name) {
       case 'product_viewed':
         return this.row(track.name, [...common, ...product(track.product), event.page.url]);
@@ -125,6 +134,12 @@ export class WarehouseWriters {
     }
   }
 
+  /** The PLACE columns of an event. */
+  private place(device: DemoDevice, event: DemoEvent): unknown[] {
+    const { place } = device;
+    return [loaded(event.at, this.asOf), place.timezone, place.country, place.region, place.city];
+  }
+
   private row(table: keyof typeof this.tables, values: readonly unknown[]): void {
     this.tables[table].add(values);
     this.counts.rows++;
@@ -137,6 +152,10 @@ function context(device: DemoDevice, event: DemoEvent): unknown[] {
     event.page.referrer];
 }
 
+function consent(event: DemoEvent): unknown[] {
+  return [event.consent?.analytics ?? null, event.consent?.advertising ?? null];
+}
+
 function product(p: DemoProduct): unknown[] {
   return [String(p.id), p.sku, p.category, p.name, cents(p.priceCents), SHOP_CURRENCY];
 }
@@ -144,4 +163,7 @@ function product(p: DemoProduct): unknown[] {
 const cents = (value: number): string => (value / 100).toFixed(2);
 const iso = (ms: number): string => new Date(ms).toISOString();
 // The pipeline receives an event a moment after it happened (sent in batches from the browser).
-const received = (ms: number): string => new Date(ms + 50 + (ms % 1950)).toISOString();
+const receivedMs = (ms: number): number => ms + 50 + (ms % 1950);
+const received = (ms: number): string => new Date(receivedMs(ms)).toISOString();
+// The connector loads it a few minutes after receiving it (uuid_ts), never after the generation's now.
+const loaded = (ms: number, asOf: number): string => new Date(Math.min(asOf, receivedMs(ms) + 120_000 + (ms % 360_000))).toISOString();
