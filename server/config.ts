@@ -16,6 +16,8 @@ const schema = z.object({
   ANALYTICS_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   ANALYTICS_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a plain lower-case schema name').default('web'),
   DEMO_WEB_HISTORY_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  WEB_CONSENT_ANALYTICS_CATEGORY: consentCategory('c0002'),
+  WEB_CONSENT_ADVERTISING_CATEGORY: consentCategory('c0004'),
   SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code such as USD').default('USD'),
   ABANDONED_CART_AFTER_MINUTES: z.coerce.number().min(1).max(43_200).default(60),
   RFM_BOUNDARIES_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
@@ -30,8 +32,13 @@ const schema = z.object({
   HUBSPOT_RATE_LIMIT_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   HUBSPOT_EXTRA_PROPERTIES: z
     .string()
-    .regex(/^[a-z0-9_]+(,[a-z0-9_]+)*$/, 'expected comma-separated HubSpot internal property names')
-    .transform((list) => list.split(','))
+    .regex(
+      /^[a-z0-9_]+(:(trait|identifier))?(,[a-z0-9_]+(:(trait|identifier))?)*$/,
+      'expected comma-separated HubSpot internal property names, each a trait (name, or name:trait) or a direct identifier ' +
+        '(name:identifier: in the clear with customer:read:pii only), e.g. preferred_store,loyalty_tier,mobilephone:identifier',
+    )
+    .transform(crmPropertyList)
+    .refine((list) => new Set(list.map(({ name }) => name)).size === list.length, { message: 'expected each property once' })
     .optional(),
   HUBSPOT_OWNERS_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
 
@@ -82,8 +89,10 @@ const schema = z.object({
   JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   JWT_JWKS_FILE: z.string().min(1).optional(),
   JWT_ALGORITHMS: list(/^(HS256|RS256|ES256)$/, 'expected a comma-separated list of HS256, RS256, ES256').optional(),
-  JWT_SCOPES: list(/^(customer:read:(traits|pii|self)|segments:read|admin)$/, 'expected a comma-separated list of scopes').default(['customer:read:self']),
+  JWT_SCOPES: list(/^(customer:read:(traits|pii|self)|visitor:read:self|segments:read|admin)$/, 'expected a comma-separated list of scopes')
+    .default(['customer:read:self', 'visitor:read:self']),
   JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  JWT_VISITOR_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3600),
   CORS_ORIGINS: list(/^https?:\/\/[^/\s,]+$/, 'expected comma-separated origins such as https://shop.example.com').optional(),
   SANDBOX: z.enum(['auto', 'on', 'off']).default('auto'),
   MAX_DEPTH: z.coerce.number().int().min(1).max(100).default(12),
@@ -123,7 +132,36 @@ const schema = z.object({
   .refine((config) => config.RATE_LIMIT_COST_PER_SECOND === 0 || config.RATE_LIMIT_BURST >= config.MAX_COST, {
     path: ['RATE_LIMIT_BURST'],
     message: 'must be at least MAX_COST, or the dearest allowed operation could never run',
+  })
+  // The sources take plain property names; which of them are identifiers is the server's business.
+  .transform(({ HUBSPOT_EXTRA_PROPERTIES: properties, ...config }) => ({
+    ...config,
+    HUBSPOT_EXTRA_PROPERTIES: properties?.map(({ name }) => name),
+    /** The HUBSPOT_EXTRA_PROPERTIES marked `:identifier` (not a setting of its own). */
+    crmIdentifierProperties: (properties ?? []).filter(({ identifier }) => identifier).map(({ name }) => name),
+  }));
+
+/** `name` or `name:trait` (a trait), `name:identifier` (a direct identifier), comma-separated. */
+function crmPropertyList(list: string): Array<{ name: string; identifier: boolean }> {
+  return list.split(',').map((item) => {
+    const [name = '', kind] = item.split(':');
+    return { name, identifier: kind === 'identifier' };
   });
+}
+
+/**
+ * A Segment consent category id as the warehouse's column suffix
+ * (`context_consent_category_preferences_<id>`, within PostgreSQL's 63-character names); empty
+ * turns the purpose off (null).
+ */
+function consentCategory(fallback: string) {
+  return z
+    .string()
+    .regex(/^([a-z0-9]+(_[a-z0-9]+)*)?$/, 'expected a Segment consent category id in lower-case snake case, e.g. c0002 (the column suffix), or empty to turn it off')
+    .max(26, 'expected at most 26 characters (the column name is limited to 63)')
+    .transform((id) => id || null)
+    .default(fallback);
+}
 
 /** A comma-separated list whose every item matches `item`. */
 function list(item: RegExp, message: string) {
@@ -132,6 +170,9 @@ function list(item: RegExp, message: string) {
     .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
     .refine((items) => items.length > 0 && items.every((part) => item.test(part)), { message });
 }
+
+/** Settings whose empty value means "off" rather than "unset" (the default). */
+const EMPTY_TURNS_OFF = new Set(['WEB_CONSENT_ANALYTICS_CATEGORY', 'WEB_CONSENT_ADVERTISING_CATEGORY']);
 
 /** Names whose values are never printed, even when invalid. */
 const SECRET = new Set(['DATABASE_URL', 'ANALYTICS_DATABASE_URL', 'HUBSPOT_ACCESS_TOKEN', 'MAILCHIMP_API_KEY', 'REDIS_URL', 'HUBSPOT_CLIENT_SECRET', 'MAILCHIMP_WEBHOOK_SECRET', 'METRICS_TOKEN', 'API_KEYS', 'JWT_SECRET']);
@@ -144,7 +185,9 @@ export class ConfigError extends Error {
 
 /** Parses and validates the environment; throws ConfigError listing every bad setting. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value !== undefined && (value !== '' || EMPTY_TURNS_OFF.has(name))),
+  );
   const result = schema.safeParse(present);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {

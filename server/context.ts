@@ -25,4 +25,9 @@ export interface Settings {
   readonly shopCurrency: string;
   /** Contact properties `CrmContact.properties` may read. */
   readonly crmProperties: readonly string[];
+  /**
+   * Those of `crmProperties` that are direct identifiers (HUBSPOT_EXTRA_PROPERTIES `name:identifier`):
+   * in the clear with customer:read:pii only, masked for segments:read. None when omitted.
+   */
+  readonly crmIdentifierProperties?: readonly string[];
 }

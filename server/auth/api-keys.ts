@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { isScope, Scope, type Principal, type RateLimitPolicy } from './scopes.ts';
+import { isBoundScope, isScope, type Principal, type RateLimitPolicy, type Scope } from './scopes.ts';
 
 /** Every key starts with this, so a bearer token is told from a JWT (and from a leaked secret of another system) at a glance. */
 export const API_KEY_PREFIX = 'c360_';
@@ -19,8 +19,10 @@ const entrySchema = z.object({
   scopes: z
     .array(z.string().refine(isScope, { message: 'unknown scope' }))
     .min(1)
-    // A self scope needs a customer to be bound to, which only a JWT's `sub` gives.
-    .refine((scopes) => !scopes.includes(Scope.Self), { message: 'customer:read:self is for JWTs (bound to their sub), not API keys' }),
+    // A self scope needs a person to be bound to, which only a JWT's `sub` gives.
+    .refine((scopes) => !scopes.some(isBoundScope), {
+      message: 'customer:read:self and visitor:read:self are for JWTs (bound to their sub), not API keys',
+    }),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the key\'s SHA-256 as 64 lower-case hex digits'),
   rateLimit: z
     .object({ costPerSecond: z.number().int().min(1), burst: z.number().int().min(1) })
@@ -86,6 +88,7 @@ export class ApiKeys {
       rateLimitKey: `key:${entry.client}`,
       scopes: new Set(entry.scopes),
       customerId: null,
+      anonymousId: null,
       ...(entry.rateLimit && { rateLimit: entry.rateLimit }),
     };
   }

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Context } from '../context.ts';
-import type { Principal } from './scopes.ts';
+import { Scope, type Principal } from './scopes.ts';
 
 /** Customer ids listed in one audit line; the count is always exact. */
 const MAX_LISTED_CUSTOMERS = 200;
@@ -28,7 +28,7 @@ export interface RequestAuth {
 
 /**
  * Writes one structured line per request that touched personal data (or was refused some):
- * client, customer ids, field coordinates, masked and denied fields. The request id and operation
+ * client, the bound customer or visitor, customer ids, field coordinates, masked and denied fields. The request id and operation
  * name come with it, so the line can be joined with the error log.
  */
 export function auditLogging(): ApolloServerPlugin<Context> {
@@ -45,6 +45,9 @@ export function auditLogging(): ApolloServerPlugin<Context> {
                 client: principal.client,
                 kind: principal.kind,
                 ...(principal.customerId && { boundCustomerId: principal.customerId }),
+                // A visitor token's browser (an analytics id, as customer ids are commerce ids); a
+                // customer token's session browser is not written next to its customer id.
+                ...(principal.scopes.has(Scope.Visitor) && principal.anonymousId && { boundAnonymousId: principal.anonymousId }),
                 operationName,
                 customerIds: customerIds.slice(0, MAX_LISTED_CUSTOMERS),
                 customerCount: customerIds.length,

@@ -35,6 +35,7 @@ export function authentication(options: AuthenticationOptions): RequestHandler {
     rateLimitKey: '',
     scopes: new Set(options.anonymousScopes),
     customerId: null,
+    anonymousId: null,
   };
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');

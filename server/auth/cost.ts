@@ -63,6 +63,7 @@ const REMOTE_FIELDS: Record<string, keyof typeof UPSTREAM_CALLS> = {
   'Identities.hubspotContactId': 'hubspot',
   'CrmContact.company': 'hubspot',
   'Customer.emailMarketing': 'mailchimp',
+  'Consent.email': 'mailchimp',
   'Identities.mailchimpSubscriberHash': 'mailchimp',
   'EmailMarketing.activity': 'mailchimp',
   'EmailMarketing.lastOpenedAt': 'mailchimp',

@@ -1,5 +1,5 @@
 import type { GraphQLField, GraphQLNamedType } from 'graphql';
-import { getNamedType } from 'graphql';
+import { getNamedType, isCompositeType } from 'graphql';
 
 /**
  * The direct identifiers: fields that name, reach or locate one person. Every field whose name or
@@ -54,9 +54,14 @@ export const IDENTIFIER_TYPES = {
  */
 export type MaskKind = 'email' | 'name' | 'initial' | 'phone' | 'postal' | 'coordinate' | 'ip' | 'url' | 'hash' | 'redacted';
 
-/** The mask of a field when it is a direct identifier, else null. */
+/**
+ * The mask of a field when it is a direct identifier, else null. Only a value is one: a field of
+ * an object type named like an identifier (`Consent.email`, the email channel's consent) holds
+ * fields of its own, each judged by its own name and type.
+ */
 export function identifierKind(field: Pick<GraphQLField<unknown, unknown>, 'name' | 'type'>): MaskKind | null {
   const type: GraphQLNamedType = getNamedType(field.type);
+  if (isCompositeType(type)) return null;
   return (
     (IDENTIFIER_FIELDS as Record<string, MaskKind>)[field.name] ??
     (IDENTIFIER_TYPES as Record<string, MaskKind>)[type.name] ??

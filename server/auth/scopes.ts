@@ -9,8 +9,10 @@ export const Scope = {
   Traits: 'customer:read:traits',
   /** Direct identifiers (email, names, phone, address, IPs, ...), on top of what other scopes grant. */
   Pii: 'customer:read:pii',
-  /** One customer, the JWT's `sub`: everything about them, nobody else. */
+  /** One customer, the JWT's `sub`: what a storefront shows them (server/auth/storefront.ts), nobody else. */
   Self: 'customer:read:self',
+  /** One anonymous browser, the JWT's `sub` (its analytics anonymous id): what a storefront shows it, nothing about customers. */
+  Visitor: 'visitor:read:self',
   /** `customerSegment` and introspection; identifiers masked unless `customer:read:pii` is also held. */
   Segments: 'segments:read',
   /** `forgetCustomer`, cache operations, introspection. */
@@ -23,6 +25,14 @@ export const ALL_SCOPES: readonly Scope[] = Object.values(Scope);
 
 /** What anonymous callers get outside production, so `npm start` + Sandbox work with no key. */
 export const DEVELOPMENT_ANONYMOUS_SCOPES: readonly Scope[] = [Scope.Traits, Scope.Pii, Scope.Segments];
+
+/** The scopes that bind a token to one person (its `sub`); only JWTs carry them, and at most one. */
+export const BOUND_SCOPES = [Scope.Self, Scope.Visitor] as const;
+export type BoundScope = (typeof BOUND_SCOPES)[number];
+
+export function isBoundScope(scope: string): scope is BoundScope {
+  return (BOUND_SCOPES as readonly string[]).includes(scope);
+}
 
 export function isScope(value: string): value is Scope {
   return (ALL_SCOPES as readonly string[]).includes(value);
@@ -37,6 +47,12 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>;
   /** The customer a `customer:read:self` token is bound to (the JWT `sub`), else null. */
   readonly customerId: string | null;
+  /**
+   * The browser a `visitor:read:self` token is bound to (its `sub`, an analytics anonymous id); for
+   * a `customer:read:self` token, the browser of the session the customer signed in on (its
+   * optional `anonymous_id` claim), which `me` merges; else null.
+   */
+  readonly anonymousId: string | null;
   /** Per-client override of the default rate limit (API keys may carry one). */
   readonly rateLimit?: RateLimitPolicy;
 }

@@ -70,6 +70,7 @@ function jwt(config: Config): JwtOptions | null {
     ...(algorithms && { algorithms }),
     allowedScopes: config.JWT_SCOPES as Scope[],
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    visitorMaxTtlSeconds: config.JWT_VISITOR_MAX_TTL_SECONDS,
   };
 }
 

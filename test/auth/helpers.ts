@@ -2,6 +2,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { mintApiKey } from '../../server/auth/api-keys.ts';
 import type { SecurityOptions } from '../../server/auth/index.ts';
 import { Scope } from '../../server/auth/scopes.ts';
+import { signVisitorToken, visitorClaims } from '../../server/auth/visitor-token.ts';
 import { crmNotConfigured, emailNotConfigured } from '../../server/sources.ts';
 import type { HubSpotSource } from '../../sources/hubspot/index.ts';
 import type { MailchimpSource } from '../../sources/mailchimp/index.ts';
@@ -51,6 +52,17 @@ export function selfToken(options: TokenOptions = {}): Promise<string> {
     .setIssuedAt()
     .setExpirationTime(options.expiresIn ?? '10m');
   return jwt.sign(new TextEncoder().encode(options.secret ?? HS_SECRET));
+}
+
+/** A visitor token (HS256) bound to the browser `anonymousId`, for 10 minutes unless told otherwise. */
+export function visitorToken(anonymousId: string, options: { ttlSeconds?: number; secret?: string } = {}): Promise<string> {
+  const claims = visitorClaims(anonymousId, { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: options.ttlSeconds ?? 600 });
+  return signVisitorToken(claims, options.secret ?? HS_SECRET);
+}
+
+/** An HS256 token with exactly these claims (iss and aud added unless given), for claims the builders above never make. */
+export function signedClaims(claims: Record<string, unknown>): Promise<string> {
+  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(HS_SECRET));
 }
 
 /** An RS256 key pair and its public JWKS, for servers that verify with a JWKS. */

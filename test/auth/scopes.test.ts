@@ -149,14 +149,39 @@ describe('the role-by-field matrix', () => {
     expect(done.body.data).toEqual({ forgetCustomer: { email: subject.email } });
   });
 
-  it('a customer:read:self token reads its own customer in full, as `me` and by id', async () => {
+  it('a customer:read:self token reads what a storefront shows its own customer, as `me` and by id; internal labels are FORBIDDEN', async () => {
     const token = await selfToken({ sub: String(subject.customerId) });
-    const asMe = await server.query(`{ me { ${SELECTION} } }`, {}, bearer(token));
-    expect(asMe.body.errors).toBeUndefined();
-    expectFields(asMe, ['me'], subject, () => 'value');
-    const asId = await server.query(byId(subject), {}, bearer(token));
-    expect(asId.body.errors).toBeUndefined();
-    expectFields(asId, ['customer'], subject, () => 'value');
+    for (const [query, root] of [[`{ me { ${SELECTION} } }`, 'me'], [byId(subject), 'customer']] as const) {
+      const response = await server.query(query, {}, bearer(token));
+      expect(response.body.data, root).toEqual({
+        [root]: {
+          id: String(subject.customerId),
+          email: subject.email,
+          identities: { email: subject.email, hubspotContactId: null },
+          commerce: {
+            firstName: subject.firstName,
+            lastName: subject.lastName,
+            phone: subject.phone,
+            signupChannel: null,
+            location: { city: subject.city, postalCode: subject.postalCode, countryCode: subject.countryCode },
+          },
+          crm: null,
+          emailMarketing: { subscriberHash: null, memberRating: null },
+        },
+      });
+      const refused = response.body.errors?.map((e) => [e.path?.join('.'), e.extensions?.code]);
+      expect(refused?.sort(), root).toEqual(
+        [
+          [`${root}.identities.hubspotContactId`, 'FORBIDDEN'],
+          [`${root}.commerce.signupChannel`, 'FORBIDDEN'],
+          [`${root}.crm`, 'FORBIDDEN'],
+          [`${root}.emailMarketing.subscriberHash`, 'FORBIDDEN'],
+          [`${root}.emailMarketing.memberRating`, 'FORBIDDEN'],
+        ].sort(),
+      );
+    }
+    // The CRM contact was never read for it.
+    expect(standIns.hubspot.stats.total).toBe(0);
   });
 
   it('`me` needs a self token: an API key gets FORBIDDEN', async () => {

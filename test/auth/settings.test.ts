@@ -48,7 +48,9 @@ describe('security settings', () => {
     const message = failure(() => settings({ API_KEYS: secretish }));
     expect(message).toContain("API_KEYS: entry 0.sha256: expected the key's SHA-256");
     expect(message).not.toContain('plain-key');
-    expect(failure(() => settings({ API_KEYS: '[{"client":"app","scopes":["customer:read:self"],"sha256":"' + 'a'.repeat(64) + '"}]' }))).toContain('is for JWTs');
+    for (const scope of ['customer:read:self', 'visitor:read:self']) {
+      expect(failure(() => settings({ API_KEYS: `[{"client":"app","scopes":["${scope}"],"sha256":"${'a'.repeat(64)}"}]` }))).toContain('are for JWTs');
+    }
     expect(failure(() => settings({ API_KEYS: '{not json' }))).toContain('not JSON');
   });
 
@@ -65,8 +67,20 @@ describe('security settings', () => {
       issuer: 'https://login.example',
       audience: 'c360',
       key: { jwksUrl: 'https://login.example/jwks' },
-      allowedScopes: ['customer:read:self'],
+      allowedScopes: ['customer:read:self', 'visitor:read:self'],
+      visitorMaxTtlSeconds: 3600,
     });
+  });
+
+  it('lets JWT_SCOPES and JWT_VISITOR_MAX_TTL_SECONDS narrow what frontend tokens may be', () => {
+    const base = { JWT_ISSUER: 'https://login.example', JWT_AUDIENCE: 'c360', JWT_SECRET: 'x'.repeat(40) };
+    expect(settings({ ...base, JWT_SCOPES: 'customer:read:self', JWT_VISITOR_MAX_TTL_SECONDS: '600' }).jwt).toMatchObject({
+      allowedScopes: ['customer:read:self'],
+      visitorMaxTtlSeconds: 600,
+    });
+    expect(settings({ ...base, JWT_SCOPES: 'visitor:read:self' }).jwt?.allowedScopes).toEqual(['visitor:read:self']);
+    expect(failure(() => loadConfig({ JWT_SCOPES: 'visitor:read:all' }))).toContain('JWT_SCOPES: expected a comma-separated list of scopes');
+    expect(failure(() => loadConfig({ JWT_VISITOR_MAX_TTL_SECONDS: '0' }))).toContain('JWT_VISITOR_MAX_TTL_SECONDS');
   });
 
   it('needs a valid manifest in allow-list mode, and a burst that fits the dearest operation', () => {
@@ -79,5 +93,34 @@ describe('security settings', () => {
     expect(failure(() => settings({ PERSISTED_QUERIES: 'allowlist', PERSISTED_QUERIES_MANIFEST: join(dir, 'bad.json') }))).toContain('operation T: id is not the SHA-256 of its body');
     expect(failure(() => loadConfig({ MAX_COST: '50000' }))).toContain('RATE_LIMIT_BURST: must be at least MAX_COST');
     expect(settings({ RATE_LIMIT_COST_PER_SECOND: '0' }).rateLimit).toBeNull();
+  });
+});
+
+describe('source settings owned by the security layer', () => {
+  it('classifies each allow-listed HubSpot property as a trait (plain or :trait) or a direct identifier (:identifier)', () => {
+    const config = loadConfig({ HUBSPOT_EXTRA_PROPERTIES: 'preferred_store,loyalty_tier:trait,mobilephone:identifier' });
+    // The sources get plain names; which are identifiers is the server's business.
+    expect(config.HUBSPOT_EXTRA_PROPERTIES).toEqual(['preferred_store', 'loyalty_tier', 'mobilephone']);
+    expect(config.crmIdentifierProperties).toEqual(['mobilephone']);
+    expect(loadConfig({ HUBSPOT_EXTRA_PROPERTIES: 'preferred_store' }).crmIdentifierProperties).toEqual([]);
+    expect(loadConfig({})).toMatchObject({ HUBSPOT_EXTRA_PROPERTIES: undefined, crmIdentifierProperties: [] });
+  });
+
+  it('explains the property list format when it is wrong, and refuses a property listed twice', () => {
+    const message = failure(() => loadConfig({ HUBSPOT_EXTRA_PROPERTIES: 'mobilephone:pii' }));
+    expect(message).toContain('HUBSPOT_EXTRA_PROPERTIES: expected comma-separated HubSpot internal property names');
+    expect(message).toContain('mobilephone:identifier');
+    expect(failure(() => loadConfig({ HUBSPOT_EXTRA_PROPERTIES: 'mobilephone,mobilephone:identifier' }))).toContain('expected each property once');
+  });
+
+  it('reads the consent categories as warehouse column suffixes, c0002 and c0004 by default, empty turning one off', () => {
+    expect(loadConfig({})).toMatchObject({ WEB_CONSENT_ANALYTICS_CATEGORY: 'c0002', WEB_CONSENT_ADVERTISING_CATEGORY: 'c0004' });
+    expect(loadConfig({ WEB_CONSENT_ANALYTICS_CATEGORY: 'performance_cookies', WEB_CONSENT_ADVERTISING_CATEGORY: '' })).toMatchObject({
+      WEB_CONSENT_ANALYTICS_CATEGORY: 'performance_cookies',
+      WEB_CONSENT_ADVERTISING_CATEGORY: null,
+    });
+    for (const bad of ['C0002', 'c0002;drop', 'a__b', '_a', 'x'.repeat(27)]) {
+      expect(failure(() => loadConfig({ WEB_CONSENT_ANALYTICS_CATEGORY: bad })), bad).toContain('WEB_CONSENT_ANALYTICS_CATEGORY: expected');
+    }
   });
 });

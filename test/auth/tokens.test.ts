@@ -96,7 +96,7 @@ describe('JWTs verified with an HS256 secret', () => {
     expect(response.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
-  it('never lets a JWT claim more than JWT_SCOPES allows (customer:read:self by default)', async () => {
+  it('never lets a JWT claim more than JWT_SCOPES allows (the two self scopes by default)', async () => {
     const token = await selfToken({ scope: 'customer:read:traits customer:read:pii admin' });
     const response = await server.query(`{ customer(id: "${person.customerId}") { id } }`, {}, bearer(token));
     expect(response.body.data).toEqual({ customer: null });
