@@ -85,11 +85,11 @@ try {
 type Call = (source: WebSource, userIds: string[]) => Promise<unknown>;
 
 function families(days: number, anonymousIds: string[]): Array<[string, Call]> {
-  const keys = (ids: string[]) => ids.map((userId) => ({ userId, days }));
-  const lists = (ids: string[]) => ids.map((userId) => ({ userId, days, first: 10 }));
+  const keys = (ids: string[]) => ids.map((userId) => ({ userId, anonymousId: null, days }));
+  const lists = (ids: string[]) => ids.map((userId) => ({ userId, anonymousId: null, days, first: 10 }));
   return [
     ['identities', (s, ids) => s.identities(ids)],
-    ['userIdsByAnonymousId', (s, ids) => s.userIdsByAnonymousId(anonymousIds.slice(0, ids.length))],
+    ['visitors', (s, ids) => s.visitors(anonymousIds.slice(0, ids.length))],
     ['summaries', (s, ids) => s.summaries(keys(ids))],
     ['recentlyViewedProducts', (s, ids) => s.recentlyViewedProducts(lists(ids))],
     ['topCategories', (s, ids) => s.topCategories(lists(ids))],

@@ -4,7 +4,7 @@ import type { CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, Segment
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
-import type { WebKey, WebSource } from '../sources/web/index.ts';
+import type { WebKey, WebSource, WebSubject } from '../sources/web/index.ts';
 import {
   ACTIVITY_FAMILY,
   ACTIVITY_READS_PER_REQUEST,
@@ -17,7 +17,7 @@ import { cacheKey, entryState, observedFamily, type CallContext, type Family, ty
 import { SourceGuard, type GuardOptions } from './guard.ts';
 import { splitFamily, type DeclaredShapes } from './shapes.ts';
 import type { EntityStore } from './store.ts';
-import { WEB_IDENTITY_FAMILY, WEB_SHAPES, webUserKeys } from './web.ts';
+import { WEB_CONSENT_FAMILY, WEB_IDENTITY_FAMILY, WEB_SHAPES, webUserKeys } from './web.ts';
 
 /** The upstreams a request can reach. */
 export interface Sources {
@@ -62,14 +62,22 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     store ? { cache: { store, policy: options.freshness[source], keyOf } } : {};
   const id = (key: string) => key;
   const { commerce, crm, email, web } = sources;
-  /** A web family: keys of a declared shape through the cache (when there is one), the rest live. */
-  const webFamily = <K extends WebKey, R>(shapes: DeclaredShapes<K>, batch: (keys: readonly K[]) => Promise<R[]>): Family<K, R> => {
-    const base = { source: 'web', name: shapes.family, batch, guard: guards.web, logger } as const;
+  /**
+   * A web family whose reads of a customer's own events go through the cache, keyed by their shop
+   * id so that forgetting them names every key (`entry`: the key within the family, or null for a
+   * read that is never cached); an anonymous browser's reads, and a customer's with their
+   * session's browser added, are always live.
+   */
+  const webOwnReads = <K extends WebSubject, R>(name: string, batch: (keys: readonly K[]) => Promise<R[]>, entry: (key: K) => string | null): Family<K, R> => {
+    const base = { source: 'web', name, batch, guard: guards.web, logger } as const;
     const live = family(base);
     if (!store) return live;
-    const keyOf = (key: K) => shapes.entry(shapes.shapeOf(key), key.userId);
-    return splitFamily(shapes.isCached, family({ ...base, cache: { store, policy: options.freshness.web, keyOf } }), live);
+    const isCached = (key: K) => key.userId !== null && key.anonymousId === null && entry(key) !== null;
+    return splitFamily(isCached, family({ ...base, cache: { store, policy: options.freshness.web, keyOf: (key: K) => entry(key)! } }), live);
   };
+  /** A windowed web family: cached in its declared shapes only (web.ts). */
+  const webFamily = <K extends WebKey, R>(shapes: DeclaredShapes<K>, batch: (keys: readonly K[]) => Promise<R[]>): Family<K, R> =>
+    webOwnReads(shapes.family, batch, (key) => (shapes.isCached(key) ? shapes.entry(shapes.shapeOf(key), key.userId!) : null));
   const families = {
     customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
@@ -107,7 +115,22 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     webIdentity: family({ source: 'web', name: WEB_IDENTITY_FAMILY, batch: web.identities, guard: guards.web, logger, ...cached('web', id) }),
     // Read live: its key is an anonymous id, which forgetting a person could name only by asking
     // the warehouse for their links, and a warehouse that has already forgotten them would not say.
-    webUserByAnonymousId: family({ source: 'web', name: 'user-by-anonymous-id', batch: web.userIdsByAnonymousId, guard: guards.web, logger }),
+    webVisitor: family({ source: 'web', name: 'visitor', batch: web.visitors, guard: guards.web, logger }),
+    // Asked before every read of a person's browsing (a withheld consent serves none of it).
+    webConsent: webOwnReads(WEB_CONSENT_FAMILY, web.consents, (key) => key.userId),
+    // Read live: any window, and only when selected.
+    webLocation: family({ source: 'web', name: 'location', batch: web.locations, guard: guards.web, logger }),
+    // One key: the source reads the load status at most every 30 s and shares it.
+    webLoadStatus: family({
+      source: 'web',
+      name: 'load-status',
+      batch: async (keys: readonly string[]) => {
+        const status = await web.loadStatus();
+        return keys.map(() => status);
+      },
+      guard: guards.web,
+      logger,
+    }),
     // Cached for the declared windows and page sizes only (web.ts), so forgetting a person can name
     // every key; other shapes are read live.
     webSummary: webFamily(WEB_SHAPES.summaries, web.summaries),
@@ -266,7 +289,10 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
     emailMember: normalized(loader(families.emailMember), normalizeEmail),
     emailTags: normalized(loader(families.emailTags), normalizeEmail),
     webIdentity: loader(families.webIdentity),
-    webUserByAnonymousId: loader(families.webUserByAnonymousId),
+    webVisitor: loader(families.webVisitor),
+    webConsent: loader(families.webConsent, { cacheKeyFn: webKey }),
+    webLocation: loader(families.webLocation, { cacheKeyFn: webKey }),
+    webLoadStatus: loader(families.webLoadStatus),
     webSummary: loader(families.webSummary, { cacheKeyFn: webKey }),
     webViewedProducts: loader(families.webViewedProducts, { cacheKeyFn: webKey }),
     webTopCategories: loader(families.webTopCategories, { cacheKeyFn: webKey }),
@@ -294,8 +320,9 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
-/** A web key (user, window and page size) as one string, for DataLoader's deduplication. */
-const webKey = (key: { userId: string; days: number; first?: number }): string => `${key.userId}:${key.days}:${key.first ?? ''}`;
+/** A web key (whose events, window and page size) as one string, for DataLoader's deduplication. */
+const webKey = (key: { userId: string | null; anonymousId: string | null; days?: number; first?: number }): string =>
+  JSON.stringify([key.userId, key.anonymousId, key.days ?? null, key.first ?? null]);
 
 /** Email keys as every source compares them. */
 export function normalizeEmail(email: string): string {

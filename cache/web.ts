@@ -55,9 +55,19 @@ export const WEB_SHAPES = {
 export const WEB_IDENTITY_FAMILY = 'identity';
 
 /**
- * Every cache key that can hold something of a warehouse user: their identity and each cached
- * shape of each family. The user id is the shop's customer id.
+ * The consent family: cached for a customer's own reads (by user id), since every read of their
+ * browsing asks it first; an anonymous browser's, or one with a session's browser added, is live.
+ */
+export const WEB_CONSENT_FAMILY = 'consent';
+
+/**
+ * Every cache key that can hold something of a warehouse user: their identity, their consent and
+ * each cached shape of each family. The user id is the shop's customer id.
  */
 export function webUserKeys(userId: string): string[] {
-  return [cacheKey('web', WEB_IDENTITY_FAMILY, userId), ...Object.values(WEB_SHAPES).flatMap((shapes) => shapes.keysOf(userId))];
+  return [
+    cacheKey('web', WEB_IDENTITY_FAMILY, userId),
+    cacheKey('web', WEB_CONSENT_FAMILY, userId),
+    ...Object.values(WEB_SHAPES).flatMap((shapes) => shapes.keysOf(userId)),
+  ];
 }

@@ -52,6 +52,12 @@ function decimalAmount(value: string, argument: string): string {
   return value;
 }
 
+/** A web-analytics anonymous id, as the warehouse's `anonymous_id` holds it. */
+export function anonymousId(value: string, argument: string): string {
+  if (!/^[\w.:-]{1,128}$/.test(value)) throw badUserInput(`${argument}: expected an analytics anonymous id (letters, digits, - _ . :, at most 128)`, argument);
+  return value;
+}
+
 type CustomerArgs = { id?: string | null; email?: string | null; hubspotContactId?: string | null; anonymousId?: string | null };
 
 /** `Query.customer`: exactly one key. */
@@ -59,10 +65,7 @@ export function customerKey(args: CustomerArgs) {
   const kind = exactlyOne({ id: args.id, email: args.email, hubspotContactId: args.hubspotContactId, anonymousId: args.anonymousId });
   if (kind === 'id') return { kind, value: customerId(args.id!, 'id') } as const;
   if (kind === 'email') return { kind, value: emailKey(args.email!, 'email') } as const;
-  if (kind === 'anonymousId') {
-    if (!/^[\w.:-]{1,128}$/.test(args.anonymousId!)) throw badUserInput('anonymousId: expected an analytics anonymous id (letters, digits, - _ . :, at most 128)', 'anonymousId');
-    return { kind, value: args.anonymousId! } as const;
-  }
+  if (kind === 'anonymousId') return { kind, value: anonymousId(args.anonymousId!, 'anonymousId') } as const;
   if (!/^\d{1,18}$/.test(args.hubspotContactId!)) {
     throw badUserInput(`hubspotContactId: expected a numeric HubSpot contact id, got "${args.hubspotContactId!.slice(0, 40)}"`, 'hubspotContactId');
   }
@@ -169,7 +172,11 @@ export const argumentChecks: Record<string, (args: Args, settings: Settings) => 
   'Purchases.topCategories': (args) => pageSize(args.first, 10),
   'CrmContact.properties': (args, settings) => crmPropertyNames(args.names, settings.crmProperties),
   'EmailMarketing.activity': (args) => emailActivityArgs(args.first, args.types),
+  'Query.visitor': (args) => anonymousId(args.anonymousId, 'anonymousId'),
   'Customer.web': (args) => webDays(args.days),
+  'Customer.location': (args) => webDays(args.days),
+  'AnonymousVisitor.web': (args) => webDays(args.days),
+  'AnonymousVisitor.location': (args) => webDays(args.days),
   'WebBehaviour.recentlyViewedProducts': (args) => webListArgs(args),
   'WebBehaviour.topCategories': (args) => webListArgs(args),
   'WebBehaviour.searches': (args) => webListArgs(args),

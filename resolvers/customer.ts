@@ -1,6 +1,7 @@
 import type { CommerceProfileResolvers, CustomerResolvers, IdentitiesResolvers, PurchasesResolvers } from './generated/types.ts';
-import { customerId, emailKey, orderPageArgs, pageSize, webDays } from './arguments.ts';
+import { customerId, emailKey, orderPageArgs, pageSize } from './arguments.ts';
 import { customerWithEmail, customerWithId, shopRecord } from './lookup.ts';
+import { consentedWindow } from './visitor.ts';
 
 export const Customer: CustomerResolvers = {
   // Federation entity references: the same loaders as the root fields, so a gateway's batch of
@@ -15,7 +16,13 @@ export const Customer: CustomerResolvers = {
   crm: (customer, _, { loaders }) => loaders.crmContactByEmail.load(customer.email),
   emailMarketing: (customer, _, { loaders }) => loaders.emailMember.load(customer.email),
   // The warehouse's user_id is the shop's customer id: without the shop record there is no key.
-  web: (customer, { days }) => ({ userId: shopRecord(customer).id, days: webDays(days) }),
+  web: (customer, { days }, { loaders }) => consentedWindow(loaders, customer, days),
+  location: async (customer, { days }, { loaders }) => {
+    const window = await consentedWindow(loaders, customer, days);
+    return window && loaders.webLocation.load(window);
+  },
+  identification: (customer) => customer,
+  consent: (customer) => customer,
 };
 
 export const Identities: IdentitiesResolvers = {

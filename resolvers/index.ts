@@ -7,7 +7,8 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
-import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice } from './web.ts';
+import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
+import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice, WebFreshness } from './web.ts';
 
 /** Every resolver, by type. Scalars come from graphql-scalars. */
 export const resolvers: Resolvers = {
@@ -34,4 +35,9 @@ export const resolvers: Resolvers = {
   ViewedProduct,
   AbandonedCheckout,
   WebDevice,
+  WebFreshness,
+  Visitor,
+  AnonymousVisitor,
+  Identification,
+  Consent,
 };

@@ -3,6 +3,7 @@ import { normalizeEmail } from '../cache/loaders.ts';
 import type { Context } from '../server/context.ts';
 import type { CommerceCustomer } from '../sources/commerce/model.ts';
 import { SourceError } from '../sources/errors.ts';
+import type { IdentifiedBy } from './generated/types.ts';
 import type { CustomerOfRecord } from './models.ts';
 
 // How a Customer is found: every lookup ends in the shop database, by id or by email. Only loaders
@@ -11,8 +12,14 @@ import type { CustomerOfRecord } from './models.ts';
 
 type Loaders = Context['loaders'];
 
-/** A customer as the shop database returned it. */
-export const ofRecord = (customer: CommerceCustomer): CustomerOfRecord => ({ email: customer.email, commerce: customer, id: customer.id });
+/** A customer as the shop database returned it, found by a key of kind `by`. */
+export const ofRecord = (customer: CommerceCustomer, by: IdentifiedBy): CustomerOfRecord => ({
+  email: customer.email,
+  commerce: customer,
+  id: customer.id,
+  identifiedBy: by,
+  sessionAnonymousId: null,
+});
 
 /**
  * The customer's shop record. Throws the shop database's error when it could not be read, so the
@@ -27,9 +34,9 @@ export function shopRecord(customer: CustomerOfRecord): CommerceCustomer {
  * The customer with this shop id; null when the shop database has none. Rejects with the shop
  * database's error when it fails: no other system knows a customer by the shop's id.
  */
-export async function customerWithId(loaders: Loaders, id: string): Promise<CustomerOfRecord | null> {
+export async function customerWithId(loaders: Loaders, id: string, by: IdentifiedBy = 'CUSTOMER_ID'): Promise<CustomerOfRecord | null> {
   const customer = await loaders.customerById.load(id);
-  return customer && ofRecord(customer);
+  return customer && ofRecord(customer, by);
 }
 
 /**
@@ -38,13 +45,18 @@ export async function customerWithId(loaders: Loaders, id: string): Promise<Cust
  * shop database fails (a SourceError), a customer known by the email alone, whose shop fields
  * carry that error while the CRM and the email platform answer by the email. Anything else rejects.
  */
-export function customerWithEmail(loaders: Loaders, email: string, info?: GraphQLResolveInfo): Promise<CustomerOfRecord | null> {
+export function customerWithEmail(
+  loaders: Loaders,
+  email: string,
+  info?: GraphQLResolveInfo,
+  by: IdentifiedBy = 'EMAIL',
+): Promise<CustomerOfRecord | null> {
   const key = normalizeEmail(email);
   if (info) startByEmail(loaders, key, info);
   return loaders.customerByEmail.load(key).then(
-    (customer) => customer && ofRecord(customer),
+    (customer) => customer && ofRecord(customer, by),
     (error: unknown) => {
-      if (error instanceof SourceError) return { email: key, commerce: error, id: null };
+      if (error instanceof SourceError) return { email: key, commerce: error, id: null, identifiedBy: by, sessionAnonymousId: null };
       throw error;
     },
   );

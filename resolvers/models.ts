@@ -1,5 +1,7 @@
 import type { CommerceCustomer } from '../sources/commerce/model.ts';
 import type { EmailTagRef } from '../sources/mailchimp/model.ts';
+import type { AnonymousVisitorRecord } from '../sources/web/model.ts';
+import type { IdentifiedBy } from './generated/types.ts';
 
 /** A member's tag with whose it is, so `addedAt` can read that member's tag dates when selected. */
 export interface EmailTagOnMember extends EmailTagRef {
@@ -22,10 +24,33 @@ export interface CustomerOfRecord {
    * parent (a self token's binding, the audit line).
    */
   readonly id: string | null;
+  /** The kind of key the customer was found by (`identification.by`). */
+  readonly identifiedBy: IdentifiedBy;
+  /**
+   * For `me`: the browser of the session the customer signed in on (the token's `anonymous_id`),
+   * whose browsing before sign-in is theirs even before the warehouse has loaded the identify
+   * call that links it. Null otherwise.
+   */
+  readonly sessionAnonymousId: string | null;
 }
 
-/** `Customer.web(days)`: whose browsing, over which window; each field loads its own family. */
+/** What `AnonymousVisitor` hands its fields: the warehouse's record of the browser. */
+export interface AnonymousVisitorOfRecord {
+  readonly record: AnonymousVisitorRecord;
+  /** ANONYMOUS_ID, or TOKEN when a visitor token asked for its own browser. */
+  readonly identifiedBy: IdentifiedBy;
+}
+
+/** A `Visitor` of either kind, as the interface's resolveType tells them apart. */
+export type VisitorOfRecord = CustomerOfRecord | AnonymousVisitorOfRecord;
+
+/**
+ * `web(days)` (and `location(days)`): whose browsing, over which window. A customer is read by
+ * their shop id (`userId`, the warehouse's user_id) plus `anonymousId` when the session's browser
+ * is added (`me`); an anonymous visitor by its `anonymousId` alone (see sources/web WebKey).
+ */
 export interface WebWindow {
-  readonly userId: string;
+  readonly userId: string | null;
+  readonly anonymousId: string | null;
   readonly days: number;
 }

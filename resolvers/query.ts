@@ -1,23 +1,36 @@
 import type { QueryResolvers } from './generated/types.ts';
-import { customerKey, customersKeys, segmentKey } from './arguments.ts';
+import { Scope } from '../server/auth/scopes.ts';
+import { anonymousId, customerKey, customersKeys, segmentKey } from './arguments.ts';
 import { customerWithEmail, customerWithId } from './lookup.ts';
 import type { CustomerOfRecord } from './models.ts';
+import { SHOP_ID, visitorWithAnonymousId } from './visitor.ts';
 
 export const Query: QueryResolvers = {
-  // Only a customer:read:self token gets here (server/auth); its customer is the JWT's `sub`.
-  me: (_, __, { auth, loaders }) => (auth.principal.customerId ? customerWithId(loaders, auth.principal.customerId) : null),
+  // Only a customer:read:self token gets here (server/auth); its customer is the JWT's `sub`, and
+  // the browser it signed in on (its `anonymous_id` claim) adds that session's earlier browsing.
+  me: async (_, __, { auth, loaders }) => {
+    const { customerId, anonymousId: session } = auth.principal;
+    const customer = customerId ? await customerWithId(loaders, customerId, 'TOKEN') : null;
+    return customer && { ...customer, sessionAnonymousId: session };
+  },
+
+  visitor: (_, args, { auth, loaders }) => {
+    const id = anonymousId(args.anonymousId, 'anonymousId');
+    const ownToken = auth.principal.scopes.has(Scope.Visitor) && auth.principal.anonymousId === id;
+    return visitorWithAnonymousId(loaders, id, ownToken);
+  },
 
   customer: async (_, args, { loaders }, info) => {
     const key = customerKey(args);
     if (key.kind === 'id') return customerWithId(loaders, key.value);
     if (key.kind === 'email') return customerWithEmail(loaders, key.value, info);
     if (key.kind === 'anonymousId') {
-      const userId = await loaders.webUserByAnonymousId.load(key.value);
-      // The warehouse's user_id is the shop's customer id; anything else cannot be one of ours.
-      return userId && /^[1-9]\d{0,17}$/.test(userId) ? customerWithId(loaders, userId) : null;
+      const record = await loaders.webVisitor.load(key.value);
+      const userId = record?.link === 'linked' ? record.userId : null;
+      return userId && SHOP_ID.test(userId) ? customerWithId(loaders, userId, 'ANONYMOUS_ID') : null;
     }
     const contact = await loaders.crmContactById.load(key.value);
-    return contact?.email ? customerWithEmail(loaders, contact.email, info) : null;
+    return contact?.email ? customerWithEmail(loaders, contact.email, info, 'HUBSPOT_CONTACT_ID') : null;
   },
 
   // One promise per key: a key whose source failed becomes an error at its own list position.

@@ -8,7 +8,7 @@ export const CustomerConnection: CustomerConnectionResolvers = {
     // A customer deleted between the page scan and this read drops out of the page.
     return customers.flatMap((node, i) => {
       if (node instanceof Error) throw node;
-      return node ? [{ cursor: customerCursor(page.customerIds[i]!), node: ofRecord(node) }] : [];
+      return node ? [{ cursor: customerCursor(page.customerIds[i]!), node: ofRecord(node, 'CUSTOMER_ID') }] : [];
     });
   },
   pageInfo: (page) => ({

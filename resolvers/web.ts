@@ -1,4 +1,4 @@
-import type { AbandonedCheckoutResolvers, ViewedProductResolvers, WebBehaviourResolvers, WebDeviceResolvers } from './generated/types.ts';
+import type { AbandonedCheckoutResolvers, ViewedProductResolvers, WebBehaviourResolvers, WebDeviceResolvers, WebFreshnessResolvers } from './generated/types.ts';
 import { webListArgs } from './arguments.ts';
 
 const money = (amount: string | null, currencyCode: string | null) => (amount !== null && currencyCode ? { amount, currencyCode } : null);
@@ -15,7 +15,11 @@ export const WebBehaviour: WebBehaviourResolvers = {
   firstTouch: async (window, _, { loaders }) => (await loaders.webTouches.load(window))?.firstTouch ?? null,
   lastTouch: async (window, _, { loaders }) => (await loaders.webTouches.load(window))?.lastTouch ?? null,
   searches: (window, args, { loaders }) => loaders.webSearches.load({ ...window, first: webListArgs(args) }),
+  freshness: (_, __, { loaders }) => loaders.webLoadStatus.load(WAREHOUSE),
 };
+
+/** The load status is the warehouse's, the same for every profile: one key. */
+const WAREHOUSE = 'warehouse';
 
 export const ViewedProduct: ViewedProductResolvers = {
   price: (product) => money(product.price, product.currencyCode),
@@ -27,4 +31,9 @@ export const AbandonedCheckout: AbandonedCheckoutResolvers = {
 
 export const WebDevice: WebDeviceResolvers = {
   type: (device) => device.type.toUpperCase() as 'DESKTOP' | 'MOBILE' | 'TABLET' | 'OTHER',
+};
+
+export const WebFreshness: WebFreshnessResolvers = {
+  receivedThrough: (load) => load.newestReceivedAt,
+  lagSeconds: (load) => (load.newestReceivedAt ? Math.max(0, (load.checkedAt.getTime() - load.newestReceivedAt.getTime()) / 1000) : null),
 };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import pg from 'pg';
-import { personAt, type DemoWorld } from './demo/people.ts';
+import { personAt, personByEmail, type DemoWorld } from './demo/people.ts';
 import { cartsOf, ordersOf, seedShop } from './demo/shop.ts';
 import { seedWarehouse } from './demo/warehouse.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
@@ -19,6 +19,10 @@ export interface Demo extends DemoUpstreams {
   readonly world: DemoWorld;
   /** A customer worth showing: repeat buyer with an open cart. */
   readonly exampleEmail: string;
+  /** The browser the example customer signed in on last (their newest identify call), for the demo's `me` token. */
+  readonly exampleSessionAnonymousId: string | null;
+  /** The never-identified browser with the most page views, for the README's visitor queries. */
+  readonly exampleAnonymousId: string | null;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export async function startDemo(options: { customers: number; seed: number; webH
   const world: DemoWorld = { seed: options.seed, customers: options.customers, asOf: new Date() };
   const embedded = await startEmbeddedPostgres();
   const pool = new pg.Pool({ connectionString: embedded.url, max: 1 });
+  const exampleEmail = exampleCustomer(world);
+  let examples: Examples;
   try {
     await seedShop(pool, world, {
       onProgress: ({ customers, total }) => options.logger.info({ customers, total }, 'seeding the demo shop'),
@@ -41,6 +47,7 @@ export async function startDemo(options: { customers: number; seed: number; webH
       historyDays: options.webHistoryDays,
       onProgress: ({ people, total, events }) => options.logger.info({ people, total, events }, 'seeding the demo event warehouse'),
     });
+    examples = await exampleBrowsers(pool, String(personByEmail(world, exampleEmail)?.customerId ?? 1));
   } finally {
     await pool.end();
   }
@@ -53,12 +60,29 @@ export async function startDemo(options: { customers: number; seed: number; webH
     databaseUrl: embedded.url,
     hubspot: { baseUrl: hubspot.url, accessToken, extraProperties: ['preferred_store', 'loyalty_tier'] },
     mailchimp: { baseUrl: mailchimp.url, apiKey, listId: 'demo' },
-    exampleEmail: exampleCustomer(world),
+    exampleEmail,
+    ...examples,
     async close() {
       await Promise.all([hubspot.close(), mailchimp.close()]);
       await embedded.close();
     },
   };
+}
+
+type Examples = Pick<Demo, 'exampleSessionAnonymousId' | 'exampleAnonymousId'>;
+
+/** Browsers worth showing, read from the seeded warehouse (schema `web`). */
+async function exampleBrowsers(pool: pg.Pool, customerId: string): Promise<Examples> {
+  const session = await pool.query<{ anonymous_id: string }>(
+    `SELECT anonymous_id FROM web.identifies WHERE user_id = $1 AND anonymous_id IS NOT NULL ORDER BY "timestamp" DESC LIMIT 1`,
+    [customerId],
+  );
+  const anonymous = await pool.query<{ anonymous_id: string }>(
+    `SELECT p.anonymous_id FROM web.pages p
+      WHERE p.user_id IS NULL AND NOT EXISTS (SELECT 1 FROM web.identifies i WHERE i.anonymous_id = p.anonymous_id)
+      GROUP BY p.anonymous_id ORDER BY count(*) DESC, p.anonymous_id LIMIT 1`,
+  );
+  return { exampleSessionAnonymousId: session.rows[0]?.anonymous_id ?? null, exampleAnonymousId: anonymous.rows[0]?.anonymous_id ?? null };
 }
 
 /** The first repeat buyer with an open cart; in a tiny world, whoever ordered most. */

@@ -51,7 +51,10 @@ async function main(): Promise<void> {
   let credentials = '';
   if (demo && security.apiKeys.length === 0) {
     const exampleId = String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1);
-    ({ security, text: credentials } = await demoCredentials(security, exampleId));
+    ({ security, text: credentials } = await demoCredentials(security, exampleId, {
+      ...(demo.exampleAnonymousId && { visitor: demo.exampleAnonymousId }),
+      ...(demo.exampleSessionAnonymousId && { customerSession: demo.exampleSessionAnonymousId }),
+    }));
   }
   if (security.anonymousScopes) {
     logger.warn({ scopes: security.anonymousScopes }, 'NODE_ENV is not production: requests without credentials get these scopes');
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
       security,
       budgetMs: config.REQUEST_BUDGET_MS,
       logger,
-      settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
+      settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties, crmIdentifierProperties: config.crmIdentifierProperties },
       production: config.NODE_ENV === 'production',
       observability,
       readiness: {

@@ -29,7 +29,12 @@ export function createSources(
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
     // The warehouse defaults to the shop database (the demo keeps both in one PostgreSQL).
-    web: createWebSource(deps.analyticsDb ?? deps.db, { schema: config.ANALYTICS_SCHEMA, logger: logger.child({ source: 'web' }) }),
+    web: createWebSource(deps.analyticsDb ?? deps.db, {
+      schema: config.ANALYTICS_SCHEMA,
+      logger: logger.child({ source: 'web' }),
+      // An empty category id turns that purpose off.
+      consent: { analytics: config.WEB_CONSENT_ANALYTICS_CATEGORY || null, advertising: config.WEB_CONSENT_ADVERTISING_CATEGORY || null },
+    }),
   };
 }
 

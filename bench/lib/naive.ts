@@ -23,7 +23,7 @@ export async function startNaiveServer(sources: Sources): Promise<{ url: string;
       settle(sources.crm.contactsByEmail([customer.email]).then(([contact]) => (contact instanceof Error ? null : contact))),
       settle(sources.email.membersByEmail([customer.email]).then(([member]) => (member instanceof Error ? null : member))),
       settle(
-        Promise.all([sources.web.summaries([{ userId: id, days: 30 }]), sources.web.topCategories([{ userId: id, days: 30, first: 3 }])]).then(
+        Promise.all([sources.web.summaries([{ userId: id, anonymousId: null, days: 30 }]), sources.web.topCategories([{ userId: id, anonymousId: null, days: 30, first: 3 }])]).then(
           ([[summary], [categories]]) => ({ summary, categories }),
         ),
       ),

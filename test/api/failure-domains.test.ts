@@ -28,7 +28,7 @@ const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache']);
  * once, so a new field fails this test until it is classified here.
  */
 const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, string>>> = {
-  Query: { own: 'request', request: 'customers _entities', commerce: 'customer me customerSegment', schema: '_service' },
+  Query: { own: 'request', request: 'customers _entities', commerce: 'customer me customerSegment', web: 'visitor', schema: '_service' },
   // forgetCustomer reports each source's lookup or eviction failure as data (`failed`), not as errors.
   Mutation: { own: 'cache', cache: 'forgetCustomer' },
   ForgetCustomerResult: { own: 'cache', cache: 'email cacheKeysCleared cleared failed' },
@@ -37,7 +37,21 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
 
   // A customer exists as soon as the key it was found by is known: found by email, it outlives a
   // shop database failure, so each system's part of it is that system's alone.
-  Customer: { own: 'request', request: 'email identities', commerce: 'id commerce', crm: 'crm', email: 'emailMarketing', web: 'web' },
+  Customer: {
+    own: 'request',
+    request: 'email identities identification consent',
+    commerce: 'id commerce',
+    crm: 'crm',
+    email: 'emailMarketing',
+    web: 'web location',
+  },
+  // An anonymous visitor is the warehouse's record of a browser; its consent and identification
+  // are objects of the request's whose fields name their own sources.
+  AnonymousVisitor: { own: 'web', web: 'anonymousId identification web location consent' },
+  Identification: { own: 'request', request: 'by link', web: 'mergedAnonymousIds ambiguousAnonymousIds' },
+  Consent: { own: 'request', email: 'email', web: 'analytics advertising' },
+  ChannelConsent: { own: 'parent', parent: 'granted source at' },
+  VisitorLocation: { own: 'web', web: 'country region city timezone locale at' },
   Identities: {
     own: 'request',
     request: 'email',
@@ -90,7 +104,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
 
   WebBehaviour: {
     own: 'web',
-    web: 'days lastSeenAt sessionCount pageViews averageSessionSeconds recentlyViewedProducts topCategories cartActivity devices firstTouch lastTouch searches',
+    web: 'days lastSeenAt sessionCount pageViews averageSessionSeconds recentlyViewedProducts topCategories cartActivity devices firstTouch lastTouch searches freshness',
   },
   ViewedProduct: { own: 'web', web: 'productId name category price lastViewedAt viewCount timeOnPageSeconds' },
   CategoryInterest: { own: 'web', web: 'category views secondsSpent' },
@@ -100,6 +114,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   WebDevice: { own: 'web', web: 'type os browser sessions share lastSeenAt' },
   Touch: { own: 'web', web: 'at source medium campaign referrer landingPath' },
   ProductSearch: { own: 'web', web: 'query at' },
+  WebFreshness: { own: 'web', web: 'receivedThrough loadedAt lagSeconds checkedAt' },
 };
 
 /**

@@ -191,7 +191,7 @@ describe('when the warehouse times out', () => {
           web: null,
         },
       },
-      errors: [timeout(['customer', 'identities', 'anonymousIds'], 4, 54), timeout(['customer', 'web', 'sessionCount'], 8, 11)],
+      errors: [timeout(['customer', 'identities', 'anonymousIds'], 4, 54), timeout(['customer', 'web'], 8, 5)],
       extensions: { sources: expect.objectContaining({ web: expect.objectContaining({ status: 'failed' }) }) },
     });
   });

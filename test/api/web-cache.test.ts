@@ -47,22 +47,26 @@ describe('web fields through the shared cache', () => {
     const query = byIds([1, 2, 3, 4, 5, 6, 7, 8], DEFAULTS);
     const first = await server.query(query);
     expect(first.body.errors).toBeUndefined();
-    // The identity, then summaries, viewed products, top categories, cart activity, devices, touches, searches.
-    expect(warehouseStatements()).toHaveLength(8);
+    // The identity, consent, then summaries, viewed products, top categories, cart activity, devices, touches, searches.
+    expect(warehouseStatements()).toHaveLength(9);
     expect(first.body.extensions?.sources.web).toMatchObject({ status: 'live', cached: 0 });
     server.reset();
     const second = await server.query(query);
     expect(second.body).toEqual({ ...first.body, extensions: second.body.extensions });
+    // Identity and consent for all eight; one of them withholds analytics consent, so the seven
+    // families are read (and cached) for the other seven only.
+    expect(first.body.data.customers.filter((c: { web: unknown }) => c.web === null)).toHaveLength(1);
     expect(warehouseStatements()).toEqual([]);
-    expect(second.body.extensions?.sources.web).toMatchObject({ status: 'cached', live: 0, cached: 8 * 8, upstreamMs: 0 });
+    expect(second.body.extensions?.sources.web).toMatchObject({ status: 'cached', live: 0, cached: 8 + 8 + 7 * 7, upstreamMs: 0 });
   });
 
   it('caches the personalization query (first: 3) too', async () => {
     const query = byIds([9, 10, 11], PERSONALIZATION);
     expect((await server.query(query)).body.errors).toBeUndefined();
-    expect(warehouseStatements()).toHaveLength(3);
+    // Consent (asked before any browsing is served), summaries, viewed products, top categories.
+    expect(warehouseStatements()).toHaveLength(4);
     server.reset();
-    expect((await server.query(query)).body.extensions?.sources.web).toMatchObject({ status: 'cached', cached: 3 * 3 });
+    expect((await server.query(query)).body.extensions?.sources.web).toMatchObject({ status: 'cached', cached: 3 * 4 });
     expect(warehouseStatements()).toEqual([]);
   });
 
@@ -73,13 +77,14 @@ describe('web fields through the shared cache', () => {
       const { body } = await server.query(other);
       expect(body.errors).toBeUndefined();
       expect(warehouseStatements()).toHaveLength(2);
-      expect(body.extensions?.sources.web).toMatchObject({ status: 'live', live: 4, cached: 0 });
+      // Their consent is cached from the first test; the windows and page sizes are not.
+      expect(body.extensions?.sources.web).toMatchObject({ status: 'mixed', live: 4, cached: 2 });
     }
     // One batch mixing a cached and a live shape: the cached keys come from the cache, the others
-    // from the warehouse (customers 1 and 2 were read with the defaults above).
+    // from the warehouse (customers 1 and 2 were read with the defaults above), and so does consent.
     server.reset();
     const { body } = await server.query(byIds([1, 2], `web { a: recentlyViewedProducts { productId } b: recentlyViewedProducts(first: 7) { productId } }`));
-    expect(body.extensions?.sources.web).toMatchObject({ status: 'mixed', live: 2, cached: 2 });
+    expect(body.extensions?.sources.web).toMatchObject({ status: 'mixed', live: 2, cached: 2 + 2 });
     expect(warehouseStatements()).toHaveLength(1);
   });
 
@@ -102,7 +107,7 @@ describe('web fields through the shared cache', () => {
     const warm = await server.query(query, variables);
     expect(warm.body.errors).toBeUndefined();
     const everyStatement = warehouseStatements().length;
-    expect(everyStatement).toBe(8);
+    expect(everyStatement).toBe(9);
     server.reset();
     await server.query(query, variables);
     expect(warehouseStatements()).toEqual([]);
@@ -126,10 +131,11 @@ describe('web fields through the shared cache', () => {
 });
 
 describe('the declared web shapes', () => {
-  it('name every web key of a person in personCacheKeys: the identity and one per cached shape', () => {
+  it('name every web key of a person in personCacheKeys: the identity, the consent and one per cached shape', () => {
     const keys = personCacheKeys({ email: 'a@example.com', customerId: '12' });
     expect(webUserKeys('12')).toEqual([
       'web:identity:12',
+      'web:consent:12',
       'web:summary:30:12',
       'web:viewed-products:30:10:12',
       'web:viewed-products:30:3:12',

@@ -20,9 +20,14 @@ const ids = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
 
 describe('Customer.web', () => {
   it('shows browsing that began before login, with devices sharing the sessions', async () => {
-    const { body } = await demo.server.query(`{ customers(ids: ${JSON.stringify(ids(40))}) { id identities { analyticsUserId anonymousIds } ${WEB} } }`);
+    const { body } = await demo.server.query(
+      `{ customers(ids: ${JSON.stringify(ids(40))}) { id identities { analyticsUserId anonymousIds } consent { analytics { granted } } ${WEB} } }`,
+    );
     expect(body.errors).toBeUndefined();
-    const active = body.data.customers.filter((c: any) => c.web.sessionCount > 0 && c.identities.anonymousIds.length > 0);
+    // A customer whose newest consent answer withholds analytics has no browsing served, and only they.
+    const withheld = body.data.customers.filter((c: any) => c.consent.analytics?.granted === false);
+    expect(body.data.customers.filter((c: any) => c.web === null)).toEqual(withheld);
+    const active = body.data.customers.filter((c: any) => c.web?.sessionCount > 0 && c.identities.anonymousIds.length > 0);
     expect(active.length).toBeGreaterThan(5);
     for (const customer of active) {
       expect(customer.identities.analyticsUserId).toBe(customer.id);
@@ -49,8 +54,8 @@ describe('Customer.web', () => {
       expect(body.errors).toBeUndefined();
       counts.push(demo.server.statements.length);
     }
-    // customers, then summaries, viewed products, top categories, cart activity, devices, touches, searches.
-    expect(counts).toEqual([8, 8, 8]);
+    // customers, consent, then summaries, viewed products, top categories, cart activity, devices, touches, searches.
+    expect(counts).toEqual([9, 9, 9]);
   });
 
   it.each([0, 366])('refuses a window of %i days before any SQL runs', async (days) => {
@@ -65,7 +70,7 @@ describe('Customer.web', () => {
     try {
       const { body } = await demo.server.query(`{ customer(id: "2") { id commerce { purchases { orderCount } } web { sessionCount } } }`);
       expect(body.data.customer).toMatchObject({ id: '2', commerce: { purchases: { orderCount: expect.any(Number) } }, web: null });
-      expect(body.errors?.map((e) => [e.path?.join('.'), e.extensions?.code, e.extensions?.source])).toEqual([['customer.web.sessionCount', 'SOURCE_UNAVAILABLE', 'web']]);
+      expect(body.errors?.map((e) => [e.path?.join('.'), e.extensions?.code, e.extensions?.source])).toEqual([['customer.web', 'SOURCE_UNAVAILABLE', 'web']]);
     } finally {
       await demo.db.pool.query('ALTER SCHEMA web_away RENAME TO web');
     }

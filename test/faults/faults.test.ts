@@ -18,6 +18,7 @@ import { analyze, recovery, type Criteria } from './analysis.ts';
 import { FAULTS, type Fault } from './catalog.ts';
 import { Load, postQuery, presentSources } from './load.ts';
 import { markdown, writeResults, type CellResult } from './report.ts';
+import { presentParts, PROBE_PARTS, probeProblems, probeVisitors } from './visitors.ts';
 import { startFaultWorld, SUITE_SETTINGS, type FaultServer, type FaultWorld } from './world.ts';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL && process.env.REDIS_URL);
@@ -44,6 +45,9 @@ const HEAP_GROWTH_MB = 64;
 
 const budgetMs = Number(SUITE_SETTINGS.REQUEST_BUDGET_MS);
 
+const cellName = (fault: Fault) =>
+  `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
+
 /** gc() even without --expose-gc: the flag can be set at run time, then read from a new context. */
 function exposeGc(): (() => void) | undefined {
   try {
@@ -64,6 +68,10 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
   let world: FaultWorld | undefined;
   let current: { server?: FaultServer; fault?: Fault } = {};
   const baseline = new Map<string, Set<SourceName>>();
+  /** The visitor probe's parts a healthy server answers, and what each fault's probe found wrong. */
+  let visitorBaseline = new Set<string>();
+  let browsers = { unlinked: '', linked: '' };
+  const visitorProbes: Array<{ fault: string; problems: string[] }> = [];
   const cells: CellResult[] = [];
   const notes: string[] = [];
   const crashes = { unhandledRejections: 0, uncaughtExceptions: 0, first: [] as string[] };
@@ -115,6 +123,12 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
           }
         }),
       );
+      // The first pair of candidates a healthy server answers in full (some customers are not in
+      // the email audience, some withhold analytics consent): then every part is under test.
+      for (let i = 0; i < world.browsers.linked.length && visitorBaseline.size < PROBE_PARTS.length; i++) {
+        browsers = { unlinked: world.browsers.unlinked[i] ?? world.browsers.unlinked[0]!, linked: world.browsers.linked[i]! };
+        visitorBaseline = presentParts((await probeVisitors(server.url, browsers, 10_000)).body);
+      }
     } finally {
       await server.close();
     }
@@ -136,6 +150,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
           `${CLIENTS} clients in a closed loop (${THINK_MS} ms pause), each asking the personalization query by email for the next of ${CUSTOMERS} customers; per fault: ${WARM_MS} ms healthy, ${FAULT_MS} ms of fault (a restart: as long as it takes), then up to ${MAX_RECOVERY_MS} ms of recovery; a fresh server per fault.`,
           `"others answered": responses where every field of every source not under fault (and not reading through it: \`web\` and \`id\` read by the shop's id, so they are excused while the shop database fails) answered, over every response of the run. "typed errors": responses whose every error has code SOURCE_UNAVAILABLE, SOURCE_TIMEOUT or RATE_LIMITED and names a faulty source. Target 100% for both.`,
           `Latency: every response must end within budget + ${CRITERIA.latencyMarginMs} ms. Calls: upstream requests (SQL statements, HTTP requests) the faulty source received while the fault was in force, and the upstream batch calls the server made (in brackets); the bound is test/faults/catalog.ts callBound (breaker failures + calls in flight before the breaker can know + one probe per cool-down, times one call's attempts; for a partial fault or one the source absorbed, two calls per family per request). Recovery: from the fault's removal to the first of ${CRITERIA.recoveredStreak}+ complete answers in a row; bound = cool-down + Retry-After + budget + ${CRITERIA.recoverySlackMs} ms.`,
+          `Visitor probe (issue 12): once per fault, at its start, a never-identified browser's profile and a linked customer's are asked for beside the load; every part the healthy server answered that needs no faulty source must answer, every error must be typed and name a faulty source, and the answer must end within budget + ${CRITERIA.latencyMarginMs} ms. ${visitorSummary()}`,
           `"complete before fault": complete, error-free answers in the ${WARM_MS} ms before the fault (a control: below 100%, the machine is too loaded for the budget, and timeouts of healthy sources in that cell are noise rather than containment failures).`,
           `"refuse" for the SQL sources closes a TCP proxy in front of that source's database (both share the suite's cluster); "hang" holds every byte through it. The cluster restart and stop hit both SQL sources. 500s, 429s and malformed bodies apply to the HTTP sources only; lost tables and columns to the SQL sources only.`,
           `Heap growth: used heap after GC, with the cell's server running, after recovery minus before the fault (at most ${CRITERIA.maxHeapGrowthMb} MB). Across the suite: ${firstHeapMb.toFixed(0)} MB before the first fault, ${heapMb().toFixed(0)} MB at the end, with ${cells.length} servers started and closed${gc ? '' : ' (no gc(): loose)'}. Unhandled rejections ${crashes.unhandledRejections}, uncaught exceptions ${crashes.uncaughtExceptions}.`,
@@ -150,6 +165,10 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     }
   }, 120_000);
 
+  it('answers both kinds of visitor profile in full when nothing is wrong', () => {
+    expect([...visitorBaseline].sort()).toEqual([...PROBE_PARTS].sort());
+  });
+
   it('answers every customer from every source when nothing is wrong', () => {
     expect(baseline.size, 'customers answered without any error by a healthy server').toBe(CUSTOMERS);
     const present = (source: SourceName) => [...baseline.values()].filter((sources) => sources.has(source)).length;
@@ -161,7 +180,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
   });
 
   for (const fault of FAULTS) {
-    const name = `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
+    const name = cellName(fault);
     // A failed cell runs once more on a fresh server: a neighbour on a shared machine can make a
     // healthy source miss the budget once, while a containment bug fails both runs. Both are listed.
     it(name, { retry: 1, timeout: 40_000 }, async () => {
@@ -181,6 +200,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       expect.soft(cell.unhandled, 'unhandled rejections and uncaught exceptions').toBe(0);
       expect.soft(cell.heapGrowthMb, 'heap growth (after GC) from before the fault to after recovery, MB').toBeLessThan(CRITERIA.maxHeapGrowthMb);
       expect.soft(cell.afterRecovery, 'what must hold again after recovery (server alive, cache in use)').toEqual([]);
+      if (!fault.transient) expect.soft(visitorProbes.findLast((probe) => probe.fault === name)?.problems, 'the visitor probe under this fault').toEqual([]);
     });
   }
 
@@ -189,6 +209,13 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     expect(crashes.unhandledRejections + crashes.uncaughtExceptions).toBe(0);
     expect(heapMb() - firstHeapMb).toBeLessThan(gc ? HEAP_GROWTH_MB : HEAP_GROWTH_MB * 4);
   });
+
+  function visitorSummary(): string {
+    const failed = visitorProbes.filter((probe) => probe.problems.length > 0);
+    if (visitorProbes.length === 0) return 'No probe ran.';
+    if (failed.length === 0) return `All ${visitorProbes.length} probes held.`;
+    return `${failed.length} of ${visitorProbes.length} probes failed: ${failed.map((probe) => `${probe.fault}: ${probe.problems.join('; ')}`).join(' | ')}.`;
+  }
 
   /** Runs one fault under load on a fresh server: healthy, fault, recovery; always undone and closed. */
   async function runCell(fault: Fault): Promise<CellResult> {
@@ -212,7 +239,14 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       marks.injectedAt = load.now();
       current.fault = fault;
       await fault.inject(w);
-      if (!fault.transient) await load.until(marks.injectedAt + FAULT_MS);
+      if (!fault.transient) {
+        // A restart ends by itself, so only lasting faults are probed: from their start, before
+        // any breaker knows.
+        const probe = probeVisitors(server.url, browsers, budgetMs + 10_000);
+        await load.until(marks.injectedAt + FAULT_MS);
+        const problems = probeProblems(await probe, visitorBaseline, fault.faulty, budgetMs + CRITERIA.latencyMarginMs);
+        visitorProbes.push({ fault: cellName(fault), problems });
+      }
       await fault.remove(w);
       current.fault = undefined;
       marks.removedAt = load.now();

@@ -13,6 +13,7 @@ export const PERSONALIZATION = `query Personalization($email: EmailAddress!) {
     crm { lifecycleStage }
     emailMarketing { status canEmail }
     web { sessionCount lastSeenAt topCategories(first: 3) { category } }
+    consent { analytics { granted } }
   }
 }`;
 
@@ -21,8 +22,19 @@ export const FIELDS_OF: Record<SourceName, readonly string[]> = {
   commerce: ['id', 'commerce'],
   crm: ['crm'],
   email: ['emailMarketing'],
-  web: ['web'],
+  web: ['web', 'consent'],
 };
+
+/**
+ * A field a source answers with null on purpose, explained in the same answer: `web` is null
+ * without an error when the customer's newest consent answer withholds analytics (issue 12), which
+ * the warehouse can change under a fault too (losing the pages table leaves the answers of tracks).
+ */
+const EXPLAINED_NULL: Record<string, (customer: Record<string, any>) => boolean> = {
+  web: (customer) => customer.consent?.analytics?.granted === false,
+};
+const isAbsent = (customer: Record<string, any>, field: string) =>
+  (customer[field] === null || customer[field] === undefined) && !EXPLAINED_NULL[field]?.(customer);
 export const SOURCES: readonly SourceName[] = ['commerce', 'crm', 'email', 'web'];
 /** The codes a failing source may put on its fields. */
 export const TYPED_CODES = new Set(['SOURCE_UNAVAILABLE', 'SOURCE_TIMEOUT', 'RATE_LIMITED']);
@@ -66,7 +78,7 @@ export function classify(body: GraphQLBody, baselineFor: ReadonlySet<SourceName>
         // An error above the customer's fields (or with no path) takes every field with it.
         return path.length < 2 || (path[0] === 'customer' && fields.includes(String(path[1])));
       });
-      const missing = fields.some((field) => customer[field] === null || customer[field] === undefined);
+      const missing = fields.some((field) => isAbsent(customer, field));
       if (!failed && !(missing && baselineFor?.has(source))) answered.add(source);
     }
   }
@@ -78,7 +90,7 @@ export function presentSources(body: GraphQLBody): Set<SourceName> {
   const customer = body.data?.customer;
   const present = new Set<SourceName>();
   if (!customer) return present;
-  for (const source of SOURCES) if (FIELDS_OF[source].every((field) => customer[field] !== null && customer[field] !== undefined)) present.add(source);
+  for (const source of SOURCES) if (FIELDS_OF[source].every((field) => !isAbsent(customer, field))) present.add(source);
   return present;
 }
 

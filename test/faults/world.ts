@@ -52,6 +52,11 @@ export interface FaultWorld {
   readonly world: DemoWorld;
   /** Customers the load asks for (by email). */
   readonly emails: readonly string[];
+  /**
+   * Candidates for the visitor probe, busiest first: browsers never identified, and browsers
+   * identified as exactly one customer.
+   */
+  readonly browsers: { readonly unlinked: readonly string[]; readonly linked: readonly string[] };
   readonly cluster: Cluster;
   readonly redis: OwnRedis;
   readonly hubspot: HubSpotStandIn;
@@ -114,8 +119,10 @@ export async function startFaultWorld(customers: number): Promise<FaultWorld> {
     const seedPool = (database: string) => new pg.Pool({ connectionString: cluster.url(database), max: 2 });
     const shop = seedPool('shop');
     const warehouse = seedPool('warehouse');
+    let browsers: FaultWorld['browsers'];
     try {
       await Promise.all([seedShop(shop, world), seedWarehouse(warehouse, world, { schema: 'web', historyDays: 30 })]);
+      browsers = await probeBrowsers(warehouse);
     } finally {
       await Promise.all([shop.end(), warehouse.end()]);
     }
@@ -127,6 +134,7 @@ export async function startFaultWorld(customers: number): Promise<FaultWorld> {
     return {
       world,
       emails: Array.from({ length: customers }, (_, index) => personAt(world, index).email),
+      browsers,
       cluster,
       redis,
       hubspot,
@@ -239,4 +247,19 @@ async function startFaultServer(parts: {
       for (const pool of pools) await bounded(pool.end());
     },
   };
+}
+
+/** The ten never-identified browsers and the ten identified as exactly one customer with the most page views. */
+async function probeBrowsers(warehouse: pg.Pool): Promise<FaultWorld['browsers']> {
+  const busiest = async (users: 0 | 1) => {
+    const { rows } = await warehouse.query<{ anonymous_id: string }>(
+      `SELECT p.anonymous_id FROM web.pages p
+        WHERE (SELECT count(DISTINCT i.user_id) FROM web.identifies i WHERE i.anonymous_id = p.anonymous_id) = $1
+        GROUP BY p.anonymous_id ORDER BY count(*) DESC, p.anonymous_id LIMIT 10`,
+      [users],
+    );
+    if (rows.length === 0) throw new Error(`the fault world has no ${users ? 'linked' : 'unlinked'} browser to probe`);
+    return rows.map((row) => row.anonymous_id);
+  };
+  return { unlinked: await busiest(0), linked: await busiest(1) };
 }

@@ -1,0 +1,86 @@
+import type { SourceName } from '../../sources/errors.ts';
+import { TYPED_CODES } from './load.ts';
+
+/**
+ * The visitor probe: once per fault, while it is in force, the two kinds of visitor profile
+ * (issue 12) are asked for beside the load: a never-identified browser, answered by the warehouse
+ * alone, and a browser linked to a customer, which also reads the shop database (the customer's
+ * record) and Mailchimp (email consent).
+ */
+export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
+  unlinked: visitor(anonymousId: $unlinked) { __typename web { sessionCount } location { country } consent { analytics { granted } } }
+  linked: visitor(anonymousId: $linked) { __typename ... on Customer { id consent { email { granted } } } web { sessionCount } }
+}`;
+
+/** Each part of the probe's answer and the sources it needs (a part of a linked customer needs its shop record). */
+const NEEDS: Record<string, readonly SourceName[]> = {
+  unlinked: ['web'],
+  'unlinked.web': ['web'],
+  'unlinked.location': ['web'],
+  'unlinked.consent.analytics': ['web'],
+  linked: ['web', 'commerce'],
+  'linked.web': ['web', 'commerce'],
+  'linked.consent.email': ['web', 'commerce', 'email'],
+};
+
+/** Every part of the probe's answer. */
+export const PROBE_PARTS: readonly string[] = Object.keys(NEEDS);
+
+interface ProbeBody {
+  data?: Record<string, unknown> | null;
+  errors?: Array<{ path?: Array<string | number>; extensions?: { code?: string; source?: string } }>;
+}
+
+export interface ProbeAnswer {
+  readonly ms: number;
+  readonly status: number;
+  readonly body?: ProbeBody;
+  readonly failure?: string;
+}
+
+export async function probeVisitors(url: string, browsers: { unlinked: string; linked: string }, timeoutMs: number): Promise<ProbeAnswer> {
+  const started = performance.now();
+  try {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: VISITOR_PROBE, variables: browsers }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await response.json()) as ProbeBody;
+    return { ms: performance.now() - started, status: response.status, body };
+  } catch (error) {
+    return { ms: performance.now() - started, status: 0, failure: String((error as Error).message).slice(0, 100) };
+  }
+}
+
+/** The parts of an answer that are there (non-null all the way down). */
+export function presentParts(body: ProbeBody | undefined): Set<string> {
+  const present = new Set<string>();
+  for (const part of PROBE_PARTS) {
+    let value: unknown = body?.data;
+    for (const key of part.split('.')) value = value === null || value === undefined ? undefined : (value as Record<string, unknown>)[key];
+    if (value !== null && value !== undefined) present.add(part);
+  }
+  return present;
+}
+
+/**
+ * What is wrong with a probe's answer under a fault of `faulty`: not a GraphQL answer, later than
+ * `boundMs`, an error that is untyped or names a source that is not faulty, or a part the healthy
+ * server answered that needs no faulty source and is missing now. Empty when all is well.
+ */
+export function probeProblems(answer: ProbeAnswer, healthy: ReadonlySet<string>, faulty: readonly SourceName[], boundMs: number): string[] {
+  if (!answer.body) return [`no GraphQL answer (${answer.failure ?? `status ${answer.status}`})`];
+  const problems: string[] = [];
+  if (answer.ms > boundMs) problems.push(`answered in ${Math.round(answer.ms)} ms, over ${boundMs} ms`);
+  for (const error of answer.body.errors ?? []) {
+    const { code = '-', source = '-' } = error.extensions ?? {};
+    if (!TYPED_CODES.has(code) || !faulty.includes(source as SourceName)) problems.push(`error ${code} from ${source} at ${(error.path ?? ['-']).join('.')}`);
+  }
+  const present = presentParts(answer.body);
+  for (const part of healthy) {
+    if (!present.has(part) && !NEEDS[part]!.some((source) => faulty.includes(source))) problems.push(`${part} missing, though it needs only healthy sources`);
+  }
+  return problems;
+}
