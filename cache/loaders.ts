@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
-import type { CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
+import type { ClvFit, CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
@@ -83,6 +83,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
     purchaseStats: family({ source: 'commerce', name: 'purchases', batch: commerce.purchaseStats, guard: guards.commerce, logger, ...cached('commerce', id) }),
     carts: family({ source: 'commerce', name: 'carts', batch: commerce.customerCarts, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    clvSummary: family({ source: 'commerce', name: 'clv-summary', batch: commerce.clvSummaries, guard: guards.commerce, logger, ...cached('commerce', id) }),
     orderPages: family({ source: 'commerce', name: 'orders', batch: commerce.orderPages, guard: guards.commerce, logger }),
     lineItems: family({ source: 'commerce', name: 'line-items', batch: commerce.lineItems, guard: guards.commerce, logger }),
     segmentPage: family({
@@ -166,8 +167,10 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
   // it has: only when none was ever computed does it read them, under the guard and the deadline.
   const rfmBoundaries = async (call: CallContext): Promise<RfmBoundaries> =>
     commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
+  // The CLV parameters likewise: fitted in the background, waited for only when none was ever fitted.
+  const clvFit = async (call: CallContext): Promise<ClvFit> => commerce.clv.current() ?? guards.commerce.run(() => commerce.clv.ensure(), call.deadline);
   const activityReadsPerRequest = options.activityReadsPerRequest ?? ACTIVITY_READS_PER_REQUEST;
-  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, store };
+  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, clvFit, store };
 }
 
 export type Upstreams = ReturnType<typeof createUpstreams>;
@@ -184,7 +187,7 @@ export function personCacheKeys({ email, customerId, contactId }: PersonKeys): s
   const normalized = normalizeEmail(email);
   return [
     cacheKey('commerce', 'customer-by-email', normalized),
-    ...(customerId ? ['customer-by-id', 'purchases', 'carts'].map((name) => cacheKey('commerce', name, customerId)) : []),
+    ...(customerId ? ['customer-by-id', 'purchases', 'carts', 'clv-summary'].map((name) => cacheKey('commerce', name, customerId)) : []),
     // The warehouse's user id is the shop's customer id.
     ...(customerId ? webUserKeys(customerId) : []),
     ...crmContactKeys(contactId ?? null, normalized),
@@ -236,6 +239,7 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
   const crmContactByEmail = loader(families.crmContactByEmail, { maxBatchSize: CRM_BATCH });
   const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
   const activityAllowance: ActivityAllowance = { limit: upstreams.activityReadsPerRequest, used: 0 };
+  let clvFit: Promise<ClvFit> | undefined;
 
   return {
     customerById: {
@@ -248,6 +252,10 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
       loadMany: async (emails: readonly string[]) => primedMany(await customerByEmail.loadMany(emails.map(normalizeEmail)), primeEach),
     },
     purchaseStats,
+    /** Keys: customer ids. A customer's purchase history as the CLV models read it. */
+    clvSummary: loader(families.clvSummary, { maxBatchSize: COMMERCE_BATCH }),
+    /** The CLV parameters in force (fitted in the background), read once per request. */
+    clvFit: () => (clvFit ??= upstreams.clvFit(call)),
     // RFM reuses the request's purchase stats (selecting both runs the aggregate statement once) and
     // scores them in process: stats served from the cache score even while the shop database's
     // breaker is open.

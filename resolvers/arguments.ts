@@ -136,6 +136,11 @@ export function webDays(days: number | null | undefined): number {
   return pageSize(days ?? 30, 365, 'days');
 }
 
+/** `Traits.predictedValue(days)`: a horizon of 1 to 3650 days. */
+export function predictionDays(days: number | null | undefined): number {
+  return pageSize(days ?? 90, 3650, 'days');
+}
+
 /** The `first` of a web list: 1 to 100. */
 export function webListArgs(args: { first?: number | null }): number {
   return pageSize(args.first, 100);
@@ -177,6 +182,7 @@ export const argumentChecks: Record<string, (args: Args, settings: Settings) => 
   'Customer.location': (args) => webDays(args.days),
   'AnonymousVisitor.web': (args) => webDays(args.days),
   'AnonymousVisitor.location': (args) => webDays(args.days),
+  'Traits.predictedValue': (args) => predictionDays(args.days),
   'WebBehaviour.recentlyViewedProducts': (args) => webListArgs(args),
   'WebBehaviour.topCategories': (args) => webListArgs(args),
   'WebBehaviour.searches': (args) => webListArgs(args),

@@ -23,6 +23,7 @@ export const Customer: CustomerResolvers = {
   },
   identification: (customer) => customer,
   consent: (customer) => customer,
+  traits: (customer) => customer,
 };
 
 export const Identities: IdentitiesResolvers = {

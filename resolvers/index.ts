@@ -7,6 +7,7 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
+import { PredictedValue, Traits, ValueModel } from './traits.ts';
 import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
 import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice, WebFreshness } from './web.ts';
 
@@ -40,4 +41,7 @@ export const resolvers: Resolvers = {
   AnonymousVisitor,
   Identification,
   Consent,
+  Traits,
+  PredictedValue,
+  ValueModel,
 };

@@ -1,3 +1,4 @@
+import type { ClvFit, ClvPrediction } from '../sources/commerce/index.ts';
 import type { CommerceCustomer } from '../sources/commerce/model.ts';
 import type { EmailTagRef } from '../sources/mailchimp/model.ts';
 import type { AnonymousVisitorRecord } from '../sources/web/model.ts';
@@ -53,4 +54,10 @@ export interface WebWindow {
   readonly userId: string | null;
   readonly anonymousId: string | null;
   readonly days: number;
+}
+
+/** `Traits.predictedValue`: one customer's prediction and the fit it used. */
+export interface PredictedValueOfRecord {
+  readonly prediction: ClvPrediction;
+  readonly fit: ClvFit;
 }

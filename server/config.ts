@@ -21,6 +21,14 @@ const schema = z.object({
   SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code such as USD').default('USD'),
   ABANDONED_CART_AFTER_MINUTES: z.coerce.number().min(1).max(43_200).default(60),
   RFM_BOUNDARIES_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  SHOP_TIME_ZONE: z
+    .string()
+    .refine((zone) => isTimeZone(zone), 'expected an IANA time zone such as Europe/Berlin')
+    .default('UTC'),
+  CLV_FIT_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(86_400),
+  CLV_FIT_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000),
+  CLV_LIFETIME_MONTHS: z.coerce.number().int().min(1).max(120).default(12),
+  CLV_ANNUAL_DISCOUNT_RATE: z.coerce.number().min(0).max(1).default(0.1),
   DEMO_CUSTOMERS: z.coerce.number().int().min(1).max(2_000_000).default(3000),
   DEMO_SEED: z.coerce.number().int().min(0).default(360),
 
@@ -197,4 +205,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return `  ${name}: ${issue.message}, got ${got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** Whether the runtime knows the IANA time zone (Intl throws a RangeError for one it does not). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -19,7 +19,7 @@ export interface Context {
   readonly auth: RequestAuth;
 }
 
-/** Configuration that decides whether arguments are valid. */
+/** Configuration that decides whether arguments are valid, and how traits are computed. */
 export interface Settings {
   /** The currency purchases are counted in; money filters in another currency are refused. */
   readonly shopCurrency: string;
@@ -30,4 +30,9 @@ export interface Settings {
    * in the clear with customer:read:pii only, masked for segments:read. None when omitted.
    */
   readonly crmIdentifierProperties?: readonly string[];
+  /**
+   * How `predictedValue` values a customer's future (CLV_LIFETIME_MONTHS, CLV_ANNUAL_DISCOUNT_RATE):
+   * 12 months at 10% a year when omitted.
+   */
+  readonly clv?: { readonly lifetimeMonths: number; readonly annualDiscountRate: number };
 }

@@ -22,11 +22,11 @@ async function main(): Promise<void> {
     logger.info({ customers: config.DEMO_CUSTOMERS }, 'no DATABASE_URL: starting the embedded demo shop');
     demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, webHistoryDays: config.DEMO_WEB_HISTORY_DAYS, logger });
   }
-  const createPool = (connectionString: string) => {
+  const createPool = (connectionString: string, limits = { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }) => {
     const created = new pg.Pool({
       connectionString,
-      max: config.DATABASE_POOL_MAX,
-      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      max: limits.max,
+      statement_timeout: limits.statementTimeoutMs,
       connectionTimeoutMillis: config.DATABASE_STATEMENT_TIMEOUT_MS,
     });
     // An idle client's connection dying (a database restart) must not take the process down.
@@ -35,10 +35,15 @@ async function main(): Promise<void> {
   };
   const pool = createPool(config.DATABASE_URL ?? demo!.databaseUrl);
   const analyticsPool = config.ANALYTICS_DATABASE_URL ? createPool(config.ANALYTICS_DATABASE_URL) : undefined;
+  // The CLV fit reads every order in one statement: one connection of its own, with a timeout that allows it.
+  const fitPool = createPool(config.DATABASE_URL ?? demo!.databaseUrl, { max: 1, statementTimeoutMs: config.CLV_FIT_STATEMENT_TIMEOUT_MS });
 
-  const sources = createSources(config, { db: pool, logger, ...(analyticsPool && { analyticsDb: analyticsPool }), ...(demo && { demo }) });
-  // RFM quintile boundaries before the first request, then kept fresh in the background (never rejects).
+  const sources = createSources(config, { db: pool, fitDb: fitPool, logger, ...(analyticsPool && { analyticsDb: analyticsPool }), ...(demo && { demo }) });
+  // RFM quintile boundaries before the first request, then kept fresh in the background (never
+  // rejects). The CLV fit (seconds on a large shop) is not waited for: a prediction asked before it
+  // lands waits for it within its request's budget.
   await sources.commerce.rfm.start(logger.child({ source: 'commerce' }));
+  void sources.commerce.clv.start(logger.child({ source: 'commerce' }));
   const observability = observabilityFromConfig(config, process.env.npm_package_version);
   // Each source's own description of itself against what it needs, logged in words a person can
   // act on; the findings stay in /readyz (the warehouse's drift live, as it changes).
@@ -67,7 +72,12 @@ async function main(): Promise<void> {
       security,
       budgetMs: config.REQUEST_BUDGET_MS,
       logger,
-      settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties, crmIdentifierProperties: config.crmIdentifierProperties },
+      settings: {
+        shopCurrency: config.SHOP_CURRENCY,
+        crmProperties: sources.crm.allowedProperties,
+        crmIdentifierProperties: config.crmIdentifierProperties,
+        clv: { lifetimeMonths: config.CLV_LIFETIME_MONTHS, annualDiscountRate: config.CLV_ANNUAL_DISCOUNT_RATE },
+      },
       production: config.NODE_ENV === 'production',
       observability,
       readiness: {
@@ -97,7 +107,9 @@ async function main(): Promise<void> {
     await observability.shutdown();
     await sources.crm.close();
     await upstreams.store?.close();
+    sources.commerce.clv.stop();
     await pool.end();
+    await fitPool.end();
     await analyticsPool?.end();
     await demo?.close();
     logger.info('stopped');

@@ -17,7 +17,7 @@ import type { Config } from './config.ts';
  */
 export function createSources(
   config: Config,
-  deps: { db: Queryable; analyticsDb?: Queryable; logger: Logger; demo?: DemoUpstreams },
+  deps: { db: Queryable; analyticsDb?: Queryable; fitDb?: Queryable; logger: Logger; demo?: DemoUpstreams },
 ): Sources {
   const { demo, logger } = deps;
   return {
@@ -25,6 +25,9 @@ export function createSources(
       currency: config.SHOP_CURRENCY,
       abandonedAfterMs: config.ABANDONED_CART_AFTER_MINUTES * 60_000,
       rfmBoundariesTtlMs: config.RFM_BOUNDARIES_TTL_SECONDS * 1000,
+      clvFitTtlMs: config.CLV_FIT_TTL_SECONDS * 1000,
+      timeZone: config.SHOP_TIME_ZONE,
+      ...(deps.fitDb && { fitDb: deps.fitDb }),
     }),
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),

@@ -125,6 +125,7 @@ export const INTERNAL_LABELS: readonly string[] = [
   'EmailMarketing.subscriberHash',
   'Identities.hubspotContactId',
   'Identities.mailchimpSubscriberHash',
+  'Customer.traits',
 ];
 
 const SCOPE_OF: Record<Reader, Scope> = { self: Scope.Self, visitor: Scope.Visitor };

@@ -1,6 +1,7 @@
 import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
 import { customerCarts } from './carts.ts';
+import { clvModel, clvSummaries, type ClvModel, type ClvSummary } from './clv.ts';
 import { checkShopContract } from './contract.ts';
 import { customersByEmail, customersById } from './customers.ts';
 import { run, type Queryable } from './db.ts';
@@ -23,6 +24,10 @@ import { segmentPage } from './segment.ts';
 export type * from './model.ts';
 export type { Queryable } from './db.ts';
 export type { RfmLogger, RfmModel } from './rfm.ts';
+export { predictClv, type ClvFit, type ClvModel, type ClvPrediction, type ClvPredictionOptions, type ClvSummary } from './clv.ts';
+
+/** How often the CLV parameters are refitted by default: purchase behaviour moves slowly. */
+export const DEFAULT_CLV_FIT_TTL_MS = 86_400_000;
 
 export interface CommerceOptions {
   /** Orders in other currencies do not count towards purchases and RFM. */
@@ -31,6 +36,15 @@ export interface CommerceOptions {
   readonly abandonedAfterMs: number;
   /** How often the RFM quintile boundaries are recomputed in the background (once `rfm.start()` ran). */
   readonly rfmBoundariesTtlMs: number;
+  /** How often the CLV model is refitted in the background (once `clv.start()` ran); a day by default. */
+  readonly clvFitTtlMs?: number;
+  /** The shop's time zone (IANA): a purchase is a calendar day there. UTC by default. */
+  readonly timeZone?: string;
+  /**
+   * Where the CLV fit's one statement over every order runs: a pool whose statement timeout
+   * allows that scan (the request pool's does not on a large shop). `db` by default.
+   */
+  readonly fitDb?: Queryable;
   /** The source's clock (tests fix it). */
   readonly now?: () => Date;
 }
@@ -47,6 +61,13 @@ export interface CommerceSource {
   rfmScores(stats: readonly PurchaseStats[]): Promise<Array<RfmScore | null>>;
   /** The RFM boundaries: call `rfm.start()` at start-up so no request waits for them (rfm.ts). */
   readonly rfm: RfmModel;
+  /**
+   * Each customer's purchase history as the CLV models read it (repeat purchase days, recency,
+   * age, mean repeat value), from their orders as they are now; null without a completed order.
+   */
+  clvSummaries(ids: readonly string[]): Promise<Array<ClvSummary | null>>;
+  /** The BG/NBD and Gamma-Gamma parameters: call `clv.start()` at start-up (clv.ts). */
+  readonly clv: ClvModel;
   orderPages(keys: readonly OrderPageKey[]): Promise<OrderPage[]>;
   lineItems(orderIds: readonly string[]): Promise<LineItem[][]>;
   customerCarts(ids: readonly string[]): Promise<CustomerCarts[]>;
@@ -69,6 +90,8 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
   const now = options.now ?? (() => new Date());
   const context = () => ({ currency: options.currency, now: now(), abandonedAfterMs: options.abandonedAfterMs });
   const rfm = rfmModel(db, { currency: options.currency, refreshMs: options.rfmBoundariesTtlMs, now });
+  const timeZone = options.timeZone ?? 'UTC';
+  const clv = clvModel(options.fitDb ?? db, { currency: options.currency, timeZone, refreshMs: options.clvFitTtlMs ?? DEFAULT_CLV_FIT_TTL_MS, now });
   return {
     customersById: (ids) => customersById(db, ids),
     customersByEmail: (emails) => customersByEmail(db, emails),
@@ -79,6 +102,8 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
       return stats.map((s) => rfm.score(s, current));
     },
     rfm,
+    clvSummaries: (ids) => clvSummaries(db, ids, { currency: options.currency, now: now(), timeZone }),
+    clv,
     orderPages: (keys) => orderPages(db, keys),
     lineItems: (orderIds) => lineItems(db, orderIds),
     customerCarts: (ids) => customerCarts(db, ids, context()),

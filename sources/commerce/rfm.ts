@@ -1,4 +1,5 @@
 import { run, type Queryable } from './db.ts';
+import { kept, type Kept, type KeptLogger } from './kept.ts';
 import type { PurchaseStats, RfmBoundaries, RfmScore, RfmSegment } from './model.ts';
 
 const DAY_MS = 86_400_000;
@@ -82,10 +83,7 @@ export function gridCells(segments: readonly RfmSegment[]): Array<{ recency: num
 }
 
 /** Where the boundary keeper reports a failed recomputation (once per episode) and its recovery. */
-export interface RfmLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
+export type RfmLogger = KeptLogger;
 
 export interface RfmModelOptions {
   readonly currency: string;
@@ -97,101 +95,32 @@ export interface RfmModelOptions {
 
 /**
  * The boundaries this process scores against. They are computed at start-up and recomputed in
- * the background, so scoring never waits for the database: a request only reads them.
+ * the background, so scoring never waits for the database: a request only reads them (Kept). A
+ * failed recomputation keeps the previous boundaries: week-old quintiles score a customer far
+ * better than none.
  */
-export interface RfmModel {
-  /**
-   * Computes the boundaries now and keeps recomputing them every `refreshMs` (an unref'ed timer:
-   * it never holds the process open). Resolves when the first computation settles, whether or not
-   * it succeeded (a failure is logged, and retried sooner); never rejects. Calling it again does
-   * nothing but replace the logger.
-   */
-  start(logger?: RfmLogger): Promise<void>;
-  /** Stops the background recomputation; the current boundaries stay. */
-  stop(): void;
-  /** The boundaries in force, or null when none was ever computed. Never waits, never queries. */
-  current(): RfmBoundaries | null;
-  /**
-   * The boundaries in force; when none was ever computed (the database was down at start-up),
-   * one computation shared by every concurrent caller. Rejects with a SourceError.
-   */
-  ensure(): Promise<RfmBoundaries>;
+export interface RfmModel extends Kept<RfmBoundaries> {
   /** When the boundaries in force were computed and over how many customers; null before the first. */
   boundaries(): { computedAt: Date; customers: number } | null;
   /** Pure: `scoreRfm` at the source's clock. */
   score(stats: PurchaseStats, boundaries: RfmBoundaries): RfmScore | null;
 }
 
-/** After a failed recomputation the next try comes sooner than a routine refresh, at most this late. */
-const RETRY_AFTER_FAILURE_MS = 30_000;
-const silent: RfmLogger = { warn: () => undefined, info: () => undefined };
-
-/**
- * Keeps the RFM boundaries of `db` (see RfmModel). One computation at a time, whoever asks; a
- * failed one keeps the previous boundaries (week-old quintiles score a customer far better than
- * none) and is logged once until one succeeds again.
- */
+/** Keeps the RFM boundaries of `db` (see RfmModel). */
 export function rfmModel(db: Queryable, options: RfmModelOptions): RfmModel {
-  let current: RfmBoundaries | null = null;
-  let computing: Promise<RfmBoundaries> | null = null;
-  let failing = false;
-  let started = false;
-  let timer: NodeJS.Timeout | undefined;
-  let logger = silent;
-
-  const compute = (): Promise<RfmBoundaries> => {
-    computing ??= rfmBoundaries(db, { currency: options.currency, now: options.now() })
-      .then(
-        (fresh) => {
-          current = fresh;
-          if (failing) logger.info({ source: 'commerce', customers: fresh.customers }, 'RFM boundaries computed again');
-          failing = false;
-          return fresh;
-        },
-        (error: unknown) => {
-          if (!failing) {
-            logger.warn(
-              { source: 'commerce', err: error, keptFrom: current?.computedAt ?? null },
-              current ? 'RFM boundaries could not be recomputed: scoring keeps the previous ones' : 'RFM boundaries could not be computed: RFM is unavailable until they are',
-            );
-          }
-          failing = true;
-          throw error;
-        },
-      )
-      .finally(() => {
-        computing = null;
-      });
-    return computing;
-  };
-
-  const schedule = () => {
-    const delay = failing ? Math.min(options.refreshMs, RETRY_AFTER_FAILURE_MS) : options.refreshMs;
-    timer = setTimeout(() => {
-      void compute()
-        .catch(() => undefined)
-        .finally(() => {
-          if (started) schedule();
-        });
-    }, delay);
-    timer.unref();
-  };
-
+  const model = kept({
+    compute: () => rfmBoundaries(db, { currency: options.currency, now: options.now() }),
+    refreshMs: options.refreshMs,
+    name: 'RFM boundaries',
+    whenFailing: { kept: 'scoring keeps the previous ones', none: 'RFM is unavailable until they are' },
+    describe: (boundaries) => ({ computedAt: boundaries.computedAt, customers: boundaries.customers }),
+  });
   return {
-    async start(log) {
-      if (log) logger = log;
-      if (started) return;
-      started = true;
-      await compute().catch(() => undefined);
-      if (started) schedule();
+    ...model,
+    boundaries: () => {
+      const current = model.current();
+      return current && { computedAt: current.computedAt, customers: current.customers };
     },
-    stop() {
-      started = false;
-      clearTimeout(timer);
-    },
-    current: () => current,
-    ensure: () => (current ? Promise.resolve(current) : compute()),
-    boundaries: () => current && { computedAt: current.computedAt, customers: current.customers },
     score: (stats, boundaries) => scoreRfm(stats, boundaries, options.now()),
   };
 }

@@ -39,7 +39,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   // shop database failure, so each system's part of it is that system's alone.
   Customer: {
     own: 'request',
-    request: 'email identities identification consent',
+    request: 'email identities identification consent traits',
     commerce: 'id commerce',
     crm: 'crm',
     email: 'emailMarketing',
@@ -115,6 +115,14 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   Touch: { own: 'web', web: 'at source medium campaign referrer landingPath' },
   ProductSearch: { own: 'web', web: 'query at' },
   WebFreshness: { own: 'web', web: 'receivedThrough loadedAt lagSeconds checkedAt' },
+
+  // Traits are the request's; each trait is its inputs' source's.
+  Traits: { own: 'request', commerce: 'predictedValue' },
+  PredictedValue: {
+    own: 'commerce',
+    commerce: 'expectedPurchases horizonDays probabilityActive expectedOrderValue lifetimeValue lifetimeMonths annualDiscountRate asOf model',
+  },
+  ValueModel: { own: 'commerce', commerce: 'fittedAt customers repeatCustomers fitMs r alpha a b p q gamma' },
 };
 
 /**

@@ -1,0 +1,42 @@
+import { predictClv } from '../sources/commerce/index.ts';
+import type { PredictedValueResolvers, TraitsResolvers, ValueModelResolvers } from './generated/types.ts';
+import { predictionDays } from './arguments.ts';
+import { shopRecord } from './lookup.ts';
+
+/** CLV_LIFETIME_MONTHS and CLV_ANNUAL_DISCOUNT_RATE when the server's settings leave them out. */
+const CLV_DEFAULTS = { lifetimeMonths: 12, annualDiscountRate: 0.1 };
+
+export const Traits: TraitsResolvers = {
+  // The customer's own history is read live (one statement for the request's customers); the
+  // parameters were fitted in the background, so a prediction waits for a fit only when none was
+  // ever made.
+  predictedValue: async (customer, { days }, { loaders, settings }) => {
+    const summary = await loaders.clvSummary.load(shopRecord(customer).id);
+    if (!summary) return null;
+    const fit = await loaders.clvFit();
+    const prediction = predictClv(fit, summary, { horizonDays: predictionDays(days), ...(settings.clv ?? CLV_DEFAULTS) });
+    return { prediction, fit };
+  },
+};
+
+export const PredictedValue: PredictedValueResolvers = {
+  expectedPurchases: ({ prediction }) => prediction.expectedPurchases,
+  horizonDays: ({ prediction }) => prediction.horizonDays,
+  probabilityActive: ({ prediction }) => prediction.probabilityAlive,
+  expectedOrderValue: ({ prediction }) => prediction.expectedOrderValue,
+  lifetimeValue: ({ prediction }) => prediction.clv,
+  lifetimeMonths: ({ prediction }) => prediction.lifetimeMonths,
+  annualDiscountRate: ({ prediction }) => prediction.annualDiscountRate,
+  asOf: ({ prediction }) => prediction.asOf,
+  model: ({ fit }) => fit,
+};
+
+export const ValueModel: ValueModelResolvers = {
+  r: (fit) => fit.bgnbd.r,
+  alpha: (fit) => fit.bgnbd.alpha,
+  a: (fit) => fit.bgnbd.a,
+  b: (fit) => fit.bgnbd.b,
+  p: (fit) => fit.gammaGamma.p,
+  q: (fit) => fit.gammaGamma.q,
+  gamma: (fit) => fit.gammaGamma.gamma,
+};
