@@ -16,27 +16,27 @@
  * (40), BENCH_MAILCHIMP_MS (60), BENCH_OUT (bench/results). The server runs as bench/run.ts runs
  * it (startBenchServer: default configuration, development anonymous scopes, rate limits off).
  */
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { personAt, populationSize, type DemoWorld } from '../sandbox/demo/people.ts';
 import { devicesOf, sharingPartner, webActivityOf } from '../sandbox/demo/warehouse.ts';
 import { anonymousIdOf } from '../sandbox/demo/warehouse/ids.ts';
 import { DEFAULT_LIMITS } from '../server/auth/limits.ts';
 import { loadConfig } from '../server/config.ts';
-import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServer, type BenchServer, type Database } from './lib/environment.ts';
+import { CountingPool, createDatabase, progress, seed, StandIns, type Database } from './lib/environment.ts';
+import { intSetting, machineFacts, ms, pct, post, withServer } from './lib/harness.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
 const env = process.env;
-const int = (value: string | undefined, fallback: number) => (value === undefined || value === '' ? fallback : Number.parseInt(value, 10));
 const settings = {
-  customers: int(env.BENCH_CUSTOMERS, 3000),
+  customers: intSetting(env.BENCH_CUSTOMERS, 3000),
   databaseUrl: env.BENCH_DATABASE_URL || undefined,
-  webDays: int(env.BENCH_WEB_DAYS, 30),
-  requests: int(env.BENCH_REQUESTS, 300),
+  webDays: intSetting(env.BENCH_WEB_DAYS, 30),
+  requests: intSetting(env.BENCH_REQUESTS, 300),
   concurrencies: (env.BENCH_CONCURRENCIES ?? '10,50').split(',').map((c) => Number.parseInt(c, 10)),
-  hubspotMs: int(env.BENCH_HUBSPOT_MS, 40),
-  mailchimpMs: int(env.BENCH_MAILCHIMP_MS, 60),
+  hubspotMs: intSetting(env.BENCH_HUBSPOT_MS, 40),
+  mailchimpMs: intSetting(env.BENCH_MAILCHIMP_MS, 60),
   out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
 };
 /** Visitors per coverage request: as many aliases as the default operation limits allow. */
@@ -126,19 +126,6 @@ function groundTruth(world: DemoWorld, days: number): World {
 // ---------------------------------------------------------------------------------------------
 // GraphQL over HTTP, from this thread (coverage and single-request counts; load goes through the worker).
 
-interface GraphQLResponse {
-  data?: Record<string, any> | null;
-  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: { code?: string } }>;
-}
-
-async function post(url: string, query: string, variables: object): Promise<GraphQLResponse> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const text = await response.text();
-  if (!response.ok && !text.startsWith('{')) throw new Error(`expected a GraphQL response, got HTTP ${response.status}: ${text.slice(0, 300)}`);
-  const body = JSON.parse(text) as GraphQLResponse;
-  if (!response.ok && !body.data) throw new Error(`the server refused the request (HTTP ${response.status}): ${JSON.stringify(body.errors).slice(0, 500)}`);
-  return body;
-}
 
 const WEB = 'web { sessionCount lastSeenAt recentlyViewedProducts(first: 3) { productId } topCategories(first: 3) { category } }';
 const KNOWN = `query Known($id: ID!) { customer(id: $id) { ${WEB} } }`;
@@ -507,15 +494,6 @@ function plan(truth: World) {
   };
 }
 
-async function withServer<T>(pool: CountingPool, standIns: StandIns, body: (url: string, server: BenchServer) => Promise<T>): Promise<T> {
-  const server = await startBenchServer(pool, standIns, {});
-  try {
-    return await body(`${server.url}/graphql`, server);
-  } finally {
-    await server.close();
-  }
-}
-
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = loadavg()[0]!;
@@ -553,7 +531,7 @@ async function main(): Promise<void> {
       }
     });
     const durationSeconds = (performance.now() - progress.started) / 1000;
-    const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform, database: databaseKind, loadAverage: [loadBefore, loadavg()[0]!] };
+    const machine = machineFacts(databaseKind, loadBefore);
     results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH }, coverage: covered, latency: measured.rows, statements: measured.counts, notes: measured.notes };
     table = markdown({ startedAt, durationSeconds, machine, coverage: covered, latency: measured.rows, counts: measured.counts, notes: measured.notes, most: planned.most });
   } finally {
@@ -572,8 +550,6 @@ async function main(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-const ms = (value: number) => (Number.isFinite(value) ? (value >= 100 ? Math.round(value).toString() : value.toFixed(1)) : '-');
-const pct = (part: number, whole: number) => (whole === 0 ? '-' : `${((100 * part) / whole).toFixed(part === whole ? 0 : 1)}%`);
 const list = (values: ReadonlyArray<number | null>) => (new Set(values).size === 1 ? String(values[0] ?? '-') : values.map((v) => v ?? '-').join(' / '));
 const examples = (items: readonly unknown[], n = 3) => (items.length === 0 ? '' : ` e.g. ${items.slice(0, n).map((x) => JSON.stringify(x)).join('; ')}`);
 
