@@ -63,6 +63,7 @@ const config: CodegenConfig = {
           Traits: '../models.ts#CustomerOfRecord',
           PredictedValue: '../models.ts#PredictedValueOfRecord',
           ValueModel: '../../sources/commerce/clv.ts#ClvFit',
+          CartRecovery: '../models.ts#CartRecoveryOfRecord',
           ViewedProduct: `${web}#ViewedProduct`,
           CategoryInterest: `${web}#CategoryInterest`,
           CartActivity: `${web}#CartActivity`,

@@ -1,5 +1,5 @@
 import type { ClvFit, ClvPrediction } from '../sources/commerce/index.ts';
-import type { CommerceCustomer } from '../sources/commerce/model.ts';
+import type { Cart, CommerceCustomer } from '../sources/commerce/model.ts';
 import type { EmailTagRef } from '../sources/mailchimp/model.ts';
 import type { AnonymousVisitorRecord } from '../sources/web/model.ts';
 import type { IdentifiedBy } from './generated/types.ts';
@@ -60,4 +60,12 @@ export interface WebWindow {
 export interface PredictedValueOfRecord {
   readonly prediction: ClvPrediction;
   readonly fit: ClvFit;
+}
+
+/** `Traits.cartRecovery`: the abandoned cart, when the carts were read, and whose it is (for the email feed). */
+export interface CartRecoveryOfRecord {
+  readonly cart: Cart;
+  readonly asOf: Date;
+  /** Lower-cased: the Mailchimp member's key. */
+  readonly email: string;
 }

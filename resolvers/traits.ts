@@ -1,5 +1,6 @@
 import { predictClv } from '../sources/commerce/index.ts';
-import type { PredictedValueResolvers, TraitsResolvers, ValueModelResolvers } from './generated/types.ts';
+import { ACTIVITY_READS } from '../cache/activity.ts';
+import type { CartRecoveryResolvers, PredictedValueResolvers, TraitsResolvers, ValueModelResolvers } from './generated/types.ts';
 import { predictionDays } from './arguments.ts';
 import { shopRecord } from './lookup.ts';
 
@@ -16,6 +17,21 @@ export const Traits: TraitsResolvers = {
     const fit = await loaders.clvFit();
     const prediction = predictClv(fit, summary, { horizonDays: predictionDays(days), ...(settings.clv ?? CLV_DEFAULTS) });
     return { prediction, fit };
+  },
+  cartRecovery: async (customer, _, { loaders }) => {
+    const carts = await loaders.carts.load(shopRecord(customer).id);
+    return carts.abandoned && { cart: carts.abandoned, asOf: carts.asOf, email: customer.email };
+  },
+};
+
+export const CartRecovery: CartRecoveryResolvers = {
+  minutesSinceAbandoned: ({ cart, asOf }) => Math.max(0, Math.floor((asOf.getTime() - cart.updatedAt.getTime()) / 60_000)),
+  // The newest open is the same read as EmailMarketing.lastOpenedAt's (one call, cached alike).
+  openedEmailSince: async ({ cart, email }, _, { loaders }) => {
+    const feed = await loaders.emailActivity(ACTIVITY_READS.lastOpen).load(email);
+    if (feed === null) return null;
+    const newest = feed[0]?.at;
+    return newest !== undefined && newest.getTime() > cart.updatedAt.getTime();
   },
 };
 

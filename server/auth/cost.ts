@@ -67,6 +67,7 @@ const REMOTE_FIELDS: Record<string, keyof typeof UPSTREAM_CALLS> = {
   'Identities.mailchimpSubscriberHash': 'mailchimp',
   'EmailMarketing.activity': 'mailchimp',
   'EmailMarketing.lastOpenedAt': 'mailchimp',
+  'CartRecovery.openedEmailSince': 'mailchimp',
   'EmailMarketing.lastClickedAt': 'mailchimp',
   'EmailTag.addedAt': 'mailchimp',
 };

@@ -52,7 +52,7 @@ export async function customerCarts(
   return groupInKeyOrder(ids, rows, (row) => row.customer_id).map((group) => {
     const open = group.map((row) => toCart(row, options.currency));
     const abandonedAt = group.findIndex((row) => row.updated_at.getTime() < staleBefore && !row.ordered_after);
-    return { open, abandoned: abandonedAt === -1 ? null : open[abandonedAt]! };
+    return { open, abandoned: abandonedAt === -1 ? null : open[abandonedAt]!, asOf: options.now };
   });
 }
 

@@ -136,6 +136,8 @@ export interface CustomerCarts {
   readonly open: readonly Cart[];
   /** The latest open cart untouched for longer than the threshold with no order after it. */
   readonly abandoned: Cart | null;
+  /** When the carts were read: what "untouched for longer than the threshold" was measured against. */
+  readonly asOf: Date;
 }
 
 export interface SegmentFilter {

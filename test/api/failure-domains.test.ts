@@ -117,7 +117,8 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   WebFreshness: { own: 'web', web: 'receivedThrough loadedAt lagSeconds checkedAt' },
 
   // Traits are the request's; each trait is its inputs' source's.
-  Traits: { own: 'request', commerce: 'predictedValue' },
+  Traits: { own: 'request', commerce: 'predictedValue cartRecovery' },
+  CartRecovery: { own: 'commerce', commerce: 'cart minutesSinceAbandoned', email: 'openedEmailSince' },
   PredictedValue: {
     own: 'commerce',
     commerce: 'expectedPurchases horizonDays probabilityActive expectedOrderValue lifetimeValue lifetimeMonths annualDiscountRate asOf model',

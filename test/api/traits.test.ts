@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, useDemoServer, type TestServer } from '../support/server.ts';
+import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 const world: DemoWorld = { seed: 360, customers: 120, asOf: TEST_AS_OF };
 const demo = useDemoServer(world);
@@ -102,5 +103,64 @@ describe('a shop too small to fit', () => {
     const buyers = body.data.customers.filter((c: any) => c.commerce.purchases.orderCount > 0).length;
     expect(buyers).toBeGreaterThan(0);
     expect(body.errors?.map((e: any) => e.extensions)).toEqual(Array(buyers).fill({ code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: false }));
+  });
+});
+
+describe('Traits.cartRecovery', () => {
+  const shopWorld: DemoWorld = { seed: 360, customers: 160, asOf: TEST_AS_OF };
+  let db: TestDatabase;
+  let standIns: StandIns;
+  let server: TestServer;
+  beforeAll(async () => {
+    [db, standIns] = await Promise.all([createDemoDatabase(shopWorld), startStandIns(shopWorld)]);
+    server = await startTestServer(db, standIns.sources({ timeoutMs: 1000 }));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await Promise.all([standIns?.close(), db?.close()]);
+  });
+
+  const RECOVERY = `commerce { abandonedCart { id updatedAt value { amount } } } emailMarketing { lastOpenedAt }
+    traits { cartRecovery { cart { id updatedAt value { amount } itemCount } minutesSinceAbandoned openedEmailSince } }`;
+
+  it('gives the abandoned cart with its age, and whether an email was opened since, for exactly the customers who left one', async () => {
+    const { body: all } = await server.query(`{ customers(ids: ${JSON.stringify(ids(100))}) { id commerce { abandonedCart { id } } traits { cartRecovery { cart { id } } } } }`);
+    expect(all.errors).toBeUndefined();
+    for (const customer of all.data.customers as Array<any>) {
+      expect(customer.traits.cartRecovery?.cart.id ?? null).toBe(customer.commerce.abandonedCart?.id ?? null);
+    }
+    const abandoned = (all.data.customers as Array<any>).filter((c) => c.commerce.abandonedCart !== null).map((c) => c.id as string);
+    expect(abandoned.length).toBeGreaterThan(3);
+    const answers: Array<boolean | null> = [];
+    // Email activity is read for at most 20 members per request (MAILCHIMP_ACTIVITY_MAX_PER_REQUEST).
+    for (let i = 0; i < abandoned.length; i += 10) {
+      const { body } = await server.query(`{ customers(ids: ${JSON.stringify(abandoned.slice(i, i + 10))}) { ${RECOVERY} } }`);
+      expect(body.errors).toBeUndefined();
+      for (const customer of body.data.customers as Array<any>) {
+        const cart = customer.commerce.abandonedCart;
+        const recovery = customer.traits.cartRecovery;
+        expect(recovery.cart).toMatchObject({ id: cart.id, updatedAt: cart.updatedAt, value: cart.value });
+        expect(recovery.minutesSinceAbandoned).toBe(Math.floor((TEST_AS_OF.getTime() - Date.parse(cart.updatedAt)) / 60_000));
+        const lastOpen = customer.emailMarketing?.lastOpenedAt;
+        const expected = customer.emailMarketing === null ? null : lastOpen != null && Date.parse(lastOpen) > Date.parse(cart.updatedAt);
+        expect(recovery.openedEmailSince).toBe(expected);
+        answers.push(recovery.openedEmailSince);
+      }
+    }
+    // Each kind of answer occurs in this world, so each branch above was exercised.
+    expect(new Set(answers)).toEqual(new Set([true, false, null]));
+  });
+
+  it('keeps the cart when Mailchimp is down: only openedEmailSince is null, with the email source\'s error', async () => {
+    const { body: healthy } = await server.query(`{ customers(ids: ${JSON.stringify(ids(100))}) { id commerce { abandonedCart { id } } emailMarketing { status } } }`);
+    const member = (healthy.data.customers as Array<any>).find((c) => c.commerce.abandonedCart && c.emailMarketing)!;
+    await standIns.mailchimp.stopListening();
+    try {
+      const { body } = await server.query(`{ customer(id: "${member.id}") { traits { cartRecovery { cart { id } minutesSinceAbandoned openedEmailSince } } } }`);
+      expect(body.data.customer.traits.cartRecovery).toMatchObject({ cart: { id: member.commerce.abandonedCart.id }, openedEmailSince: null });
+      expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.source])).toEqual([['customer.traits.cartRecovery.openedEmailSince', 'email']]);
+    } finally {
+      await standIns.mailchimp.listenAgain();
+    }
   });
 });
