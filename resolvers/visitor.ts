@@ -9,7 +9,7 @@ import type {
 } from './generated/types.ts';
 import { webDays } from './arguments.ts';
 import { customerWithId, shopRecord } from './lookup.ts';
-import type { AnonymousVisitorOfRecord, CustomerOfRecord, VisitorOfRecord, WebWindow } from './models.ts';
+import type { CustomerOfRecord, VisitorOfRecord, WebWindow } from './models.ts';
 
 // Profiles for every visitor. Identity is stitched here, per request, from the warehouse's
 // identify calls as they are now: nothing is copied, so a link the warehouse loads (or drops)
@@ -80,10 +80,12 @@ export const AnonymousVisitor: AnonymousVisitorResolvers = {
   consent: (visitor) => visitor,
 };
 
+const LINK = { linked: 'LINKED', ambiguous: 'AMBIGUOUS', unlinked: 'UNLINKED' } as const;
+
 export const Identification: IdentificationResolvers = {
   by: (visitor) => visitor.identifiedBy,
   link: (visitor) => {
-    if (!isCustomer(visitor)) return (visitor as AnonymousVisitorOfRecord).record.link.toUpperCase() as 'LINKED' | 'AMBIGUOUS' | 'UNLINKED';
+    if (!isCustomer(visitor)) return LINK[visitor.record.link];
     return visitor.identifiedBy === 'ANONYMOUS_ID' ? 'LINKED' : null;
   },
   mergedAnonymousIds: async (visitor, _, { loaders }) => {
