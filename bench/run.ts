@@ -20,6 +20,7 @@ import type { DemoWorld } from '../sandbox/demo/people.ts';
 import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServer, type BenchServer, type Database } from './lib/environment.ts';
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { startNaiveServer } from './lib/naive.ts';
+import { CACHED_FIELDS, PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
 import { markdown, svgChart, type Results, type Row } from './lib/report.ts';
 import { WorkerClient } from './lib/workers.ts';
 
@@ -53,19 +54,6 @@ function ideal(gets: number, concurrency: number, sources: { hubspot: boolean } 
   return Math.round(Math.max(sources.hubspot ? settings.hubspotMs : 0, mailchimp));
 }
 
-const CACHED_FIELDS = `id
-    commerce {
-      purchases { orderCount totalSpent { amount currencyCode } lastOrderAt }
-      rfm { segment }
-      abandonedCart { value { amount currencyCode } }
-    }
-    crm { lifecycleStage }
-    emailMarketing { status canEmail }`;
-/** The web fields, in a shape the cache keeps (cache/web.ts); kept apart so "no web" rows measure the other sources alone. */
-const PROFILE_FIELDS = `${CACHED_FIELDS}
-    web { sessionCount lastSeenAt topCategories(first: 3) { category } }`;
-/** What a personalization engine asks on a page render: one customer's traits from every source. */
-const PERSONALIZATION = `query Personalization($id: ID!) {\n  customer(id: $id) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 const PERSONALIZATION_NO_WEB = `query PersonalizationNoWeb($id: ID!) {\n  customer(id: $id) {\n    ${CACHED_FIELDS}\n  }\n}`;
 const PAGE = `query Page($ids: [ID!]) {\n  customers(ids: $ids) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 

@@ -23,15 +23,14 @@
  * the CLV fit is started and awaited right after start-up, as main.ts starts it, so no measured
  * request pays for it.
  */
-import { loadavg } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { CATEGORIES, personAt, type DemoWorld } from '../sandbox/demo/people.ts';
 import { ordersOf } from '../sandbox/demo/shop.ts';
 import { predictClv } from '../sources/commerce/clv.ts';
-import { CountingPool, createDatabase, progress, seed, StandIns, type BenchServer, type Database } from './lib/environment.ts';
-import { intSetting, machineFacts, ms, pct, post, withServer } from './lib/harness.ts';
+import { CountingPool, progress, StandIns, type BenchServer } from './lib/environment.ts';
+import { benchRun, intSetting, ms, pct, post, withServer } from './lib/harness.ts';
+import { PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
@@ -60,20 +59,9 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 // ---------------------------------------------------------------------------------------------
-// Queries. The personalization selection is bench/run.ts's (PROFILE_FIELDS), copied: run.ts runs
-// its benchmark on import, so it cannot export it.
+// Queries: the personalization query is the one every benchmark measures (bench/lib/queries.ts).
 
-const PROFILE_FIELDS = `id
-    commerce {
-      purchases { orderCount totalSpent { amount currencyCode } lastOrderAt }
-      rfm { segment }
-      abandonedCart { value { amount currencyCode } }
-    }
-    crm { lifecycleStage }
-    emailMarketing { status canEmail }
-    web { sessionCount lastSeenAt topCategories(first: 3) { category } }`;
 const TRAIT_FIELDS = 'traits { predictedValue { expectedPurchases probabilityActive lifetimeValue { amount } } }';
-const PERSONALIZATION = `query Personalization($id: ID!) {\n  customer(id: $id) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 const PERSONALIZATION_TRAITS = `query PersonalizationTraits($id: ID!) {\n  customer(id: $id) {\n    ${PROFILE_FIELDS}\n    ${TRAIT_FIELDS}\n  }\n}`;
 const RECOVERY = `query Recovery($ids: [ID!]) {
   customers(ids: $ids) {
@@ -470,25 +458,11 @@ async function latency(load: Load, take: (n: number) => string[]): Promise<Laten
 
 // ---------------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadBefore = loadavg()[0]!;
-  const world: DemoWorld = { seed: 360, customers: settings.customers, asOf: new Date() };
-  const databaseKind = settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (in this process, one query at a time)';
-  progress.line(`traits benchmark: ${world.customers.toLocaleString('en')} customers, ${settings.webDays} days of events, on ${databaseKind}`);
-  let db: Database | undefined;
-  let standIns: StandIns | undefined;
-  let pool: CountingPool | undefined;
-  let results: Record<string, unknown>;
-  let table: string;
-  try {
-    [db, standIns] = await Promise.all([createDatabase(settings.databaseUrl, 'traits'), StandIns.start(world, settings)]);
-    await seed(db, world, settings.webDays);
+function main(): Promise<void> {
+  return benchRun('traits', settings, async ({ world, pool: counting, standIns: ins, facts }) => {
     const truthStarted = performance.now();
     const truth = groundTruth(world);
     progress.line(`replayed the generator for ground truth in ${((performance.now() - truthStarted) / 1000).toFixed(1)} s`);
-    const counting = (pool = new CountingPool(db.url));
-    const ins = standIns;
     const firstBuyer = truth.find((t) => t.completedOrders > 1)!.id;
 
     // A server of its own for the fit and recovery (recovery fills its cache with every customer).
@@ -523,21 +497,11 @@ async function main(): Promise<void> {
         await load.close();
       }
     });
-    const durationSeconds = (performance.now() - progress.started) / 1000;
-    const machine = machineFacts(databaseKind, loadBefore);
-    results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH, horizonDays: HORIZON_DAYS }, recovery, fit: { ...fit, secondFitMs: measured.secondFitMs }, latency: measured.rows };
-    table = markdown({ startedAt, durationSeconds, machine, recovery, fit, secondFitMs: measured.secondFitMs, rows: measured.rows });
-  } finally {
-    await pool?.pool.end();
-    await standIns?.close();
-    await db?.close();
-  }
-  await mkdir(settings.out, { recursive: true });
-  const base = `${settings.out.replace(/\/?$/, '/')}traits-latest`;
-  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(`${base}.md`, table);
-  process.stdout.write(`\n${table}\n`);
-  progress.line(`done in ${Math.round((performance.now() - progress.started) / 1000)} s: ${base}.md, .json`);
+    const { startedAt, durationSeconds, machine } = facts();
+    const results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH, horizonDays: HORIZON_DAYS }, recovery, fit: { ...fit, secondFitMs: measured.secondFitMs }, latency: measured.rows };
+    const table = markdown({ startedAt, durationSeconds, machine, recovery, fit, secondFitMs: measured.secondFitMs, rows: measured.rows });
+    return { results, table };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

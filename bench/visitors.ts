@@ -16,15 +16,13 @@
  * (40), BENCH_MAILCHIMP_MS (60), BENCH_OUT (bench/results). The server runs as bench/run.ts runs
  * it (startBenchServer: default configuration, development anonymous scopes, rate limits off).
  */
-import { loadavg } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { personAt, populationSize, type DemoWorld } from '../sandbox/demo/people.ts';
 import { devicesOf, sharingPartner, webActivityOf } from '../sandbox/demo/warehouse.ts';
 import { anonymousIdOf } from '../sandbox/demo/warehouse/ids.ts';
 import { DEFAULT_LIMITS } from '../server/auth/limits.ts';
 import { loadConfig } from '../server/config.ts';
-import { CountingPool, createDatabase, progress, seed, StandIns, type Database } from './lib/environment.ts';
-import { intSetting, machineFacts, ms, pct, post, withServer } from './lib/harness.ts';
+import { CountingPool, progress } from './lib/environment.ts';
+import { benchRun, intSetting, ms, pct, post, withServer } from './lib/harness.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
@@ -494,26 +492,12 @@ function plan(truth: World) {
   };
 }
 
-async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadBefore = loadavg()[0]!;
-  const world: DemoWorld = { seed: 360, customers: settings.customers, asOf: new Date() };
-  const databaseKind = settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (one query at a time)';
-  progress.line(`visitors benchmark: ${world.customers.toLocaleString('en')} customers, ${settings.webDays} days of events, on ${databaseKind}`);
-  let db: Database | undefined;
-  let standIns: StandIns | undefined;
-  let pool: CountingPool | undefined;
-  let results: Record<string, unknown>;
-  let table: string;
-  try {
-    [db, standIns] = await Promise.all([createDatabase(settings.databaseUrl, 'visitors'), StandIns.start(world, settings)]);
-    await seed(db, world, settings.webDays);
+function main(): Promise<void> {
+  return benchRun('visitors', settings, async ({ world, pool: counting, standIns, facts }) => {
     const truthStarted = performance.now();
     const truth = groundTruth(world, settings.webDays);
     progress.line(`replayed the generator for ground truth in ${((performance.now() - truthStarted) / 1000).toFixed(1)} s: ${truth.truth.size} browsers, ${truth.linked.size} customers with linked browsers`);
     const planned = plan(truth);
-    pool = new CountingPool(db.url);
-    const counting = pool;
     // A server of its own for coverage (it fills the shared cache with every linked customer),
     // then a fresh one, empty cache, for the counts and the latency runs.
     const covered = await withServer(counting, standIns, (url) => coverage(url, counting, world, truth));
@@ -530,21 +514,11 @@ async function main(): Promise<void> {
         await load.close();
       }
     });
-    const durationSeconds = (performance.now() - progress.started) / 1000;
-    const machine = machineFacts(databaseKind, loadBefore);
-    results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH }, coverage: covered, latency: measured.rows, statements: measured.counts, notes: measured.notes };
-    table = markdown({ startedAt, durationSeconds, machine, coverage: covered, latency: measured.rows, counts: measured.counts, notes: measured.notes, most: planned.most });
-  } finally {
-    await pool?.pool.end();
-    await standIns?.close();
-    await db?.close();
-  }
-  await mkdir(settings.out, { recursive: true });
-  const base = `${settings.out.replace(/\/?$/, '/')}visitors-latest`;
-  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(`${base}.md`, table);
-  process.stdout.write(`\n${table}\n`);
-  progress.line(`done in ${Math.round((performance.now() - progress.started) / 1000)} s: ${base}.md, .json`);
+    const { startedAt, durationSeconds, machine } = facts();
+    const results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH }, coverage: covered, latency: measured.rows, statements: measured.counts, notes: measured.notes };
+    const table = markdown({ startedAt, durationSeconds, machine, coverage: covered, latency: measured.rows, counts: measured.counts, notes: measured.notes, most: planned.most });
+    return { results, table };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
-import type { BenchServer, CountingPool, StandIns } from './environment.ts';
-import { startBenchServer } from './environment.ts';
+import type { DemoWorld } from '../../sandbox/demo/people.ts';
+import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServer, type BenchServer, type Database } from './environment.ts';
 
-// What the single-run benchmarks (bench/visitors.ts, bench/traits.ts) share: settings, GraphQL
-// over HTTP from the benchmark's own thread, a server per phase, machine facts and number formats.
+// What the single-run benchmarks (bench/visitors.ts, bench/traits.ts) share: the run itself
+// (seeding, stand-ins, clean-up, results files), settings, GraphQL over HTTP from the benchmark's
+// own thread, a server per phase, machine facts and number formats.
 
 /** An integer setting from the environment, or the fallback when unset or empty. */
 export const intSetting = (value: string | undefined, fallback: number) => (value === undefined || value === '' ? fallback : Number.parseInt(value, 10));
@@ -51,3 +53,60 @@ export function machineFacts(database: string, loadBefore: number) {
 export const ms = (value: number) => (Number.isFinite(value) ? (value >= 100 ? Math.round(value).toString() : value.toFixed(1)) : '-');
 /** A share as a percentage ("100%" when whole). */
 export const pct = (part: number, whole: number) => (whole === 0 ? '-' : `${((100 * part) / whole).toFixed(part === whole ? 0 : 1)}%`);
+
+export interface BenchSettings {
+  readonly customers: number;
+  readonly webDays: number;
+  readonly databaseUrl: string | undefined;
+  readonly hubspotMs: number;
+  readonly mailchimpMs: number;
+  /** Where `<name>-latest.md` and `.json` go. */
+  readonly out: string;
+}
+
+/** What a run's body works with: the seeded demo world, its database and stand-ins, and the run's facts so far. */
+export interface BenchRun {
+  readonly world: DemoWorld;
+  readonly pool: CountingPool;
+  readonly standIns: StandIns;
+  /** When the run started, how long it has taken, and the machine (with the load average now). */
+  facts(): { startedAt: Date; durationSeconds: number; machine: ReturnType<typeof machineFacts> };
+}
+
+/**
+ * One benchmark run: seeds the demo world (embedded PGlite, or a database of its own on the
+ * server at `databaseUrl`), starts the stand-ins, runs `body`, always cleans up, then writes what
+ * `body` returned to `<out>/<name>-latest.json` and `.md` and prints the table.
+ */
+export async function benchRun(
+  name: string,
+  settings: BenchSettings,
+  body: (run: BenchRun) => Promise<{ results: Record<string, unknown>; table: string }>,
+): Promise<void> {
+  const startedAt = new Date();
+  const loadBefore = loadavg()[0]!;
+  const world: DemoWorld = { seed: 360, customers: settings.customers, asOf: new Date() };
+  const databaseKind = settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (in this process, one query at a time)';
+  progress.line(`${name} benchmark: ${world.customers.toLocaleString('en')} customers, ${settings.webDays} days of events, on ${databaseKind}`);
+  let db: Database | undefined;
+  let standIns: StandIns | undefined;
+  let pool: CountingPool | undefined;
+  let written: { results: Record<string, unknown>; table: string };
+  try {
+    [db, standIns] = await Promise.all([createDatabase(settings.databaseUrl, name), StandIns.start(world, settings)]);
+    await seed(db, world, settings.webDays);
+    pool = new CountingPool(db.url);
+    const facts = () => ({ startedAt, durationSeconds: (performance.now() - progress.started) / 1000, machine: machineFacts(databaseKind, loadBefore) });
+    written = await body({ world, pool, standIns, facts });
+  } finally {
+    await pool?.pool.end();
+    await standIns?.close();
+    await db?.close();
+  }
+  await mkdir(settings.out, { recursive: true });
+  const base = `${settings.out.replace(/\/?$/, '/')}${name}-latest`;
+  await writeFile(`${base}.json`, `${JSON.stringify(written.results, null, 2)}\n`);
+  await writeFile(`${base}.md`, written.table);
+  process.stdout.write(`\n${written.table}\n`);
+  progress.line(`done in ${Math.round((performance.now() - progress.started) / 1000)} s: ${base}.md, .json`);
+}
