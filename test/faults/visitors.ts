@@ -5,11 +5,14 @@ import { TYPED_CODES } from './load.ts';
  * The visitor probe: once per fault, while it is in force, the two kinds of visitor profile
  * (issue 12) are asked for beside the load: a never-identified browser, answered by the warehouse
  * alone, and a browser linked to a customer, which also reads the shop database (the customer's
- * record) and Mailchimp (email consent).
+ * record and the orders its predicted value is computed from) and Mailchimp (email consent).
  */
 export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
   unlinked: visitor(anonymousId: $unlinked) { __typename web { sessionCount } location { country } consent { analytics { granted } } }
-  linked: visitor(anonymousId: $linked) { __typename ... on Customer { id consent { email { granted } } } web { sessionCount } }
+  linked: visitor(anonymousId: $linked) {
+    __typename web { sessionCount }
+    ... on Customer { id consent { email { granted } } traits { predictedValue { expectedPurchases } } }
+  }
 }`;
 
 /** Each part of the probe's answer and the sources it needs (a part of a linked customer needs its shop record). */
@@ -21,6 +24,7 @@ const NEEDS: Record<string, readonly SourceName[]> = {
   linked: ['web', 'commerce'],
   'linked.web': ['web', 'commerce'],
   'linked.consent.email': ['web', 'commerce', 'email'],
+  'linked.traits.predictedValue': ['web', 'commerce'],
 };
 
 /** Every part of the probe's answer. */
