@@ -64,6 +64,8 @@ const config: CodegenConfig = {
           PredictedValue: '../models.ts#PredictedValueOfRecord',
           ValueModel: '../../sources/commerce/clv.ts#ClvFit',
           CartRecovery: '../models.ts#CartRecoveryOfRecord',
+          TraitFreshness: '../trait-freshness.ts#TraitFreshnessModel',
+          TraitInput: '../trait-freshness.ts#TraitInputModel',
           ViewedProduct: `${web}#ViewedProduct`,
           CategoryInterest: `${web}#CategoryInterest`,
           CartActivity: `${web}#CartActivity`,

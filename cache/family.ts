@@ -47,6 +47,11 @@ export interface CallContext {
    */
   readonly deadline?: number;
   readonly report?: (report: CallReport) => void;
+  /**
+   * Told, for each value a call answers, when it was read from its source (epoch ms): now for a
+   * live read, when it was stored for a cached or stale one. Traits derive their freshness from it.
+   */
+  readonly readAt?: (value: unknown, epochMs: number) => void;
 }
 
 /**
@@ -144,6 +149,8 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         call.report?.({ source, keys: keys.length, live: keys.length - failed, cached: 0, stale: 0, failed, maxAgeMs: 0, upstreamMs: performance.now() - started });
       try {
         const values = await guard.run((signal) => batch(keys, signal), call.deadline, options.name);
+        const readAt = Date.now();
+        for (const value of values) if (!(value instanceof Error)) call.readAt?.(value, readAt);
         report(values.filter((value) => value instanceof Error).length);
         return [...values];
       } catch (error) {
@@ -223,6 +230,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         return;
       }
       out[i] = entry!.value as R;
+      call.readAt?.(entry!.value, entry!.storedAt);
       if (state === 'fresh') cached++;
       else {
         stale.push(key);
@@ -244,9 +252,11 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         const entry = entries[i];
         if (!(result instanceof Error)) {
           out[i] = result;
+          call.readAt?.(result, Date.now());
           live++;
         } else if (entry && entry.value !== null && now - entry.storedAt <= policy.ttlMs + policy.staleIfErrorMs) {
           out[i] = entry.value as R;
+          call.readAt?.(entry.value, entry.storedAt);
           staleServed++;
           maxAgeMs = Math.max(maxAgeMs, now - entry.storedAt);
         } else {

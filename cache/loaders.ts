@@ -220,8 +220,19 @@ function contactEmailIndex(_key: string, contact: CrmContact) {
  * One request's loaders: each dedupes its keys and batches every load of one tick into one call
  * of its family, which applies the request's deadline and reports into its provenance.
  */
-export function createLoaders(upstreams: Upstreams, call: CallContext) {
+export function createLoaders(upstreams: Upstreams, request: CallContext) {
   const { families } = upstreams;
+  const startedAt = Date.now();
+  // When each answer of this request was read from its source, by the answer's object (a cached
+  // value shared with other requests is still one answer per request: the map is this request's).
+  const readTimes = new WeakMap<object, number>();
+  const call: CallContext = {
+    ...request,
+    readAt: (value, epochMs) => {
+      if (typeof value === 'object' && value !== null) readTimes.set(value, epochMs);
+      request.readAt?.(value, epochMs);
+    },
+  };
   const loader = <K, R, C = K>(batch: Family<K, R>, options: DataLoader.Options<K, R, C> = {}) =>
     new DataLoader<K, R, C>((keys) => batch(keys, call), options);
 
@@ -242,6 +253,12 @@ export function createLoaders(upstreams: Upstreams, call: CallContext) {
   let clvFit: Promise<ClvFit> | undefined;
 
   return {
+    /**
+     * When a value this request's loaders answered was read from its source: now for a live read,
+     * when it was stored for a cached one. For a value that is not an object (null: nothing found,
+     * cached only briefly) or was not read through a family, the request's start.
+     */
+    readAt: (value: unknown): Date => new Date((typeof value === 'object' && value !== null && readTimes.get(value)) || startedAt),
     customerById: {
       load: async (id: string) => primed(await customerById.load(id), primeEach),
       loadMany: async (ids: readonly string[]) => primedMany(await customerById.loadMany(ids), primeEach),

@@ -7,7 +7,7 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
-import { CartRecovery, PredictedValue, Traits, ValueModel } from './traits.ts';
+import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
 import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
 import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice, WebFreshness } from './web.ts';
 
@@ -45,4 +45,5 @@ export const resolvers: Resolvers = {
   PredictedValue,
   ValueModel,
   CartRecovery,
+  TraitInput,
 };

@@ -1,5 +1,5 @@
-import type { ClvFit, ClvPrediction } from '../sources/commerce/index.ts';
-import type { Cart, CommerceCustomer } from '../sources/commerce/model.ts';
+import type { ClvFit, ClvPrediction, ClvSummary } from '../sources/commerce/index.ts';
+import type { Cart, CommerceCustomer, CustomerCarts } from '../sources/commerce/model.ts';
 import type { EmailTagRef } from '../sources/mailchimp/model.ts';
 import type { AnonymousVisitorRecord } from '../sources/web/model.ts';
 import type { IdentifiedBy } from './generated/types.ts';
@@ -56,15 +56,18 @@ export interface WebWindow {
   readonly days: number;
 }
 
-/** `Traits.predictedValue`: one customer's prediction and the fit it used. */
+/** `Traits.predictedValue`: one customer's prediction, the purchase history and the fit it used. */
 export interface PredictedValueOfRecord {
   readonly prediction: ClvPrediction;
+  readonly summary: ClvSummary;
   readonly fit: ClvFit;
 }
 
 /** `Traits.cartRecovery`: the abandoned cart, when the carts were read, and whose it is (for the email feed). */
 export interface CartRecoveryOfRecord {
   readonly cart: Cart;
+  /** The carts as the loader answered them (their read time is the trait's freshness). */
+  readonly carts: CustomerCarts;
   readonly asOf: Date;
   /** Lower-cased: the Mailchimp member's key. */
   readonly email: string;

@@ -1,6 +1,7 @@
 import { predictClv } from '../sources/commerce/index.ts';
 import { ACTIVITY_READS } from '../cache/activity.ts';
-import type { CartRecoveryResolvers, PredictedValueResolvers, TraitsResolvers, ValueModelResolvers } from './generated/types.ts';
+import type { CartRecoveryResolvers, DataSource, PredictedValueResolvers, TraitInputResolvers, TraitsResolvers, ValueModelResolvers } from './generated/types.ts';
+import { traitFreshness } from './trait-freshness.ts';
 import { predictionDays } from './arguments.ts';
 import { shopRecord } from './lookup.ts';
 
@@ -16,11 +17,11 @@ export const Traits: TraitsResolvers = {
     if (!summary) return null;
     const fit = await loaders.clvFit();
     const prediction = predictClv(fit, summary, { horizonDays: predictionDays(days), ...(settings.clv ?? CLV_DEFAULTS) });
-    return { prediction, fit };
+    return { prediction, summary, fit };
   },
   cartRecovery: async (customer, _, { loaders }) => {
     const carts = await loaders.carts.load(shopRecord(customer).id);
-    return carts.abandoned && { cart: carts.abandoned, asOf: carts.asOf, email: customer.email };
+    return carts.abandoned && { cart: carts.abandoned, carts, asOf: carts.asOf, email: customer.email };
   },
 };
 
@@ -33,6 +34,7 @@ export const CartRecovery: CartRecoveryResolvers = {
     const newest = feed[0]?.at;
     return newest !== undefined && newest.getTime() > cart.updatedAt.getTime();
   },
+  freshness: ({ carts }, _, context) => traitFreshness(context, [{ source: 'commerce', data: 'carts', value: carts }]),
 };
 
 export const PredictedValue: PredictedValueResolvers = {
@@ -45,6 +47,15 @@ export const PredictedValue: PredictedValueResolvers = {
   annualDiscountRate: ({ prediction }) => prediction.annualDiscountRate,
   asOf: ({ prediction }) => prediction.asOf,
   model: ({ fit }) => fit,
+  freshness: ({ summary, fit }, _, context) =>
+    traitFreshness(context, [
+      { source: 'commerce', data: 'orders', value: summary },
+      { source: 'commerce', data: 'value model', readAt: fit.fittedAt },
+    ]),
+};
+
+export const TraitInput: TraitInputResolvers = {
+  source: ({ source }) => source.toUpperCase() as DataSource,
 };
 
 export const ValueModel: ValueModelResolvers = {

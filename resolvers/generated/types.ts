@@ -6,6 +6,7 @@ import type { CrmContact as CrmContactModel, CrmCompany as CrmCompanyModel, CrmO
 import type { EmailMember as EmailMemberModel, EmailActivity as EmailActivityModel } from '../../sources/mailchimp/model.ts';
 import type { WebLocation as WebLocationModel, WarehouseLoad as WarehouseLoadModel, ViewedProduct as ViewedProductModel, CategoryInterest as CategoryInterestModel, CartActivity as CartActivityModel, CartChange as CartChangeModel, AbandonedCheckout as AbandonedCheckoutModel, WebDevice as WebDeviceModel, Touch as TouchModel, ProductSearch as ProductSearchModel } from '../../sources/web/model.ts';
 import type { ClvFit as ClvFitModel } from '../../sources/commerce/clv.ts';
+import type { TraitFreshnessModel as TraitFreshnessModelModel, TraitInputModel as TraitInputModelModel } from '../trait-freshness.ts';
 import type { Context } from '../../server/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -167,6 +168,8 @@ export type CartRecovery = {
   readonly __typename?: 'CartRecovery';
   /** The cart, with its items and value (as `CommerceProfile.abandonedCart`). */
   readonly cart: Cart;
+  /** The carts' read time (the email activity's, when `openedEmailSince` is selected, is in `extensions.sources.email`). */
+  readonly freshness: TraitFreshness;
   /** Whole minutes from the cart's last change to when the carts were read. */
   readonly minutesSinceAbandoned: Scalars['Int']['output'];
   /**
@@ -540,6 +543,17 @@ export type CustomerEdge = {
   /** The customer. */
   readonly node: Customer;
 };
+
+/** The sources a profile is read from. */
+export type DataSource =
+  /** The shop database (customers, orders, carts, catalogue). */
+  | 'COMMERCE'
+  /** HubSpot (contacts, companies, owners). */
+  | 'CRM'
+  /** Mailchimp (audience members and their activity). */
+  | 'EMAIL'
+  /** The web-analytics event warehouse. */
+  | 'WEB';
 
 /** Kinds of device. */
 export type DeviceType =
@@ -964,6 +978,8 @@ export type PredictedValue = {
   readonly expectedOrderValue?: Maybe<Money>;
   /** Expected purchase days in the next `horizonDays` days (BG/NBD conditional expectation). Null where it cannot be evaluated precisely. */
   readonly expectedPurchases?: Maybe<Scalars['Float']['output']>;
+  /** The customer's orders (read now, or cached) and the model's fit time: `asOf` is the older. */
+  readonly freshness: TraitFreshness;
   /** The horizon of `expectedPurchases`, in days. */
   readonly horizonDays: Scalars['Int']['output'];
   /** Months `lifetimeValue` covers (CLV_LIFETIME_MONTHS). */
@@ -1171,6 +1187,33 @@ export type Touch = {
   readonly referrer?: Maybe<Scalars['String']['output']>;
   /** utm_source, e.g. `google`, `newsletter`. */
   readonly source?: Maybe<Scalars['String']['output']>;
+};
+
+/**
+ * How fresh a trait is. A trait is computed when asked from its inputs as the sources gave them, so
+ * its age is its inputs' age: read live in this request, or served by the shared cache (up to its
+ * TTL old, `extensions.sources` says which).
+ */
+export type TraitFreshness = {
+  readonly __typename?: 'TraitFreshness';
+  /** The oldest input's read time: nothing the trait rests on is older. */
+  readonly asOf: Scalars['DateTime']['output'];
+  /** Every input the trait read, oldest first. */
+  readonly inputs: ReadonlyArray<TraitInput>;
+};
+
+/** One input of a trait. */
+export type TraitInput = {
+  readonly __typename?: 'TraitInput';
+  /** What was read, e.g. `orders`, `product views`, `member`. */
+  readonly data: Scalars['String']['output'];
+  /**
+   * When it was read from the source: during this request for a live read, when it was stored for
+   * one the shared cache served, when the model was fitted for fitted parameters.
+   */
+  readonly readAt: Scalars['DateTime']['output'];
+  /** The source it came from. */
+  readonly source: DataSource;
 };
 
 /**
@@ -1583,6 +1626,7 @@ export type ResolversTypes = {
   Customer: ResolverTypeWrapper<CustomerOfRecordModel>;
   CustomerConnection: ResolverTypeWrapper<SegmentPageModel>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
+  DataSource: DataSource;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DeviceType: DeviceType;
   EmailActivity: ResolverTypeWrapper<EmailActivityModel>;
@@ -1619,6 +1663,8 @@ export type ResolversTypes = {
   RfmSegment: RfmSegment;
   SegmentFilter: SegmentFilter;
   Touch: ResolverTypeWrapper<TouchModel>;
+  TraitFreshness: ResolverTypeWrapper<TraitFreshnessModelModel>;
+  TraitInput: ResolverTypeWrapper<TraitInputModelModel>;
   Traits: ResolverTypeWrapper<CustomerOfRecordModel>;
   ValueModel: ResolverTypeWrapper<ClvFitModel>;
   ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
@@ -1686,6 +1732,8 @@ export type ResolversParentTypes = {
   Rfm: RfmScoreModel;
   SegmentFilter: SegmentFilter;
   Touch: TouchModel;
+  TraitFreshness: TraitFreshnessModelModel;
+  TraitInput: TraitInputModelModel;
   Traits: CustomerOfRecordModel;
   ValueModel: ClvFitModel;
   ViewedProduct: ViewedProductModel;
@@ -1741,6 +1789,7 @@ export type CartItemResolvers<ContextType = Context, ParentType extends Resolver
 
 export type CartRecoveryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartRecovery'] = ResolversParentTypes['CartRecovery']> = {
   cart?: Resolver<ResolversTypes['Cart'], ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
   minutesSinceAbandoned?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   openedEmailSince?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
 };
@@ -2003,6 +2052,7 @@ export type PredictedValueResolvers<ContextType = Context, ParentType extends Re
   asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   expectedOrderValue?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
   expectedPurchases?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
   horizonDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   lifetimeMonths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   lifetimeValue?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
@@ -2056,6 +2106,17 @@ export type TouchResolvers<ContextType = Context, ParentType extends ResolversPa
   medium?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   referrer?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   source?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type TraitFreshnessResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TraitFreshness'] = ResolversParentTypes['TraitFreshness']> = {
+  asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  inputs?: Resolver<ReadonlyArray<ResolversTypes['TraitInput']>, ParentType, ContextType>;
+};
+
+export type TraitInputResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TraitInput'] = ResolversParentTypes['TraitInput']> = {
+  data?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  readAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['DataSource'], ParentType, ContextType>;
 };
 
 export type TraitsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Traits'] = ResolversParentTypes['Traits']> = {
@@ -2181,6 +2242,8 @@ export type Resolvers<ContextType = Context> = {
   Query?: QueryResolvers<ContextType>;
   Rfm?: RfmResolvers<ContextType>;
   Touch?: TouchResolvers<ContextType>;
+  TraitFreshness?: TraitFreshnessResolvers<ContextType>;
+  TraitInput?: TraitInputResolvers<ContextType>;
   Traits?: TraitsResolvers<ContextType>;
   ValueModel?: ValueModelResolvers<ContextType>;
   ViewedProduct?: ViewedProductResolvers<ContextType>;

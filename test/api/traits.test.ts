@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
+import { MemoryStore } from '../../cache/store.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, useDemoServer, type TestServer } from '../support/server.ts';
 import { startStandIns, type StandIns } from '../support/upstreams.ts';
@@ -82,6 +83,39 @@ describe('Traits.predictedValue', () => {
     } finally {
       await demo.db.pool.query('ALTER TABLE orders_away RENAME TO orders');
     }
+  });
+});
+
+describe('trait freshness', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(demo.db, {}, { store: new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 }) });
+  });
+  afterAll(() => server?.close());
+
+  const FRESHNESS = `{ customer(id: "2") { traits { predictedValue { model { fittedAt } freshness { asOf inputs { source data readAt } } } } } }`;
+
+  it('names each input with its read time: live now, then the cached read\'s time, and the model\'s fit time', async () => {
+    const before = Date.now();
+    const first = await server.query(FRESHNESS);
+    const after = Date.now();
+    expect(first.body.errors).toBeUndefined();
+    const { model, freshness } = first.body.data.customer.traits.predictedValue;
+    const orders = freshness.inputs.find((input: any) => input.data === 'orders');
+    expect(orders.source).toBe('COMMERCE');
+    expect(Date.parse(orders.readAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(orders.readAt)).toBeLessThanOrEqual(after);
+    expect(freshness.inputs).toContainEqual({ source: 'COMMERCE', data: 'value model', readAt: model.fittedAt });
+    // The oldest input is the trait's age, listed first.
+    const times = freshness.inputs.map((input: any) => Date.parse(input.readAt));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(freshness.asOf).toBe(freshness.inputs[0].readAt);
+
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = await server.query(FRESHNESS);
+    expect(second.body.extensions?.sources?.commerce?.status).toBe('cached');
+    const cached = second.body.data.customer.traits.predictedValue.freshness.inputs.find((input: any) => input.data === 'orders');
+    expect(cached.readAt).toBe(orders.readAt);
   });
 });
 
