@@ -4,8 +4,8 @@
  *      customer (`customers(ids:)`, 100 per request) against each person's true order rate
  *      (people.ts `ordersPerYear`: shop.ts draws a Poisson number of orders at that rate, placed
  *      uniformly between signup and now), the distribution of `probabilityActive` (the generator
- *      has no churn), and the raw-fact baselines for the affinity trait not built yet (top
- *      purchased and top browsed category against the true favourites);
+ *      has no churn), and `traits.affinities` against each person's true favourite categories,
+ *      beside raw-fact baselines (top purchased and top browsed category);
  *   2. latency of bench/run.ts's personalization query with and without the trait, at the same
  *      concurrencies, on customers nobody asked before (cold) and asked again (warm), with the
  *      upstream calls per request (shop and warehouse SQL, HubSpot and Mailchimp requests);
@@ -26,7 +26,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { CATEGORIES, personAt, type DemoWorld } from '../sandbox/demo/people.ts';
-import { ordersOf } from '../sandbox/demo/shop.ts';
+import { discountPropensity, ordersOf } from '../sandbox/demo/shop.ts';
+import { DEFAULT_AFFINITY_HALF_LIFE_DAYS } from '../traits/affinity.ts';
 import { predictClv } from '../sources/commerce/clv.ts';
 import { CountingPool, progress, StandIns, type BenchServer } from './lib/environment.ts';
 import { benchRun, intSetting, ms, pct, post, withServer } from './lib/harness.ts';
@@ -61,14 +62,29 @@ const gc = vm.runInNewContext('gc') as () => void;
 // ---------------------------------------------------------------------------------------------
 // Queries: the personalization query is the one every benchmark measures (bench/lib/queries.ts).
 
-const TRAIT_FIELDS = 'traits { predictedValue { expectedPurchases probabilityActive lifetimeValue { amount } } }';
+/** Every trait, as a personalization engine would select them on a page render. */
+const TRAIT_FIELDS = [
+  'traits {',
+  'predictedValue { expectedPurchases probabilityActive lifetimeValue { amount } }',
+  'cartRecovery { minutesSinceAbandoned openedEmailSince }',
+  'affinities { categories(first: 3) { category score preferredTier } }',
+  'channel { preferred { channel } email { bestSendHour { hour } } }',
+  'engagementTrend { web { sessions { direction } } email { opens { direction } } shop { orders { direction } } }',
+  'discountSensitivity { sensitivity }',
+  'demographics { location { countryCode source } }',
+  '}',
+].join(' ');
 const PERSONALIZATION_TRAITS = `query PersonalizationTraits($id: ID!) {\n  customer(id: $id) {\n    ${PROFILE_FIELDS}\n    ${TRAIT_FIELDS}\n  }\n}`;
 const RECOVERY = `query Recovery($ids: [ID!]) {
   customers(ids: $ids) {
     id
     commerce { purchases { orderCount topCategories(first: 1) { category } } }
     web { topCategories(first: 1) { category } }
-    traits { predictedValue(days: ${HORIZON_DAYS}) { expectedPurchases probabilityActive } }
+    traits {
+      predictedValue(days: ${HORIZON_DAYS}) { expectedPurchases probabilityActive }
+      affinities { categories(first: 3) { category } }
+      discountSensitivity { orders discountedShare sensitivity }
+    }
   }
 }`;
 const MODEL = `query Model($id: ID!) {
@@ -89,6 +105,8 @@ interface Truth {
   readonly favourites: readonly string[];
   /** shop.ts: completed orders, to check the served orderCount against. */
   readonly completedOrders: number;
+  /** shop.ts: the chance an order of theirs carries a discount (a fifth hunt deals: 0.5-0.9; the rest 0-0.2). */
+  readonly discountPropensity: number;
 }
 
 function groundTruth(world: DemoWorld): Truth[] {
@@ -100,6 +118,7 @@ function groundTruth(world: DemoWorld): Truth[] {
       yearsSinceSignup: (world.asOf.getTime() - person.signupAt.getTime()) / (365 * 86_400_000),
       favourites: person.web.favouriteCategories,
       completedOrders: ordersOf(world, person).filter((order) => order.status === 'completed').length,
+      discountPropensity: discountPropensity(world, person),
     };
   });
 }
@@ -113,8 +132,12 @@ interface Served {
   /** Null when `web` itself was null (consent withheld); '' when no product was viewed in the window. */
   readonly topBrowsed: string | null;
   readonly webNull: boolean;
+  /** `traits.affinities` (default window and half-life): its top 3 categories; null when the trait was null. */
+  readonly affinityTop: readonly string[] | null;
   readonly expectedPurchases: number | null;
   readonly probabilityActive: number | null;
+  /** `traits.discountSensitivity` over all history; null when the trait was null (no completed order). */
+  readonly discount: { orders: number; share: number; sensitivity: string } | null;
   readonly errors: string[];
 }
 
@@ -138,8 +161,12 @@ async function askAll(url: string, ids: readonly string[]): Promise<{ served: Ma
           topPurchased: c?.commerce?.purchases?.topCategories?.[0]?.category ?? null,
           topBrowsed: c?.web ? (c.web.topCategories?.[0]?.category ?? '') : null,
           webNull: !c?.web,
+          affinityTop: c?.traits?.affinities ? c.traits.affinities.categories.map((a: { category: string }) => a.category) : null,
           expectedPurchases: prediction?.expectedPurchases ?? null,
           probabilityActive: prediction?.probabilityActive ?? null,
+          discount: c?.traits?.discountSensitivity
+            ? { orders: c.traits.discountSensitivity.orders, share: c.traits.discountSensitivity.discountedShare, sensitivity: c.traits.discountSensitivity.sensitivity }
+            : null,
           errors,
         });
       });
@@ -206,6 +233,10 @@ interface Recovery {
   readonly expected: { trueMean: number; predictedMean: number };
   readonly probabilityActive: { n: number; mean: number; min: number; p1: number; p5: number; p10: number; p25: number; median: number; below50: number; below90: number; atLeast99: number };
   readonly categories: Array<{ label: string; n: number; matchFirst: number; matchAny: number; excluded: string }>;
+  /** Over customers with an affinity: how many of its top 3 categories are favourites (mean), and how often all 3 are. */
+  readonly affinityTop3: { n: number; meanOverlap: number; allThree: number };
+  /** `discountSensitivity` against the propensity, by minimum completed orders. */
+  readonly discounts: Array<{ minOrders: number; n: number; rho: number; hunters: number; flagged: number; flaggedHunters: number }>;
 }
 
 function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAll>>): Recovery {
@@ -266,6 +297,27 @@ function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAl
     browsed,
     `${webNull} with \`web\` null (consent withheld), ${browsedAll.length - webNull - browsed.length} without a product view in the window`,
   );
+  const affine = truth.map((t) => ({ t, top: served.get(t.id)!.affinityTop })).filter((x): x is { t: Truth; top: readonly string[] } => x.top !== null && x.top.length > 0);
+  match(
+    `**\`traits.affinities\` top category** (90 days, half-life ${DEFAULT_AFFINITY_HALF_LIFE_DAYS} days: views, time on page, cart adds, purchases)`,
+    affine.map((x) => ({ t: x.t, top: x.top[0]! })),
+    `${truth.length - affine.length} with \`affinities\` null (no purchase in 90 days, and no view or cart add that analytics consent lets count)`,
+  );
+  const overlaps = affine.map((x) => x.top.filter((category) => x.t.favourites.includes(category)).length);
+  const affinityTop3 = { n: affine.length, meanOverlap: mean(overlaps), allThree: overlaps.filter((o) => o === 3).length };
+  const discounts = [1, 3, 5].map((minOrders) => {
+    const list = truth.map((t) => ({ t, d: served.get(t.id)!.discount })).filter((x): x is { t: Truth; d: NonNullable<Served['discount']> } => x.d !== null && x.d.orders >= minOrders);
+    const hunter = (x: (typeof list)[number]) => x.t.discountPropensity >= 0.5;
+    const flaggedList = list.filter((x) => x.d.sensitivity === 'HIGH');
+    return {
+      minOrders,
+      n: list.length,
+      rho: spearman(list.map((x) => x.d.share), list.map((x) => x.t.discountPropensity)),
+      hunters: list.filter(hunter).length,
+      flagged: flaggedList.length,
+      flaggedHunters: flaggedList.filter(hunter).length,
+    };
+  });
   return {
     customers: truth.length,
     requests: asked.requests,
@@ -293,6 +345,8 @@ function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAl
       atLeast99: share((v) => v >= 0.99),
     },
     categories,
+    affinityTop3,
+    discounts,
   };
 }
 
@@ -448,7 +502,7 @@ async function latency(load: Load, take: (n: number) => string[]): Promise<Laten
     const order = i % 2 === 0 ? [false, true] : [true, false];
     for (const traits of order) {
       const ids = take(settings.requests);
-      const name = traits ? 'with trait' : 'without trait';
+      const name = traits ? 'with traits' : 'without traits';
       rows.push(await load.measure({ run: `${name}, cold`, traits, cache: 'cold' }, c, ids, ids.length));
       rows.push(await load.measure({ run: `${name}, warm`, traits, cache: 'warm' }, c, ids, WARM_PASSES * ids.length));
     }
@@ -521,7 +575,7 @@ function markdown(r: {
 }): string {
   const { recovery: rec, fit, machine: m } = r;
   const out: string[] = [];
-  out.push('# Traits: predicted value against ground truth, its cost per request, its fit', '');
+  out.push('# Traits: recovery of the ground truth, cost per request, the predicted value\'s fit', '');
   out.push(`Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`);
   out.push(`Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would fit, on the request pool). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`, '');
 
@@ -544,22 +598,30 @@ function markdown(r: {
   out.push(`No churn in the generator (above), so no calibration curve can be drawn; the true share active is 100% and the mean predicted is **${(100 * p.mean).toFixed(2)}%** over ${p.n} buyers. Its distribution:`, '');
   out.push('| min | p1 | p5 | p10 | p25 | median | mean | share < 0.5 | share < 0.9 | share >= 0.99 |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   out.push(`| ${p.min.toFixed(4)} | ${p.p1.toFixed(4)} | ${p.p5.toFixed(4)} | ${p.p10.toFixed(4)} | ${p.p25.toFixed(4)} | ${p.median.toFixed(4)} | ${p.mean.toFixed(4)} | ${pct(p.below50, 1)} | ${pct(p.below90, 1)} | ${pct(p.atLeast99, 1)} |`, '');
-  out.push('### Favourite categories: raw-fact baselines (the affinity trait is not built yet)', '');
+  out.push('### Favourite categories: the affinity trait and raw-fact baselines', '');
   out.push(`Truth: people.ts gives each person three favourite categories of ${CATEGORIES.length}, "most preferred first"; but shop.ts and the warehouse generator pick among the three **uniformly** (75% of draws; the rest from all ${CATEGORIES.length}), so "the first favourite" is not more preferred than the other two in anything the generator produces. Both are reported. Chance, for a category drawn uniformly: 10% (first), 30% (any of three).`, '');
-  out.push('| raw fact | customers | = first favourite | in the three favourites | left out |', '|---|---:|---:|---:|---|');
+  out.push('| served | customers | = first favourite | in the three favourites | left out |', '|---|---:|---:|---:|---|');
   for (const c of rec.categories) out.push(`| ${c.label} | ${c.n} | ${c.matchFirst} (${pct(c.matchFirst, c.n)}) | ${c.matchAny} (${pct(c.matchAny, c.n)}) | ${c.excluded} |`);
   out.push('');
+  const t3 = rec.affinityTop3;
+  out.push(`Top 3 of \`traits.affinities\` (fewer when the customer has evidence in fewer categories) against the three favourites, over ${t3.n} customers with an affinity: **${t3.meanOverlap.toFixed(2)}** favourites among them on average (chance for three categories drawn uniformly: 0.90), all three favourites for ${t3.allThree} (${pct(t3.allThree, t3.n)}). The warehouse holds ${settings.webDays} days of events, so browsing covers only that part of the trait's 90-day window.`, '');
 
-  out.push('## 2. Latency: the personalization query with and without the trait', '');
-  out.push(`Query: bench/run.ts's personalization query (\`customer(id:)\` with commerce purchases, rfm, abandoned cart, crm lifecycle stage, email status, web summary); "with trait" adds \`${TRAIT_FIELDS}\`. Cold: ${settings.requests} customers nobody asked before, each once; warm: the same customers asked again right after (each ${WARM_PASSES} times), from the shared in-process cache. Load: autocannon in a worker thread (bench/lib/load-worker.ts). Per request: statements counted at the pool (shop tables and warehouse apart), requests counted by the stand-ins.`, '');
+  out.push('### Discount sensitivity', '');
+  out.push('Truth: shop.ts gives each person a discount propensity (a fifth of people hunt deals: 0.5 to 0.9 of their orders carry a discount; the rest 0 to 0.2), drawn from a stream of its own, and each order a discount with that probability. `discountedShare` over all history against it, by the customer\'s completed orders; "deal hunters" have a propensity of 0.5 or more, and HIGH sensitivity is a discounted share of 0.5 or more.', '');
+  out.push('| completed orders | customers | Spearman rho vs propensity | deal hunters | HIGH | of them deal hunters (precision) | deal hunters found (recall) |', '|---:|---:|---:|---:|---:|---:|---:|');
+  for (const d of rec.discounts) out.push(`| ${d.minOrders}+ | ${d.n} | ${d.rho.toFixed(3)} | ${d.hunters} | ${d.flagged} | ${pct(d.flaggedHunters, d.flagged)} | ${pct(d.flaggedHunters, d.hunters)} |`);
+  out.push('');
+
+  out.push('## 2. Latency: the personalization query with and without the traits', '');
+  out.push(`Query: bench/run.ts's personalization query (\`customer(id:)\` with commerce purchases, rfm, abandoned cart, crm lifecycle stage, email status, web summary); "with traits" adds every trait: \`${TRAIT_FIELDS}\`. Cold: ${settings.requests} customers nobody asked before, each once; warm: the same customers asked again right after (each ${WARM_PASSES} times), from the shared in-process cache. Load: autocannon in a worker thread (bench/lib/load-worker.ts). Per request: statements counted at the pool (shop tables and warehouse apart), requests counted by the stand-ins.`, '');
   out.push('| run | cache | conc. | requests | p50 ms | p95 ms | p99 ms | req/s | shop SQL / req | warehouse SQL / req | HubSpot / req | Mailchimp / req | errors |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   const sortedRows = [...r.rows].sort((a, b) => a.concurrency - b.concurrency || a.cache.localeCompare(b.cache) || Number(a.traits) - Number(b.traits));
   for (const row of sortedRows) {
     const err = row.errorResponses || row.non2xx ? `${row.errorResponses} ${JSON.stringify(row.errorCodes)}${row.non2xx ? `, ${row.non2xx} non-2xx` : ''}` : '';
     const q = row.perRequest;
-    out.push(`| ${row.traits ? '**with trait**' : 'without'} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${per(q.shop)} | ${per(q.web)} | ${per(q.hubspot)} | ${per(q.mailchimp)} | ${err} |`);
+    out.push(`| ${row.traits ? '**with traits**' : 'without'} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${per(q.shop)} | ${per(q.web)} | ${per(q.hubspot)} | ${per(q.mailchimp)} | ${err} |`);
   }
-  out.push('', 'What the trait adds (with minus without, same concurrency and cache state):', '');
+  out.push('', 'What the traits add (with minus without, same concurrency and cache state):', '');
   out.push('| cache | conc. | p50 | p99 | req/s | shop SQL / req | warehouse SQL / req | HubSpot / req | Mailchimp / req |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of settings.concurrencies) {
     for (const cache of ['cold', 'warm'] as const) {
@@ -571,7 +633,7 @@ function markdown(r: {
       out.push(`| ${cache} | ${c} | ${ratio(w.p50, o.p50)} (${d(w.p50, o.p50)} ms) | ${ratio(w.p99, o.p99)} | ${ratio(w.rps, o.rps)} | ${d(w.perRequest.shop, o.perRequest.shop)} | ${d(w.perRequest.web, o.perRequest.web)} | ${d(w.perRequest.hubspot, o.perRequest.hubspot)} | ${d(w.perRequest.mailchimp, o.perRequest.mailchimp)} |`);
     }
   }
-  out.push('', `The trait's own CPU per request, warm or cold: one prediction (BG/NBD, Gamma-Gamma, the 12-month discounted value) takes **${fit.prediction.microseconds.toFixed(1)} µs** (timed in process over ${fit.prediction.predictions.toLocaleString('en')} predictions of demo buyers).`, '');
+  out.push('', `The predicted value's own CPU per request, warm or cold: one prediction (BG/NBD, Gamma-Gamma, the 12-month discounted value) takes **${fit.prediction.microseconds.toFixed(1)} µs** (timed in process over ${fit.prediction.predictions.toLocaleString('en')} predictions of demo buyers).`, '');
 
   out.push('## 3. The background fit', '');
   const model = fit.model ?? {};
@@ -590,9 +652,9 @@ function markdown(r: {
     settings.databaseUrl
       ? 'The PostgreSQL server answers several statements at once.'
       : 'Embedded PGlite runs in this process and answers one statement at a time: the trait\'s extra statement queues behind every other request\'s statements, so at higher concurrency its cost shows as queueing; milliseconds are this machine\'s (2 cores shared by the server, PGlite, the stand-ins and the load generator).',
-    `Latency differences between the with and without rows are within run-to-run variation here: three runs on this machine on 2026-12-06, with other work running (load average 3-6 on 2 cores), gave with/without p50 ratios of 0.87-1.25 cold and 0.45-3.0 warm, on either side of 1; the robust figures are the per-request counts and the prediction's CPU (${fit.prediction.microseconds.toFixed(0)} µs): what the trait costs is its one shop statement on a cold request and nothing upstream on a warm one.`,
+    `Latency differences between the with and without rows are within run-to-run variation here: three runs on this machine on 2026-12-06, with other work running (load average 3-6 on 2 cores), gave with/without p50 ratios of 0.87-1.25 cold and 0.45-3.0 warm for the predicted value alone, on either side of 1; the robust figures are the per-request counts: what the traits cost is the statements and reads of their own data on a cold request (the table above) and nothing upstream on a warm one.`,
     'With and without rows ask disjoint customers (each cold row its own), so warehouse statements per request differ slightly between them: a customer whose consent withholds analytics reads fewer.',
-    `Cold runs at ${settings.concurrencies.join(' and ')} concurrent requests are paced by Mailchimp (one member per GET, at most 10 in flight for the process, ${settings.mailchimpMs} ms each), so an extra shop statement run in parallel with it may cost little latency there.`,
+    `Cold runs at ${settings.concurrencies.join(' and ')} concurrent requests are paced by Mailchimp (one member per GET, at most 10 in flight for the process, ${settings.mailchimpMs} ms each), so extra statements run in parallel with it may cost little latency there; the traits' own Mailchimp read (the activity feed of \`channel\` and \`engagementTrend\`) is paced by the same limit.`,
     'How long the event loop was held during the fit includes the fit\'s statement itself when PGlite runs it in this process; against a PostgreSQL server only the optimizer runs here.',
     'Memory: PGlite\'s WebAssembly heap lives in this process (in rss and arrayBuffers) and grows with the fit\'s statement; heapUsed is the closest to the fit\'s own JavaScript memory. On a demo shop the fit\'s input is a few thousand history groups: the figures say nothing about 1,000,000 customers.',
     'Recovery is measured on the demo generator, whose customers never churn and whose order values do not vary between customers; the model\'s fit there sits at the edge of its parameter space (README). The CDNOW test (test/commerce/clv.test.ts) is the check against real data.',

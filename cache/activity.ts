@@ -21,6 +21,8 @@ export const ACTIVITY_READS = {
   lastClick: { count: 1, types: ['click'] },
   /** `activity` with its default arguments: ten entries of the schema's five types. */
   recent: { count: 10, types: ['bounce', 'click', 'open', 'sent', 'unsub'] },
+  /** The channel and engagement-trend traits' opens and clicks (traits-channel.graphql), one read for both. */
+  engagement: { count: 100, types: ['click', 'open'] },
 } as const satisfies Record<string, ActivityOptions>;
 
 /** A (count, types) choice as one string, the types as a set: `1:open`, `10:bounce,click,open,sent,unsub`. */

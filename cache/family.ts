@@ -164,12 +164,16 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const fullKey = (key: K) => cacheKey(source, options.name, cache.keyOf(key));
   const retainValue = policy.ttlMs + Math.max(policy.staleWhileRevalidateMs, policy.staleIfErrorMs);
 
+  // When each live answer was stored: its read time for the request that fetched it, so that a
+  // later request served from the cache names the very same time.
+  const storedAtOf = new WeakMap<object, number>();
   const save = async (keys: readonly K[], values: ReadonlyArray<R | Error>) => {
     const storedAt = Date.now();
     const entries: Array<{ key: string; entry: CacheEntry; retainMs: number }> = [];
     keys.forEach((key, i) => {
       const value = values[i];
       if (value instanceof Error || value === undefined) return;
+      if (typeof value === 'object' && value !== null) storedAtOf.set(value, storedAt);
       entries.push({ key: fullKey(key), entry: { value, storedAt }, retainMs: value === null ? policy.notFoundTtlMs : retainValue });
       for (const extra of value === null ? [] : (cache.alsoStore?.(key, value as NonNullable<R>) ?? [])) {
         entries.push({ key: extra.key, entry: { value: extra.value, storedAt }, retainMs: retainValue });
@@ -252,7 +256,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         const entry = entries[i];
         if (!(result instanceof Error)) {
           out[i] = result;
-          call.readAt?.(result, Date.now());
+          call.readAt?.(result, (typeof result === 'object' && result !== null && storedAtOf.get(result)) || Date.now());
           live++;
         } else if (entry && entry.value !== null && now - entry.storedAt <= policy.ttlMs + policy.staleIfErrorMs) {
           out[i] = entry.value as R;

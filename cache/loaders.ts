@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
-import type { ClvFit, CommerceSource, CommerceCustomer, RfmBoundaries, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
+import type { ClvFit, CommerceSource, CommerceCustomer, OrderPeriodsKey, RfmBoundaries, RfmScore, SegmentPageKey } from '../sources/commerce/index.ts';
+import type { PriceTierBoundaries } from '../sources/commerce/index.ts';
 import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
@@ -15,7 +16,7 @@ import {
 } from './activity.ts';
 import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
-import { splitFamily, type DeclaredShapes } from './shapes.ts';
+import { declareShapes, splitFamily, type DeclaredShapes } from './shapes.ts';
 import type { EntityStore } from './store.ts';
 import { WEB_CONSENT_FAMILY, WEB_IDENTITY_FAMILY, WEB_SHAPES, webUserKeys } from './web.ts';
 
@@ -38,6 +39,12 @@ export interface UpstreamOptions {
   /** Uncached activity-feed reads one request may make (MAILCHIMP_ACTIVITY_MAX_PER_REQUEST); 20 by default. */
   readonly activityReadsPerRequest?: number;
 }
+
+/**
+ * The engagement trend's shop periods (`traits { engagementTrend }`): cached at the schema's default
+ * period only, so forgetting a customer can name every key; other periods are read live.
+ */
+export const ORDER_PERIOD_SHAPES = declareShapes<{ days: number }>('commerce', 'order-periods', ({ days }) => `${days}`, [{ days: 30 }]);
 
 /** HubSpot's batch read takes at most 100 inputs. */
 const CRM_BATCH = 100;
@@ -78,12 +85,23 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
   /** A windowed web family: cached in its declared shapes only (web.ts). */
   const webFamily = <K extends WebKey, R>(shapes: DeclaredShapes<K>, batch: (keys: readonly K[]) => Promise<R[]>): Family<K, R> =>
     webOwnReads(shapes.family, batch, (key) => (shapes.isCached(key) ? shapes.entry(shapes.shapeOf(key), key.userId!) : null));
+  const orderPeriods = (withCache: boolean) =>
+    family({
+      source: 'commerce',
+      name: ORDER_PERIOD_SHAPES.family,
+      batch: commerce.orderPeriods,
+      guard: guards.commerce,
+      logger,
+      ...(withCache ? cached('commerce', (key: OrderPeriodsKey) => ORDER_PERIOD_SHAPES.entry(ORDER_PERIOD_SHAPES.shapeOf(key), key.customerId)) : {}),
+    });
   const families = {
     customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
     customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
     purchaseStats: family({ source: 'commerce', name: 'purchases', batch: commerce.purchaseStats, guard: guards.commerce, logger, ...cached('commerce', id) }),
     carts: family({ source: 'commerce', name: 'carts', batch: commerce.customerCarts, guard: guards.commerce, logger, ...cached('commerce', id) }),
     clvSummary: family({ source: 'commerce', name: 'clv-summary', batch: commerce.clvSummaries, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    discountHistory: family({ source: 'commerce', name: 'discounts', batch: commerce.discountHistories, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    purchaseEvidence: family({ source: 'commerce', name: 'purchase-evidence', batch: commerce.purchaseEvidence, guard: guards.commerce, logger, ...cached('commerce', id) }),
     orderPages: family({ source: 'commerce', name: 'orders', batch: commerce.orderPages, guard: guards.commerce, logger }),
     lineItems: family({ source: 'commerce', name: 'line-items', batch: commerce.lineItems, guard: guards.commerce, logger }),
     segmentPage: family({
@@ -141,6 +159,10 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     webDevices: webFamily(WEB_SHAPES.devices, web.devices),
     webTouches: webFamily(WEB_SHAPES.touches, web.touches),
     webSearches: webFamily(WEB_SHAPES.searches, web.searches),
+    webSessionSources: webFamily(WEB_SHAPES.sessionSources, web.sessionSources),
+    webEngagementPeriods: webFamily(WEB_SHAPES.engagementPeriods, web.engagementPeriods),
+    orderPeriods: store ? splitFamily(ORDER_PERIOD_SHAPES.isCached, orderPeriods(true), orderPeriods(false)) : orderPeriods(false),
+    webAffinityEvidence: webFamily(WEB_SHAPES.affinityEvidence, web.affinityEvidence),
   };
   // One activity family per (count, types): the feed is read with those arguments for every member.
   // Only the declared shapes (activity.ts) are cached, so an eviction can name all their keys.
@@ -169,8 +191,11 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
   // The CLV parameters likewise: fitted in the background, waited for only when none was ever fitted.
   const clvFit = async (call: CallContext): Promise<ClvFit> => commerce.clv.current() ?? guards.commerce.run(() => commerce.clv.ensure(), call.deadline);
+  // The catalogue's price tiers likewise (read in the background; waited for only when never read).
+  const priceTiers = async (call: CallContext): Promise<PriceTierBoundaries> =>
+    commerce.priceTiers.current() ?? guards.commerce.run(() => commerce.priceTiers.ensure(), call.deadline);
   const activityReadsPerRequest = options.activityReadsPerRequest ?? ACTIVITY_READS_PER_REQUEST;
-  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, clvFit, store };
+  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, clvFit, priceTiers, store };
 }
 
 export type Upstreams = ReturnType<typeof createUpstreams>;
@@ -187,7 +212,8 @@ export function personCacheKeys({ email, customerId, contactId }: PersonKeys): s
   const normalized = normalizeEmail(email);
   return [
     cacheKey('commerce', 'customer-by-email', normalized),
-    ...(customerId ? ['customer-by-id', 'purchases', 'carts', 'clv-summary'].map((name) => cacheKey('commerce', name, customerId)) : []),
+    ...(customerId ? ['customer-by-id', 'purchases', 'carts', 'clv-summary', 'purchase-evidence', 'discounts'].map((name) => cacheKey('commerce', name, customerId)) : []),
+    ...(customerId ? ORDER_PERIOD_SHAPES.keysOf(customerId) : []),
     // The warehouse's user id is the shop's customer id.
     ...(customerId ? webUserKeys(customerId) : []),
     ...crmContactKeys(contactId ?? null, normalized),
@@ -251,6 +277,7 @@ export function createLoaders(upstreams: Upstreams, request: CallContext) {
   const activity = new Map<string, DataLoader<string, EmailActivity[] | null>>();
   const activityAllowance: ActivityAllowance = { limit: upstreams.activityReadsPerRequest, used: 0 };
   let clvFit: Promise<ClvFit> | undefined;
+  let priceTiers: Promise<PriceTierBoundaries> | undefined;
 
   return {
     /**
@@ -271,8 +298,14 @@ export function createLoaders(upstreams: Upstreams, request: CallContext) {
     purchaseStats,
     /** Keys: customer ids. A customer's purchase history as the CLV models read it. */
     clvSummary: loader(families.clvSummary, { maxBatchSize: COMMERCE_BATCH }),
+    /** Keys: customer ids. Completed orders with their discounts (traits.discountSensitivity). */
+    discountHistory: loader(families.discountHistory, { maxBatchSize: COMMERCE_BATCH }),
     /** The CLV parameters in force (fitted in the background), read once per request. */
     clvFit: () => (clvFit ??= upstreams.clvFit(call)),
+    /** Keys: customer ids. Units bought per category, price and age (the affinity trait's purchases). */
+    purchaseEvidence: loader(families.purchaseEvidence, { maxBatchSize: COMMERCE_BATCH }),
+    /** The catalogue's price tiers in force (kept in the background), read once per request. */
+    priceTiers: () => (priceTiers ??= upstreams.priceTiers(call)),
     // RFM reuses the request's purchase stats (selecting both runs the aggregate statement once) and
     // scores them in process: stats served from the cache score even while the shop database's
     // breaker is open.
@@ -325,6 +358,11 @@ export function createLoaders(upstreams: Upstreams, request: CallContext) {
     webDevices: loader(families.webDevices, { cacheKeyFn: webKey }),
     webTouches: loader(families.webTouches, { cacheKeyFn: webKey }),
     webSearches: loader(families.webSearches, { cacheKeyFn: webKey }),
+    webSessionSources: loader(families.webSessionSources, { cacheKeyFn: webKey }),
+    webEngagementPeriods: loader(families.webEngagementPeriods, { cacheKeyFn: webKey }),
+    /** Keys: a customer and the length of the two periods compared. */
+    orderPeriods: loader(families.orderPeriods, { maxBatchSize: COMMERCE_BATCH, cacheKeyFn: (key) => `${key.days}:${key.customerId}` }),
+    webAffinityEvidence: loader(families.webAffinityEvidence, { cacheKeyFn: webKey }),
     /**
      * One loader per (count, types) of the activity feed. Feeds the cache can serve are free; the
      * request reads at most `activityReadsPerRequest` others across all its activity loaders, and the

@@ -49,6 +49,11 @@ export const WEB_SHAPES = {
   devices: windowed('devices'),
   touches: windowed('touches'),
   searches: listed('searches', 'searches'),
+  // `traits { affinities }` at the schema's default window (90 days); other windows are read live.
+  affinityEvidence: declareShapes<Window>('web', 'affinity-evidence', ({ days }) => `${days}`, [{ days: 90 }]),
+  // `traits { channel }` (90 days) and `traits { engagementTrend }` (30-day periods) at the schema's defaults.
+  sessionSources: declareShapes<Window>('web', 'session-sources', ({ days }) => `${days}`, [{ days: 90 }]),
+  engagementPeriods: declareShapes<Window>('web', 'engagement-periods', ({ days }) => `${days}`, [{ days: 30 }]),
 } as const satisfies Partial<Record<keyof WebSource, DeclaredShapes<Window> | DeclaredShapes<Page>>>;
 
 /** The identity family (by user id): cached, since its key is the person's own id. */

@@ -141,6 +141,31 @@ export function predictionDays(days: number | null | undefined): number {
   return pageSize(days ?? 90, 3650, 'days');
 }
 
+/** `Traits.affinities(days)`: a window of 1 to 365 days (as far back as the warehouse is read). */
+export function affinityDays(days: number | null | undefined): number {
+  return pageSize(days ?? 90, 365, 'days');
+}
+
+/** `Affinities.categories(first)`: 1 to 100. */
+export function affinityCategories(first: number | null | undefined): number {
+  return pageSize(first ?? 5, 100);
+}
+
+/** `Traits.channel(days)`: a window of 1 to 365 days (the warehouse's longest). */
+export function channelDays(days: number | null | undefined): number {
+  return pageSize(days ?? 90, 365, 'days');
+}
+
+/** `Traits.engagementTrend(days)`: periods of 1 to 182 days, two of which fit the warehouse's longest window. */
+export function trendDays(days: number | null | undefined): number {
+  return pageSize(days ?? 30, 182, 'days');
+}
+
+/** `Traits.discountSensitivity(days)`: a window of 1 to 3650 days, or null for the whole history. */
+export function discountDays(days: number | null | undefined): number | null {
+  return days == null ? null : pageSize(days, 3650, 'days');
+}
+
 /** The `first` of a web list: 1 to 100. */
 export function webListArgs(args: { first?: number | null }): number {
   return pageSize(args.first, 100);
@@ -183,6 +208,11 @@ export const argumentChecks: Record<string, (args: Args, settings: Settings) => 
   'AnonymousVisitor.web': (args) => webDays(args.days),
   'AnonymousVisitor.location': (args) => webDays(args.days),
   'Traits.predictedValue': (args) => predictionDays(args.days),
+  'Traits.discountSensitivity': (args) => discountDays(args.days),
+  'Traits.channel': (args) => channelDays(args.days),
+  'Traits.engagementTrend': (args) => trendDays(args.days),
+  'Traits.affinities': (args) => affinityDays(args.days),
+  'Affinities.categories': (args) => affinityCategories(args.first),
   'WebBehaviour.recentlyViewedProducts': (args) => webListArgs(args),
   'WebBehaviour.topCategories': (args) => webListArgs(args),
   'WebBehaviour.searches': (args) => webListArgs(args),

@@ -8,6 +8,9 @@ import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
 import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
+import { Affinities, TraitsAffinities } from './traits-affinity.ts';
+import { ChannelReach, ChannelTrait, EmailResponse, EngagementTrend, TraitsChannel, VisitsByCampaign } from './traits-channel.ts';
+import { Demographics, DiscountSensitivity, TraitsProfile } from './traits-profile.ts';
 import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
 import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice, WebFreshness } from './web.ts';
 
@@ -41,7 +44,15 @@ export const resolvers: Resolvers = {
   AnonymousVisitor,
   Identification,
   Consent,
-  Traits,
+  Traits: { ...Traits, ...TraitsAffinities, ...TraitsChannel, ...TraitsProfile },
+  DiscountSensitivity,
+  Demographics,
+  Affinities,
+  ChannelTrait,
+  ChannelReach,
+  EmailResponse,
+  VisitsByCampaign,
+  EngagementTrend,
   PredictedValue,
   ValueModel,
   CartRecovery,

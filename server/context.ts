@@ -23,6 +23,8 @@ export interface Context {
 export interface Settings {
   /** The currency purchases are counted in; money filters in another currency are refused. */
   readonly shopCurrency: string;
+  /** SHOP_TIME_ZONE (IANA), in which traits give hours of day (`bestSendHour`); UTC when omitted. */
+  readonly shopTimeZone?: string;
   /** Contact properties `CrmContact.properties` may read. */
   readonly crmProperties: readonly string[];
   /**
@@ -35,4 +37,11 @@ export interface Settings {
    * 12 months at 10% a year when omitted.
    */
   readonly clv?: { readonly lifetimeMonths: number; readonly annualDiscountRate: number };
+  /**
+   * The CRM contact properties `Traits.demographics` reads an age band and a gender from
+   * (TRAIT_BIRTHDATE_PROPERTY, TRAIT_GENDER_PROPERTY), each among `crmProperties`; off when omitted.
+   */
+  readonly demographicProperties?: { readonly birthDate?: string; readonly gender?: string };
+  /** The half-life of `affinities`' recency decay, in days (TRAIT_AFFINITY_HALF_LIFE_DAYS); 14 when omitted. */
+  readonly affinityHalfLifeDays?: number;
 }

@@ -6,7 +6,12 @@ import type { CrmContact as CrmContactModel, CrmCompany as CrmCompanyModel, CrmO
 import type { EmailMember as EmailMemberModel, EmailActivity as EmailActivityModel } from '../../sources/mailchimp/model.ts';
 import type { WebLocation as WebLocationModel, WarehouseLoad as WarehouseLoadModel, ViewedProduct as ViewedProductModel, CategoryInterest as CategoryInterestModel, CartActivity as CartActivityModel, CartChange as CartChangeModel, AbandonedCheckout as AbandonedCheckoutModel, WebDevice as WebDeviceModel, Touch as TouchModel, ProductSearch as ProductSearchModel } from '../../sources/web/model.ts';
 import type { ClvFit as ClvFitModel } from '../../sources/commerce/clv.ts';
+import type { AffinitiesOfRecord as AffinitiesOfRecordModel } from '../traits-affinity.ts';
 import type { TraitFreshnessModel as TraitFreshnessModelModel, TraitInputModel as TraitInputModelModel } from '../trait-freshness.ts';
+import type { DiscountSensitivityOfRecord as DiscountSensitivityOfRecordModel } from '../traits-profile.ts';
+import type { ChosenLocation as ChosenLocationModel, LocationCandidate as LocationCandidateModel, DeviceShare as DeviceShareModel } from '../../traits/demographics.ts';
+import type { ChannelTraitModel as ChannelTraitModelModel, EmailResponseModel as EmailResponseModelModel, EngagementTrendModel as EngagementTrendModelModel } from '../traits-channel.ts';
+import type { CampaignVisits as CampaignVisitsModel } from '../../traits/channel.ts';
 import type { Context } from '../../server/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -38,6 +43,69 @@ export type AbandonedCheckout = {
   /** The checkout's value; null when the event carried none. */
   readonly value?: Maybe<Money>;
 };
+
+/** A customer's category and price-tier affinities (see `Traits.affinities` for the formula). */
+export type Affinities = {
+  readonly __typename?: 'Affinities';
+  /**
+   * Whether browsing (views, time on page, cart additions) was used. False when the customer's
+   * newest analytics consent answer withholds it: the scores then rest on purchases alone.
+   */
+  readonly browsingConsidered: Scalars['Boolean']['output'];
+  /**
+   * The categories with evidence in the window, highest score first (then by name), at most
+   * `first`; their scores sum to 1 over all of them, not only those returned.
+   */
+  readonly categories: ReadonlyArray<CategoryAffinity>;
+  /** The window the evidence was read over, in days. */
+  readonly days: Scalars['Int']['output'];
+  /** When each input was read: the warehouse's evidence, the shop's purchases and the catalogue's price tiers. */
+  readonly freshness: TraitFreshness;
+  /** The half-life of the recency decay, in days (TRAIT_AFFINITY_HALF_LIFE_DAYS). */
+  readonly halfLifeDays: Scalars['Float']['output'];
+  /**
+   * The price tiers with evidence in the window, highest score first; their scores sum to 1. Empty
+   * when no evidence has a tier (its category has fewer than 3 priced products in the catalogue, or
+   * a web event carried no price, or a price in another currency).
+   */
+  readonly priceTiers: ReadonlyArray<PriceTierAffinity>;
+};
+
+
+/** A customer's category and price-tier affinities (see `Traits.affinities` for the formula). */
+export type AffinitiesCategoriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** The evidence behind an affinity score: undecayed counts in the trait's window. */
+export type AffinityEvidence = {
+  readonly __typename?: 'AffinityEvidence';
+  /** Units added to the cart (Product Added quantity). */
+  readonly cartAdds: Scalars['Int']['output'];
+  /** Product Viewed events (0 when browsing was not considered). */
+  readonly productViews: Scalars['Int']['output'];
+  /** Units bought in completed orders. */
+  readonly purchases: Scalars['Int']['output'];
+  /** Seconds on those product pages, uncapped (the score counts each view up to 10 minutes). */
+  readonly secondsOnPage: Scalars['Float']['output'];
+};
+
+/** An age band in whole years (see `Demographics.ageBand`). */
+export type AgeBand =
+  /** 18 to 24. */
+  | 'AGE_18_24'
+  /** 25 to 34. */
+  | 'AGE_25_34'
+  /** 35 to 44. */
+  | 'AGE_35_44'
+  /** 45 to 54. */
+  | 'AGE_45_54'
+  /** 55 to 64. */
+  | 'AGE_55_64'
+  /** 65 or older. */
+  | 'AGE_65_PLUS'
+  /** Under 18. */
+  | 'UNDER_18';
 
 /** How an anonymous id is tied to customers in the warehouse's identify calls. */
 export type AnonymousLink =
@@ -182,6 +250,22 @@ export type CartRecovery = {
   readonly openedEmailSince?: Maybe<Scalars['Boolean']['output']>;
 };
 
+/** A customer's affinity to one category. */
+export type CategoryAffinity = {
+  readonly __typename?: 'CategoryAffinity';
+  /** The product category, as the shop's catalogue and the events name it. */
+  readonly category: Scalars['String']['output'];
+  /** What the score rests on (undecayed counts in the window). */
+  readonly evidence: AffinityEvidence;
+  /**
+   * The price tier with the most decayed evidence within this category (e.g. PREMIUM for premium
+   * shoes); null when none of its evidence has a tier.
+   */
+  readonly preferredTier?: Maybe<PriceTier>;
+  /** The category's share of the customer's decayed evidence, 0 to 1. */
+  readonly score: Scalars['Float']['output'];
+};
+
 /** Interest in a catalog category. */
 export type CategoryInterest = {
   readonly __typename?: 'CategoryInterest';
@@ -213,6 +297,77 @@ export type ChannelConsent = {
   readonly granted: Scalars['Boolean']['output'];
   /** The system that holds the answer. */
   readonly source: ConsentSource;
+};
+
+/** What one channel showed (see `PreferredChannel`). */
+export type ChannelEvidence = {
+  readonly __typename?: 'ChannelEvidence';
+  /** The channel. */
+  readonly channel: RespondingChannel;
+  /** The newest of those; null without any. */
+  readonly lastResponseAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Email only: their open rate (Mailchimp), 0 to 1; null for web or when unknown. */
+  readonly openRate?: Maybe<Scalars['Float']['output']>;
+  /** Whether it may reach them (`ChannelTrait.reach`). */
+  readonly reachable: Scalars['Boolean']['output'];
+  /** Opens (email) or sessions (web) in the window. */
+  readonly responses: Scalars['Int']['output'];
+};
+
+/**
+ * Whether each channel may reach the customer. Each part is null with its source's error when that
+ * source failed.
+ */
+export type ChannelReach = {
+  readonly __typename?: 'ChannelReach';
+  /**
+   * Advertising audiences, from the newest advertising consent answer in the warehouse: an opt-in
+   * purpose, so reachable only with a granted answer. Null with a `web` error when the warehouse failed.
+   */
+  readonly advertising?: Maybe<Reachability>;
+  /**
+   * Marketing email: reachable when the Mailchimp member is subscribed with no marketing permission
+   * withdrawn. Unsubscribed, cleaned, pending, transactional, archived, a withdrawn permission or no
+   * member at all is not reachable, with that reason. Null with an `email` error when Mailchimp failed.
+   */
+  readonly email?: Maybe<Reachability>;
+  /**
+   * On-site personalization, from the newest analytics consent answer in the warehouse: reachable
+   * unless it refused (no answer is no refusal, as `Customer.web` reads it). Null with a `web` error
+   * when the warehouse failed.
+   */
+  readonly webPersonalization?: Maybe<Reachability>;
+};
+
+/** Where a customer can be reached and how they respond (see `Traits.channel`). */
+export type ChannelTrait = {
+  readonly __typename?: 'ChannelTrait';
+  /** The window, in days. */
+  readonly days: Scalars['Int']['output'];
+  /**
+   * How they respond to email. Null when they are not in the Mailchimp audience; null with an
+   * `email` error when Mailchimp failed.
+   */
+  readonly email?: Maybe<EmailResponse>;
+  /**
+   * The member, the activity feed, the consent answers and the sessions this trait rests on.
+   * Selecting it reads every input of the trait; an input that failed is left out.
+   */
+  readonly freshness: TraitFreshness;
+  /**
+   * The channel to prefer, with the reason in words and the evidence. Null with the error of any
+   * input that failed (a choice made without one of the channels could mislead).
+   */
+  readonly preferred?: Maybe<PreferredChannel>;
+  /** Whether each channel may legally reach them, and why. */
+  readonly reach: ChannelReach;
+  /**
+   * Their web sessions in the window by channel and campaign. Null without an error when their newest
+   * analytics consent answer refused it (as `Customer.web`); null with a `web` error when the
+   * warehouse failed (or a `commerce` error when the shop record, whose id keys the warehouse, could
+   * not be read).
+   */
+  readonly web?: Maybe<WebResponse>;
 };
 
 /**
@@ -291,6 +446,19 @@ export type ConsentSource =
   | 'MAILCHIMP'
   /** The event warehouse: the consent preferences carried by the person's events. */
   | 'WAREHOUSE';
+
+/** A count in the current period against the previous one. */
+export type CountTrend = {
+  readonly __typename?: 'CountTrend';
+  /** (current - previous) / previous, e.g. 0.5 for half as much again; null when previous is 0. */
+  readonly change?: Maybe<Scalars['Float']['output']>;
+  /** In the last `days` days. */
+  readonly current: Scalars['Int']['output'];
+  /** How it moved (see TrendDirection). */
+  readonly direction: TrendDirection;
+  /** In the `days` days before. */
+  readonly previous: Scalars['Int']['output'];
+};
 
 /** A HubSpot company record. */
 export type CrmCompany = {
@@ -555,6 +723,78 @@ export type DataSource =
   /** The web-analytics event warehouse. */
   | 'WEB';
 
+/** The chosen location and what every source said (see `Demographics.location`). */
+export type DemographicLocation = {
+  readonly __typename?: 'DemographicLocation';
+  /** Every source that holds a country or region, in order of precedence, so a consumer sees where they disagree. */
+  readonly candidates: ReadonlyArray<LocationCandidate>;
+  /** ISO 3166-1 alpha-2 country; null when the chosen source holds a region alone or a country name no code matches. */
+  readonly countryCode?: Maybe<Scalars['CountryCode']['output']>;
+  /** Region or state as the chosen source writes it (HubSpot's `state`, the shop's `region`, `context_geo_region`). */
+  readonly region?: Maybe<Scalars['String']['output']>;
+  /** Which source the location came from. */
+  readonly source: LocationSource;
+};
+
+/**
+ * A customer's demographics (see `Traits.demographics`). No part is a direct identifier: the location
+ * stops at the region, the age is a band.
+ */
+export type Demographics = {
+  readonly __typename?: 'Demographics';
+  /**
+   * The customer's age band, from the CRM property named by TRAIT_BIRTHDATE_PROPERTY (a date, a
+   * date-time or a year; never served itself): their age in whole years when the contact was read,
+   * or, from a year alone, the age they reach this year. Null when the setting is off (the default),
+   * the contact or the value is missing or unreadable, or the age is over 120; null with an error
+   * naming `crm` when HubSpot failed.
+   */
+  readonly ageBand?: Maybe<AgeBand>;
+  /**
+   * The kinds of device the customer browsed on in the last 30 days, by share of their sessions (as
+   * `Customer.web.devices`, summed by type), largest first. Null when they have no session in the
+   * window or their analytics consent withholds browsing; null with an error naming `web` when the
+   * warehouse failed (or `commerce` when the shop database did: the warehouse is read by the shop's
+   * customer id).
+   */
+  readonly devices?: Maybe<ReadonlyArray<DeviceShare>>;
+  /**
+   * When each input was read: the CRM contact, the shop's customer record and the web location and
+   * devices. Selecting it reads every input; one whose source failed is left out (its part carries
+   * the error).
+   */
+  readonly freshness: TraitFreshness;
+  /**
+   * The customer's gender, from the CRM property named by TRAIT_GENDER_PROPERTY, normalised: female,
+   * f, woman -> FEMALE; male, m, man -> MALE; non-binary, non binary, nonbinary, non_binary, nb -> NON_BINARY;
+   * other -> OTHER (case and spaces ignored). Null when the setting is off (the default), the contact
+   * or the value is missing, or the value is none of these (prefer not to say, say); null with an
+   * error naming `crm` when HubSpot failed.
+   */
+  readonly gender?: Maybe<Gender>;
+  /**
+   * The customer's country and region, from the first source that holds either, in this order of
+   * precedence: the CRM contact (`country`, `state`: what the customer or sales told the CRM), the
+   * shop's customer address (`country_code`, `region`), then the web-analytics geolocation of their
+   * newest event of the last 30 days that carries one (`context_geo_*`, read only when their
+   * analytics consent allows, as `Customer.location`). Null when no source holds one; null with the
+   * error of the CRM, the shop database or the warehouse when one of them failed (which source would
+   * have won is then unknown).
+   */
+  readonly location?: Maybe<DemographicLocation>;
+};
+
+/** One kind of device and its share of the customer's sessions (see `Demographics.devices`). */
+export type DeviceShare = {
+  readonly __typename?: 'DeviceShare';
+  /** Sessions on this kind of device in the window. */
+  readonly sessions: Scalars['Int']['output'];
+  /** sessions / all the customer's sessions in the window, 0 to 1. */
+  readonly share: Scalars['Float']['output'];
+  /** The kind of device (as `WebDevice.type`). */
+  readonly type: DeviceType;
+};
+
 /** Kinds of device. */
 export type DeviceType =
   /** A computer. */
@@ -565,6 +805,53 @@ export type DeviceType =
   | 'OTHER'
   /** A tablet. */
   | 'TABLET';
+
+/**
+ * Discount sensitivity over the window (see `Traits.discountSensitivity`). Every number is null, and
+ * `unavailableReason` set, when the shop's contract lacks `orders.discount_amount`.
+ */
+export type DiscountSensitivity = {
+  readonly __typename?: 'DiscountSensitivity';
+  /** The window in days, null for the whole history. */
+  readonly days?: Maybe<Scalars['Int']['output']>;
+  /** Those with a discount (`discount_amount` > 0). */
+  readonly discountedOrders?: Maybe<Scalars['Int']['output']>;
+  /** discountedOrders / orders, 0 to 1. */
+  readonly discountedShare?: Maybe<Scalars['Float']['output']>;
+  /** When the orders were read (the window ends here), from the shop database or the shared cache. */
+  readonly freshness: TraitFreshness;
+  /**
+   * Mean over the discounted orders of discount_amount / (total_amount + discount_amount): the share
+   * of the value before the discount that it took off, 0 to 1. Null without a discounted order.
+   */
+  readonly meanDiscountRate?: Maybe<Scalars['Float']['output']>;
+  /** Mean `total_amount` (what was paid) of the discounted orders; null without one. */
+  readonly meanDiscountedOrderValue?: Maybe<Money>;
+  /** Mean `total_amount` of the full-price orders; null without one. */
+  readonly meanFullPriceOrderValue?: Maybe<Money>;
+  /** Completed orders in the window: every share and mean below is over these. */
+  readonly orders?: Maybe<Scalars['Int']['output']>;
+  /** `discountedShare` as a level (see DiscountSensitivityLevel); null when there are no numbers. */
+  readonly sensitivity?: Maybe<DiscountSensitivityLevel>;
+  /** Why there are no numbers (the shop's commerce contract lacks `orders.discount_amount`); null when there are. */
+  readonly unavailableReason?: Maybe<Scalars['String']['output']>;
+  /**
+   * meanDiscountedOrderValue / meanFullPriceOrderValue: above 1 when the customer spends more on
+   * discounted orders. Null when either mean is.
+   */
+  readonly valueRatio?: Maybe<Scalars['Float']['output']>;
+};
+
+/** How often a customer orders with a discount: `DiscountSensitivity.discountedShare` in bands. */
+export type DiscountSensitivityLevel =
+  /** Half of the orders or more. */
+  | 'HIGH'
+  /** Under a quarter of the orders had one. */
+  | 'LOW'
+  /** A quarter to under a half. */
+  | 'MEDIUM'
+  /** No order in the window had a discount. */
+  | 'NONE';
 
 /** One entry of a member's activity feed. */
 export type EmailActivity = {
@@ -674,6 +961,31 @@ export type EmailMarketingActivityArgs = {
   types?: InputMaybe<ReadonlyArray<EmailActivityType>>;
 };
 
+/**
+ * How a customer responds to email. Opens and clicks come from one read of their newest 100 opens
+ * and clicks in Mailchimp's activity feed (shared with `engagementTrend`, cached, and counted
+ * against MAILCHIMP_ACTIVITY_MAX_PER_REQUEST: beyond it those fields are null with RESULT_LIMITED).
+ */
+export type EmailResponse = {
+  readonly __typename?: 'EmailResponse';
+  /**
+   * The hour of day to send at: the hour in SHOP_TIME_ZONE in which most of their opens in the feed
+   * read fell (any age: an hour-of-day habit needs more opens than a short window holds; ties go to
+   * the hour of the newest open). Null with fewer than 5 opens.
+   */
+  readonly bestSendHour?: Maybe<SendHour>;
+  /** Share of campaigns they clicked, 0 to 1, as Mailchimp computes it; null when unknown. */
+  readonly clickRate?: Maybe<Scalars['Float']['output']>;
+  /** Clicks in the window (of the same read). */
+  readonly clicks?: Maybe<Scalars['Int']['output']>;
+  /** Their newest open in the window; null without one. */
+  readonly lastOpenedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Share of campaigns they opened, 0 to 1, as Mailchimp computes it over all their campaigns; null when unknown. */
+  readonly openRate?: Maybe<Scalars['Float']['output']>;
+  /** Opens in the window (of the newest 100 opens and clicks: a heavy opener's true count may be higher). */
+  readonly opens?: Maybe<Scalars['Int']['output']>;
+};
+
 /** Mailchimp member statuses. */
 export type EmailSubscriptionStatus =
   /** Archived in the audience. */
@@ -698,6 +1010,51 @@ export type EmailTag = {
   readonly id: Scalars['ID']['output'];
   /** Tag name. */
   readonly name: Scalars['String']['output'];
+};
+
+/** Email engagement per period (see `EngagementTrend.email`). */
+export type EmailTrend = {
+  readonly __typename?: 'EmailTrend';
+  /** Clicks in each period. */
+  readonly clicks: CountTrend;
+  /**
+   * True when the feed read was full (100 opens and clicks) and its oldest entry lies inside the two
+   * periods: older ones may have been cut off, so each count is a lower bound (a heavy opener has at
+   * least that many). False when the counts are complete.
+   */
+  readonly lowerBounds: Scalars['Boolean']['output'];
+  /** Opens in each period. */
+  readonly opens: CountTrend;
+};
+
+/**
+ * Engagement in one period against the one before, per channel (see `Traits.engagementTrend`). The
+ * current period is the last `days` days up to when each source was read, the previous one the `days`
+ * before it; each channel counts by its own source's clock.
+ */
+export type EngagementTrend = {
+  readonly __typename?: 'EngagementTrend';
+  /** The length of each period, in days. */
+  readonly days: Scalars['Int']['output'];
+  /**
+   * Email opens and clicks, from their newest 100 opens and clicks in Mailchimp's activity feed (the
+   * read `channel` uses). Null when they are not in the audience; null with an `email` error when
+   * Mailchimp failed, or RESULT_LIMITED beyond MAILCHIMP_ACTIVITY_MAX_PER_REQUEST.
+   */
+  readonly email?: Maybe<EmailTrend>;
+  /** The member's feed, the sessions and the orders this trend rests on. Selecting it reads every input; an input that failed is left out. */
+  readonly freshness: TraitFreshness;
+  /**
+   * Completed orders in the shop currency and their value. Null with a `commerce` error when the shop
+   * database failed.
+   */
+  readonly shop?: Maybe<ShopTrend>;
+  /**
+   * Web sessions (by the period they started in) and their page views. Null without an error when
+   * their newest analytics consent answer refused it; null with a `web` error when the warehouse
+   * failed (or a `commerce` error when the shop record could not be read).
+   */
+  readonly web?: Maybe<WebTrend>;
 };
 
 /** What forgetCustomer cleared, per source. */
@@ -745,6 +1102,17 @@ export type ForgetStep =
    * remembered) were evicted, entries keyed by an id only the source knows may remain.
    */
   | 'LOOKUP';
+
+/** A gender as the CRM records it, normalised (see `Demographics.gender`). */
+export type Gender =
+  /** Female. */
+  | 'FEMALE'
+  /** Male. */
+  | 'MALE'
+  /** Non-binary. */
+  | 'NON_BINARY'
+  /** Recorded as other. */
+  | 'OTHER';
 
 /**
  * How a profile was found and what it merges. Identity is stitched when asked, never copied: the
@@ -867,6 +1235,29 @@ export type Location = {
   readonly region?: Maybe<Scalars['String']['output']>;
 };
 
+/** One source's location of the customer (see `DemographicLocation.candidates`). */
+export type LocationCandidate = {
+  readonly __typename?: 'LocationCandidate';
+  /**
+   * ISO 3166-1 alpha-2 country. HubSpot's free-text country is matched on its English name or its
+   * code (United States, USA, UK and the like included); null when nothing matches.
+   */
+  readonly countryCode?: Maybe<Scalars['CountryCode']['output']>;
+  /** Region or state as the source writes it. */
+  readonly region?: Maybe<Scalars['String']['output']>;
+  /** The source. */
+  readonly source: LocationSource;
+};
+
+/** Where a location came from, in order of precedence. */
+export type LocationSource =
+  /** The HubSpot contact's country and state. */
+  | 'CRM'
+  /** The shop's customer address (country_code, region). */
+  | 'SHOP'
+  /** The web-analytics pipeline's IP geolocation. */
+  | 'WEB';
+
 /** A GDPR marketing permission. */
 export type MarketingPermission = {
   readonly __typename?: 'MarketingPermission';
@@ -896,6 +1287,19 @@ export type MoneyInput = {
   readonly amount: Scalars['String']['input'];
   /** The currency of `amount`. */
   readonly currencyCode: Scalars['Currency']['input'];
+};
+
+/** An amount in the current period against the previous one. */
+export type MoneyTrend = {
+  readonly __typename?: 'MoneyTrend';
+  /** (current - previous) / previous; null when previous is 0. */
+  readonly change?: Maybe<Scalars['Float']['output']>;
+  /** In the last `days` days. */
+  readonly current: Money;
+  /** How it moved (see TrendDirection). */
+  readonly direction: TrendDirection;
+  /** In the `days` days before. */
+  readonly previous: Money;
 };
 
 export type Mutation = {
@@ -990,6 +1394,56 @@ export type PredictedValue = {
   readonly model: ValueModel;
   /** Probability that the customer has not dropped out (BG/NBD), 0 to 1. */
   readonly probabilityActive: Scalars['Float']['output'];
+};
+
+/**
+ * The channel to prefer and why (see `ChannelTrait.preferred`). The rule: a channel qualifies when
+ * it may reach the customer and they respond on it: EMAIL with an open in the window or an open rate
+ * of at least 0.2, WEB with a session in the window. Of two, the one with the more recent response
+ * wins (EMAIL on a tie; a response in the window beats an open rate alone); NONE when neither
+ * qualifies. Advertising is not chosen: no response to it is read here.
+ */
+export type PreferredChannel = {
+  readonly __typename?: 'PreferredChannel';
+  /** The channel chosen. */
+  readonly channel: PreferredChannelChoice;
+  /** What each channel showed. */
+  readonly evidence: ReadonlyArray<ChannelEvidence>;
+  /** The choice in words, built from the evidence, e.g. `Email, the most recent response: 3 email opens in the last 90 days (latest 2026-10-27), open rate 41%; 2 web sessions in the last 90 days (latest 2026-10-02).` */
+  readonly reason: Scalars['String']['output'];
+};
+
+/** A preferred channel. */
+export type PreferredChannelChoice =
+  /** Marketing email. */
+  | 'EMAIL'
+  /** No reachable channel they respond to. */
+  | 'NONE'
+  /** On-site personalization. */
+  | 'WEB';
+
+/**
+ * Where a price sits among its category's prices in the shop's catalogue (`products` in the shop
+ * currency), by tertiles computed in the background: web events are tiered by the price they
+ * carried, purchases by the unit price paid.
+ */
+export type PriceTier =
+  /** At or below the category's first tertile. */
+  | 'BUDGET'
+  /** Above the first tertile, at or below the second. */
+  | 'MID'
+  /** Above the second tertile. */
+  | 'PREMIUM';
+
+/** A customer's affinity to one price tier, across categories. */
+export type PriceTierAffinity = {
+  readonly __typename?: 'PriceTierAffinity';
+  /** What the score rests on (undecayed counts in the window). */
+  readonly evidence: AffinityEvidence;
+  /** The tier's share of the customer's decayed evidence that has a tier, 0 to 1. */
+  readonly score: Scalars['Float']['output'];
+  /** The tier. */
+  readonly tier: PriceTier;
 };
 
 /** A catalog product. */
@@ -1114,6 +1568,49 @@ export type QueryVisitorArgs = {
   anonymousId: Scalars['ID']['input'];
 };
 
+/** Why a channel may or may not reach the customer. */
+export type ReachReason =
+  /** Archived in the audience. */
+  | 'ARCHIVED'
+  /** Removed by Mailchimp after hard bounces. */
+  | 'CLEANED'
+  /** The newest consent answer for the purpose granted it. */
+  | 'CONSENT_GRANTED'
+  /** The newest consent answer for the purpose refused it. */
+  | 'CONSENT_REFUSED'
+  /** Not a member of the Mailchimp audience. */
+  | 'NOT_IN_AUDIENCE'
+  /** No event carried a consent answer for the purpose. */
+  | 'NO_CONSENT_ANSWER'
+  /** Never confirmed a double opt-in. */
+  | 'PENDING'
+  /** Subscribed, but a marketing permission of the audience was withdrawn. */
+  | 'PERMISSION_WITHDRAWN'
+  /** Subscribed in Mailchimp, no permission withdrawn. */
+  | 'SUBSCRIBED'
+  /** Receives transactional email only. */
+  | 'TRANSACTIONAL'
+  /** Unsubscribed from the audience. */
+  | 'UNSUBSCRIBED';
+
+/** Whether a channel may reach the customer, and why. */
+export type Reachability = {
+  readonly __typename?: 'Reachability';
+  /** True when the channel may be used for them. */
+  readonly reachable: Scalars['Boolean']['output'];
+  /** Why it may or may not. */
+  readonly reason: ReachReason;
+  /** When that answer was given (opt-in, last status change, consent event); null when the source does not say. */
+  readonly since?: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** A channel whose response the preferred channel is chosen on. */
+export type RespondingChannel =
+  /** Marketing email: responses are opens. */
+  | 'EMAIL'
+  /** On-site personalization: responses are sessions. */
+  | 'WEB_PERSONALIZATION';
+
 /**
  * RFM scores: each 1 (bottom fifth of the customer base) to 5 (top fifth). The quintile boundaries
  * are computed over every customer with a completed order, refreshed every few minutes, and each
@@ -1172,6 +1669,28 @@ export type SegmentFilter = {
   readonly totalSpentAtLeast?: InputMaybe<MoneyInput>;
 };
 
+/** The hour of day most of a customer's opens fell in (see `EmailResponse.bestSendHour`). */
+export type SendHour = {
+  readonly __typename?: 'SendHour';
+  /** Hour of day, 0 to 23, in `timeZone`. */
+  readonly hour: Scalars['Int']['output'];
+  /** Opens the hour was chosen from. */
+  readonly opens: Scalars['Int']['output'];
+  /** Opens that fell in that hour. */
+  readonly opensAtHour: Scalars['Int']['output'];
+  /** The IANA time zone of `hour` (SHOP_TIME_ZONE). */
+  readonly timeZone: Scalars['String']['output'];
+};
+
+/** Shop engagement per period (see `EngagementTrend.shop`). */
+export type ShopTrend = {
+  readonly __typename?: 'ShopTrend';
+  /** Completed orders placed in each period. */
+  readonly orders: CountTrend;
+  /** Their total value, in the shop currency. */
+  readonly spend: MoneyTrend;
+};
+
 /** Where a session came from: its first event's campaign (UTM) parameters and referrer. */
 export type Touch = {
   readonly __typename?: 'Touch';
@@ -1223,6 +1742,30 @@ export type TraitInput = {
 export type Traits = {
   readonly __typename?: 'Traits';
   /**
+   * What the customer leans to: categories and price tiers, from their browsing (product views
+   * weighted by time on page), cart additions and purchases over the last `days` days, recent
+   * evidence weighing more. The example it serves: a customer who lingers on high-end shoes gets
+   * `Shoes` on top with `preferredTier: PREMIUM`.
+   *
+   * Formula: each piece of evidence weighs `views x 1 + minutes on those product pages (each view
+   * counted up to 10 minutes) + units added to the cart x 3 + units bought x 5`, decayed by
+   * `2^(-age / halfLifeDays)` (its age in whole days when read; `halfLifeDays` is
+   * TRAIT_AFFINITY_HALF_LIFE_DAYS, 14 by default). A category's score is its decayed weight divided by
+   * the sum over all categories (scores are shares summing to 1, so they compare across customers);
+   * a tier's likewise over the evidence that has a tier.
+   *
+   * Inputs: the warehouse's Product Viewed and Product Added events of the customer (with their
+   * linked browsers, as `Customer.web` reads them; time on page as `WebBehaviour.recentlyViewedProducts`
+   * measures it), the shop's completed orders in the shop currency (`order_items` x `products`), and
+   * the catalogue's price tertiles per category (kept in the background). Browsing is left out when
+   * the customer's newest analytics consent answer withholds it (`browsingConsidered: false`): the
+   * trait then rests on purchases alone.
+   *
+   * Null when the window holds no evidence; null with an error naming `web` when the warehouse
+   * failed, or `commerce` when the shop database failed.
+   */
+  readonly affinities?: Maybe<Affinities>;
+  /**
    * The abandoned cart, with what a recovery message needs: its items and value, how long it has
    * been left, and whether the customer has opened an email since. Null when the customer has no
    * abandoned cart (the latest open cart untouched for ABANDONED_CART_AFTER_MINUTES with no order
@@ -1230,6 +1773,39 @@ export type Traits = {
    * warehouse layout read here holds no exit-survey events, so no abandonment reason is given.
    */
   readonly cartRecovery?: Maybe<CartRecovery>;
+  /**
+   * Which channels may reach the customer (`reach`), how they respond on each (`email`, `web`), and
+   * the channel to prefer with the evidence (`preferred`), over the last `days` days. Inputs: the
+   * Mailchimp member (status, open and click rates), their newest opens and clicks in Mailchimp's
+   * activity feed, the warehouse's consent answers and their web sessions. Each part is null with
+   * its own source's error when that source failed, and the others answer.
+   */
+  readonly channel?: Maybe<ChannelTrait>;
+  /**
+   * Who the customer is, at the grain a decision needs and never finer: their country and region
+   * with where it came from, the kinds of device they browse on, and an age band and gender where
+   * the CRM holds them. Each part reads only its own sources and is null with that source's error
+   * when one of them failed, while the other parts answer.
+   */
+  readonly demographics?: Maybe<Demographics>;
+  /**
+   * How much of the customer's buying happens with a discount, from their completed orders in the
+   * shop currency (refunded and cancelled orders do not count) over the last `days` days, or their
+   * whole history when `days` is omitted. An order had a discount when the commerce contract's
+   * optional `orders.discount_amount` is above 0 (NULL or 0: full price); `total_amount` is what was
+   * paid, after the discount, so total_amount + discount_amount is the order's value before it.
+   * Null when the customer has no completed order in the window; null with an error naming
+   * `commerce` when the shop database failed. When the shop's contract has no
+   * `orders.discount_amount`, an object whose numbers are null and whose `unavailableReason` says
+   * so, without an error.
+   */
+  readonly discountSensitivity?: Maybe<DiscountSensitivity>;
+  /**
+   * Engagement in the last `days` days against the `days` days before, per channel: web sessions and
+   * page views, email opens and clicks, completed shop orders and their value. Each channel is null
+   * with its own source's error when that source failed, and the others answer.
+   */
+  readonly engagementTrend?: Maybe<EngagementTrend>;
   /**
    * What the customer is expected to buy, from their own completed orders as they are now and model
    * parameters fitted over the whole shop in the background (`model`):
@@ -1253,9 +1829,58 @@ export type Traits = {
  * Traits of one customer. Selecting a trait reads only the data it needs, in the same batches as the
  * rest of the query.
  */
+export type TraitsAffinitiesArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * Traits of one customer. Selecting a trait reads only the data it needs, in the same batches as the
+ * rest of the query.
+ */
+export type TraitsChannelArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * Traits of one customer. Selecting a trait reads only the data it needs, in the same batches as the
+ * rest of the query.
+ */
+export type TraitsDiscountSensitivityArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * Traits of one customer. Selecting a trait reads only the data it needs, in the same batches as the
+ * rest of the query.
+ */
+export type TraitsEngagementTrendArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * Traits of one customer. Selecting a trait reads only the data it needs, in the same batches as the
+ * rest of the query.
+ */
 export type TraitsPredictedValueArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
 };
+
+/** How a measure moved between the periods. The threshold is a relative change of 0.2 either way. */
+export type TrendDirection =
+  /** Down by at least 20% (to none included). */
+  | 'DOWN'
+  /** Within 20% either way. */
+  | 'FLAT'
+  /** None in the previous period, some in the current one. */
+  | 'NEW'
+  /** None in either period. */
+  | 'NONE'
+  /** Up by at least 20%. */
+  | 'UP';
 
 /**
  * The BG/NBD and Gamma-Gamma parameters, fitted by maximum likelihood over every customer with a
@@ -1390,6 +2015,30 @@ export type VisitorLocation = {
   readonly timezone?: Maybe<Scalars['String']['output']>;
 };
 
+/** Sessions from one UTM campaign (see `WebResponse.byCampaign`). */
+export type VisitsByCampaign = {
+  readonly __typename?: 'VisitsByCampaign';
+  /** The UTM campaign name as tagged. */
+  readonly campaign: Scalars['String']['output'];
+  /** Start of the newest of them. */
+  readonly lastSessionAt: Scalars['DateTime']['output'];
+  /** Sessions from it in the window. */
+  readonly sessions: Scalars['Int']['output'];
+};
+
+/** Sessions from one channel (see `WebResponse.byChannel`). */
+export type VisitsByChannel = {
+  readonly __typename?: 'VisitsByChannel';
+  /** The UTM medium (lower-cased), `referral` or `direct`. */
+  readonly medium: Scalars['String']['output'];
+  /** Sessions from it in the window. */
+  readonly sessions: Scalars['Int']['output'];
+  /** Their share of the window's sessions, 0 to 1. */
+  readonly share: Scalars['Float']['output'];
+  /** The UTM source (lower-cased) or the referring host; null for `direct`. */
+  readonly source?: Maybe<Scalars['String']['output']>;
+};
+
 /**
  * A customer's browsing in a window. Sessions are runs of events with no gap longer than 30 minutes.
  * The warehouse creates an event's table when that event first arrives, and a column when a value
@@ -1501,6 +2150,35 @@ export type WebFreshness = {
   readonly receivedThrough?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/**
+ * A customer's web sessions in the window by where they came from. A session (a run of events with
+ * no gap over 30 minutes) counts by its first event's campaign tags and referrer.
+ */
+export type WebResponse = {
+  readonly __typename?: 'WebResponse';
+  /** Sessions by UTM campaign, the 10 most visited (ties: the most recent first). */
+  readonly byCampaign: ReadonlyArray<VisitsByCampaign>;
+  /**
+   * Sessions by channel, most first: the UTM medium and source (medium `(not set)` for a source
+   * without one), `referral` with the referring host when there is no UTM, `direct` when there is
+   * neither.
+   */
+  readonly byChannel: ReadonlyArray<VisitsByChannel>;
+  /** Start of their newest session in the window; null without one. */
+  readonly lastSessionAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Sessions in the window. */
+  readonly sessions: Scalars['Int']['output'];
+};
+
+/** Web engagement per period (see `EngagementTrend.web`). */
+export type WebTrend = {
+  readonly __typename?: 'WebTrend';
+  /** Page views of those sessions. */
+  readonly pageViews: CountTrend;
+  /** Sessions started in each period. */
+  readonly sessions: CountTrend;
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -1597,10 +2275,15 @@ export type FederationReferenceTypes = {
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   AbandonedCheckout: ResolverTypeWrapper<AbandonedCheckoutModel>;
+  Affinities: ResolverTypeWrapper<AffinitiesOfRecordModel>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  AffinityEvidence: ResolverTypeWrapper<AffinityEvidence>;
+  AgeBand: AgeBand;
   AnonymousLink: AnonymousLink;
   AnonymousVisitor: ResolverTypeWrapper<AnonymousVisitorOfRecordModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   CachedSource: CachedSource;
   Cart: ResolverTypeWrapper<CartModel>;
   CartActivity: ResolverTypeWrapper<CartActivityModel>;
@@ -1608,14 +2291,17 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   CartItem: ResolverTypeWrapper<CartItemModel>;
   CartRecovery: ResolverTypeWrapper<CartRecoveryOfRecordModel>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CategoryAffinity: ResolverTypeWrapper<CategoryAffinity>;
   CategoryInterest: ResolverTypeWrapper<CategoryInterestModel>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   CategorySpend: ResolverTypeWrapper<CategorySpendModel>;
   ChannelConsent: ResolverTypeWrapper<ChannelConsent>;
+  ChannelEvidence: ResolverTypeWrapper<ChannelEvidence>;
+  ChannelReach: ResolverTypeWrapper<ChannelTraitModelModel>;
+  ChannelTrait: ResolverTypeWrapper<ChannelTraitModelModel>;
   CommerceProfile: ResolverTypeWrapper<CommerceCustomerModel>;
   Consent: ResolverTypeWrapper<VisitorOfRecordModel>;
   ConsentSource: ConsentSource;
+  CountTrend: ResolverTypeWrapper<CountTrend>;
   CountryCode: ResolverTypeWrapper<Scalars['CountryCode']['output']>;
   CrmCompany: ResolverTypeWrapper<CrmCompanyModel>;
   CrmContact: ResolverTypeWrapper<CrmContactModel>;
@@ -1628,26 +2314,38 @@ export type ResolversTypes = {
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
   DataSource: DataSource;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DemographicLocation: ResolverTypeWrapper<ChosenLocationModel>;
+  Demographics: ResolverTypeWrapper<CustomerOfRecordModel>;
+  DeviceShare: ResolverTypeWrapper<DeviceShareModel>;
   DeviceType: DeviceType;
+  DiscountSensitivity: ResolverTypeWrapper<DiscountSensitivityOfRecordModel>;
+  DiscountSensitivityLevel: DiscountSensitivityLevel;
   EmailActivity: ResolverTypeWrapper<EmailActivityModel>;
   EmailActivityType: EmailActivityType;
   EmailAddress: ResolverTypeWrapper<Scalars['EmailAddress']['output']>;
   EmailLocation: ResolverTypeWrapper<EmailLocation>;
   EmailMarketing: ResolverTypeWrapper<EmailMemberModel>;
+  EmailResponse: ResolverTypeWrapper<EmailResponseModelModel>;
   EmailSubscriptionStatus: EmailSubscriptionStatus;
   EmailTag: ResolverTypeWrapper<EmailTagOnMemberModel>;
+  EmailTrend: ResolverTypeWrapper<EmailTrend>;
+  EngagementTrend: ResolverTypeWrapper<EngagementTrendModelModel>;
   ForgetCustomerResult: ResolverTypeWrapper<ForgetCustomerResult>;
   ForgetFailure: ResolverTypeWrapper<ForgetFailure>;
   ForgetStep: ForgetStep;
+  Gender: Gender;
   Identification: ResolverTypeWrapper<VisitorOfRecordModel>;
   IdentifiedBy: IdentifiedBy;
   Identities: ResolverTypeWrapper<CustomerOfRecordModel>;
   LifecycleStage: LifecycleStage;
   LineItem: ResolverTypeWrapper<LineItemModel>;
   Location: ResolverTypeWrapper<Location>;
+  LocationCandidate: ResolverTypeWrapper<LocationCandidateModel>;
+  LocationSource: LocationSource;
   MarketingPermission: ResolverTypeWrapper<MarketingPermission>;
   Money: ResolverTypeWrapper<MoneyModel>;
   MoneyInput: MoneyInput;
+  MoneyTrend: ResolverTypeWrapper<Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversTypes['Money'], previous: ResolversTypes['Money'] }>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderModel>;
   OrderConnection: ResolverTypeWrapper<OrderPageModel>;
@@ -1655,45 +2353,66 @@ export type ResolversTypes = {
   OrderStatus: OrderStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PredictedValue: ResolverTypeWrapper<PredictedValueOfRecordModel>;
+  PreferredChannel: ResolverTypeWrapper<PreferredChannel>;
+  PreferredChannelChoice: PreferredChannelChoice;
+  PriceTier: PriceTier;
+  PriceTierAffinity: ResolverTypeWrapper<PriceTierAffinity>;
   Product: ResolverTypeWrapper<ProductModel>;
   ProductSearch: ResolverTypeWrapper<ProductSearchModel>;
   Purchases: ResolverTypeWrapper<PurchaseStatsModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ReachReason: ReachReason;
+  Reachability: ResolverTypeWrapper<Reachability>;
+  RespondingChannel: RespondingChannel;
   Rfm: ResolverTypeWrapper<RfmScoreModel>;
   RfmSegment: RfmSegment;
   SegmentFilter: SegmentFilter;
+  SendHour: ResolverTypeWrapper<SendHour>;
+  ShopTrend: ResolverTypeWrapper<Omit<ShopTrend, 'spend'> & { spend: ResolversTypes['MoneyTrend'] }>;
   Touch: ResolverTypeWrapper<TouchModel>;
   TraitFreshness: ResolverTypeWrapper<TraitFreshnessModelModel>;
   TraitInput: ResolverTypeWrapper<TraitInputModelModel>;
   Traits: ResolverTypeWrapper<CustomerOfRecordModel>;
+  TrendDirection: TrendDirection;
   ValueModel: ResolverTypeWrapper<ClvFitModel>;
   ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
   Visitor: ResolverTypeWrapper<VisitorOfRecordModel>;
   VisitorLocation: ResolverTypeWrapper<WebLocationModel>;
+  VisitsByCampaign: ResolverTypeWrapper<CampaignVisitsModel>;
+  VisitsByChannel: ResolverTypeWrapper<VisitsByChannel>;
   WebBehaviour: ResolverTypeWrapper<WebWindowModel>;
   WebDevice: ResolverTypeWrapper<WebDeviceModel>;
   WebFreshness: ResolverTypeWrapper<WarehouseLoadModel>;
+  WebResponse: ResolverTypeWrapper<Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversTypes['VisitsByCampaign']> }>;
+  WebTrend: ResolverTypeWrapper<WebTrend>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   AbandonedCheckout: AbandonedCheckoutModel;
+  Affinities: AffinitiesOfRecordModel;
+  Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
+  Float: Scalars['Float']['output'];
+  AffinityEvidence: AffinityEvidence;
   AnonymousVisitor: AnonymousVisitorOfRecordModel;
   ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
   Cart: CartModel;
   CartActivity: CartActivityModel;
   CartChange: CartChangeModel;
   String: Scalars['String']['output'];
   CartItem: CartItemModel;
   CartRecovery: CartRecoveryOfRecordModel;
-  Boolean: Scalars['Boolean']['output'];
+  CategoryAffinity: CategoryAffinity;
   CategoryInterest: CategoryInterestModel;
-  Float: Scalars['Float']['output'];
   CategorySpend: CategorySpendModel;
   ChannelConsent: ChannelConsent;
+  ChannelEvidence: ChannelEvidence;
+  ChannelReach: ChannelTraitModelModel;
+  ChannelTrait: ChannelTraitModelModel;
   CommerceProfile: CommerceCustomerModel;
   Consent: VisitorOfRecordModel;
+  CountTrend: CountTrend;
   CountryCode: Scalars['CountryCode']['output'];
   CrmCompany: CrmCompanyModel;
   CrmContact: CrmContactModel;
@@ -1705,32 +2424,46 @@ export type ResolversParentTypes = {
   CustomerConnection: SegmentPageModel;
   CustomerEdge: Omit<CustomerEdge, 'node'> & { node: ResolversParentTypes['Customer'] };
   DateTime: Scalars['DateTime']['output'];
+  DemographicLocation: ChosenLocationModel;
+  Demographics: CustomerOfRecordModel;
+  DeviceShare: DeviceShareModel;
+  DiscountSensitivity: DiscountSensitivityOfRecordModel;
   EmailActivity: EmailActivityModel;
   EmailAddress: Scalars['EmailAddress']['output'];
   EmailLocation: EmailLocation;
   EmailMarketing: EmailMemberModel;
+  EmailResponse: EmailResponseModelModel;
   EmailTag: EmailTagOnMemberModel;
+  EmailTrend: EmailTrend;
+  EngagementTrend: EngagementTrendModelModel;
   ForgetCustomerResult: ForgetCustomerResult;
   ForgetFailure: ForgetFailure;
   Identification: VisitorOfRecordModel;
   Identities: CustomerOfRecordModel;
   LineItem: LineItemModel;
   Location: Location;
+  LocationCandidate: LocationCandidateModel;
   MarketingPermission: MarketingPermission;
   Money: MoneyModel;
   MoneyInput: MoneyInput;
+  MoneyTrend: Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversParentTypes['Money'], previous: ResolversParentTypes['Money'] };
   Mutation: Record<PropertyKey, never>;
   Order: OrderModel;
   OrderConnection: OrderPageModel;
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   PageInfo: PageInfo;
   PredictedValue: PredictedValueOfRecordModel;
+  PreferredChannel: PreferredChannel;
+  PriceTierAffinity: PriceTierAffinity;
   Product: ProductModel;
   ProductSearch: ProductSearchModel;
   Purchases: PurchaseStatsModel;
   Query: Record<PropertyKey, never>;
+  Reachability: Reachability;
   Rfm: RfmScoreModel;
   SegmentFilter: SegmentFilter;
+  SendHour: SendHour;
+  ShopTrend: Omit<ShopTrend, 'spend'> & { spend: ResolversParentTypes['MoneyTrend'] };
   Touch: TouchModel;
   TraitFreshness: TraitFreshnessModelModel;
   TraitInput: TraitInputModelModel;
@@ -1739,14 +2472,34 @@ export type ResolversParentTypes = {
   ViewedProduct: ViewedProductModel;
   Visitor: VisitorOfRecordModel;
   VisitorLocation: WebLocationModel;
+  VisitsByCampaign: CampaignVisitsModel;
+  VisitsByChannel: VisitsByChannel;
   WebBehaviour: WebWindowModel;
   WebDevice: WebDeviceModel;
   WebFreshness: WarehouseLoadModel;
+  WebResponse: Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversParentTypes['VisitsByCampaign']> };
+  WebTrend: WebTrend;
 };
 
 export type AbandonedCheckoutResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AbandonedCheckout'] = ResolversParentTypes['AbandonedCheckout']> = {
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   value?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+};
+
+export type AffinitiesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Affinities'] = ResolversParentTypes['Affinities']> = {
+  browsingConsidered?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  categories?: Resolver<ReadonlyArray<ResolversTypes['CategoryAffinity']>, ParentType, ContextType, RequireFields<AffinitiesCategoriesArgs, 'first'>>;
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
+  halfLifeDays?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  priceTiers?: Resolver<ReadonlyArray<ResolversTypes['PriceTierAffinity']>, ParentType, ContextType>;
+};
+
+export type AffinityEvidenceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AffinityEvidence'] = ResolversParentTypes['AffinityEvidence']> = {
+  cartAdds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  productViews?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  purchases?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  secondsOnPage?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
 export type AnonymousVisitorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AnonymousVisitor'] = ResolversParentTypes['AnonymousVisitor']> = {
@@ -1794,6 +2547,13 @@ export type CartRecoveryResolvers<ContextType = Context, ParentType extends Reso
   openedEmailSince?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
 };
 
+export type CategoryAffinityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CategoryAffinity'] = ResolversParentTypes['CategoryAffinity']> = {
+  category?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  evidence?: Resolver<ResolversTypes['AffinityEvidence'], ParentType, ContextType>;
+  preferredTier?: Resolver<Maybe<ResolversTypes['PriceTier']>, ParentType, ContextType>;
+  score?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
 export type CategoryInterestResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CategoryInterest'] = ResolversParentTypes['CategoryInterest']> = {
   category?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   secondsSpent?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -1810,6 +2570,29 @@ export type ChannelConsentResolvers<ContextType = Context, ParentType extends Re
   at?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   granted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   source?: Resolver<ResolversTypes['ConsentSource'], ParentType, ContextType>;
+};
+
+export type ChannelEvidenceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChannelEvidence'] = ResolversParentTypes['ChannelEvidence']> = {
+  channel?: Resolver<ResolversTypes['RespondingChannel'], ParentType, ContextType>;
+  lastResponseAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  openRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  reachable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  responses?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ChannelReachResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChannelReach'] = ResolversParentTypes['ChannelReach']> = {
+  advertising?: Resolver<Maybe<ResolversTypes['Reachability']>, ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['Reachability']>, ParentType, ContextType>;
+  webPersonalization?: Resolver<Maybe<ResolversTypes['Reachability']>, ParentType, ContextType>;
+};
+
+export type ChannelTraitResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChannelTrait'] = ResolversParentTypes['ChannelTrait']> = {
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['EmailResponse']>, ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
+  preferred?: Resolver<Maybe<ResolversTypes['PreferredChannel']>, ParentType, ContextType>;
+  reach?: Resolver<ResolversTypes['ChannelReach'], ParentType, ContextType>;
+  web?: Resolver<Maybe<ResolversTypes['WebResponse']>, ParentType, ContextType>;
 };
 
 export type CommerceProfileResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommerceProfile'] = ResolversParentTypes['CommerceProfile']> = {
@@ -1831,6 +2614,13 @@ export type ConsentResolvers<ContextType = Context, ParentType extends Resolvers
   advertising?: Resolver<Maybe<ResolversTypes['ChannelConsent']>, ParentType, ContextType>;
   analytics?: Resolver<Maybe<ResolversTypes['ChannelConsent']>, ParentType, ContextType>;
   email?: Resolver<Maybe<ResolversTypes['ChannelConsent']>, ParentType, ContextType>;
+};
+
+export type CountTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CountTrend'] = ResolversParentTypes['CountTrend']> = {
+  change?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  current?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  direction?: Resolver<ResolversTypes['TrendDirection'], ParentType, ContextType>;
+  previous?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export interface CountryCodeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['CountryCode'], any> {
@@ -1916,6 +2706,41 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type DemographicLocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DemographicLocation'] = ResolversParentTypes['DemographicLocation']> = {
+  candidates?: Resolver<ReadonlyArray<ResolversTypes['LocationCandidate']>, ParentType, ContextType>;
+  countryCode?: Resolver<Maybe<ResolversTypes['CountryCode']>, ParentType, ContextType>;
+  region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['LocationSource'], ParentType, ContextType>;
+};
+
+export type DemographicsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Demographics'] = ResolversParentTypes['Demographics']> = {
+  ageBand?: Resolver<Maybe<ResolversTypes['AgeBand']>, ParentType, ContextType>;
+  devices?: Resolver<Maybe<ReadonlyArray<ResolversTypes['DeviceShare']>>, ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
+  gender?: Resolver<Maybe<ResolversTypes['Gender']>, ParentType, ContextType>;
+  location?: Resolver<Maybe<ResolversTypes['DemographicLocation']>, ParentType, ContextType>;
+};
+
+export type DeviceShareResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DeviceShare'] = ResolversParentTypes['DeviceShare']> = {
+  sessions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['DeviceType'], ParentType, ContextType>;
+};
+
+export type DiscountSensitivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DiscountSensitivity'] = ResolversParentTypes['DiscountSensitivity']> = {
+  days?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  discountedOrders?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  discountedShare?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
+  meanDiscountRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  meanDiscountedOrderValue?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  meanFullPriceOrderValue?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  orders?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  sensitivity?: Resolver<Maybe<ResolversTypes['DiscountSensitivityLevel']>, ParentType, ContextType>;
+  unavailableReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  valueRatio?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+};
+
 export type EmailActivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EmailActivity'] = ResolversParentTypes['EmailActivity']> = {
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   bounceType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1958,10 +2783,33 @@ export type EmailMarketingResolvers<ContextType = Context, ParentType extends Re
   vip?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
 };
 
+export type EmailResponseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EmailResponse'] = ResolversParentTypes['EmailResponse']> = {
+  bestSendHour?: Resolver<Maybe<ResolversTypes['SendHour']>, ParentType, ContextType>;
+  clickRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  clicks?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  lastOpenedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  openRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  opens?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+};
+
 export type EmailTagResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EmailTag'] = ResolversParentTypes['EmailTag']> = {
   addedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type EmailTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EmailTrend'] = ResolversParentTypes['EmailTrend']> = {
+  clicks?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
+  lowerBounds?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  opens?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
+};
+
+export type EngagementTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EngagementTrend'] = ResolversParentTypes['EngagementTrend']> = {
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  email?: Resolver<Maybe<ResolversTypes['EmailTrend']>, ParentType, ContextType>;
+  freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
+  shop?: Resolver<Maybe<ResolversTypes['ShopTrend']>, ParentType, ContextType>;
+  web?: Resolver<Maybe<ResolversTypes['WebTrend']>, ParentType, ContextType>;
 };
 
 export type ForgetCustomerResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ForgetCustomerResult'] = ResolversParentTypes['ForgetCustomerResult']> = {
@@ -2009,6 +2857,12 @@ export type LocationResolvers<ContextType = Context, ParentType extends Resolver
   region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type LocationCandidateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LocationCandidate'] = ResolversParentTypes['LocationCandidate']> = {
+  countryCode?: Resolver<Maybe<ResolversTypes['CountryCode']>, ParentType, ContextType>;
+  region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['LocationSource'], ParentType, ContextType>;
+};
+
 export type MarketingPermissionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MarketingPermission'] = ResolversParentTypes['MarketingPermission']> = {
   enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -2018,6 +2872,13 @@ export type MarketingPermissionResolvers<ContextType = Context, ParentType exten
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = {
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currencyCode?: Resolver<ResolversTypes['Currency'], ParentType, ContextType>;
+};
+
+export type MoneyTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MoneyTrend'] = ResolversParentTypes['MoneyTrend']> = {
+  change?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  current?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  direction?: Resolver<ResolversTypes['TrendDirection'], ParentType, ContextType>;
+  previous?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 };
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
@@ -2060,6 +2921,18 @@ export type PredictedValueResolvers<ContextType = Context, ParentType extends Re
   probabilityActive?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
+export type PreferredChannelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PreferredChannel'] = ResolversParentTypes['PreferredChannel']> = {
+  channel?: Resolver<ResolversTypes['PreferredChannelChoice'], ParentType, ContextType>;
+  evidence?: Resolver<ReadonlyArray<ResolversTypes['ChannelEvidence']>, ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PriceTierAffinityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceTierAffinity'] = ResolversParentTypes['PriceTierAffinity']> = {
+  evidence?: Resolver<ResolversTypes['AffinityEvidence'], ParentType, ContextType>;
+  score?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['PriceTier'], ParentType, ContextType>;
+};
+
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product']> = {
   category?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -2091,12 +2964,30 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   visitor?: Resolver<Maybe<ResolversTypes['Visitor']>, ParentType, ContextType, RequireFields<QueryVisitorArgs, 'anonymousId'>>;
 };
 
+export type ReachabilityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Reachability'] = ResolversParentTypes['Reachability']> = {
+  reachable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['ReachReason'], ParentType, ContextType>;
+  since?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
 export type RfmResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Rfm'] = ResolversParentTypes['Rfm']> = {
   boundariesComputedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   frequency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   monetary?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   segment?: Resolver<ResolversTypes['RfmSegment'], ParentType, ContextType>;
+};
+
+export type SendHourResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SendHour'] = ResolversParentTypes['SendHour']> = {
+  hour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  opens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  opensAtHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ShopTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopTrend'] = ResolversParentTypes['ShopTrend']> = {
+  orders?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
+  spend?: Resolver<ResolversTypes['MoneyTrend'], ParentType, ContextType>;
 };
 
 export type TouchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Touch'] = ResolversParentTypes['Touch']> = {
@@ -2120,7 +3011,12 @@ export type TraitInputResolvers<ContextType = Context, ParentType extends Resolv
 };
 
 export type TraitsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Traits'] = ResolversParentTypes['Traits']> = {
+  affinities?: Resolver<Maybe<ResolversTypes['Affinities']>, ParentType, ContextType, RequireFields<TraitsAffinitiesArgs, 'days'>>;
   cartRecovery?: Resolver<Maybe<ResolversTypes['CartRecovery']>, ParentType, ContextType>;
+  channel?: Resolver<Maybe<ResolversTypes['ChannelTrait']>, ParentType, ContextType, RequireFields<TraitsChannelArgs, 'days'>>;
+  demographics?: Resolver<Maybe<ResolversTypes['Demographics']>, ParentType, ContextType>;
+  discountSensitivity?: Resolver<Maybe<ResolversTypes['DiscountSensitivity']>, ParentType, ContextType, Partial<TraitsDiscountSensitivityArgs>>;
+  engagementTrend?: Resolver<Maybe<ResolversTypes['EngagementTrend']>, ParentType, ContextType, RequireFields<TraitsEngagementTrendArgs, 'days'>>;
   predictedValue?: Resolver<Maybe<ResolversTypes['PredictedValue']>, ParentType, ContextType, RequireFields<TraitsPredictedValueArgs, 'days'>>;
 };
 
@@ -2161,6 +3057,19 @@ export type VisitorLocationResolvers<ContextType = Context, ParentType extends R
   timezone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type VisitsByCampaignResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VisitsByCampaign'] = ResolversParentTypes['VisitsByCampaign']> = {
+  campaign?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  lastSessionAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sessions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type VisitsByChannelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VisitsByChannel'] = ResolversParentTypes['VisitsByChannel']> = {
+  medium?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sessions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  source?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type WebBehaviourResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebBehaviour'] = ResolversParentTypes['WebBehaviour']> = {
   averageSessionSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   cartActivity?: Resolver<ResolversTypes['CartActivity'], ParentType, ContextType>;
@@ -2193,19 +3102,38 @@ export type WebFreshnessResolvers<ContextType = Context, ParentType extends Reso
   receivedThrough?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };
 
+export type WebResponseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebResponse'] = ResolversParentTypes['WebResponse']> = {
+  byCampaign?: Resolver<ReadonlyArray<ResolversTypes['VisitsByCampaign']>, ParentType, ContextType>;
+  byChannel?: Resolver<ReadonlyArray<ResolversTypes['VisitsByChannel']>, ParentType, ContextType>;
+  lastSessionAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  sessions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type WebTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebTrend'] = ResolversParentTypes['WebTrend']> = {
+  pageViews?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
+  sessions?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = Context> = {
   AbandonedCheckout?: AbandonedCheckoutResolvers<ContextType>;
+  Affinities?: AffinitiesResolvers<ContextType>;
+  AffinityEvidence?: AffinityEvidenceResolvers<ContextType>;
   AnonymousVisitor?: AnonymousVisitorResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
   CartActivity?: CartActivityResolvers<ContextType>;
   CartChange?: CartChangeResolvers<ContextType>;
   CartItem?: CartItemResolvers<ContextType>;
   CartRecovery?: CartRecoveryResolvers<ContextType>;
+  CategoryAffinity?: CategoryAffinityResolvers<ContextType>;
   CategoryInterest?: CategoryInterestResolvers<ContextType>;
   CategorySpend?: CategorySpendResolvers<ContextType>;
   ChannelConsent?: ChannelConsentResolvers<ContextType>;
+  ChannelEvidence?: ChannelEvidenceResolvers<ContextType>;
+  ChannelReach?: ChannelReachResolvers<ContextType>;
+  ChannelTrait?: ChannelTraitResolvers<ContextType>;
   CommerceProfile?: CommerceProfileResolvers<ContextType>;
   Consent?: ConsentResolvers<ContextType>;
+  CountTrend?: CountTrendResolvers<ContextType>;
   CountryCode?: GraphQLScalarType;
   CrmCompany?: CrmCompanyResolvers<ContextType>;
   CrmContact?: CrmContactResolvers<ContextType>;
@@ -2217,30 +3145,44 @@ export type Resolvers<ContextType = Context> = {
   CustomerConnection?: CustomerConnectionResolvers<ContextType>;
   CustomerEdge?: CustomerEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  DemographicLocation?: DemographicLocationResolvers<ContextType>;
+  Demographics?: DemographicsResolvers<ContextType>;
+  DeviceShare?: DeviceShareResolvers<ContextType>;
+  DiscountSensitivity?: DiscountSensitivityResolvers<ContextType>;
   EmailActivity?: EmailActivityResolvers<ContextType>;
   EmailAddress?: GraphQLScalarType;
   EmailLocation?: EmailLocationResolvers<ContextType>;
   EmailMarketing?: EmailMarketingResolvers<ContextType>;
+  EmailResponse?: EmailResponseResolvers<ContextType>;
   EmailTag?: EmailTagResolvers<ContextType>;
+  EmailTrend?: EmailTrendResolvers<ContextType>;
+  EngagementTrend?: EngagementTrendResolvers<ContextType>;
   ForgetCustomerResult?: ForgetCustomerResultResolvers<ContextType>;
   ForgetFailure?: ForgetFailureResolvers<ContextType>;
   Identification?: IdentificationResolvers<ContextType>;
   Identities?: IdentitiesResolvers<ContextType>;
   LineItem?: LineItemResolvers<ContextType>;
   Location?: LocationResolvers<ContextType>;
+  LocationCandidate?: LocationCandidateResolvers<ContextType>;
   MarketingPermission?: MarketingPermissionResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  MoneyTrend?: MoneyTrendResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   OrderConnection?: OrderConnectionResolvers<ContextType>;
   OrderEdge?: OrderEdgeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PredictedValue?: PredictedValueResolvers<ContextType>;
+  PreferredChannel?: PreferredChannelResolvers<ContextType>;
+  PriceTierAffinity?: PriceTierAffinityResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductSearch?: ProductSearchResolvers<ContextType>;
   Purchases?: PurchasesResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Reachability?: ReachabilityResolvers<ContextType>;
   Rfm?: RfmResolvers<ContextType>;
+  SendHour?: SendHourResolvers<ContextType>;
+  ShopTrend?: ShopTrendResolvers<ContextType>;
   Touch?: TouchResolvers<ContextType>;
   TraitFreshness?: TraitFreshnessResolvers<ContextType>;
   TraitInput?: TraitInputResolvers<ContextType>;
@@ -2249,8 +3191,12 @@ export type Resolvers<ContextType = Context> = {
   ViewedProduct?: ViewedProductResolvers<ContextType>;
   Visitor?: VisitorResolvers<ContextType>;
   VisitorLocation?: VisitorLocationResolvers<ContextType>;
+  VisitsByCampaign?: VisitsByCampaignResolvers<ContextType>;
+  VisitsByChannel?: VisitsByChannelResolvers<ContextType>;
   WebBehaviour?: WebBehaviourResolvers<ContextType>;
   WebDevice?: WebDeviceResolvers<ContextType>;
   WebFreshness?: WebFreshnessResolvers<ContextType>;
+  WebResponse?: WebResponseResolvers<ContextType>;
+  WebTrend?: WebTrendResolvers<ContextType>;
 };
 

@@ -30,7 +30,13 @@ export interface DemoOrder {
   readonly placedAt: Date;
   readonly status: 'completed' | 'refunded' | 'cancelled';
   readonly items: ReadonlyArray<{ readonly product: DemoProduct; readonly quantity: number }>;
+  /** What was paid: the line items at catalogue prices. */
   readonly totalCents: number;
+  /**
+   * What a discount took off (`orders.discount_amount`), 0 when none: drawn after the orders (see
+   * discountsOf), so the demo's value before a discount is totalCents + discountCents.
+   */
+  readonly discountCents: number;
 }
 
 export interface DemoCart {
@@ -45,6 +51,12 @@ const rng = new Rng();
 // move the stream those are drawing from.
 const catalogRng = new Rng();
 const catalogs = new Map<number, readonly DemoProduct[]>();
+// Discounts draw from a stream of their own (as companies do, Stream.company + 100), added after
+// the orders: drawing them from the orders' stream would have moved every later draw, and so
+// every order, cart and event of the demo world other tests and benchmarks rely on.
+const discountRng = new Rng();
+const DISCOUNT_STREAM = Stream.orders + 100;
+const DISCOUNT_RATES = [0.1, 0.15, 0.2, 0.25, 0.3] as const;
 
 /** The catalog: the same products for every world of one seed (ids 1..N, grouped by category). */
 export function catalog(world: Pick<DemoWorld, 'seed'>): readonly DemoProduct[] {
@@ -76,16 +88,43 @@ export function ordersOf(world: DemoWorld, person: DemoPerson): DemoOrder[] {
   const times = Array.from({ length: count }, () =>
     person.signupAt.getTime() + f.number.float() * (world.asOf.getTime() - person.signupAt.getTime()),
   ).sort((a, b) => a - b);
-  return times.map((time, n) => {
+  const orders = times.map((time, n) => {
     const items = pickItems(world, person, () => f.number.float(), 1 + Math.floor(f.number.float() ** 2 * 4));
     const roll = f.number.float();
     return {
       id: person.customerId! * 1000 + n,
       placedAt: new Date(time),
-      status: roll < 0.93 ? 'completed' : roll < 0.97 ? 'refunded' : 'cancelled',
+      status: roll < 0.93 ? ('completed' as const) : roll < 0.97 ? ('refunded' as const) : ('cancelled' as const),
       items,
       totalCents: items.reduce((sum, item) => sum + item.product.priceCents * item.quantity, 0),
     };
+  });
+  const discounts = discountsOf(world, person, orders.map((order) => order.totalCents));
+  return orders.map((order, n) => ({ ...order, discountCents: discounts[n]! }));
+}
+
+/**
+ * How likely this person is to order with a discount (the ground truth of discount sensitivity):
+ * one in five hunts deals (0.5 to 0.9 of their orders), the rest rarely use one (0 to 0.2).
+ */
+export function discountPropensity(world: DemoWorld, person: DemoPerson): number {
+  return propensity(discountRng.reset(world.seed, DISCOUNT_STREAM, person.index));
+}
+
+const propensity = (f: ReturnType<Rng['reset']>): number => (f.number.float() < 0.2 ? 0.5 + f.number.float() * 0.4 : f.number.float() * 0.2);
+
+/**
+ * Each order's discount, in order: with the person's propensity, 10 to 30 % off the value before
+ * the discount, so discount = paid * rate / (1 - rate). Every order draws twice, used or not, so
+ * an order's discount depends only on its position.
+ */
+function discountsOf(world: DemoWorld, person: DemoPerson, paidCents: readonly number[]): number[] {
+  const f = discountRng.reset(world.seed, DISCOUNT_STREAM, person.index);
+  const chance = propensity(f);
+  return paidCents.map((paid) => {
+    const discounted = f.number.float() < chance;
+    const rate = DISCOUNT_RATES[Math.floor(f.number.float() * DISCOUNT_RATES.length)]!;
+    return discounted ? Math.round((paid * rate) / (1 - rate)) : 0;
   });
 }
 
@@ -159,6 +198,7 @@ export async function seedShop(
     }),
     orders: new BulkInsert(pool, 'orders', {
       id: 'bigint', customer_id: 'bigint', placed_at: 'timestamptz', status: 'text', total_amount: 'numeric', currency: 'text',
+      discount_amount: 'numeric',
     }),
     order_items: new BulkInsert(pool, 'order_items', {
       order_id: 'bigint', line_no: 'integer', product_id: 'bigint', quantity: 'integer', unit_price: 'numeric',
@@ -183,7 +223,7 @@ export async function seedShop(
       person.region, person.postalCode, person.countryCode, person.signupAt, person.signupChannel,
     ]);
     for (const order of ordersOf(world, person)) {
-      tables.orders.add([order.id, id, order.placedAt, order.status, cents(order.totalCents), SHOP_CURRENCY]);
+      tables.orders.add([order.id, id, order.placedAt, order.status, cents(order.totalCents), SHOP_CURRENCY, order.discountCents ? cents(order.discountCents) : null]);
       order.items.forEach((item, line) =>
         tables.order_items.add([order.id, line + 1, item.product.id, item.quantity, cents(item.product.priceCents)]),
       );

@@ -70,6 +70,11 @@ const REMOTE_FIELDS: Record<string, keyof typeof UPSTREAM_CALLS> = {
   'CartRecovery.openedEmailSince': 'mailchimp',
   'EmailMarketing.lastClickedAt': 'mailchimp',
   'EmailTag.addedAt': 'mailchimp',
+  // The demographics' parts that read the CRM contact (ageBand and gender only when configured).
+  'Demographics.location': 'hubspot',
+  'Demographics.ageBand': 'hubspot',
+  'Demographics.gender': 'hubspot',
+  'Demographics.freshness': 'hubspot',
 };
 
 export interface CostOptions {

@@ -6,7 +6,8 @@ import { run } from './db.ts';
 /**
  * The commerce contract (schema.sql), declared once: each relation the source reads (a table or a
  * view of that name, found through the search path as the statements find it), its columns, and
- * what fails without it.
+ * what fails without it; then the optional columns, each with what is unavailable without it (the
+ * statements that read one decide from the catalog whether it is there: see discounts.ts).
  */
 export const RELATIONS = {
   customers: {
@@ -16,15 +17,26 @@ export const RELATIONS = {
   orders: {
     columns: ['id', 'customer_id', 'placed_at', 'status', 'total_amount', 'currency'],
     feeds: 'orders, purchases, RFM scores and segments',
+    optional: { discount_amount: 'traits.discountSensitivity answers with its unavailableReason instead of numbers' },
   },
   order_items: { columns: ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price'], feeds: 'order line items' },
   products: { columns: ['id', 'sku', 'name', 'category', 'price', 'currency'], feeds: 'order line items and carts' },
   carts: { columns: ['id', 'customer_id', 'created_at', 'updated_at', 'status'], feeds: 'carts' },
   cart_items: { columns: ['cart_id', 'product_id', 'quantity', 'unit_price', 'added_at'], feeds: 'carts' },
-} as const satisfies Record<string, { columns: readonly string[]; feeds: string }>;
+} as const satisfies Record<string, Relation>;
+
+interface Relation {
+  readonly columns: readonly string[];
+  readonly feeds: string;
+  /** Optional columns, each with what is unavailable without it. */
+  readonly optional?: Readonly<Record<string, string>>;
+}
 
 type RelationName = keyof typeof RELATIONS;
 const NAMES = Object.keys(RELATIONS) as RelationName[];
+
+/** The contract's relations as the catalog shows them: each present relation's columns. */
+export type ShopCatalog = ReadonlyMap<RelationName, ReadonlySet<string>>;
 
 const COMMERCE: SqlSource = { name: 'commerce', database: 'the shop database', contract: 'the commerce contract' };
 
@@ -35,15 +47,14 @@ const CATALOG = `SELECT c.relname::text AS relation, a.attname::text AS column_n
  WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_catalog.pg_table_is_visible(c.oid)`;
 
 /**
- * Compares the shop database with the contract: a missing relation or column is an error (the
- * fields reading it fail); an email lookup that would read the whole customers relation is a
+ * Compares the shop database with the contract (`catalog`, when the caller has read it already):
+ * a missing relation or column is an error (the fields reading it fail); a missing optional
+ * column is a warning naming what is unavailable without it; an email lookup that would read the whole customers relation is a
  * warning (it answers, slowly, and slower as the shop grows). Rejects with SourceError('commerce')
  * only when the database cannot be reached.
  */
-export async function checkShopContract(db: Queryable): Promise<ContractFinding[]> {
-  const rows = await run<{ relation: RelationName; column_name: string }>(db, CATALOG, [NAMES]);
-  const found = new Map<RelationName, Set<string>>();
-  for (const { relation, column_name } of rows) found.set(relation, (found.get(relation) ?? new Set()).add(column_name));
+export async function checkShopContract(db: Queryable, catalog?: ShopCatalog): Promise<ContractFinding[]> {
+  const found = catalog ?? (await readShopCatalog(db));
   const findings: ContractFinding[] = [];
   const error = (message: string) => findings.push({ source: 'commerce', severity: 'error', message });
   for (const name of NAMES) {
@@ -60,10 +71,25 @@ export async function checkShopContract(db: Queryable): Promise<ContractFinding[
     if (missing.length > 0) {
       error(`${name} has no column ${missing.join(', ')}: ${feeds} fail until it has (a view may supply NULL for a value the shop lacks)`);
     }
+    // An optional column is not an error, but what lacks it should be known at start-up.
+    const { optional = {} }: Relation = RELATIONS[name];
+    for (const [column, without] of Object.entries(optional)) {
+      if (!present.has(column)) {
+        findings.push({ source: 'commerce', severity: 'warning', message: `${name} has no optional column ${column}: ${without} until it has` });
+      }
+    }
   }
   const customers = found.get('customers');
   if (customers?.has('id') && customers.has('email')) findings.push(...(await emailLookup(db)));
   return findings;
+}
+
+/** Reads the catalog for the contract's relations (all of them, or `names`). Rejects with SourceError('commerce'). */
+export async function readShopCatalog(db: Queryable, names: readonly RelationName[] = NAMES): Promise<ShopCatalog> {
+  const rows = await run<{ relation: RelationName; column_name: string }>(db, CATALOG, [names]);
+  const found = new Map<RelationName, Set<string>>();
+  for (const { relation, column_name } of rows) found.set(relation, (found.get(relation) ?? new Set()).add(column_name));
+  return found;
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
+import { purchaseEvidence, type PurchaseEvidence } from './affinity.ts';
 import { customerCarts } from './carts.ts';
 import { clvModel, clvSummaries, type ClvModel, type ClvSummary } from './clv.ts';
-import { checkShopContract } from './contract.ts';
+import { checkShopContract, readShopCatalog } from './contract.ts';
 import { customersByEmail, customersById } from './customers.ts';
 import { run, type Queryable } from './db.ts';
+import { discountColumn, discountHistories, type DiscountHistory } from './discounts.ts';
 import type {
   CommerceCustomer,
   CustomerCarts,
@@ -17,14 +19,21 @@ import type {
   SegmentPageKey,
 } from './model.ts';
 import { lineItems, orderPages } from './orders.ts';
+import { orderPeriods, type OrderPeriods, type OrderPeriodsKey } from './periods.ts';
 import { purchaseStats } from './purchases.ts';
 import { rfmModel, type RfmModel } from './rfm.ts';
+import { DEFAULT_PRICE_TIERS_TTL_MS, priceTierModel, type PriceTierBoundaries } from './price-tiers.ts';
+import type { Kept } from './kept.ts';
 import { segmentPage } from './segment.ts';
 
 export type * from './model.ts';
+export type { OrderPeriodCounts, OrderPeriods, OrderPeriodsKey } from './periods.ts';
 export type { Queryable } from './db.ts';
 export type { RfmLogger, RfmModel } from './rfm.ts';
+export { PURCHASE_EVIDENCE_DAYS, type PurchaseEvidence, type PurchaseEvidenceRow } from './affinity.ts';
+export { tierOf, type PriceTier, type PriceTierBoundaries } from './price-tiers.ts';
 export { predictClv, type ClvFit, type ClvModel, type ClvPrediction, type ClvPredictionOptions, type ClvSummary } from './clv.ts';
+export { discountSensitivity, type DiscountHistory, type DiscountSensitivity } from './discounts.ts';
 
 /** How often the CLV parameters are refitted by default: purchase behaviour moves slowly. */
 export const DEFAULT_CLV_FIT_TTL_MS = 86_400_000;
@@ -38,6 +47,8 @@ export interface CommerceOptions {
   readonly rfmBoundariesTtlMs: number;
   /** How often the CLV model is refitted in the background (once `clv.start()` ran); a day by default. */
   readonly clvFitTtlMs?: number;
+  /** How often the catalogue's price tertiles are read again in the background (once `priceTiers.start()` ran); an hour by default. */
+  readonly priceTiersTtlMs?: number;
   /** The shop's time zone (IANA): a purchase is a calendar day there. UTC by default. */
   readonly timeZone?: string;
   /**
@@ -68,9 +79,20 @@ export interface CommerceSource {
   clvSummaries(ids: readonly string[]): Promise<Array<ClvSummary | null>>;
   /** The BG/NBD and Gamma-Gamma parameters: call `clv.start()` at start-up (clv.ts). */
   readonly clv: ClvModel;
+  /** The affinity trait's purchases: units per category, unit price and age over the last PURCHASE_EVIDENCE_DAYS days (affinity.ts). */
+  purchaseEvidence(ids: readonly string[]): Promise<PurchaseEvidence[]>;
+  /** The catalogue's price tertiles per category: call `priceTiers.start()` at start-up (price-tiers.ts). */
+  readonly priceTiers: Kept<PriceTierBoundaries>;
+  /**
+   * Each customer's completed orders with what a discount took off (never null: no orders is an
+   * empty list), or, for every key, why not when the contract lacks orders.discount_amount.
+   */
+  discountHistories(ids: readonly string[]): Promise<DiscountHistory[]>;
   orderPages(keys: readonly OrderPageKey[]): Promise<OrderPage[]>;
   lineItems(orderIds: readonly string[]): Promise<LineItem[][]>;
   customerCarts(ids: readonly string[]): Promise<CustomerCarts[]>;
+  /** Completed orders and spend in the key's last `days` days and the `days` before (periods.ts); never null. */
+  orderPeriods(keys: readonly OrderPeriodsKey[]): Promise<OrderPeriods[]>;
   /** One page of a segment (one statement); not batched: each key is its own scan. */
   segmentPage(key: SegmentPageKey): Promise<SegmentPage>;
   /** Throws SourceError when the shop database cannot answer. */
@@ -91,7 +113,9 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
   const context = () => ({ currency: options.currency, now: now(), abandonedAfterMs: options.abandonedAfterMs });
   const rfm = rfmModel(db, { currency: options.currency, refreshMs: options.rfmBoundariesTtlMs, now });
   const timeZone = options.timeZone ?? 'UTC';
+  const priceTiers = priceTierModel(db, { currency: options.currency, refreshMs: options.priceTiersTtlMs ?? DEFAULT_PRICE_TIERS_TTL_MS, now });
   const clv = clvModel(options.fitDb ?? db, { currency: options.currency, timeZone, refreshMs: options.clvFitTtlMs ?? DEFAULT_CLV_FIT_TTL_MS, now });
+  const discounts = discountColumn(db);
   return {
     customersById: (ids) => customersById(db, ids),
     customersByEmail: (emails) => customersByEmail(db, emails),
@@ -104,15 +128,24 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
     rfm,
     clvSummaries: (ids) => clvSummaries(db, ids, { currency: options.currency, now: now(), timeZone }),
     clv,
+    purchaseEvidence: (ids) => purchaseEvidence(db, ids, { currency: options.currency, now: now() }),
+    priceTiers,
+    discountHistories: (ids) => discountHistories(db, discounts, ids, { currency: options.currency, now: now() }),
     orderPages: (keys) => orderPages(db, keys),
     lineItems: (orderIds) => lineItems(db, orderIds),
     customerCarts: (ids) => customerCarts(db, ids, context()),
+    orderPeriods: (keys) => orderPeriods(db, keys, { currency: options.currency, now: now() }),
     async segmentPage(key) {
       return segmentPage(db, key, { ...context(), boundaries: key.filter.rfmSegments?.length ? await rfm.ensure() : null });
     },
     async ping() {
       await run(db, 'SELECT 1', []);
     },
-    checkContract: () => checkShopContract(db),
+    // One catalog read serves the check and tells the optional columns' readers what is there.
+    async checkContract() {
+      const catalog = await readShopCatalog(db);
+      discounts.learn(catalog.get('orders')?.has('discount_amount') ?? false);
+      return checkShopContract(db, catalog);
+    },
   };
 }

@@ -33,8 +33,12 @@ CREATE TABLE IF NOT EXISTS orders (
   placed_at    TIMESTAMPTZ NOT NULL,
   -- Only 'completed' orders count towards purchases and RFM.
   status       TEXT NOT NULL CHECK (status IN ('completed', 'refunded', 'cancelled')),
+  -- What the customer paid, after any discount.
   total_amount NUMERIC(12, 2) NOT NULL,
-  currency     CHAR(3) NOT NULL
+  currency     CHAR(3) NOT NULL,
+  -- Optional (a shop may leave it out): what a discount took off the order, so total_amount +
+  -- discount_amount is its value before the discount; NULL or 0 when none was applied.
+  discount_amount NUMERIC(12, 2)
 );
 -- Every per-customer order query (aggregates, pages, latest order) is a range scan of this index.
 CREATE INDEX IF NOT EXISTS orders_customer_placed_idx ON orders (customer_id, placed_at DESC, id DESC);

@@ -1,7 +1,9 @@
 import type { ContractFinding } from '../contract.ts';
 import { sqlStateOf } from '../sql.ts';
 import { summariesStatement, devicesStatement, touchesStatement } from './activity.ts';
+import { affinityEvidenceStatement, type BrowsingEvidence } from './affinity.ts';
 import { cartActivityStatement } from './cart.ts';
+import { engagementPeriodsStatement, sessionSourcesStatement, type SessionSourceGroup, type WebPeriods } from './channels.ts';
 import { consentsStatement } from './consent.ts';
 import { checkWarehouse } from './contract.ts';
 import { checkKeys, checkSubjects, type Queryable } from './db.ts';
@@ -32,6 +34,7 @@ import { recentlyViewedProductsStatement, searchesStatement, topCategoriesStatem
 import { DEFAULT_CONSENT_CATEGORIES, expectedOf, type ConsentCategories } from './tables.ts';
 
 export type * from './model.ts';
+export type { SessionSourceGroup, WebPeriodCounts, WebPeriods } from './channels.ts';
 export type { Queryable } from './db.ts';
 export type { WebLogger } from './layout-keeper.ts';
 export {
@@ -46,6 +49,7 @@ export {
 } from './tables.ts';
 export { MAX_DAYS, MAX_FIRST } from './db.ts';
 export { CART_LIST_LIMIT } from './cart.ts';
+export { VIEW_SECONDS_CAP, type BrowsingEvidence } from './affinity.ts';
 export { quoteSchema, warehouseDdl, type WarehouseDdl } from './ddl.ts';
 
 export interface WebOptions {
@@ -124,11 +128,17 @@ export interface WebSource {
   touches(keys: readonly WebKey[]): Promise<Array<Touches | null>>;
   /** Most recent first; empty when there was no search. */
   searches(keys: readonly WebListKey[]): Promise<ProductSearch[][]>;
+  /** The affinity trait's browsing evidence (affinity.ts); empty when nothing was viewed or added. */
+  affinityEvidence(keys: readonly WebKey[]): Promise<BrowsingEvidence[][]>;
   /**
    * The context (locale, timezone, geolocation) of the newest event in the window carrying any of
    * it; null when none does. Runs no SQL when pages and tracks have none of those columns.
    */
   locations(keys: readonly WebKey[]): Promise<Array<WebLocation | null>>;
+  /** Session starts grouped by campaign tags and referring host; empty without sessions. */
+  sessionSources(keys: readonly WebKey[]): Promise<SessionSourceGroup[][]>;
+  /** Sessions and page views in the key's last `days` days and the `days` before (2 x days at most MAX_DAYS); never null. */
+  engagementPeriods(keys: readonly WebKey[]): Promise<WebPeriods[]>;
   /**
    * How current the warehouse is (newest received_at, newest uuid_ts). Read at most once per
    * loadStatusRefreshMs by this source; concurrent callers share one read; a failure rejects with
@@ -222,7 +232,10 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
     devices: (keys) => windowed(keys, (st, at) => st.devices(db, keys, at)),
     touches: (keys) => windowed(keys, (st, at) => st.touches(db, keys, at)),
     searches: (keys) => windowed(keys, (st, at) => st.searches(db, keys, at)),
+    affinityEvidence: (keys) => windowed(keys, (st, at) => st.affinityEvidence(db, keys, at)),
     locations: (keys) => windowed(keys, (st, at) => st.locations(db, keys, at)),
+    sessionSources: (keys) => windowed(keys, (st, at) => st.sessionSources(db, keys, at)),
+    engagementPeriods: (keys) => windowed(keys, (st, at) => st.engagementPeriods(db, keys, at)),
     loadStatus,
     async ping() {
       if (isEmpty(await keeper.refresh())) throw emptySchemaError(options.schema);
@@ -250,7 +263,10 @@ function buildStatements(w: Relations) {
     devices: devicesStatement(w),
     touches: touchesStatement(w),
     searches: searchesStatement(w),
+    affinityEvidence: affinityEvidenceStatement(w),
     locations: locationsStatement(w),
+    sessionSources: sessionSourcesStatement(w),
+    engagementPeriods: engagementPeriodsStatement(w),
     loadStatus: loadStatement(w),
   };
 }

@@ -10,7 +10,7 @@ import { ownRows, sessionsCtes, subjectsCtes } from './stream.ts';
  * page's load, so "the next event" would give every product page about 0 s). A view is timed from
  * its event to that next page; the last page of a session has no known time (null).
  */
-function viewedCtes(w: Relations): string {
+export function viewedCtes(w: Relations): string {
   return `${subjectsCtes(w)}, ${sessionsCtes(w)},
     timed AS (
       -- Walking each session backwards, the earliest page seen so far is the next page.

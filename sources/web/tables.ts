@@ -88,7 +88,8 @@ export const TABLES = {
     whenMissing: `recently viewed products and top categories read as none ${firstEvent('Product Viewed')}`,
   },
   product_added: {
-    columns: CART_CHANGE,
+    // The product's category and price feed the affinity trait (Segment's Product Added carries them).
+    columns: { ...CART_CHANGE, category: TEXT, price: 'numeric', currency: TEXT },
     event: true,
     whenMissing: `cart additions read as none ${firstEvent('Product Added')}`,
   },

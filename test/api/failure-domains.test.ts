@@ -117,13 +117,53 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   WebFreshness: { own: 'web', web: 'receivedThrough loadedAt lagSeconds checkedAt' },
 
   // Traits are the request's; each trait is its inputs' source's.
-  Traits: { own: 'request', commerce: 'predictedValue cartRecovery' },
-  CartRecovery: { own: 'commerce', commerce: 'cart minutesSinceAbandoned', email: 'openedEmailSince' },
+  Traits: { own: 'request', request: 'channel engagementTrend demographics', commerce: 'predictedValue cartRecovery affinities discountSensitivity' },
+  CartRecovery: { own: 'commerce', commerce: 'cart minutesSinceAbandoned freshness', email: 'openedEmailSince' },
   PredictedValue: {
     own: 'commerce',
-    commerce: 'expectedPurchases horizonDays probabilityActive expectedOrderValue lifetimeValue lifetimeMonths annualDiscountRate asOf model',
+    commerce: 'expectedPurchases horizonDays probabilityActive expectedOrderValue lifetimeValue lifetimeMonths annualDiscountRate asOf model freshness',
   },
+  // A trait's freshness is computed from the inputs its trait already read.
+  TraitFreshness: { own: 'parent', parent: 'asOf inputs' },
+  TraitInput: { own: 'parent', parent: 'source data readAt' },
   ValueModel: { own: 'commerce', commerce: 'fittedAt customers repeatCustomers fitMs r alpha a b p q gamma' },
+  // Affinities are computed from the shop record's purchases and tiers and the warehouse's browsing:
+  // `Traits.affinities` is nullable, so either source's failure stays in it; inside, all is computed.
+  Affinities: { own: 'commerce', parent: 'categories priceTiers days halfLifeDays browsingConsidered freshness' },
+  CategoryAffinity: { own: 'parent', parent: 'category score preferredTier evidence' },
+  PriceTierAffinity: { own: 'parent', parent: 'tier score evidence' },
+  AffinityEvidence: { own: 'parent', parent: 'productViews secondsOnPage cartAdds purchases' },
+  // The channel traits hold only the customer and a window: each part is its own source's. `preferred`
+  // reads every channel (email first); freshness leaves a failed input out, so it never fails.
+  ChannelTrait: { own: 'request', request: 'days reach freshness', email: 'email preferred', web: 'web' },
+  ChannelReach: { own: 'request', email: 'email', web: 'webPersonalization advertising' },
+  Reachability: { own: 'parent', parent: 'reachable reason since' },
+  EmailResponse: { own: 'email', email: 'openRate clickRate opens clicks lastOpenedAt bestSendHour' },
+  SendHour: { own: 'email', email: 'hour opensAtHour opens timeZone' },
+  WebResponse: { own: 'web', web: 'sessions lastSessionAt byChannel byCampaign' },
+  VisitsByChannel: { own: 'web', web: 'medium source sessions share' },
+  VisitsByCampaign: { own: 'web', web: 'campaign sessions lastSessionAt' },
+  PreferredChannel: { own: 'parent', parent: 'channel reason evidence' },
+  ChannelEvidence: { own: 'parent', parent: 'channel reachable responses lastResponseAt openRate' },
+  EngagementTrend: { own: 'request', request: 'days freshness', web: 'web', email: 'email', commerce: 'shop' },
+  WebTrend: { own: 'web', web: 'sessions pageViews' },
+  EmailTrend: { own: 'email', email: 'opens clicks lowerBounds' },
+  ShopTrend: { own: 'commerce', commerce: 'orders spend' },
+  CountTrend: { own: 'parent', parent: 'current previous change direction' },
+  MoneyTrend: { own: 'parent', parent: 'current previous change direction' },
+  // Discount sensitivity is computed from the shop's orders; a shop without the column answers a
+  // reason, not an error.
+  DiscountSensitivity: {
+    own: 'commerce',
+    parent: 'unavailableReason days orders discountedOrders discountedShare meanDiscountedOrderValue meanFullPriceOrderValue valueRatio meanDiscountRate sensitivity freshness',
+  },
+  // Demographics hold the customer: each part is its own sources'. `location` reads the CRM, the shop
+  // record and the warehouse, and is nullable, so whichever fails stays in it; freshness leaves a
+  // failed input out, so it never fails.
+  Demographics: { own: 'request', request: 'freshness', crm: 'location ageBand gender', web: 'devices' },
+  DemographicLocation: { own: 'parent', parent: 'countryCode region source candidates' },
+  LocationCandidate: { own: 'parent', parent: 'source countryCode region' },
+  DeviceShare: { own: 'parent', parent: 'type sessions share' },
 };
 
 /**

@@ -145,6 +145,9 @@ describe('the declared web shapes', () => {
       'web:devices:30:12',
       'web:touches:30:12',
       'web:searches:30:10:12',
+      'web:affinity-evidence:90:12',
+      'web:session-sources:90:12',
+      'web:engagement-periods:30:12',
     ]);
     expect(keys).toEqual(expect.arrayContaining(webUserKeys('12')));
     expect(personCacheKeys({ email: 'a@example.com' }).filter((key) => key.startsWith('web:'))).toEqual([]);

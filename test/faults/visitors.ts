@@ -5,13 +5,24 @@ import { TYPED_CODES } from './load.ts';
  * The visitor probe: once per fault, while it is in force, the two kinds of visitor profile
  * (issue 12) are asked for beside the load: a never-identified browser, answered by the warehouse
  * alone, and a browser linked to a customer, which also reads the shop database (the customer's
- * record and the orders its predicted value is computed from) and Mailchimp (email consent).
+ * record, orders, carts and catalogue), Mailchimp (email consent, activity) and HubSpot (location),
+ * for every trait (issue 13): each trait part is null only when one of its inputs' sources fails.
  */
 export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
   unlinked: visitor(anonymousId: $unlinked) { __typename web { sessionCount } location { country } consent { analytics { granted } } }
   linked: visitor(anonymousId: $linked) {
     __typename web { sessionCount }
-    ... on Customer { id consent { email { granted } } traits { predictedValue { expectedPurchases } } }
+    ... on Customer {
+      id consent { email { granted } }
+      traits {
+        predictedValue { expectedPurchases }
+        affinities { categories(first: 3) { category score } }
+        channel { email { openRate } web { sessions } preferred { channel } }
+        engagementTrend { web { sessions { current } } email { opens { current } } shop { orders { current } } }
+        discountSensitivity { discountedShare }
+        demographics { location { countryCode } devices { type } }
+      }
+    }
   }
 }`;
 
@@ -25,6 +36,17 @@ const NEEDS: Record<string, readonly SourceName[]> = {
   'linked.web': ['web', 'commerce'],
   'linked.consent.email': ['web', 'commerce', 'email'],
   'linked.traits.predictedValue': ['web', 'commerce'],
+  // Each trait needs the sources of its inputs, besides those that found the customer.
+  'linked.traits.affinities': ['web', 'commerce'],
+  'linked.traits.channel.email': ['web', 'commerce', 'email'],
+  'linked.traits.channel.web': ['web', 'commerce'],
+  'linked.traits.channel.preferred': ['web', 'commerce', 'email'],
+  'linked.traits.engagementTrend.web': ['web', 'commerce'],
+  'linked.traits.engagementTrend.email': ['web', 'commerce', 'email'],
+  'linked.traits.engagementTrend.shop': ['web', 'commerce'],
+  'linked.traits.discountSensitivity': ['web', 'commerce'],
+  'linked.traits.demographics.location': ['web', 'commerce', 'crm'],
+  'linked.traits.demographics.devices': ['web', 'commerce'],
 };
 
 /** Every part of the probe's answer. */

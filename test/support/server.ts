@@ -4,6 +4,7 @@ import type { GuardOptions } from '../../cache/guard.ts';
 import { createUpstreams } from '../../cache/loaders.ts';
 import type { EntityStore } from '../../cache/store.ts';
 import { startServer, type ServerOptions } from '../../server/app.ts';
+import type { Settings } from '../../server/context.ts';
 import { securityDefaults, type SecurityOptions } from '../../server/auth/index.ts';
 import { ALL_SCOPES, Scope } from '../../server/auth/scopes.ts';
 import type { SourceName } from '../../sources/errors.ts';
@@ -42,6 +43,8 @@ export interface TestServerOptions {
    * read everything; test/auth sets what it tests.
    */
   readonly security?: Partial<SecurityOptions>;
+  /** Settings beyond the shop currency and the CRM's allowed properties (e.g. the demographics' CRM properties). */
+  readonly settings?: Partial<Settings>;
 }
 
 const minutes = (n: number) => n * 60_000;
@@ -104,7 +107,7 @@ export async function startTestServer(
       budgetMs: options.budgetMs ?? 10_000,
       ...(options.webhooks && { webhooks: options.webhooks }),
       logger,
-      settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [] },
+      settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [], ...options.settings },
       production: options.production ?? false,
       security: {
         ...securityDefaults(options.production ?? false),
