@@ -1,20 +1,25 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import type { CallReport, FamilyCall, FamilyObserver, UpstreamCall, UpstreamResult } from '../../cache/family.ts';
 import type { SourceGuard } from '../../cache/guard.ts';
 import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
+import { httpObservability } from './http.ts';
 import { Metrics, type MetricsOptions } from './metrics.ts';
 import { requestObservability } from './requests.ts';
-import { otlpExporter, Tracing, type TracingOptions } from './tracing.ts';
+import { sourcePeers, startedTelemetry, Tracing, type TracingOptions } from './tracing.ts';
 
 export { Metrics, OperationNames, type MetricsOptions } from './metrics.ts';
-export { Tracing, type TracingOptions } from './tracing.ts';
+export { sourcePeers, startedTelemetry, Tracing, tracingWanted, type TracingOptions } from './tracing.ts';
+export { graphqlRequestId, routeOf } from './http.ts';
 
 export interface ObservabilityOptions {
   readonly metrics?: MetricsOptions;
   /** Tracing when given; off (no middleware, no hooks, no SDK work) when absent. */
   readonly tracing?: TracingOptions | null;
+  /** The SDK telemetry.ts started, flushed at shutdown. */
+  readonly telemetry?: { shutdown(): Promise<void> } | undefined;
 }
 
 /**
@@ -26,16 +31,23 @@ export class Observability {
   readonly tracing: Tracing | null;
   /** The cache layer's hooks: metrics always, tracing when on. */
   readonly observer: FamilyObserver;
-  /** Middleware for /graphql after the body parser: the request span (none when tracing is off). */
+  /** Middleware for /graphql after the body parser: the operation span (none when tracing is off). */
   readonly graphql: RequestHandler[];
   readonly plugin: ApolloServerPlugin<Context>;
+  private readonly telemetry: { shutdown(): Promise<void> } | undefined;
 
   constructor(options: ObservabilityOptions = {}) {
     this.metrics = new Metrics(options.metrics);
     this.tracing = options.tracing ? new Tracing(options.tracing) : null;
     this.observer = this.tracing ? both(this.metrics.observer, this.tracing.observer) : this.metrics.observer;
     this.graphql = this.tracing ? [this.tracing.middleware] : [];
-    this.plugin = requestObservability(this.metrics, this.tracing !== null);
+    this.plugin = requestObservability(this.metrics);
+    this.telemetry = options.telemetry;
+  }
+
+  /** The app's first middleware: request ids, the HTTP metric, a line per refused request (http.ts). */
+  http(logger: Logger): RequestHandler {
+    return httpObservability(this.metrics, logger);
   }
 
   /** GET /metrics. */
@@ -48,34 +60,35 @@ export class Observability {
     this.metrics.attach(target);
   }
 
-  /** Flushes buffered spans. */
+  /** Flushes the spans the SDK still holds. */
   async shutdown(): Promise<void> {
-    await this.tracing?.shutdown();
+    await this.telemetry?.shutdown();
   }
 }
 
 /**
- * Tracing as configured: on with `TRACING=otlp`, or when an OTLP endpoint is set and TRACING is
- * not `off`. The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself (endpoint,
- * headers, timeout), so their values never pass through here.
+ * Tracing when telemetry.ts started the SDK (it reads the standard OTEL_* variables itself), with
+ * each configured upstream's address for `server.address`. Null otherwise: no hooks, no spans.
  */
-export function tracingFromConfig(config: Config, serviceVersion?: string): TracingOptions | null {
-  const endpoint = config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const on = config.TRACING === 'otlp' || (config.TRACING === undefined && endpoint !== undefined);
-  if (!on) return null;
+export function tracingFromConfig(config: Config): TracingOptions | null {
+  if (!startedTelemetry()) return null;
+  const mailchimpPrefix = config.MAILCHIMP_SERVER_PREFIX ?? config.MAILCHIMP_API_KEY?.split('-').pop();
   return {
-    exporter: otlpExporter(),
-    serviceName: config.OTEL_SERVICE_NAME,
-    sampleRatio: config.TRACING_SAMPLE_RATIO,
-    ...(serviceVersion && { serviceVersion }),
+    peers: sourcePeers({
+      commerce: config.DATABASE_URL,
+      web: config.ANALYTICS_DATABASE_URL ?? config.DATABASE_URL,
+      crm: config.HUBSPOT_ACCESS_TOKEN && config.HUBSPOT_BASE_URL,
+      email: config.MAILCHIMP_API_KEY && (config.MAILCHIMP_BASE_URL ?? `https://${mailchimpPrefix}.api.mailchimp.com`),
+    }),
   };
 }
 
-/** Observability as configured (METRICS_*, TRACING, OTEL_*). */
-export function observabilityFromConfig(config: Config, serviceVersion?: string): Observability {
+/** Observability as configured (METRICS_*, and tracing when the SDK was preloaded). */
+export function observabilityFromConfig(config: Config): Observability {
   return new Observability({
     metrics: { token: config.METRICS_TOKEN, maxOperations: config.METRICS_MAX_OPERATIONS },
-    tracing: tracingFromConfig(config, serviceVersion),
+    tracing: tracingFromConfig(config),
+    telemetry: startedTelemetry(),
   });
 }
 

@@ -113,6 +113,15 @@ export class Metrics {
     labelNames: ['webhook', 'outcome'] as const,
     registers: [this.registry],
   });
+  // Named and labelled as OpenTelemetry's `http.server.request.duration` comes out in Prometheus,
+  // with the semantic conventions' buckets, so dashboards made for it work here.
+  private readonly httpSeconds = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Duration of HTTP responses, every one (refused ones included), by method, route (a closed list, `(unmatched)` beyond it) and status code.',
+    labelNames: ['http_request_method', 'http_route', 'http_response_status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+    registers: [this.registry],
+  });
   private readonly budget = new Gauge({
     name: 'c360_request_budget_seconds',
     help: 'The configured request time budget (REQUEST_BUDGET_MS), for alerts that compare latency with it.',
@@ -173,6 +182,11 @@ export class Metrics {
   operation(name: string, type: string, outcome: OperationOutcome, seconds: number): void {
     this.operations.inc({ operation: name, type, outcome });
     this.operationSeconds.observe({ operation: name, outcome }, seconds);
+  }
+
+  /** One HTTP response sent (labels bounded by server/observability/http.ts). */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.httpSeconds.observe({ http_request_method: method, http_route: route, http_response_status_code: status }, seconds);
   }
 
   /** One webhook delivery handled (labels from closed lists in server/webhooks.ts). */

@@ -1,28 +1,31 @@
 import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '@apollo/server';
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import type { Context } from '../context.ts';
 import type { Metrics, OperationOutcome } from './metrics.ts';
+import { operationSpan } from './tracing.ts';
 
 /** GraphQL names cannot hold `@` or `.`; anything else a client sends is not logged as a name. */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
 /**
- * One log line, one metric sample and the request span's attributes per GraphQL request: request
+ * One log line, one metric sample and the operation span's attributes per GraphQL request: request
  * id (from the request's logger), operation name and type, client, outcome, HTTP status, duration,
  * error codes and, per source, what its data was made of and what it cost. Never the variables,
  * the document or the data, so no personal value reaches a log line.
  */
-export function requestObservability(metrics: Metrics, tracing: boolean): ApolloServerPlugin<Context> {
+export function requestObservability(metrics: Metrics): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       const started = performance.now();
       return {
         async didResolveOperation({ operation }) {
-          if (!tracing || !operation) return;
-          const span = trace.getActiveSpan();
+          const span = operationSpan();
+          if (!span || !operation) return;
           const name = operation.name?.value;
-          span?.updateName(`${operation.operation} ${name ?? '(anonymous)'}`);
-          span?.setAttributes({ 'graphql.operation.type': operation.operation, ...(name && { 'graphql.operation.name': name }) });
+          // The semantic conventions' GraphQL span name: `{type} {name}`, or the type alone.
+          span.updateName(name ? `${operation.operation} ${name}` : operation.operation);
+          span.setAttributes({ 'graphql.operation.type': operation.operation, ...(name && { 'graphql.operation.name': name }) });
         },
         async willSendResponse(request) {
           const seconds = (performance.now() - started) / 1000;
@@ -50,14 +53,18 @@ export function requestObservability(metrics: Metrics, tracing: boolean): Apollo
             },
             'graphql request',
           );
-          if (tracing) {
-            const span = trace.getActiveSpan();
-            span?.setAttributes({
+          const span = operationSpan();
+          if (span) {
+            span.setAttributes({
               'c360.request_id': contextValue.requestId,
               'c360.outcome': outcome,
               ...(client && { 'c360.client': client.name }),
               ...Object.fromEntries(Object.entries(sources ?? {}).map(([source, p]) => [`c360.source.${source}.status`, p.status])),
             });
+            // A failed or refused operation's class: its first error code (ErrorCode), never a message.
+            const code = errors && (outcome === 'error' || outcome === 'rejected') ? Object.keys(errors)[0]! : undefined;
+            if (code) span.setAttribute(ATTR_ERROR_TYPE, code);
+            if (code && outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: code });
           }
         },
       };

@@ -1,85 +1,71 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-node';
-import {
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_SERVICE_NAME,
-  ATTR_SERVICE_VERSION,
-} from '@opentelemetry/semantic-conventions';
+import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { ATTR_DB_SYSTEM_NAME, ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, DB_SYSTEM_NAME_VALUE_POSTGRESQL } from '@opentelemetry/semantic-conventions';
 import type { RequestHandler } from 'express';
 import type { FamilyObserver } from '../../cache/family.ts';
 import { SourceError } from '../../sources/errors.ts';
 
-export interface TracingOptions {
-  /** Where spans go: the OTLP/HTTP exporter in production, an in-memory one in tests. */
-  readonly exporter: SpanExporter;
-  readonly serviceName: string;
-  readonly serviceVersion?: string;
-  /** Share of new traces recorded (a caller's sampled `traceparent` is always followed). */
-  readonly sampleRatio?: number;
-  /** Export each span as it ends instead of in batches (tests). */
-  readonly simple?: boolean;
+/** Where telemetry.ts leaves the SDK it started, so the process can tell and flush it at shutdown. */
+export const TELEMETRY = Symbol.for('customer-360.telemetry');
+
+/** The SDK telemetry.ts started before the server's modules loaded, if it did. */
+export function startedTelemetry(): { shutdown(): Promise<void> } | undefined {
+  return (globalThis as Record<symbol, { shutdown(): Promise<void> } | undefined>)[TELEMETRY];
 }
 
 /**
- * OpenTelemetry tracing: a SERVER span per GraphQL request (continuing the caller's `traceparent`),
- * an INTERNAL span per family call (one request's batch of keys, with what the cache answered) and,
- * inside it, a CLIENT span per upstream batch call. Attributes are counts, names and outcomes,
- * never keys: no customer id or email reaches a span.
+ * Whether tracing is asked for: an OTLP endpoint or an explicit exporter, and the SDK not disabled.
+ * The SDK's own default (OTLP to localhost:4318) is not taken as a wish: nothing listens there.
+ */
+export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
+  if (/^true$/i.test(env.OTEL_SDK_DISABLED?.trim() ?? '')) return false;
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim();
+  if (exporter) return exporter !== 'none';
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+/** The sources that are SQL databases: their upstream spans are PostgreSQL client spans. */
+const POSTGRESQL_SOURCES = new Set(['commerce', 'web']);
+const OPERATION = createContextKey('customer-360 graphql operation span');
+
+export interface TracingOptions {
+  /** Where spans are made: the SDK's provider (telemetry.ts) by default; a test's own otherwise. */
+  readonly tracer?: Tracer;
+  /** Each source's upstream address (`sourcePeers`), for `server.address` on its upstream spans. */
+  readonly peers?: Readonly<Record<string, Attributes>>;
+}
+
+/**
+ * Our own spans, inside the SDK's HTTP server span: an INTERNAL span per GraphQL operation, one per
+ * family call (one request's batch of keys, with what the cache answered) and, inside it, a CLIENT
+ * span per upstream batch call, with the semantic conventions' `db.system.name`, `server.address`
+ * and `error.type`. Attributes are counts, names and outcomes, never keys: no customer id or email
+ * reaches a span.
  */
 export class Tracing {
   readonly tracer: Tracer;
-  private readonly provider: NodeTracerProvider;
+  private readonly peers: Readonly<Record<string, Attributes>>;
 
-  constructor(options: TracingOptions) {
-    const processor = options.simple ? new SimpleSpanProcessor(options.exporter) : new BatchSpanProcessor(options.exporter);
-    this.provider = new NodeTracerProvider({
-      resource: resourceFromAttributes({
-        [ATTR_SERVICE_NAME]: options.serviceName,
-        ...(options.serviceVersion && { [ATTR_SERVICE_VERSION]: options.serviceVersion }),
-      }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
-      spanProcessors: [processor],
-    });
-    // The async-hooks context manager and W3C propagation are what let the request span reach
-    // the loaders' calls; registering twice in one process (tests) keeps the first, which is fine
-    // since spans come from this provider's own tracer.
-    this.provider.register();
-    this.tracer = this.provider.getTracer('customer-360');
+  constructor(options: TracingOptions = {}) {
+    this.tracer = options.tracer ?? trace.getTracer('customer-360');
+    this.peers = options.peers ?? {};
   }
 
   /**
-   * Express middleware for /graphql, after the body parser: starts the request span and runs the
-   * rest of the request inside it (so Apollo, the resolvers and the loaders see it as active).
+   * Express middleware for /graphql, after the body parser: starts the operation span and runs the
+   * rest of the request inside it (so Apollo, the resolvers and the loaders see it). It is named
+   * once the document resolves (`query Profile`); `operationSpan()` finds it from Apollo's hooks.
    */
-  readonly middleware: RequestHandler = (req, res, next) => {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = this.tracer.startSpan(
-      `${req.method} /graphql`,
-      { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: req.method, [ATTR_HTTP_ROUTE]: '/graphql' } },
-      parent,
-    );
+  readonly middleware: RequestHandler = (_req, res, next) => {
+    const span = this.tracer.startSpan('GraphQL Operation', { kind: SpanKind.INTERNAL });
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
-      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     };
     res.once('finish', end);
     res.once('close', end);
-    context.with(trace.setSpan(parent, span), next);
+    context.with(trace.setSpan(context.active(), span).setValue(OPERATION, span), next);
   };
 
   /** The cache layer's hooks: a span per family call and per upstream call. */
@@ -110,13 +96,19 @@ export class Tracing {
     upstream: (call) => {
       const span = this.tracer.startSpan(`${call.source} ${call.family} upstream`, {
         kind: SpanKind.CLIENT,
-        attributes: { 'c360.source': call.source, 'c360.family': call.family, 'c360.batch_size': call.batchSize },
+        attributes: {
+          ...(POSTGRESQL_SOURCES.has(call.source) && { [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL }),
+          ...this.peers[call.source],
+          'c360.source': call.source,
+          'c360.family': call.family,
+          'c360.batch_size': call.batchSize,
+        },
       });
       return (result) => {
         span.setAttribute('c360.keys.failed', result.failedKeys);
         if (result.error !== undefined) {
           const kind = result.error instanceof SourceError ? result.error.kind : 'error';
-          span.setAttribute('c360.outcome', kind);
+          span.setAttributes({ 'c360.outcome': kind, [ATTR_ERROR_TYPE]: kind });
           // The kind only: an upstream's message may quote what it was asked for.
           span.setStatus({ code: SpanStatusCode.ERROR, message: kind });
         } else {
@@ -126,14 +118,24 @@ export class Tracing {
       };
     },
   };
-
-  /** Flushes the spans still buffered and stops exporting. */
-  shutdown(): Promise<void> {
-    return this.provider.shutdown();
-  }
 }
 
-/** The OTLP/HTTP exporter; it reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers, timeout). */
-export function otlpExporter(): SpanExporter {
-  return new OTLPTraceExporter();
+/** The GraphQL operation span of the request being handled, when tracing is on. */
+export function operationSpan(): Span | undefined {
+  return context.active().getValue(OPERATION) as Span | undefined;
+}
+
+/**
+ * `server.address` and `server.port` of each source's upstream, from the URLs it was configured
+ * with: host and port only, never the credentials a database URL carries.
+ */
+export function sourcePeers(urls: Readonly<Record<string, string | undefined>>): Record<string, Attributes> {
+  const peers: Record<string, Attributes> = {};
+  for (const [source, url] of Object.entries(urls)) {
+    if (!url) continue;
+    const { hostname, port, protocol } = new URL(url);
+    const defaultPort = protocol === 'https:' ? 443 : protocol === 'http:' ? 80 : 5432;
+    peers[source] = { [ATTR_SERVER_ADDRESS]: hostname.replace(/^\[|\]$/g, ''), [ATTR_SERVER_PORT]: port ? Number(port) : defaultPort };
+  }
+  return peers;
 }

@@ -25,12 +25,15 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Metric names in a PromQL expression: every identifier of our own or of the process collector. */
+/** Metric names in a PromQL expression: every identifier of our own, HTTP or of the process collector. */
 function metricNames(expr: string): string[] {
-  return [...new Set(expr.match(/\b(?:c360|process|nodejs)_[a-z0-9_]+\b/g) ?? [])];
+  return [...new Set(expr.match(/\b(?:c360|process|nodejs|http_server)_[a-z0-9_]+\b/g) ?? [])];
 }
 
-/** Brackets balance and quotes close: a cheap guard against a broken expression (no promtool here). */
+/** Prometheus' own series about the scrape, which no target exposes. */
+const SCRAPE_SERIES = /^up\{/;
+
+/** Brackets balance and quotes close: a cheap guard (promtool checks the rules fully in .ci/run). */
 function balanced(expr: string): boolean {
   const stack: string[] = [];
   const pairs: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
@@ -47,9 +50,16 @@ function balanced(expr: string): boolean {
 describe('Prometheus alert rules (ops/prometheus/alerts.yml)', () => {
   const rules: Rule[] = (parse(read('ops/prometheus/alerts.yml')) as { groups: Array<{ name: string; rules: Rule[] }> }).groups.flatMap((g) => g.rules);
 
-  it('alert on source error rate, p99 over budget, an open breaker and a cache hit ratio drop', () => {
+  it('alert on source error rate, p99 over budget, an open breaker, a cache hit ratio drop, a down target and the GraphQL error ratio', () => {
     expect(rules.map((rule) => rule.alert)).toEqual(
-      expect.arrayContaining(['Customer360SourceErrorRate', 'Customer360OperationP99OverBudget', 'Customer360BreakerOpen', 'Customer360CacheHitRatioDrop']),
+      expect.arrayContaining([
+        'Customer360SourceErrorRate',
+        'Customer360OperationP99OverBudget',
+        'Customer360BreakerOpen',
+        'Customer360CacheHitRatioDrop',
+        'Customer360TargetDown',
+        'Customer360GraphQLErrorRatio',
+      ]),
     );
     for (const rule of rules) {
       expect(rule.labels?.severity, rule.alert).toMatch(/^(info|warning|critical)$/);
@@ -62,9 +72,16 @@ describe('Prometheus alert rules (ops/prometheus/alerts.yml)', () => {
     for (const rule of rules) {
       expect(balanced(rule.expr), rule.alert).toBe(true);
       const names = metricNames(rule.expr);
-      expect(names.length, rule.alert).toBeGreaterThan(0);
+      if (!SCRAPE_SERIES.test(rule.expr)) expect(names.length, rule.alert).toBeGreaterThan(0);
       for (const name of names) expect(exposed, `${rule.alert} names ${name}`).toContain(name);
     }
+  });
+
+  it('link each runbook they name to a section of the README', () => {
+    const anchors = new Set([...read('README.md').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+    const linked = rules.filter((rule) => rule.annotations?.runbook_url);
+    expect(linked.map((rule) => rule.alert)).toEqual(expect.arrayContaining(['Customer360TargetDown', 'Customer360GraphQLErrorRatio']));
+    for (const rule of linked) expect(anchors, rule.alert).toContain(rule.annotations!.runbook_url!.replace(/^README\.md#/, ''));
   });
 
   it('are loaded by the Prometheus configuration that scrapes /metrics', () => {
