@@ -4,22 +4,42 @@
 #   docker build -t customer-360 .
 #   docker run -p 4000:4000 -e DATABASE_URL=postgres://... customer-360
 #
-# Without DATABASE_URL the image runs the embedded demo (PGlite and the HubSpot and Mailchimp
-# stand-ins), like `npm start`. The server runs the TypeScript sources through tsx (a production
-# dependency), as `npm start` does, so the image holds exactly what the tests ran.
+# The image holds the compiled server (dist/: JavaScript, the SDL, the SQL files and the local
+# GraphiQL's browser files) and its production dependencies only: no TypeScript, no tsx, and not
+# the embedded demo's packages (PGlite, its socket server, faker: optional dependencies). So it needs
+# DATABASE_URL; without one it exits, saying so. The demo image keeps them:
+#
+#   docker build --build-arg OMIT=dev -t customer-360-demo .
+#   docker run -p 4000:4000 customer-360-demo
 
 ARG NODE_VERSION=20.19
 
-# Stage 1: production dependencies only, from the lockfile. Install scripts stay off: nothing the
-# server needs builds at install time (esbuild's binary comes from its platform package).
-FROM node:${NODE_VERSION}-bookworm-slim AS deps
+# Stage 1: compile. Every dependency, from the lockfile; install scripts stay off (nothing the
+# build runs needs one: esbuild's binary comes from its platform package).
+FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json build.ts ./
+COPY schema ./schema
+COPY resolvers ./resolvers
+COPY sources ./sources
+COPY cache ./cache
+COPY server ./server
+COPY sandbox ./sandbox
+COPY traits ./traits
+RUN npm run build
+
+# Stage 2: the runtime's dependencies, from the lockfile, leaving out the kinds named in OMIT.
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+ARG OMIT="dev optional"
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci $(for kind in $OMIT; do printf -- '--omit=%s ' "$kind"; done) --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
-# Stage 2: the runtime. No npm cache, no dev dependencies, no tests or benchmarks; files are
-# owned by root and read-only to the process, which runs as the unprivileged `node` user.
+# Stage 3: the runtime. No npm cache, no sources, tests or benchmarks; files are owned by root and
+# read-only to the process, which runs as the unprivileged `node` user.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -27,13 +47,9 @@ ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
-COPY schema ./schema
-COPY resolvers ./resolvers
-COPY sources ./sources
-COPY cache ./cache
-COPY server ./server
-COPY sandbox ./sandbox
+COPY --from=build /app/dist ./dist
+# Its `"type": "module"` makes dist/ ES modules.
+COPY package.json ./
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
@@ -41,4 +57,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
 # node itself is PID 1's child under `docker run --init` / compose `init: true`; it handles
 # SIGTERM (finish in-flight requests, close the pool) without npm in between.
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "server/main.ts"]
+# OpenTelemetry is preloaded so its instrumentations load before pg, ioredis and express; it starts
+# nothing unless an OTLP endpoint (or OTEL_TRACES_EXPORTER) is set.
+CMD ["node", "--import", "./dist/server/observability/telemetry.js", "dist/server/main.js"]

@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
@@ -18,9 +15,10 @@ import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
+import { createExplorer } from './explorer/index.ts';
 import { graphqlOverHttp } from './graphql-over-http.ts';
 import { Readiness, type ReadinessOptions } from './health.ts';
-import { Observability } from './observability/index.ts';
+import { graphqlRequestId, Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
 import { webhooks, type WebhookOptions } from './webhooks.ts';
 
@@ -52,15 +50,18 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts the HTTP server: /graphql (Apollo Server on Express), /healthz and /readyz. */
+/** Starts the HTTP server: /graphql (Apollo Server on Express) and its explorer page, /healthz and /readyz. */
 export async function startServer(options: ServerOptions, listen: { host: string; port: number }): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
   const security = createSecurity(options.security ?? securityDefaults(options.production), options.logger);
-  app.use(security.headers);
   const observability = options.observability ?? new Observability();
   observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs });
+  // First, so every response is counted and carries a request id, refused ones included.
+  app.use(observability.http(options.logger));
+  app.use(security.headers);
   const httpServer = createHttpServer(app);
+  const explorer = createExplorer(security.explorer);
   const apollo = new ApolloServer<Context>({
     schema: security.protect(buildSchema()),
     ...security.apollo,
@@ -72,7 +73,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      security.sandbox ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
+      explorer.landingPage,
       ...security.plugins,
       argumentChecksPlugin(argumentChecks),
       provenanceReport(),
@@ -98,6 +99,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
     const report = await readiness.report();
     res.status(report.status === 'not_ready' ? 503 : 200).set('cache-control', 'no-store').json(report);
   });
+  // Static pages and files, served without credentials (every query they send needs them).
+  app.use(explorer.routes);
   app.use(
     '/graphql',
     express.json({ limit: '256kb' }),
@@ -105,9 +108,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
     security.graphql,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const given = req.get('x-request-id');
-        const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', requestId);
+        const requestId = graphqlRequestId(res);
         const provenance = new Provenance();
         const deadline = Date.now() + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
         return {

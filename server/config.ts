@@ -29,6 +29,7 @@ const schema = z.object({
   CLV_FIT_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000),
   CLV_LIFETIME_MONTHS: z.coerce.number().int().min(1).max(120).default(12),
   CLV_ANNUAL_DISCOUNT_RATE: z.coerce.number().min(0).max(1).default(0.1),
+  TRAIT_AFFINITY_HALF_LIFE_DAYS: z.coerce.number().min(0.5).max(365).default(14),
   DEMO_CUSTOMERS: z.coerce.number().int().min(1).max(2_000_000).default(3000),
   DEMO_SEED: z.coerce.number().int().min(0).default(360),
 
@@ -49,6 +50,8 @@ const schema = z.object({
     .refine((list) => new Set(list.map(({ name }) => name)).size === list.length, { message: 'expected each property once' })
     .optional(),
   HUBSPOT_OWNERS_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  TRAIT_BIRTHDATE_PROPERTY: z.string().regex(/^[a-z0-9_]+$/, 'expected a HubSpot internal property name').optional(),
+  TRAIT_GENDER_PROPERTY: z.string().regex(/^[a-z0-9_]+$/, 'expected a HubSpot internal property name').optional(),
 
   MAILCHIMP_API_KEY: z.string().regex(/^\w+-[a-z]+\d+$/, 'expected a Mailchimp API key ending in its datacenter, e.g. -us21').optional(),
   MAILCHIMP_LIST_ID: z.string().regex(/^\w{1,40}$/, 'expected a Mailchimp audience id').optional(),
@@ -83,11 +86,21 @@ const schema = z.object({
 
   METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'expected 16-256 printable characters').optional(),
   METRICS_MAX_OPERATIONS: z.coerce.number().int().min(0).max(10_000).default(100),
-  TRACING: z.enum(['off', 'otlp']).optional(),
+  // Read by OpenTelemetry's SDK itself (server/observability/telemetry.ts); checked here so a typo
+  // stops start-up instead of silently turning tracing off.
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  OTEL_TRACES_EXPORTER: z.string().regex(/^(otlp|console|zipkin|none)(,(otlp|console|zipkin|none))*$/, 'expected otlp, console, zipkin or none').optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  OTEL_SERVICE_NAME: z.string().regex(/^[\w.-]{1,100}$/).default('customer-360'),
-  TRACING_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  OTEL_SERVICE_NAME: z.string().regex(/^[\w.-]{1,100}$/).optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+    .optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  // Replaced by the standard variables: refused rather than ignored, so tracing does not change unseen.
+  TRACING: removed('use OTEL_SDK_DISABLED=true to turn tracing off, or an OTLP endpoint to turn it on'),
+  TRACING_SAMPLE_RATIO: removed('use OTEL_TRACES_SAMPLER=parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG'),
 
   API_KEYS: z.string().min(2).optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
@@ -102,7 +115,9 @@ const schema = z.object({
   JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   JWT_VISITOR_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3600),
   CORS_ORIGINS: list(/^https?:\/\/[^/\s,]+$/, 'expected comma-separated origins such as https://shop.example.com').optional(),
-  SANDBOX: z.enum(['auto', 'on', 'off']).default('auto'),
+  EXPLORER: z.enum(['auto', 'sandbox', 'graphiql', 'none']).default('auto'),
+  // Replaced by EXPLORER: refused rather than ignored, so an upgrade does not silently change the page.
+  SANDBOX: z.never({ error: 'replaced by EXPLORER (SANDBOX=on is EXPLORER=sandbox, SANDBOX=off is EXPLORER=none)' }).optional(),
   MAX_DEPTH: z.coerce.number().int().min(1).max(100).default(12),
   MAX_ALIASES: z.coerce.number().int().min(0).max(1000).default(20),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(1000).default(20),
@@ -140,6 +155,21 @@ const schema = z.object({
   .refine((config) => config.RATE_LIMIT_COST_PER_SECOND === 0 || config.RATE_LIMIT_BURST >= config.MAX_COST, {
     path: ['RATE_LIMIT_BURST'],
     message: 'must be at least MAX_COST, or the dearest allowed operation could never run',
+  })
+  // Demographics read only what is fetched; a birth date is personal data in itself, so outside
+  // the trait (CrmContact.properties) it is read in the clear with customer:read:pii only.
+  .refine(
+    (config) =>
+      !config.TRAIT_BIRTHDATE_PROPERTY ||
+      config.HUBSPOT_EXTRA_PROPERTIES?.some(({ name, identifier }) => name === config.TRAIT_BIRTHDATE_PROPERTY && identifier),
+    {
+      path: ['TRAIT_BIRTHDATE_PROPERTY'],
+      message: 'expected a property of HUBSPOT_EXTRA_PROPERTIES marked :identifier, e.g. HUBSPOT_EXTRA_PROPERTIES=date_of_birth:identifier',
+    },
+  )
+  .refine((config) => !config.TRAIT_GENDER_PROPERTY || config.HUBSPOT_EXTRA_PROPERTIES?.some(({ name }) => name === config.TRAIT_GENDER_PROPERTY), {
+    path: ['TRAIT_GENDER_PROPERTY'],
+    message: 'expected one of HUBSPOT_EXTRA_PROPERTIES (only those are fetched), e.g. HUBSPOT_EXTRA_PROPERTIES=gender',
   })
   // The sources take plain property names; which of them are identifiers is the server's business.
   .transform(({ HUBSPOT_EXTRA_PROPERTIES: properties, ...config }) => ({
@@ -205,6 +235,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return `  ${name}: ${issue.message}, got ${got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** A setting that no longer exists: any value is an error that names its replacement. */
+function removed(replacement: string) {
+  return z.undefined({ error: `removed: ${replacement}` }).optional();
 }
 
 /** Whether the runtime knows the IANA time zone (Intl throws a RangeError for one it does not). */

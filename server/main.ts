@@ -1,13 +1,14 @@
 import pg from 'pg';
-import { startDemo, type Demo } from '../sandbox/demo.ts';
-import { personByEmail } from '../sandbox/demo/people.ts';
+import type { Logger } from 'pino';
+import type { Demo } from '../sandbox/demo.ts';
 import { startServer } from './app.ts';
 import { demoCredentials } from './auth/demo.ts';
 import { securityFromConfig } from './auth/settings.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { checkContracts, formatFindings } from './contract-check.ts';
+import type { ExplorerMode } from './explorer/index.ts';
 import { createLogger } from './logger.ts';
-import { observabilityFromConfig } from './observability/index.ts';
+import { observabilityFromConfig, tracingWanted } from './observability/index.ts';
 import { SourceHealth } from './source-health.ts';
 import { createConfiguredUpstreams, createSources } from './sources.ts';
 
@@ -17,10 +18,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
 
-  let demo: Demo | undefined;
+  let demo: EmbeddedDemo | undefined;
   if (!config.DATABASE_URL) {
     logger.info({ customers: config.DEMO_CUSTOMERS }, 'no DATABASE_URL: starting the embedded demo shop');
-    demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, webHistoryDays: config.DEMO_WEB_HISTORY_DAYS, logger });
+    demo = await startEmbeddedDemo(config, logger);
   }
   const createPool = (connectionString: string, limits = { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }) => {
     const created = new pg.Pool({
@@ -44,7 +45,12 @@ async function main(): Promise<void> {
   // lands waits for it within its request's budget.
   await sources.commerce.rfm.start(logger.child({ source: 'commerce' }));
   void sources.commerce.clv.start(logger.child({ source: 'commerce' }));
-  const observability = observabilityFromConfig(config, process.env.npm_package_version);
+  // The catalogue's price tiers (affinities) likewise: one short statement, not waited for.
+  void sources.commerce.priceTiers.start(logger.child({ source: 'commerce' }));
+  const observability = observabilityFromConfig(config);
+  if (!observability.tracing && tracingWanted(process.env)) {
+    logger.warn('tracing is configured but OpenTelemetry was not preloaded (node --import <server/observability/telemetry>, as npm start does; see the README): no spans are recorded');
+  }
   // Each source's own description of itself against what it needs, logged in words a person can
   // act on; the findings stay in /readyz (the warehouse's drift live, as it changes).
   const findings = await checkContracts(sources, logger);
@@ -55,8 +61,7 @@ async function main(): Promise<void> {
   let security = securityFromConfig(config);
   let credentials = '';
   if (demo && security.apiKeys.length === 0) {
-    const exampleId = String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1);
-    ({ security, text: credentials } = await demoCredentials(security, exampleId, {
+    ({ security, text: credentials } = await demoCredentials(security, demo.exampleCustomerId, {
       ...(demo.exampleAnonymousId && { visitor: demo.exampleAnonymousId }),
       ...(demo.exampleSessionAnonymousId && { customerSession: demo.exampleSessionAnonymousId }),
     }));
@@ -74,9 +79,12 @@ async function main(): Promise<void> {
       logger,
       settings: {
         shopCurrency: config.SHOP_CURRENCY,
+        shopTimeZone: config.SHOP_TIME_ZONE,
         crmProperties: sources.crm.allowedProperties,
         crmIdentifierProperties: config.crmIdentifierProperties,
         clv: { lifetimeMonths: config.CLV_LIFETIME_MONTHS, annualDiscountRate: config.CLV_ANNUAL_DISCOUNT_RATE },
+        demographicProperties: { birthDate: config.TRAIT_BIRTHDATE_PROPERTY, gender: config.TRAIT_GENDER_PROPERTY },
+        affinityHalfLifeDays: config.TRAIT_AFFINITY_HALF_LIFE_DAYS,
       },
       production: config.NODE_ENV === 'production',
       observability,
@@ -95,7 +103,10 @@ async function main(): Promise<void> {
   );
   const startupMs = Math.round(performance.now() - started);
   logger.info({ url: `${server.url}/graphql`, startupMs, demo: Boolean(demo) }, 'ready');
-  if (demo) process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs) + credentials);
+  if (demo) {
+    const shown = { explorer: security.explorer, keyNeeded: !security.anonymousScopes };
+    process.stdout.write(banner(`${server.url}/graphql`, demo.exampleEmail, startupMs, shown) + credentials);
+  }
   if (findings.length > 0) process.stderr.write(`${formatFindings(findings)}\n`);
 
   let stopping = false;
@@ -108,6 +119,7 @@ async function main(): Promise<void> {
     await sources.crm.close();
     await upstreams.store?.close();
     sources.commerce.clv.stop();
+    sources.commerce.priceTiers.stop();
     await pool.end();
     await fitPool.end();
     await analyticsPool?.end();
@@ -118,10 +130,36 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
-function banner(url: string, email: string, startupMs: number): string {
+type EmbeddedDemo = Demo & { readonly exampleCustomerId: string };
+
+/**
+ * The embedded demo, imported only when it runs: PGlite, its socket server and faker are optional
+ * dependencies, which a production install (the image) leaves out.
+ */
+async function startEmbeddedDemo(config: Config, logger: Logger): Promise<EmbeddedDemo> {
+  let modules;
+  try {
+    modules = await Promise.all([import('../sandbox/demo.ts'), import('../sandbox/demo/people.ts')]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new ConfigError(
+      `DATABASE_URL is not set and the embedded demo is not installed (${(error as Error).message}): ` +
+        'set DATABASE_URL, or install the optional dependencies (npm ci without --omit=optional)',
+    );
+  }
+  const [{ startDemo }, { personByEmail }] = modules;
+  const demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, webHistoryDays: config.DEMO_WEB_HISTORY_DAYS, logger });
+  return Object.assign(demo, { exampleCustomerId: String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1) });
+}
+
+const EXPLORER_NAMES: Record<ExplorerMode, string | null> = { sandbox: 'Apollo Sandbox', graphiql: 'GraphiQL', none: null };
+
+function banner(url: string, email: string, startupMs: number, shown: { explorer: ExplorerMode; keyNeeded: boolean }): string {
+  const explorer = EXPLORER_NAMES[shown.explorer];
+  const body = JSON.stringify({ query: `{ customer(email: "${email}") { commerce { firstName purchases { orderCount } } } }` });
   return `
-Customer 360 demo is up in ${(startupMs / 1000).toFixed(1)} s. Open Apollo Sandbox at ${url}
-and try:
+Customer 360 demo is up in ${(startupMs / 1000).toFixed(1)} s.${explorer ? ` Open ${explorer} at ${url}` : ''}
+${shown.explorer === 'sandbox' ? '(the local GraphiQL opens instead when Apollo\'s CDN cannot be reached) ' : ''}and try:
 
   query {
     customer(email: "${email}") {
@@ -137,6 +175,11 @@ and try:
       web { sessionCount lastSeenAt recentlyViewedProducts(first: 3) { name category } }
     }
   }
+
+or from a shell${shown.keyNeeded ? ' (with an API key below)' : ''}:
+
+  curl -s ${url} -H 'content-type: application/json' \\
+${shown.keyNeeded ? "    -H 'authorization: Bearer <API key>' \\\n" : ''}    -d '${body}'
 
 `;
 }

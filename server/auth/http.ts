@@ -3,7 +3,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../../resolvers/errors.ts';
-import { isLandingPageRequest } from './authenticate.ts';
+import { explorerPageOf, type ExplorerMode } from '../explorer/index.ts';
 import { requestParts } from './persisted.ts';
 
 /** What Apollo's Sandbox page loads (see @apollo/server's landingPage/default): scripts, styles, fonts, frames. */
@@ -18,9 +18,10 @@ const APOLLO_FRAMES = ['https://sandbox.embed.apollographql.com', 'https://explo
  * Security headers on every response (helmet): HSTS, nosniff, no framing, no referrer, and a
  * Content-Security-Policy that lets nothing load (`default-src 'none'`: responses are JSON). The
  * Sandbox page, where it is served, gets a policy that admits Apollo's CDN, its frames and Google
- * Fonts; the page also sets its own nonce-based policy, and browsers enforce both.
+ * Fonts; the page also sets its own nonce-based policy, and browsers enforce both. The local
+ * GraphiQL page loads from this origin only.
  */
-export function securityHeaders(options: { sandboxPage: boolean }): RequestHandler[] {
+export function securityHeaders(options: { explorer: ExplorerMode }): RequestHandler[] {
   const base = helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } });
   const api = helmet.contentSecurityPolicy({
     useDefaults: false,
@@ -43,7 +44,28 @@ export function securityHeaders(options: { sandboxPage: boolean }): RequestHandl
       formAction: ["'self'"],
     },
   });
-  return [base, (req, res, next) => (options.sandboxPage && req.path === '/graphql' && isLandingPageRequest(req) ? sandbox : api)(req, res, next)];
+  const graphiql = helmet.contentSecurityPolicy({
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      // GraphiQL's dialogs inject <style> elements (Radix's scroll lock) and its CSS inlines fonts and icons.
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      fontSrc: ["'self'", 'data:'],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+    },
+  });
+  return [
+    base,
+    (req, res, next) => {
+      const page = explorerPageOf(req, options.explorer);
+      (page === 'sandbox' ? sandbox : page === 'graphiql' ? graphiql : api)(req, res, next);
+    },
+  ];
 }
 
 /**

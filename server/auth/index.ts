@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { Context } from '../context.ts';
+import type { ExplorerMode } from '../explorer/index.ts';
 import { ApiKeys, type ApiKeyEntry } from './api-keys.ts';
 import { AuditTrail, auditLogging, type RequestAuth } from './audit.ts';
 import { authentication, principalOf } from './authenticate.ts';
@@ -31,8 +32,8 @@ export interface SecurityOptions {
   readonly persistedQueries: PersistedQueryMode;
   /** Required in `allowlist` mode. */
   readonly manifest?: PersistedQueryManifest;
-  /** Serve the Sandbox page at GET /graphql. */
-  readonly sandbox: boolean;
+  /** The explorer page of GET /graphql (server/explorer). */
+  readonly explorer: ExplorerMode;
   /** Hide field suggestions ("Did you mean ...?") from validation errors. */
   readonly hideSchemaDetails: boolean;
 }
@@ -49,7 +50,7 @@ export function securityDefaults(production: boolean): SecurityOptions {
     rateLimit: DEFAULT_RATE_LIMIT,
     corsOrigins: production ? [] : ['https://studio.apollographql.com'],
     persistedQueries: 'apq',
-    sandbox: !production,
+    explorer: production ? 'none' : 'sandbox',
     hideSchemaDetails: production,
   };
 }
@@ -68,7 +69,7 @@ export interface Security {
   >;
   /** Limits, rate limiting and the audit line, to run before the argument checks. */
   readonly plugins: ApolloServerPlugin<Context>[];
-  readonly sandbox: boolean;
+  readonly explorer: ExplorerMode;
   /** The schema with every declared policy enforced on its resolvers. */
   protect(schema: GraphQLSchema): GraphQLSchema;
   /** The request's `auth` context. */
@@ -86,11 +87,11 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
     apiKeys: new ApiKeys(options.apiKeys),
     jwt: options.jwt && new JwtVerifier(options.jwt),
     anonymousScopes: options.anonymousScopes,
-    sandboxPage: options.sandbox,
+    sandboxPage: options.explorer === 'sandbox',
     logger,
   });
   return {
-    headers: [...securityHeaders({ sandboxPage: options.sandbox }), corsPolicy(options.corsOrigins)],
+    headers: [...securityHeaders({ explorer: options.explorer }), corsPolicy(options.corsOrigins)],
     graphql: [
       documentSizeLimit(options.limits.maxDocumentBytes),
       authenticate,
@@ -118,7 +119,7 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
         },
       },
     ],
-    sandbox: options.sandbox,
+    explorer: options.explorer,
     protect: enforceScopes,
     context: (res) => ({ principal: principalOf(res), audit: new AuditTrail() }),
   };

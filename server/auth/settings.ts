@@ -39,7 +39,7 @@ export function securityFromConfig(config: Config): SecurityOptions {
     ...(config.PERSISTED_QUERIES === 'allowlist' && {
       manifest: readSetting('PERSISTED_QUERIES_MANIFEST', config.PERSISTED_QUERIES_MANIFEST!, parseManifest),
     }),
-    sandbox: config.SANDBOX === 'auto' ? !production : config.SANDBOX === 'on',
+    explorer: config.EXPLORER === 'auto' ? defaults.explorer : config.EXPLORER,
   };
 }
 

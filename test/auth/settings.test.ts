@@ -22,7 +22,7 @@ describe('security settings', () => {
   it('outside production: anonymous read scopes, the Sandbox, Apollo Studio as a CORS origin', () => {
     expect(settings({})).toMatchObject({
       anonymousScopes: ['customer:read:traits', 'customer:read:pii', 'segments:read'],
-      sandbox: true,
+      explorer: 'sandbox',
       corsOrigins: ['https://studio.apollographql.com'],
       persistedQueries: 'apq',
       rateLimit: { costPerSecond: 1000, burst: 20_000 },
@@ -30,12 +30,17 @@ describe('security settings', () => {
     });
   });
 
-  it('in production: no anonymous access, no Sandbox, no CORS origin, field suggestions hidden', () => {
-    expect(settings({ NODE_ENV: 'production' })).toMatchObject({ anonymousScopes: null, sandbox: false, corsOrigins: [], hideSchemaDetails: true });
-    expect(settings({ NODE_ENV: 'production', SANDBOX: 'on', CORS_ORIGINS: 'https://shop.example.com, https://m.shop.example.com' })).toMatchObject({
-      sandbox: true,
+  it('in production: no anonymous access, no explorer page, no CORS origin, field suggestions hidden', () => {
+    expect(settings({ NODE_ENV: 'production' })).toMatchObject({ anonymousScopes: null, explorer: 'none', corsOrigins: [], hideSchemaDetails: true });
+    expect(settings({ NODE_ENV: 'production', EXPLORER: 'graphiql', CORS_ORIGINS: 'https://shop.example.com, https://m.shop.example.com' })).toMatchObject({
+      explorer: 'graphiql',
       corsOrigins: ['https://shop.example.com', 'https://m.shop.example.com'],
     });
+    expect(settings({ EXPLORER: 'none' })).toMatchObject({ explorer: 'none' });
+  });
+
+  it('refuses the retired SANDBOX setting, naming its replacement', () => {
+    expect(failure(() => settings({ SANDBOX: 'on' }))).toContain('SANDBOX: replaced by EXPLORER (SANDBOX=on is EXPLORER=sandbox, SANDBOX=off is EXPLORER=none)');
   });
 
   it('reads API keys from the variable or a file, and never echoes a bad document', () => {

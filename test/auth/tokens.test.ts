@@ -210,7 +210,7 @@ describe('in production', () => {
 describe('the Sandbox page in production, where it is turned on', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(db, {}, { production: true, security: testSecurity({ sandbox: true }) });
+    server = await startTestServer(db, {}, { production: true, security: testSecurity({ explorer: 'sandbox' }) });
   });
   afterAll(async () => server?.close());
 

@@ -28,12 +28,22 @@ describe('Dockerfile', () => {
   }, []);
   const runtime = stages.at(-1)!;
 
-  it('builds in stages, installing production dependencies from the lockfile', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
+  it('builds in stages: compiled in one, production dependencies without the demo\'s from the lockfile in another', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(3);
     expect(steps.filter((s) => s.op === 'FROM').every((s) => / AS \w+$/i.test(s.args))).toBe(true);
-    expect(steps.some((s) => s.op === 'RUN' && /npm ci\b.*--omit=dev/.test(s.args))).toBe(true);
+    expect(steps.some((s) => s.op === 'RUN' && s.args === 'npm run build')).toBe(true);
+    expect(steps.find((s) => s.op === 'ARG' && s.args.startsWith('OMIT='))?.args).toBe('OMIT="dev optional"');
+    expect(steps.some((s) => s.op === 'RUN' && /npm ci\b.*\$OMIT.*--omit=%s/.test(s.args))).toBe(true);
     expect(runtime.some((s) => s.op === 'COPY' && /--from=\w+ .*node_modules/.test(s.args))).toBe(true);
+    expect(runtime.some((s) => s.op === 'COPY' && /--from=\w+ \/app\/dist /.test(s.args))).toBe(true);
     expect(runtime.some((s) => s.op === 'RUN' && /npm (ci|install)/.test(s.args))).toBe(false);
+  });
+
+  it('leaves out of the runtime only packages the compiled server imports when the demo runs', () => {
+    const manifest = JSON.parse(read('package.json')) as { optionalDependencies: Record<string, string> };
+    expect(Object.keys(manifest.optionalDependencies).sort()).toEqual(['@electric-sql/pglite', '@electric-sql/pglite-socket', '@faker-js/faker']);
+    // Types alone are erased by the compiler; a value import would load the demo's packages.
+    expect(read('server/main.ts')).not.toMatch(/^import (?!type ).*sandbox\//m);
   });
 
   it('runs as a non-root user, with a health check on /healthz', () => {
@@ -42,7 +52,7 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
     const healthcheck = runtime.find((s) => s.op === 'HEALTHCHECK');
     expect(healthcheck?.args).toMatch(/CMD .*\/healthz/);
-    expect(runtime.find((s) => s.op === 'CMD')?.args).toContain('server/main.ts');
+    expect(runtime.find((s) => s.op === 'CMD')?.args).toContain('"dist/server/main.js"]');
     expect(runtime.find((s) => s.op === 'ENV')?.args).toMatch(/HOST=0\.0\.0\.0/);
   });
 
@@ -51,10 +61,10 @@ describe('Dockerfile', () => {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith('#'));
-    const copied = runtime
+    const copied = steps
       .filter((s) => s.op === 'COPY' && !s.args.startsWith('--from'))
       .flatMap((s) => s.args.split(/\s+/).slice(0, -1));
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'schema', 'server', 'sources']));
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'build.ts', 'schema', 'server', 'sources', 'sandbox']));
     for (const path of copied) {
       expect(existsSync(new URL(path, root)), path).toBe(true);
       expect(ignored, path).not.toContain(path);

@@ -1,16 +1,20 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { setTimeout } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { postGraphQL } from '../support/server.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 
-/** `npm start` as a user runs it (tsx server/main.ts), with output collected. */
-function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+/**
+ * The server as `npm run dev` runs it (the TypeScript through tsx, no build needed), or with
+ * `compiled` as `npm start` and the image do (node on dist/, once built), output collected.
+ */
+function start(env: Record<string, string>, { compiled = false } = {}) {
+  const child = spawn(process.execPath, compiled ? ['dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
   });
@@ -72,6 +76,19 @@ describe('the server process', () => {
     const { body } = await postGraphQL(url, `{ customer(email: "${email}") { commerce { purchases { orderCount } } } }`);
     expect(body.data.customer.commerce.purchases.orderCount).toBeGreaterThan(0);
     expect(server.output()).toContain('Open Apollo Sandbox at');
+    server.child.kill('SIGTERM');
+    expect((await once(server.child, 'exit'))[0]).toBe(0);
+  });
+
+  it('runs compiled, as `npm start` does: the build holds every file the server reads at run time', { timeout: 180_000 }, async () => {
+    await promisify(execFile)('npm', ['run', 'build', '--silent'], { cwd: ROOT });
+    const server = start({ DATABASE_URL: db.url, EXPLORER: 'graphiql' }, { compiled: true });
+    const url = await server.ready;
+    const { body } = await postGraphQL(url, '{ customers(ids: ["1"]) { id commerce { purchases { orderCount } } } }');
+    expect(body).toMatchObject({ data: { customers: [{ id: '1', commerce: { purchases: { orderCount: expect.any(Number) } } }] } });
+    const graphiql = await fetch(new URL('/explorer/graphiql.js', url));
+    expect(graphiql.status).toBe(200);
+    expect(await graphiql.text()).toContain('.GraphiQL=');
     server.child.kill('SIGTERM');
     expect((await once(server.child, 'exit'))[0]).toBe(0);
   });
