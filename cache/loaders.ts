@@ -138,7 +138,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     // Asked before every read of a person's browsing (a withheld consent serves none of it).
     webConsent: webOwnReads(WEB_CONSENT_FAMILY, web.consents, (key) => key.userId),
     // Read live: any window, and only when selected.
-    webLocation: family({ source: 'web', name: 'location', batch: web.locations, guard: guards.web, logger }),
+    webLocation: webFamily(WEB_SHAPES.locations, web.locations),
     // One key: the source reads the load status at most every 30 s and shares it.
     webLoadStatus: family({
       source: 'web',

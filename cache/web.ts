@@ -49,6 +49,8 @@ export const WEB_SHAPES = {
   devices: windowed('devices'),
   touches: windowed('touches'),
   searches: listed('searches', 'searches'),
+  // `location` and `traits { demographics { location } }` read it at the default window.
+  locations: windowed('location'),
   // `traits { affinities }` at the schema's default window (90 days); other windows are read live.
   affinityEvidence: declareShapes<Window>('web', 'affinity-evidence', ({ days }) => `${days}`, [{ days: 90 }]),
   // `traits { channel }` (90 days) and `traits { engagementTrend }` (30-day periods) at the schema's defaults.

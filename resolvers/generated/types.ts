@@ -617,7 +617,10 @@ export type Customer = Visitor & {
    * failed.
    */
   readonly identities: Identities;
-  /** See `Visitor.location`. Null also when the shop database failed (the warehouse is read by the shop's customer id). */
+  /**
+   * See `Visitor.location`. Null also when the shop database failed (the warehouse is read by the
+   * shop's customer id). The default window may come from the shared cache, as `web`'s does.
+   */
   readonly location?: Maybe<VisitorLocation>;
   /**
    * Decision-ready traits, computed when asked from the sources' data as it is now (nothing is

@@ -145,6 +145,7 @@ describe('the declared web shapes', () => {
       'web:devices:30:12',
       'web:touches:30:12',
       'web:searches:30:10:12',
+      'web:location:30:12',
       'web:affinity-evidence:90:12',
       'web:session-sources:90:12',
       'web:engagement-periods:30:12',
