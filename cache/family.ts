@@ -312,10 +312,11 @@ function around<K, R>(options: FamilyOptions<K, R>, run: Family<K, R>): Family<K
 async function withDeadline<T>(promise: Promise<T | Error>, deadline: number | undefined, source: SourceName): Promise<T | Error> {
   if (deadline === undefined) return promise;
   const remaining = deadline - Date.now();
-  const late = new SourceError(source, 'timeout', 'did not answer within the request time budget');
-  if (remaining <= 0) return late;
+  // Made only when the deadline passes: an Error captures a stack, which every call would pay for.
+  const late = () => new SourceError(source, 'timeout', 'did not answer within the request time budget');
+  if (remaining <= 0) return late();
   let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([promise, new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(late), remaining)))]);
+  const result = await Promise.race([promise, new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(late()), remaining)))]);
   clearTimeout(timer);
   return result;
 }

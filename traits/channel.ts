@@ -63,13 +63,21 @@ export interface SendHour {
   readonly timeZone: string;
 }
 
+// A formatter is costly to build (tens of microseconds) and a shop has one time zone: keep them.
+const hourFormats = new Map<string, Intl.DateTimeFormat>();
+function hourFormat(timeZone: string): Intl.DateTimeFormat {
+  let format = hourFormats.get(timeZone);
+  if (!format) hourFormats.set(timeZone, (format = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' })));
+  return format;
+}
+
 /**
  * The hour of day (in `timeZone`) in which most of the opens fell; ties go to the hour of the
  * newest open among them, so a changed habit wins. Null with fewer than MIN_OPENS_FOR_SEND_HOUR opens.
  */
 export function bestSendHour(opens: readonly Date[], timeZone: string): SendHour | null {
   if (opens.length < MIN_OPENS_FOR_SEND_HOUR) return null;
-  const hourOf = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });
+  const hourOf = hourFormat(timeZone);
   const byHour = new Map<number, { count: number; newest: number }>();
   for (const at of opens) {
     const hour = Number(hourOf.format(at));
