@@ -329,7 +329,7 @@ async function largeShop(): Promise<Row[]> {
     return bench.rows;
   } finally {
     await bench.close();
-    await pool.pool.end();
+    await pool.end();
     await standIns.close();
     await db.close();
   }
@@ -356,7 +356,7 @@ async function main(): Promise<void> {
     rows.push(...bench.rows);
   } finally {
     await bench?.close();
-    await pool?.pool.end();
+    await pool?.end();
     await standIns?.close();
     await db?.close();
   }

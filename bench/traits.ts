@@ -1,17 +1,20 @@
 /**
- * Traits (issue 13), the predicted value first: on the demo world, in one run,
+ * Traits (issue 13): on the demo world, in one run,
  *   1. recovery of the generator's ground truth: `traits.predictedValue(days: 90)` of every
  *      customer (`customers(ids:)`, 100 per request) against each person's true order rate
  *      (people.ts `ordersPerYear`: shop.ts draws a Poisson number of orders at that rate, placed
  *      uniformly between signup and now), the distribution of `probabilityActive` (the generator
  *      has no churn), and `traits.affinities` against each person's true favourite categories,
- *      beside raw-fact baselines (top purchased and top browsed category);
- *   2. latency of bench/run.ts's personalization query with and without the trait, at the same
+ *      beside raw-fact baselines (top purchased and top browsed category), and
+ *      `traits.discountSensitivity` against each person's true discount propensity (shop.ts);
+ *   2. latency of bench/run.ts's personalization query with and without every trait, at the same
  *      concurrencies, on customers nobody asked before (cold) and asked again (warm), with the
  *      upstream calls per request (shop and warehouse SQL, HubSpot and Mailchimp requests);
  *   3. the background fit: its time, sample sizes and parameters, and the process's memory around
  *      the first fit.
- * Writes bench/results/traits-latest.md and .json; progress goes to stderr.
+ * Writes bench/results/traits-latest.md and .json; progress goes to stderr. With
+ * BENCH_TRAITS_PARTS=fit, only part 3 (twice), for shops too large to ask every customer of:
+ * bench/results/traits-fit-latest.md and .json.
  *
  *   npx tsx bench/traits.ts                       embedded PGlite (one query at a time)
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/traits.ts
@@ -45,6 +48,8 @@ const settings = {
   hubspotMs: intSetting(env.BENCH_HUBSPOT_MS, 40),
   mailchimpMs: intSetting(env.BENCH_MAILCHIMP_MS, 60),
   out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
+  /** `fit`: only the background fit (for large shops, where asking every customer would take hours). */
+  fitOnly: env.BENCH_TRAITS_PARTS === 'fit',
 };
 /** Customers per recovery request: the most `customers(ids:)` takes. */
 const BATCH = 100;
@@ -513,6 +518,48 @@ async function latency(load: Load, take: (n: number) => string[]): Promise<Laten
 // ---------------------------------------------------------------------------------------------
 
 function main(): Promise<void> {
+  return settings.fitOnly ? fitOnly() : everything();
+}
+
+/** The background fit alone, twice (the process's first fit, then a second server's), on the seeded shop. */
+function fitOnly(): Promise<void> {
+  return benchRun('traits-fit', settings, async ({ world, pool: counting, standIns: ins, facts }) => {
+    const { fit, model, secondFitMs } = await withServer(counting, ins, async (url, server) => {
+      progress.line(`fitting the CLV model on ${world.customers.toLocaleString('en')} customers (the process's first fit)`);
+      const fit = await firstFit(server, counting);
+      const { rows } = await counting.pool.query<{ id: string }>(`SELECT customer_id::text AS id FROM orders WHERE status = 'completed' LIMIT 1`);
+      const model = (await post(url, MODEL, { id: rows[0]!.id })).data?.customer?.traits?.predictedValue?.model ?? null;
+      return { fit, model, secondFitMs: await withServer(counting, ins, async (_, second) => timed(() => second.sources.commerce.clv.start())) };
+    });
+    const { startedAt, durationSeconds, machine: m } = facts();
+    const { rows: orders } = await counting.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM orders`);
+    const table = [
+      `# Traits: the background fit on ${world.customers.toLocaleString('en')} customers`,
+      '',
+      `Run ${startedAt.toISOString()}, ${Math.round(durationSeconds)} s in all (seeding included), on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end. Demo world: seed 360, ${world.customers.toLocaleString('en')} customers, ${Number(orders[0]!.n).toLocaleString('en')} orders. Run with \`BENCH_TRAITS_PARTS=fit BENCH_CUSTOMERS=${world.customers} BENCH_WEB_DAYS=${settings.webDays} npx tsx bench/traits.ts\`${settings.databaseUrl ? ' and BENCH_DATABASE_URL' : ''}.`,
+      '',
+      `First fit of the process: **fitMs ${Math.round(Number(model?.fitMs))}** (wall ${Math.round(fit.wallMs)} ms), ${model?.customers} customers, ${model?.repeatCustomers} repeat customers, ${fit.statements} shop statement(s); the event loop was held at most ${fit.longestTickGapMs.toFixed(0)} ms (longest gap between 5 ms timer ticks). A second server's fit in the same process: ${Math.round(secondFitMs)} ms.`,
+      '',
+      '| process memory (MB) | rss | heapUsed | external | arrayBuffers |',
+      '|---|---:|---:|---:|---:|',
+      ...([['before (after a collection)', 'before'], ['peak during the fit (sampled every 5 ms)', 'peak'], ['after (after a collection)', 'after']] as const).map(
+        ([label, key]) => `| ${label} | ${fit.memory[key].rss} | ${fit.memory[key].heapUsed} | ${fit.memory[key].external} | ${fit.memory[key].arrayBuffers} |`,
+      ),
+      '',
+      `Parameters: BG/NBD r ${num(model?.r)}, alpha ${num(model?.alpha)}, a ${num(model?.a)}, b ${num(model?.b)}; Gamma-Gamma p ${num(model?.p)}, q ${num(model?.q)}, gamma ${num(model?.gamma)}.`,
+      '',
+    ].join('\n');
+    return { results: { startedAt: startedAt.toISOString(), durationSeconds, machine: m, customers: world.customers, orders: Number(orders[0]!.n), fit, model, secondFitMs }, table };
+  });
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await run();
+  return performance.now() - started;
+}
+
+function everything(): Promise<void> {
   return benchRun('traits', settings, async ({ world, pool: counting, standIns: ins, facts }) => {
     const truthStarted = performance.now();
     const truth = groundTruth(world);
@@ -577,7 +624,7 @@ function markdown(r: {
   const out: string[] = [];
   out.push('# Traits: recovery of the ground truth, cost per request, the predicted value\'s fit', '');
   out.push(`Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`);
-  out.push(`Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would fit, on the request pool). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`, '');
+  out.push(`Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would wait for the fit). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`, '');
 
   out.push('## 1. Recovery of the generator\'s ground truth', '');
   out.push(`Every customer asked once through \`customers(ids:)\`, ${BATCH} per request, ${RECOVERY_IN_FLIGHT} in flight: ${rec.requests} requests in ${rec.seconds.toFixed(1)} s; ${rec.withErrors.length} customers with errors${rec.withErrors.length ? ` (e.g. ${JSON.stringify(rec.withErrors.slice(0, 2))})` : ''}. ` +
@@ -645,7 +692,7 @@ function markdown(r: {
     out.push(`| ${label} | ${x.rss} | ${x.heapUsed} | ${x.external} | ${x.arrayBuffers} |`);
   }
   out.push('');
-  out.push('On 1,000,000 customers (2.77 million orders, the PostgreSQL server): 16-18 s and about 125 MB of extra RSS, **measured separately** (README, Traits), not reproduced by this run.', '');
+  out.push('On 1,000,000 customers: `BENCH_TRAITS_PARTS=fit BENCH_CUSTOMERS=1000000 BENCH_WEB_DAYS=1` with `BENCH_DATABASE_URL` (traits-fit-latest.md).', '');
 
   out.push('## Caveats', '');
   const notes = [

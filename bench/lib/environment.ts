@@ -49,7 +49,7 @@ export async function createDatabase(serverUrl: string | undefined, suffix: stri
     const embedded = await startEmbeddedPostgres();
     return { url: embedded.url, embedded: true, close: () => embedded.close() };
   }
-  const name = `c360_bench_${process.pid}_${suffix}`;
+  const name = `c360_bench_${process.pid}_${suffix.replace(/\W/g, '_')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -148,15 +148,18 @@ export class StandIns {
 }
 
 /**
- * The database's pool as the server uses it (DATABASE_POOL_MAX and DATABASE_STATEMENT_TIMEOUT_MS
- * at their defaults), counting the statements of the commerce source (the shop tables) and of the
- * web source (the warehouse schema) apart.
+ * The database's pools as the server uses them (DATABASE_POOL_MAX and DATABASE_STATEMENT_TIMEOUT_MS
+ * at their defaults, and main.ts's one-connection pool for the CLV fit with
+ * CLV_FIT_STATEMENT_TIMEOUT_MS), counting the statements of the commerce source (the shop tables,
+ * the fit's included) and of the web source (the warehouse schema) apart.
  */
 export class CountingPool {
   readonly pool: pg.Pool;
+  private readonly fitPool: pg.Pool;
   readonly statements = { commerce: 0, web: 0 };
   readonly commerce: Queryable;
   readonly web: Queryable;
+  readonly fit: Queryable;
 
   constructor(url: string) {
     const config = loadConfig({});
@@ -167,15 +170,22 @@ export class CountingPool {
       connectionTimeoutMillis: config.DATABASE_STATEMENT_TIMEOUT_MS,
     });
     this.pool.on('error', () => undefined);
-    const counting = (source: 'commerce' | 'web') =>
+    this.fitPool = new pg.Pool({ connectionString: url, max: 1, statement_timeout: config.CLV_FIT_STATEMENT_TIMEOUT_MS });
+    this.fitPool.on('error', () => undefined);
+    const counting = (source: 'commerce' | 'web', pool: pg.Pool) =>
       ({
         query: (text: string, values?: unknown[]) => {
           this.statements[source]++;
-          return this.pool.query(text, values);
+          return pool.query(text, values);
         },
       }) as Queryable;
-    this.commerce = counting('commerce');
-    this.web = counting('web');
+    this.commerce = counting('commerce', this.pool);
+    this.web = counting('web', this.pool);
+    this.fit = counting('commerce', this.fitPool);
+  }
+
+  async end(): Promise<void> {
+    await Promise.all([this.pool.end(), this.fitPool.end()]);
   }
 
   reset(): void {
@@ -220,6 +230,7 @@ export async function startBenchServer(
   const sources = createSources(config, {
     db: db.commerce,
     analyticsDb: db.web,
+    fitDb: db.fit,
     logger,
     demo: {
       databaseUrl: '',

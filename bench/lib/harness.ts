@@ -99,7 +99,7 @@ export async function benchRun(
     const facts = () => ({ startedAt, durationSeconds: (performance.now() - progress.started) / 1000, machine: machineFacts(databaseKind, loadBefore) });
     written = await body({ world, pool, standIns, facts });
   } finally {
-    await pool?.pool.end();
+    await pool?.end();
     await standIns?.close();
     await db?.close();
   }
