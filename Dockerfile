@@ -12,7 +12,7 @@
 #   docker build --build-arg OMIT=dev -t customer-360-demo .
 #   docker run -p 4000:4000 customer-360-demo
 
-ARG NODE_VERSION=20.19
+ARG NODE_VERSION=24.22
 
 # Stage 1: compile. Every dependency, from the lockfile; install scripts stay off (nothing the
 # build runs needs one: esbuild's binary comes from its platform package).
