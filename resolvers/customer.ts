@@ -47,7 +47,10 @@ export const CommerceProfile: CommerceProfileResolvers = {
   signedUpAt: (customer) => customer.signupAt,
   purchases: (customer, _, { loaders }) => loaders.purchaseStats.load(customer.id),
   rfm: (customer, _, { loaders }) => loaders.rfm.load(customer.id),
-  orders: (customer, args, { loaders }) => loaders.orderPages.load({ customerId: customer.id, ...orderPageArgs(args) }),
+  orders: async (customer, args, { loaders }) => {
+    const key = { customerId: customer.id, ...orderPageArgs(args) };
+    return { ...(await loaders.orderPages.load(key)), hasPreviousPage: key.after !== null };
+  },
   carts: async (customer, _, { loaders }) => (await loaders.carts.load(customer.id)).open,
   abandonedCart: async (customer, _, { loaders }) => (await loaders.carts.load(customer.id)).abandoned,
 };

@@ -1,5 +1,5 @@
 import type { ClvFit, ClvPrediction, ClvSummary } from '../sources/commerce/index.ts';
-import type { Cart, CommerceCustomer, CustomerCarts } from '../sources/commerce/model.ts';
+import type { Cart, CommerceCustomer, CustomerCarts, OrderPage, SegmentPage } from '../sources/commerce/model.ts';
 import type { EmailTagRef } from '../sources/mailchimp/model.ts';
 import type { AnonymousVisitorRecord } from '../sources/web/model.ts';
 import type { IdentifiedBy } from './generated/types.ts';
@@ -72,3 +72,11 @@ export interface CartRecoveryOfRecord {
   /** Lower-cased: the Mailchimp member's key. */
   readonly email: string;
 }
+
+/**
+ * A page of a forward-only connection, with whether it was asked for `after` a cursor: the items
+ * before it that `pageInfo.hasPreviousPage` reports (the cursor came from a page of them).
+ */
+export type OrderPageOfRecord = OrderPage & { readonly hasPreviousPage: boolean };
+/** As `OrderPageOfRecord`. */
+export type SegmentPageOfRecord = SegmentPage & { readonly hasPreviousPage: boolean };

@@ -5,6 +5,8 @@ export const OrderConnection: OrderConnectionResolvers = {
   edges: (page) => page.orders.map((order) => ({ cursor: orderCursor(order), node: order })),
   pageInfo: (page) => ({
     hasNextPage: page.hasNextPage,
+    hasPreviousPage: page.hasPreviousPage,
+    startCursor: page.orders.length ? orderCursor(page.orders[0]!) : null,
     endCursor: page.orders.length ? orderCursor(page.orders.at(-1)!) : null,
   }),
 };

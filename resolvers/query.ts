@@ -44,5 +44,8 @@ export const Query: QueryResolvers = {
     return pending as Array<Promise<CustomerOfRecord>>;
   },
 
-  customerSegment: (_, args, { loaders, settings }) => loaders.segmentPages.load(segmentKey(args, settings)),
+  customerSegment: async (_, args, { loaders, settings }) => {
+    const key = segmentKey(args, settings);
+    return { ...(await loaders.segmentPages.load(key)), hasPreviousPage: key.afterId !== null };
+  },
 };

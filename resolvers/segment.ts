@@ -13,6 +13,8 @@ export const CustomerConnection: CustomerConnectionResolvers = {
   },
   pageInfo: (page) => ({
     hasNextPage: page.hasNextPage,
+    hasPreviousPage: page.hasPreviousPage,
+    startCursor: page.customerIds.length ? customerCursor(page.customerIds[0]!) : null,
     endCursor: page.customerIds.length ? customerCursor(page.customerIds.at(-1)!) : null,
   }),
 };

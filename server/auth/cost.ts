@@ -13,78 +13,75 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  valueFromASTUntyped,
 } from 'graphql';
 
 /**
- * Query cost, in the shape of Apollo's demand control, plus the upstream calls the operation makes:
- * - each object a field returns costs 1 (leaves 0), and a list multiplies what it returns by its
- *   size. List sizes come from the arguments (so `customers(ids:)` of 100 costs 100 customers, and
- *   `first: 50` 50 edges; any list with a `first` argument is that long); other lists count as
+ * Query cost, in the shape of Apollo's demand control, read from the schema's declarations
+ * (schema/base.graphql explains them) so that the schema is the one place that states it:
+ * - each object a field returns costs 1 and each leaf 0, or the field's `@cost(weight:)`; a list
+ *   multiplies what it returns by its size. `@listSize` gives sizes: a slicing argument's value
+ *   (`first: 50` is 50 edges, of a connection through `sizedFields`), or for a list of keys the
+ *   number of keys given (`customers(ids:)` of 100 is 100 customers). Other lists count as
  *   `defaultListSize` items. This is the layer's own work, and the shop database's and the
  *   warehouse's: they answer each field family in one statement whatever the number of keys, so
  *   their rows are what grows.
- * - each call to an upstream whose quota every client shares (HubSpot, Mailchimp) adds its weight.
- *   Calls are counted as the loaders make them: a field resolved for n parents makes
- *   ceil(n / keys per call) calls, so a page of 100 customers costs one HubSpot batch read but
- *   100 Mailchimp GETs. Each field's calls are counted apart (an upper bound: two fields sharing
- *   a loader share its calls).
+ * - each call to an upstream that reads many keys per call (`@batchedCost`, HubSpot) adds its
+ *   weight. Calls are counted as the loaders make them: a field resolved for n parents makes
+ *   ceil(n / keys per call) calls, so a page of 100 customers costs one HubSpot batch read. Each
+ *   field's calls are counted apart (an upper bound: two fields sharing a loader share its calls).
  */
 
-/** Lists whose size an argument other than `first` gives (a list with `first` is that long). */
-const LIST_SIZES: Record<string, (args: Record<string, any>) => number> = {
-  'Query.customers': (args) => (args.ids ?? args.emails ?? []).length,
-  'Query._entities': (args) => (args.representations ?? []).length,
-  'CrmContact.properties': (args) => (args.names ?? []).length,
-};
+/** What the schema declares about one field's cost. */
+export interface FieldCost {
+  /** `@cost(weight:)`: what each instance costs instead of the default (1 for objects, 0 for leaves). */
+  readonly weight?: number;
+  /** `@listSize`. */
+  readonly listSize?: { readonly slicingArguments: readonly string[]; readonly sizedFields: readonly string[]; readonly assumedSize?: number };
+  /** `@batchedCost`. */
+  readonly batched?: { readonly weight: number; readonly keysPerCall: number };
+}
 
-/** Connections: the argument sizes the named child list (`edges`), as `@listSize(sizedFields:)` does. */
-const CONNECTIONS: Record<string, { size: (args: Record<string, any>) => number; field: string }> = {
-  'Query.customerSegment': { size: (args) => args.first ?? 20, field: 'edges' },
-  'CommerceProfile.orders': { size: (args) => args.first ?? 10, field: 'edges' },
-};
+/** Federation adds `_entities` without SDL of ours to carry `@listSize`: one entity per representation. */
+const ENTITIES: FieldCost = { listSize: { slicingArguments: [], sizedFields: [] } };
 
-/**
- * Upstreams whose quota every client shares: what one call weighs, and how many keys one call
- * reads (cache/loaders.ts batches to these sizes). HubSpot reads up to 100 records per batch call
- * under a rate limit of about 100 calls per 10 s per app; Mailchimp reads one member per GET with
- * 10 connections per account, so a member costs a call.
- */
-const UPSTREAM_CALLS = {
-  hubspot: { weight: 20, keysPerCall: 100 },
-  mailchimp: { weight: 3, keysPerCall: 1 },
-} as const;
+const declared = new WeakMap<GraphQLSchema, ReadonlyMap<string, FieldCost>>();
 
-/**
- * The fields that call those upstreams, each once per parent object it is resolved for.
- * (`CrmContact.owner` is not one: owners are kept in process and read again in the background.)
- */
-const REMOTE_FIELDS: Record<string, keyof typeof UPSTREAM_CALLS> = {
-  'Customer.crm': 'hubspot',
-  'Identities.hubspotContactId': 'hubspot',
-  'CrmContact.company': 'hubspot',
-  'Customer.emailMarketing': 'mailchimp',
-  'Consent.email': 'mailchimp',
-  'Identities.mailchimpSubscriberHash': 'mailchimp',
-  'EmailMarketing.activity': 'mailchimp',
-  'EmailMarketing.lastOpenedAt': 'mailchimp',
-  'CartRecovery.openedEmailSince': 'mailchimp',
-  'EmailMarketing.lastClickedAt': 'mailchimp',
-  'EmailTag.addedAt': 'mailchimp',
-  // The demographics' parts that read the CRM contact (ageBand and gender only when configured).
-  'Demographics.location': 'hubspot',
-  'Demographics.ageBand': 'hubspot',
-  'Demographics.gender': 'hubspot',
-  'Demographics.freshness': 'hubspot',
-};
+/** Every field's declared cost, by schema coordinate (`Type.field`); fields that declare nothing are left out. */
+export function declaredCosts(schema: GraphQLSchema): ReadonlyMap<string, FieldCost> {
+  let costs = declared.get(schema);
+  if (costs) return costs;
+  const found = new Map<string, FieldCost>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) && !isInterfaceType(type)) continue;
+    for (const field of Object.values(type.getFields())) {
+      const args = (name: string): Record<string, any> | undefined => {
+        const directive = field.astNode?.directives?.find((d) => d.name.value === name);
+        return directive && Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value)]));
+      };
+      const [cost, listSize, batched] = [args('cost'), args('listSize'), args('batchedCost')];
+      if (!cost && !listSize && !batched) continue;
+      found.set(`${type.name}.${field.name}`, {
+        ...(cost && { weight: cost.weight }),
+        ...(listSize && { listSize: { slicingArguments: listSize.slicingArguments ?? [], sizedFields: listSize.sizedFields ?? [], assumedSize: listSize.assumedSize } }),
+        ...(batched && { batched: { weight: batched.weight, keysPerCall: batched.keysPerCall } }),
+      });
+    }
+  }
+  found.set('Query._entities', ENTITIES);
+  costs = found;
+  declared.set(schema, costs);
+  return costs;
+}
 
 export interface CostOptions {
   /** Items assumed in a list no argument sizes (line items, carts, tags...). */
   readonly defaultListSize: number;
 }
 
-/** A selection's cost for one object it is selected on: objects, and resolutions of each remote field. */
+/** A selection's cost for one object it is selected on: its weights, and resolutions of each batched field. */
 interface SetCost {
-  readonly objects: number;
+  readonly weights: number;
   readonly resolutions: ReadonlyMap<string, number>;
 }
 
@@ -102,17 +99,19 @@ export function operationCost(
 ): number {
   const root = schema.getRootType(operation.operation);
   if (!root) return 0;
-  const { objects, resolutions } = selectionCost(schema, document, variables, options, root, operation.selectionSet);
+  const costs = declaredCosts(schema);
+  const { weights, resolutions } = selectionCost(schema, costs, document, variables, options, root, operation.selectionSet);
   let calls = 0;
   for (const [at, count] of resolutions) {
-    const upstream = UPSTREAM_CALLS[REMOTE_FIELDS[at]!];
-    calls += upstream.weight * Math.ceil(count / upstream.keysPerCall);
+    const { weight, keysPerCall } = costs.get(at)!.batched!;
+    calls += weight * Math.ceil(count / keysPerCall);
   }
-  return objects + calls;
+  return weights + calls;
 }
 
 function selectionCost(
   schema: GraphQLSchema,
+  costs: ReadonlyMap<string, FieldCost>,
   document: DocumentNode,
   variables: Record<string, unknown>,
   options: CostOptions,
@@ -126,11 +125,11 @@ function selectionCost(
   const memo = new Map<string, SetCost>();
   const visiting = new Set<string>();
 
-  const setCost = (type: GraphQLCompositeType, set: SelectionSetNode, sized: { field: string; size: number } | null): SetCost => {
-    let objects = 0;
+  const setCost = (type: GraphQLCompositeType, set: SelectionSetNode, sized: Sized | null): SetCost => {
+    let weights = 0;
     const resolutions = new Map<string, number>();
     const add = (cost: SetCost, times: number) => {
-      objects += times * cost.objects;
+      weights += times * cost.weights;
       for (const [at, count] of cost.resolutions) resolutions.set(at, (resolutions.get(at) ?? 0) + times * count);
     };
     for (const selection of set.selections) {
@@ -142,12 +141,12 @@ function selectionCost(
         const fragment = fragments.get(name);
         // A cycle never validates; it is costed as nothing here rather than looping.
         if (!fragment || visiting.has(name)) continue;
-        const key = `${name}|${sized ? `${sized.field}:${sized.size}` : ''}`;
+        const key = `${name}|${sized ? `${sized.fields.join()}:${sized.size}` : ''}`;
         let cost = memo.get(key);
         if (cost === undefined) {
           const on = schema.getType(fragment.typeCondition.name.value);
           visiting.add(name);
-          cost = on && isCompositeType(on) ? setCost(on, fragment.selectionSet, sized) : { objects: 0, resolutions: new Map() };
+          cost = on && isCompositeType(on) ? setCost(on, fragment.selectionSet, sized) : { weights: 0, resolutions: new Map() };
           visiting.delete(name);
           memo.set(key, cost);
         }
@@ -158,24 +157,47 @@ function selectionCost(
         const field = type.getFields()[name];
         if (!field) continue;
         const at = `${type.name}.${name}`;
+        const declaredCost = costs.get(at) ?? {};
         const args = argumentsOf(field, selection, variables);
         const returned = getNamedType(field.type);
-        const connection = CONNECTIONS[at];
-        const size = isListType(getNullableType(field.type))
-          ? (LIST_SIZES[at]?.(args) ?? (sized?.field === name ? sized.size : typeof args.first === 'number' ? args.first : options.defaultListSize))
-          : 1;
-        // A remote field is resolved once per parent object, whatever the size of what it returns.
-        if (REMOTE_FIELDS[at]) resolutions.set(at, (resolutions.get(at) ?? 0) + 1);
-        objects += isCompositeType(returned) ? size : 0;
+        const size = isListType(getNullableType(field.type)) ? listSize(declaredCost, args, sized?.fields.includes(name) ? sized.size : null, options) : 1;
+        // A batched field is resolved once per parent object, whatever the size of what it returns.
+        if (declaredCost.batched) resolutions.set(at, (resolutions.get(at) ?? 0) + 1);
+        weights += size * (declaredCost.weight ?? (isCompositeType(returned) ? 1 : 0));
         if (selection.selectionSet && isCompositeType(returned)) {
-          add(setCost(returned, selection.selectionSet, connection ? { field: connection.field, size: connection.size(args) } : null), size);
+          const slices = declaredCost.listSize?.sizedFields.length ? { fields: declaredCost.listSize.sizedFields, size: listSize(declaredCost, args, null, options) } : null;
+          add(setCost(returned, selection.selectionSet, slices), size);
         }
       }
     }
-    return { objects, resolutions };
+    return { weights, resolutions };
   };
 
   return setCost(rootType, rootSet, null);
+}
+
+/** A connection's size, for the child lists its `@listSize(sizedFields:)` names. */
+interface Sized {
+  readonly fields: readonly string[];
+  readonly size: number;
+}
+
+/**
+ * A list's size: given by its connection (`fromParent`), by a slicing argument's value, by the number
+ * of keys its list arguments were given (a list of keys, `@listSize` with no slicing argument), by
+ * `assumedSize`, or else the default.
+ */
+function listSize(declared: FieldCost, args: Record<string, unknown>, fromParent: number | null, options: CostOptions): number {
+  if (fromParent !== null) return fromParent;
+  const spec = declared.listSize;
+  if (!spec) return options.defaultListSize;
+  const sliced = spec.slicingArguments.map((name) => args[name]).filter((value) => typeof value === 'number');
+  if (sliced.length) return Math.max(...sliced);
+  if (!spec.slicingArguments.length) {
+    const keys = Object.values(args).filter(Array.isArray);
+    if (keys.length) return keys.reduce((sum, list) => sum + list.length, 0);
+  }
+  return spec.assumedSize ?? options.defaultListSize;
 }
 
 function argumentsOf(field: Parameters<typeof getArgumentValues>[0], node: Parameters<typeof getArgumentValues>[1], variables: Record<string, unknown>) {

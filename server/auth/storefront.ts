@@ -53,10 +53,10 @@ const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
   CategorySpend: { category: SELF, spent: SELF, orderCount: SELF },
   OrderConnection: { edges: SELF, pageInfo: SELF },
   OrderEdge: { cursor: SELF, node: SELF },
-  PageInfo: { hasNextPage: SELF, endCursor: SELF },
+  PageInfo: { hasNextPage: SELF, hasPreviousPage: SELF, startCursor: SELF, endCursor: SELF },
   Order: { id: SELF, placedAt: SELF, status: SELF, total: SELF, lineItems: SELF },
   LineItem: { product: SELF, quantity: SELF, unitPrice: SELF, total: SELF },
-  Product: { id: SELF, sku: SELF, name: SELF, category: SELF, price: SELF },
+  ShopProduct: { id: SELF, sku: SELF, name: SELF, category: SELF, price: SELF },
   Cart: { id: SELF, createdAt: SELF, updatedAt: SELF, items: SELF, itemCount: SELF, value: SELF },
   CartItem: { product: SELF, quantity: SELF, unitPrice: SELF, addedAt: SELF },
   EmailMarketing: {
@@ -88,7 +88,7 @@ const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
   AbandonedCheckout: { at: BOTH, value: BOTH },
   WebDevice: { type: BOTH, os: BOTH, browser: BOTH, sessions: BOTH, share: BOTH, lastSeenAt: BOTH },
   ProductSearch: { query: BOTH, at: BOTH },
-  Money: { amount: BOTH, currencyCode: BOTH },
+  DecimalMoney: { amount: BOTH, currencyCode: BOTH },
 };
 
 /** Schema coordinate -> who may read it, derived from SHOWN. */

@@ -61,8 +61,8 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
     web: 'analyticsUserId anonymousIds ambiguousAnonymousIds',
   },
 
-  Money: { own: 'parent', parent: 'amount currencyCode' },
-  PageInfo: { own: 'parent', parent: 'hasNextPage endCursor' },
+  DecimalMoney: { own: 'parent', parent: 'amount currencyCode' },
+  PageInfo: { own: 'parent', parent: 'hasNextPage hasPreviousPage startCursor endCursor' },
   Location: { own: 'parent', parent: 'city region postalCode countryCode' },
 
   CommerceProfile: {
@@ -76,7 +76,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   OrderEdge: { own: 'commerce', commerce: 'cursor node' },
   Order: { own: 'commerce', commerce: 'id placedAt status total lineItems' },
   LineItem: { own: 'commerce', commerce: 'product quantity unitPrice total' },
-  Product: { own: 'commerce', commerce: 'id sku name category price' },
+  ShopProduct: { own: 'commerce', commerce: 'id sku name category price' },
   Cart: { own: 'commerce', commerce: 'id createdAt updatedAt items itemCount value' },
   CartItem: { own: 'commerce', commerce: 'product quantity unitPrice addedAt' },
   CustomerConnection: { own: 'commerce', commerce: 'edges pageInfo' },

@@ -7,6 +7,7 @@ import { parse } from 'graphql';
 import { gql } from 'graphql-tag';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
+import { ordersOf } from '../../sandbox/demo/shop.ts';
 import { TEST_AS_OF } from '../support/database.ts';
 import { useDemoServer } from '../support/server.ts';
 
@@ -19,7 +20,7 @@ describe('the Federation 2 subgraph', () => {
     const { body } = await demo.server.query('{ _service { sdl } }');
     const sdl: string = body.data._service.sdl;
     expect(sdl).toMatch(/type Customer\s+@key\(fields: "id"\)\s+@key\(fields: "email"\)/);
-    expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.5"');
+    expect(sdl).toMatch(/@link\(\s*url: "https:\/\/specs.apollo.dev\/federation\/v2.14"/);
   });
 
   it('resolves _entities in representation order, by id and by email, in one statement per key kind', async () => {
@@ -97,6 +98,21 @@ describe('in a supergraph', () => {
     expect(result.body.kind === 'single' && result.body.singleResult).toMatchObject({
       data: { customer: { id: '3', email: personAt(world, 2).email, loyaltyTier: 'gold' } },
     });
+  });
+
+  it('passes our decimal money and Relay page bounds through the gateway', async () => {
+    const person = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).find((p) => ordersOf(world, p).length >= 2)!;
+    const result = await gateway.executeOperation({
+      query: `{ customer(id: "${person.customerId}") { loyaltyTier commerce {
+        purchases { totalSpent { __typename currencyCode } }
+        orders(first: 1) { edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }`,
+    });
+    const single = result.body.kind === 'single' ? result.body.singleResult : null;
+    expect(single?.errors).toBeUndefined();
+    const { commerce } = (single?.data as any).customer;
+    expect(commerce.purchases.totalSpent).toEqual({ __typename: 'DecimalMoney', currencyCode: 'USD' });
+    const cursor = commerce.orders.edges[0].cursor;
+    expect(commerce.orders.pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: cursor, endCursor: cursor });
   });
 
   it("completes the other subgraph's customers from ours in one batched _entities call", async () => {

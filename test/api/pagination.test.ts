@@ -9,7 +9,14 @@ const demo = useDemoServer(world);
 
 const ORDERS = `query($id: ID!, $first: Int, $after: String) {
   customer(id: $id) { commerce { orders(first: $first, after: $after) {
-    edges { cursor node { id placedAt } } pageInfo { hasNextPage endCursor } } } } }`;
+    edges { cursor node { id placedAt } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }`;
+
+/** Relay's page bounds for forward-only pages: items come before every page but the first. */
+const relayBounds = (edges: Array<{ cursor: string }>, page: number) => ({
+  hasPreviousPage: page > 0,
+  startCursor: edges[0]!.cursor,
+  endCursor: edges.at(-1)!.cursor,
+});
 
 describe('orders connection', () => {
   const person = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).find((p) => ordersOf(world, p).length >= 7)!;
@@ -22,6 +29,7 @@ describe('orders connection', () => {
       const { body } = await demo.server.query(ORDERS, { id: String(person.customerId), first: 3, after });
       const { edges, pageInfo } = body.data.customer.commerce.orders;
       seen.push(...edges.map((e: { node: { id: string } }) => e.node.id));
+      expect(pageInfo).toMatchObject(relayBounds(edges, page));
       if (!pageInfo.hasNextPage) break;
       after = pageInfo.endCursor;
     }
@@ -46,7 +54,7 @@ describe('orders connection', () => {
 
 const SEGMENT = `query($first: Int, $after: String, $filter: SegmentFilter) {
   customerSegment(first: $first, after: $after, filter: $filter) {
-    edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`;
+    edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
 
 describe('customerSegment', () => {
   it('lists every customer once, in id order, across pages', async () => {
@@ -56,6 +64,7 @@ describe('customerSegment', () => {
       const { body } = await demo.server.query(SEGMENT, { first: 100, after });
       expect(body.errors).toBeUndefined();
       ids.push(...body.data.customerSegment.edges.map((e: { node: { id: string } }) => e.node.id));
+      expect(body.data.customerSegment.pageInfo).toMatchObject(relayBounds(body.data.customerSegment.edges, page));
       if (!body.data.customerSegment.pageInfo.hasNextPage) break;
       after = body.data.customerSegment.pageInfo.endCursor;
     }

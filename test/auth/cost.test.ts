@@ -1,6 +1,8 @@
-import { getOperationAST, parse } from 'graphql';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { getOperationAST, isInterfaceType, isObjectType, parse, type GraphQLSchema } from 'graphql';
+import { gql } from 'graphql-tag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operationCost } from '../../server/auth/cost.ts';
+import { declaredCosts, operationCost } from '../../server/auth/cost.ts';
 import { DEFAULT_LIMITS } from '../../server/auth/limits.ts';
 import { securityFromConfig } from '../../server/auth/settings.ts';
 import { loadConfig } from '../../server/config.ts';
@@ -38,10 +40,11 @@ const PERSONALIZATION_PAGE = `query PersonalizationPage($ids: [ID!]) {
 const PAGE_COST = 5220;
 
 const schema = buildSchema();
-const cost = (query: string, variables: Record<string, unknown> = {}) => {
+const costIn = (on: GraphQLSchema) => (query: string, variables: Record<string, unknown> = {}) => {
   const document = parse(query);
-  return operationCost(schema, document, getOperationAST(document)!, variables, DEFAULT_LIMITS);
+  return operationCost(on, document, getOperationAST(document)!, variables, DEFAULT_LIMITS);
 };
+const cost = costIn(schema);
 const ids = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
 
 describe('operation cost', () => {
@@ -71,6 +74,49 @@ describe('operation cost', () => {
       fragment A on Customer { emailMarketing { ...B } }
       fragment B on EmailMarketing { status lastClickedAt }`;
     expect(cost(query, { ids: ids(10) })).toBe(10 + 2 * 10 + 2 * 10 * 3 + 2 * 10 * 3);
+  });
+});
+
+describe('cost declared in the schema', () => {
+  const declaring = buildSubgraphSchema(gql`
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.14", import: ["@cost", "@listSize"])
+    directive @batchedCost(weight: Int!, keysPerCall: Int!) on FIELD_DEFINITION
+    type Query {
+      items(first: Int = 5): [Item!]! @listSize(slicingArguments: ["first"])
+      byKeys(keys: [ID!]!): [Item]! @listSize(assumedSize: 50)
+      page(first: Int = 4): ItemPage @listSize(slicingArguments: ["first"], sizedFields: ["edges"])
+      unsized: [Item!]!
+    }
+    type Item {
+      id: ID!
+      remote: Boolean @cost(weight: 7)
+      batched: Item @batchedCost(weight: 20, keysPerCall: 3)
+    }
+    type ItemPage {
+      edges: [Item!]!
+    }
+  `);
+  const costOf = costIn(declaring);
+
+  it('charges @cost weights per instance, sizes lists by @listSize, and batches @batchedCost calls', () => {
+    expect(costOf('{ items(first: 3) { id remote } }')).toBe(3 * (1 + 7));
+    expect(costOf('{ items { id } }')).toBe(5);
+    expect(costOf('{ byKeys(keys: ["a", "b"]) { id } }')).toBe(2);
+    expect(costOf('{ page(first: 4) { edges { id } } }')).toBe(1 + 4);
+    expect(costOf('{ unsized { id } }')).toBe(DEFAULT_LIMITS.defaultListSize);
+    // 7 items and their 7 batched objects, read in ceil(7 / 3) = 3 calls of 20.
+    expect(costOf('{ items(first: 7) { batched { id } } }')).toBe(7 + 7 + 3 * 20);
+  });
+
+  it('declares a size for every list our schema slices with `first`', () => {
+    const costs = declaredCosts(schema);
+    const fields = Object.values(schema.getTypeMap()).flatMap((type) =>
+      isObjectType(type) || isInterfaceType(type) ? Object.values(type.getFields()).map((field) => ({ at: `${type.name}.${field.name}`, field })) : [],
+    );
+    const unsized = fields
+      .filter(({ at, field }) => field.args.some((arg) => arg.name === 'first') && !costs.get(at)?.listSize?.slicingArguments.includes('first'))
+      .map(({ at }) => at);
+    expect(unsized).toEqual([]);
   });
 });
 

@@ -54,7 +54,7 @@ describe('the access policy declared in the schema', () => {
 
   it('publishes the directives in the subgraph SDL, so a Router enforces the same policy', () => {
     const sdl = printSubgraphSchema(schema);
-    expect(sdl).toContain('import: ["@key", "@shareable", "@authenticated", "@requiresScopes"]');
+    expect(sdl).toContain('import: ["@key", "@shareable", "@authenticated", "@requiresScopes", "@cost", "@listSize"]');
     expect(sdl).toMatch(/email: EmailAddress @requiresScopes\(scopes: \[\["customer:read:pii"\], \["customer:read:self"\], \["segments:read"\]\]\)/);
     expect(sdl).toMatch(/me: Customer @authenticated @requiresScopes\(scopes: \[\["customer:read:self"\]\]\)/);
   });
