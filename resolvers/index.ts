@@ -8,7 +8,7 @@ import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
 import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
-import { Affinities, TraitsAffinities } from './traits-affinity.ts';
+import { Affinities, AnonymousVisitorTraits, TraitsAffinities, VisitorTraits } from './traits-affinity.ts';
 import { ChannelReach, ChannelTrait, EmailResponse, EngagementTrend, TraitsChannel, VisitsByCampaign } from './traits-channel.ts';
 import { Demographics, DiscountSensitivity, TraitsProfile } from './traits-profile.ts';
 import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
@@ -41,7 +41,8 @@ export const resolvers: Resolvers = {
   WebDevice,
   WebFreshness,
   Visitor,
-  AnonymousVisitor,
+  AnonymousVisitor: { ...AnonymousVisitor, ...AnonymousVisitorTraits },
+  VisitorTraits,
   Identification,
   Consent,
   Traits: { ...Traits, ...TraitsAffinities, ...TraitsChannel, ...TraitsProfile },

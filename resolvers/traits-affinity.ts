@@ -1,9 +1,11 @@
 import type { PriceTierBoundaries, PurchaseEvidence } from '../sources/commerce/index.ts';
 import { DEFAULT_AFFINITY_HALF_LIFE_DAYS, scoreAffinities, type AffinityScores } from '../traits/affinity.ts';
+import type { Context } from '../server/context.ts';
 import type { BrowsingEvidence, WebConsent } from '../sources/web/index.ts';
-import type { AffinitiesResolvers, TraitsResolvers } from './generated/types.ts';
+import type { AffinitiesResolvers, AnonymousVisitorResolvers, TraitsResolvers, VisitorTraitsResolvers } from './generated/types.ts';
 import { affinityCategories, affinityDays } from './arguments.ts';
 import { traitFreshness } from './trait-freshness.ts';
+import type { VisitorOfRecord } from './models.ts';
 import { subjectOf } from './visitor.ts';
 
 /** `Traits.affinities`: the scores, and the inputs they were computed from (for `freshness`). */
@@ -14,8 +16,17 @@ export interface AffinitiesOfRecord {
   readonly consent: WebConsent;
   /** Null when the analytics consent withholds browsing. */
   readonly browsing: readonly BrowsingEvidence[] | null;
-  readonly purchases: PurchaseEvidence;
+  /** Null for an anonymous browser, which has no orders. */
+  readonly purchases: PurchaseEvidence | null;
   readonly tiers: PriceTierBoundaries;
+}
+
+/** The browser's evidence in the window, or null (nothing read) when its analytics consent withholds it. */
+async function browsingOf(loaders: Context['loaders'], visitor: VisitorOfRecord, days: number) {
+  const subject = subjectOf(visitor);
+  const consent = await loaders.webConsent.load(subject);
+  const browsing = consent.analytics?.granted === false ? null : await loaders.webAffinityEvidence.load({ ...subject, days });
+  return { consent, browsing };
 }
 
 export const TraitsAffinities: Pick<TraitsResolvers, 'affinities'> = {
@@ -23,14 +34,30 @@ export const TraitsAffinities: Pick<TraitsResolvers, 'affinities'> = {
   // Customer.web does (a withheld consent reads none of it).
   affinities: async (customer, { days }, { loaders, settings }) => {
     const window = affinityDays(days);
-    const subject = subjectOf(customer);
-    const browsingOf = async (consent: WebConsent) =>
-      consent.analytics?.granted === false ? null : loaders.webAffinityEvidence.load({ ...subject, days: window });
-    const consented = loaders.webConsent.load(subject).then(async (consent) => ({ consent, browsing: await browsingOf(consent) }));
-    const [{ consent, browsing }, purchases, tiers] = await Promise.all([consented, loaders.purchaseEvidence.load(subject.userId!), loaders.priceTiers()]);
+    const [{ consent, browsing }, purchases, tiers] = await Promise.all([
+      browsingOf(loaders, customer, window),
+      loaders.purchaseEvidence.load(subjectOf(customer).userId!),
+      loaders.priceTiers(),
+    ]);
     const halfLifeDays = settings.affinityHalfLifeDays ?? DEFAULT_AFFINITY_HALF_LIFE_DAYS;
     const scores = scoreAffinities(browsing, purchases.rows, tiers, { days: window, halfLifeDays });
     return scores && { scores, days: window, halfLifeDays, consent, browsing, purchases, tiers };
+  },
+};
+
+export const AnonymousVisitorTraits: Pick<AnonymousVisitorResolvers, 'traits'> = {
+  traits: (visitor) => visitor,
+};
+
+export const VisitorTraits: VisitorTraitsResolvers = {
+  // Browsing alone; a withheld consent reads nothing, so there is nothing to score.
+  affinities: async (visitor, { days }, { loaders, settings }) => {
+    const window = affinityDays(days);
+    const [{ consent, browsing }, tiers] = await Promise.all([browsingOf(loaders, visitor, window), loaders.priceTiers()]);
+    if (browsing === null) return null;
+    const halfLifeDays = settings.affinityHalfLifeDays ?? DEFAULT_AFFINITY_HALF_LIFE_DAYS;
+    const scores = scoreAffinities(browsing, [], tiers, { days: window, halfLifeDays });
+    return scores && { scores, days: window, halfLifeDays, consent, browsing, purchases: null, tiers };
   },
 };
 
@@ -42,7 +69,7 @@ export const Affinities: AffinitiesResolvers = {
     traitFreshness(context, [
       { source: 'web', data: 'analytics consent', value: consent },
       ...(browsing ? [{ source: 'web', data: 'product views and cart additions', value: browsing } as const] : []),
-      { source: 'commerce', data: 'completed orders', value: purchases },
+      ...(purchases ? [{ source: 'commerce', data: 'completed orders', value: purchases } as const] : []),
       { source: 'commerce', data: 'price tiers', readAt: tiers.computedAt },
     ]),
 };

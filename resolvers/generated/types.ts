@@ -132,6 +132,12 @@ export type AnonymousVisitor = Visitor & {
   readonly identification: Identification;
   /** See `Visitor.location`. */
   readonly location?: Maybe<VisitorLocation>;
+  /**
+   * Decision-ready traits of a browser nobody has signed in on: what a personalization engine can
+   * know of most of its visitors. Computed from the browser's own events alone (it has no orders).
+   * Internal, like `Customer.traits`: not readable with a visitor token.
+   */
+  readonly traits?: Maybe<VisitorTraits>;
   /** The browser's own browsing: its events before any sign-in. See `Visitor.web`. */
   readonly web?: Maybe<WebBehaviour>;
 };
@@ -2029,6 +2035,25 @@ export type VisitorLocation = {
   readonly timezone?: Maybe<Scalars['String']['output']>;
 };
 
+/** Traits of an anonymous browser (see `AnonymousVisitor.traits`). */
+export type VisitorTraits = {
+  readonly __typename?: 'VisitorTraits';
+  /**
+   * As `Traits.affinities`, from the browser's product views (weighted by time on page) and cart
+   * additions alone: purchases never count, since an anonymous browser has no orders. Null when the
+   * window holds no such evidence, or when the browser's newest analytics consent answer withholds
+   * its browsing (then nothing is read); null with an error naming `web` when the warehouse failed,
+   * or `commerce` when the catalogue's price tiers were never read and the shop database failed.
+   */
+  readonly affinities?: Maybe<Affinities>;
+};
+
+
+/** Traits of an anonymous browser (see `AnonymousVisitor.traits`). */
+export type VisitorTraitsAffinitiesArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
+};
+
 /** Sessions from one UTM campaign (see `WebResponse.byCampaign`). */
 export type VisitsByCampaign = {
   readonly __typename?: 'VisitsByCampaign';
@@ -2391,6 +2416,7 @@ export type ResolversTypes = {
   ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
   Visitor: ResolverTypeWrapper<VisitorOfRecordModel>;
   VisitorLocation: ResolverTypeWrapper<WebLocationModel>;
+  VisitorTraits: ResolverTypeWrapper<AnonymousVisitorOfRecordModel>;
   VisitsByCampaign: ResolverTypeWrapper<CampaignVisitsModel>;
   VisitsByChannel: ResolverTypeWrapper<VisitsByChannel>;
   WebBehaviour: ResolverTypeWrapper<WebWindowModel>;
@@ -2485,6 +2511,7 @@ export type ResolversParentTypes = {
   ViewedProduct: ViewedProductModel;
   Visitor: VisitorOfRecordModel;
   VisitorLocation: WebLocationModel;
+  VisitorTraits: AnonymousVisitorOfRecordModel;
   VisitsByCampaign: CampaignVisitsModel;
   VisitsByChannel: VisitsByChannel;
   WebBehaviour: WebWindowModel;
@@ -2528,6 +2555,7 @@ export type AnonymousVisitorResolvers<ContextType = Context, ParentType extends 
   consent?: Resolver<ResolversTypes['Consent'], ParentType, ContextType>;
   identification?: Resolver<ResolversTypes['Identification'], ParentType, ContextType>;
   location?: Resolver<Maybe<ResolversTypes['VisitorLocation']>, ParentType, ContextType, RequireFields<AnonymousVisitorLocationArgs, 'days'>>;
+  traits?: Resolver<Maybe<ResolversTypes['VisitorTraits']>, ParentType, ContextType>;
   web?: Resolver<Maybe<ResolversTypes['WebBehaviour']>, ParentType, ContextType, RequireFields<AnonymousVisitorWebArgs, 'days'>>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
@@ -3080,6 +3108,10 @@ export type VisitorLocationResolvers<ContextType = Context, ParentType extends R
   timezone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type VisitorTraitsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VisitorTraits'] = ResolversParentTypes['VisitorTraits']> = {
+  affinities?: Resolver<Maybe<ResolversTypes['Affinities']>, ParentType, ContextType, RequireFields<VisitorTraitsAffinitiesArgs, 'days'>>;
+};
+
 export type VisitsByCampaignResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VisitsByCampaign'] = ResolversParentTypes['VisitsByCampaign']> = {
   campaign?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   lastSessionAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -3214,6 +3246,7 @@ export type Resolvers<ContextType = Context> = {
   ViewedProduct?: ViewedProductResolvers<ContextType>;
   Visitor?: VisitorResolvers<ContextType>;
   VisitorLocation?: VisitorLocationResolvers<ContextType>;
+  VisitorTraits?: VisitorTraitsResolvers<ContextType>;
   VisitsByCampaign?: VisitsByCampaignResolvers<ContextType>;
   VisitsByChannel?: VisitsByChannelResolvers<ContextType>;
   WebBehaviour?: WebBehaviourResolvers<ContextType>;

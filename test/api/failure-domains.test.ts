@@ -47,7 +47,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   },
   // An anonymous visitor is the warehouse's record of a browser; its consent and identification
   // are objects of the request's whose fields name their own sources.
-  AnonymousVisitor: { own: 'web', web: 'anonymousId identification web location consent' },
+  AnonymousVisitor: { own: 'web', web: 'anonymousId identification web location consent traits' },
   Identification: { own: 'request', request: 'by link', web: 'mergedAnonymousIds ambiguousAnonymousIds' },
   Consent: { own: 'request', email: 'email', web: 'analytics advertising' },
   ChannelConsent: { own: 'parent', parent: 'granted source at' },
@@ -129,6 +129,9 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   ValueModel: { own: 'commerce', commerce: 'fittedAt customers repeatCustomers fitMs r alpha a b p q gamma' },
   // Affinities are computed from the shop record's purchases and tiers and the warehouse's browsing:
   // `Traits.affinities` is nullable, so either source's failure stays in it; inside, all is computed.
+  // An anonymous browser's affinities read the warehouse and the shop's price tiers; `affinities` is
+  // nullable, so either failure stays in it.
+  VisitorTraits: { own: 'web', commerce: 'affinities' },
   Affinities: { own: 'commerce', parent: 'categories priceTiers days halfLifeDays browsingConsidered freshness' },
   CategoryAffinity: { own: 'parent', parent: 'category score preferredTier evidence' },
   PriceTierAffinity: { own: 'parent', parent: 'tier score evidence' },
@@ -180,7 +183,7 @@ function fieldSources(): Map<string, Source> {
   const sources = new Map<string, Source>();
   for (const [type, { own: _, ...bySource }] of Object.entries(ANSWERED_BY)) {
     for (const [source, names] of Object.entries(bySource)) {
-      for (const field of names!.split(/\s+/).filter(Boolean)) {
+      for (const field of names.split(/\s+/).filter(Boolean)) {
         const at = `${type}.${field}`;
         if (sources.has(at)) throw new Error(`${at} is classified twice`);
         sources.set(at, source as Source);

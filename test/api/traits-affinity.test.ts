@@ -103,6 +103,32 @@ describe('Traits.affinities', () => {
     expect(demo.server.statements).toHaveLength(0);
   });
 
+  it('scores an anonymous browser from its own browsing alone, with one warehouse statement and no shop statement', async () => {
+    const { rows } = await demo.db.pool.query<{ anonymous_id: string }>(`
+      SELECT v.anonymous_id FROM web.product_viewed v
+       WHERE v.user_id IS NULL AND NOT EXISTS (SELECT 1 FROM web.identifies i WHERE i.anonymous_id = v.anonymous_id)
+       GROUP BY v.anonymous_id ORDER BY count(*) DESC, v.anonymous_id LIMIT 1`);
+    const anonymousId = rows[0]!.anonymous_id;
+    await demo.server.query('{ customer(id: "1") { traits { affinities { days } } } }'); // the price tiers, once per process
+    demo.server.reset();
+    const { body } = await demo.server.query(`{ visitor(anonymousId: "${anonymousId}") {
+      __typename consent { analytics { granted } } web(days: 60) { topCategories(first: 10) { category views } }
+      ... on AnonymousVisitor { traits { affinities(days: 60) { categories(first: 10) { category score ${EVIDENCE} } days browsingConsidered freshness { inputs { source data } } } } }
+    } }`);
+    expect(body.errors).toBeUndefined();
+    const visitor = body.data.visitor;
+    expect(visitor.__typename).toBe('AnonymousVisitor');
+    expect(visitor.consent.analytics?.granted).not.toBe(false);
+    const affinities = visitor.traits.affinities;
+    expect(affinities).toMatchObject({ days: 60, browsingConsidered: true });
+    expect(sum(affinities.categories.map((c: any) => c.score))).toBeCloseTo(1, 9);
+    for (const category of affinities.categories) expect(category.evidence.purchases).toBe(0);
+    const viewed = Object.fromEntries(visitor.web.topCategories.map((c: any) => [c.category, c.views]));
+    for (const category of affinities.categories.filter((c: any) => c.evidence.productViews > 0)) expect(category.evidence.productViews).toBe(viewed[category.category]);
+    expect(affinities.freshness.inputs.map((input: any) => input.data)).not.toContain('completed orders');
+    expect(evidenceStatements()).toEqual({ web: 1, shop: 0 });
+  });
+
   // Last: the warehouse's layout is read again only after a while once it went missing.
   it('is null with the warehouse\'s error when it fails, and the rest of the customer answers', async () => {
     await demo.db.pool.query('ALTER SCHEMA web RENAME TO web_away');

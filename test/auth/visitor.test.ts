@@ -85,6 +85,13 @@ describe('a visitor token', () => {
     expect(body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual(location ? [[['visitor', 'location', 'city'], 'FORBIDDEN']] : undefined);
   });
 
+  it('reads no traits of its own browser (internal labels), and the rest of its profile answers', async () => {
+    const query = `{ visitor(anonymousId: "${located}") { ... on AnonymousVisitor { anonymousId traits { affinities { days } } } } }`;
+    const { body } = await server.query(query, {}, bearer(await visitorToken(located)));
+    expect(body.data.visitor).toEqual({ anonymousId: located, traits: null });
+    expect(body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['visitor', 'traits'], 'FORBIDDEN']]);
+  });
+
   it('is named in the audit line by its browser, never by its token', async () => {
     const token = await visitorToken(BROWSER);
     await server.query(own(BROWSER), {}, bearer(token));

@@ -9,7 +9,10 @@ import { TYPED_CODES } from './load.ts';
  * for every trait (issue 13): each trait part is null only when one of its inputs' sources fails.
  */
 export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
-  unlinked: visitor(anonymousId: $unlinked) { __typename web { sessionCount } location { country } consent { analytics { granted } } }
+  unlinked: visitor(anonymousId: $unlinked) {
+    __typename web { sessionCount } location { country } consent { analytics { granted } }
+    ... on AnonymousVisitor { traits { affinities { categories(first: 3) { category } } } }
+  }
   linked: visitor(anonymousId: $linked) {
     __typename web { sessionCount }
     ... on Customer {
@@ -32,6 +35,8 @@ const NEEDS: Record<string, readonly SourceName[]> = {
   'unlinked.web': ['web'],
   'unlinked.location': ['web'],
   'unlinked.consent.analytics': ['web'],
+  // Browsing alone, scored against the price tiers kept in process: a shop outage leaves it.
+  'unlinked.traits.affinities': ['web'],
   linked: ['web', 'commerce'],
   'linked.web': ['web', 'commerce'],
   'linked.consent.email': ['web', 'commerce', 'email'],

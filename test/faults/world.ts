@@ -215,6 +215,10 @@ async function startFaultServer(parts: {
     },
   };
   const upstreams = await createConfiguredUpstreams(config, sources, logger, observer);
+  // What main.ts computes at start-up and keeps in the background (there the CLV fit and the price
+  // tiers are not waited for; here they are, so that no fault meets a server still starting).
+  const commerceLog = logger.child({ source: 'commerce' });
+  await Promise.all([sources.commerce.rfm.start(commerceLog), sources.commerce.clv.start(commerceLog), sources.commerce.priceTiers.start(commerceLog)]);
   const server = await startServer(
     {
       upstreams,
@@ -242,6 +246,7 @@ async function startFaultServer(parts: {
       // In main.ts's shutdown order; each step bounded, so a wedged one cannot hold the suite.
       const bounded = (step: Promise<unknown>) => Promise.race([step.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
       await bounded(server.stop());
+      for (const keeper of [sources.commerce.rfm, sources.commerce.clv, sources.commerce.priceTiers]) keeper.stop();
       await bounded(sources.crm.close());
       await bounded(upstreams.store?.close() ?? Promise.resolve());
       for (const pool of pools) await bounded(pool.end());
