@@ -113,10 +113,7 @@ class Bench {
   }
 
   /** Sends `job` at `target`, counting what reached each upstream meanwhile. */
-  async measure(
-    spec: { scenario: string; title: string; target: Target; idealMs: number; note?: string },
-    job: Omit<LoadJob, 'url'>,
-  ): Promise<Row> {
+  async measure(spec: { scenario: string; title: string; target: Target; idealMs: number; note?: string }, job: Omit<LoadJob, 'url'>): Promise<Row> {
     await new Promise((resolve) => setTimeout(resolve, 150)); // let the previous run's stragglers land
     await this.standIns.reset();
     this.db.reset();
@@ -205,7 +202,12 @@ async function mainScenarios(bench: Bench): Promise<void> {
   await withServer(bench, 'c360', {}, async (c360, started) => {
     if (wanted('single-cold')) {
       progress.line('scenario single-cold: one customer, personalization query, nothing cached');
-      for (const [connections, amount] of [[1, 100], [4, 200], [16, 320], [64, 640]] as const) {
+      for (const [connections, amount] of [
+        [1, 100],
+        [4, 200],
+        [16, 320],
+        [64, 640],
+      ] as const) {
         const n = Math.max(scaled(amount), connections);
         await bench.measure(
           { scenario: 'single-cold', title: 'one customer, cold', target: c360, idealMs: ideal(1, connections) },
@@ -231,7 +233,10 @@ async function mainScenarios(bench: Bench): Promise<void> {
     }
     if (wanted('page-100')) {
       progress.line('scenario page-100: a page of 100 customers, all sources, nothing cached');
-      for (const [connections, amount] of [[1, 6], [4, 8]] as const) {
+      for (const [connections, amount] of [
+        [1, 6],
+        [4, 8],
+      ] as const) {
         const n = Math.max(scaled(amount), connections);
         const bodies = Array.from({ length: n }, () => page(fresh(100)));
         await bench.measure({ scenario: 'page-100', title: 'page of 100', target: c360, idealMs: ideal(100, connections) }, { connections, amount: n, bodies });
@@ -245,7 +250,10 @@ async function mainScenarios(bench: Bench): Promise<void> {
     }
     if (wanted('single-cold')) {
       await withNaive(started, async (naive) => {
-        for (const [connections, amount] of [[1, 100], [16, 320]] as const) {
+        for (const [connections, amount] of [
+          [1, 100],
+          [16, 320],
+        ] as const) {
           const n = Math.max(scaled(amount), connections);
           await bench.measure(
             { scenario: 'single-cold', title: 'one customer, cold', target: naive, idealMs: ideal(1, connections) },
@@ -258,12 +266,12 @@ async function mainScenarios(bench: Bench): Promise<void> {
       progress.line('scenario hot-50: 1,000 requests over 50 hot customers');
       const hot = fresh(50);
       const amount = scaled(1000);
-      await bench.measure(
-        { scenario: 'hot-50', title: '1,000 over 50 hot', target: c360, idealMs: ideal(1, 16) },
-        { connections: 16, amount, bodies: hot.map(personalization) },
-      );
+      await bench.measure({ scenario: 'hot-50', title: '1,000 over 50 hot', target: c360, idealMs: ideal(1, 16) }, { connections: 16, amount, bodies: hot.map(personalization) });
       await withNaive(started, (naive) =>
-        bench.measure({ scenario: 'hot-50', title: '1,000 over 50 hot', target: naive, idealMs: ideal(1, 16) }, { connections: 16, amount, bodies: hot.map((id) => naiveBody([id])) }),
+        bench.measure(
+          { scenario: 'hot-50', title: '1,000 over 50 hot', target: naive, idealMs: ideal(1, 16) },
+          { connections: 16, amount, bodies: hot.map((id) => naiveBody([id])) },
+        ),
       );
     }
   });
@@ -318,7 +326,11 @@ async function largeShop(): Promise<Row[]> {
     progress.line('waiting for the Mailchimp stand-in to index the world');
     await indexed;
     await withServer(bench, 'c360', {}, async (target) => {
-      for (const [connections, amount] of [[1, 100], [4, 200], [16, 320]] as const) {
+      for (const [connections, amount] of [
+        [1, 100],
+        [4, 200],
+        [16, 320],
+      ] as const) {
         const n = Math.max(scaled(amount), connections);
         await bench.measure(
           { scenario: 'shop-large', title: 'one customer, cold', target, idealMs: ideal(1, connections) },
@@ -369,7 +381,7 @@ async function main(): Promise<void> {
   const durationSeconds = (performance.now() - progress.started) / 1000;
   notes.unshift(
     `Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms per request, no rate limits; database: ${settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (one query at a time)'}; load generator and stand-ins in worker threads of the benchmark process, all on 127.0.0.1.`,
-    'Ideal: the slowest source\'s own time for one request of the run when nothing else costs anything: HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.',
+    "Ideal: the slowest source's own time for one request of the run when nothing else costs anything: HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.",
     `Per request: SQL statements the commerce source (shop tables) and the web source (warehouse, ${settings.webDays} days of events; ${settings.largeWebDays} day(s) on the large shop) sent, HubSpot and Mailchimp requests the stand-ins received, divided by the requests of the run.`,
     'naive: bench/lib/naive.ts, the same sources called customer by customer, one key per call, no batching, no cache, no time budget or breaker.',
     'Warm rows: commerce, HubSpot and Mailchimp answered from the shared in-process cache (the web fields too, in the declared shapes of cache/web.ts; "no web" leaves them out to measure the other sources alone); the ideal there is the uncached one, for scale.',
@@ -391,7 +403,10 @@ async function main(): Promise<void> {
     notes,
   };
   await mkdir(settings.out, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const stamp = startedAt
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
   const base = `${settings.out.replace(/\/?$/, '/')}${stamp}`;
   const table = markdown(results);
   await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);

@@ -97,7 +97,6 @@ const MODEL = `query Model($id: ID!) {
 }`;
 const body = (query: string, variables: object) => JSON.stringify({ query, variables });
 
-
 // ---------------------------------------------------------------------------------------------
 // Ground truth, from the generator (people.ts, shop.ts), never from the shop database.
 
@@ -186,7 +185,7 @@ async function askAll(url: string, ids: readonly string[]): Promise<{ served: Ma
 function ranks(values: readonly number[]): number[] {
   const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const out = new Array<number>(values.length);
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     let j = i;
     while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
     for (let k = i; k <= j; k++) out[order[k]![1]] = (i + j) / 2 + 1;
@@ -199,7 +198,9 @@ function pearson(x: readonly number[], y: readonly number[]): number {
   const n = x.length;
   const mx = x.reduce((a, b) => a + b, 0) / n;
   const my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
     sxy += (x[i]! - mx) * (y[i]! - my);
     sxx += (x[i]! - mx) ** 2;
@@ -236,7 +237,19 @@ interface Recovery {
   /** By quintile of the true rate (buyers): mean true and predicted purchase days in HORIZON_DAYS. */
   readonly byQuintile: Array<{ quintile: number; n: number; rateFrom: number; rateTo: number; trueMean: number; predictedMean: number }>;
   readonly expected: { trueMean: number; predictedMean: number };
-  readonly probabilityActive: { n: number; mean: number; min: number; p1: number; p5: number; p10: number; p25: number; median: number; below50: number; below90: number; atLeast99: number };
+  readonly probabilityActive: {
+    n: number;
+    mean: number;
+    min: number;
+    p1: number;
+    p5: number;
+    p10: number;
+    p25: number;
+    median: number;
+    below50: number;
+    below90: number;
+    atLeast99: number;
+  };
   readonly categories: Array<{ label: string; n: number; matchFirst: number; matchAny: number; excluded: string }>;
   /** Over customers with an affinity: how many of its top 3 categories are favourites (mean), and how often all 3 are. */
   readonly affinityTop3: { n: number; meanOverlap: number; allThree: number };
@@ -259,14 +272,41 @@ function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAl
   const repeat = predicted.filter((b) => (b.s.orderCount ?? 0) > 1);
   const rate = (list: typeof buyers) => list.map((b) => b.t.ordersPerYear);
   const rank: Recovery['rank'] = [
-    { label: '`expectedPurchases` (the trait)', over: 'buyers', n: predicted.length, rho: spearman(predicted.map((b) => b.s.expectedPurchases!), rate(predicted)) },
-    { label: '`expectedPurchases` (the trait)', over: 'buyers with 2+ orders', n: repeat.length, rho: spearman(repeat.map((b) => b.s.expectedPurchases!), rate(repeat)) },
-    { label: 'baseline: `orderCount` (raw fact)', over: 'buyers', n: predicted.length, rho: spearman(predicted.map((b) => b.s.orderCount!), rate(predicted)) },
+    {
+      label: '`expectedPurchases` (the trait)',
+      over: 'buyers',
+      n: predicted.length,
+      rho: spearman(
+        predicted.map((b) => b.s.expectedPurchases!),
+        rate(predicted),
+      ),
+    },
+    {
+      label: '`expectedPurchases` (the trait)',
+      over: 'buyers with 2+ orders',
+      n: repeat.length,
+      rho: spearman(
+        repeat.map((b) => b.s.expectedPurchases!),
+        rate(repeat),
+      ),
+    },
+    {
+      label: 'baseline: `orderCount` (raw fact)',
+      over: 'buyers',
+      n: predicted.length,
+      rho: spearman(
+        predicted.map((b) => b.s.orderCount!),
+        rate(predicted),
+      ),
+    },
     {
       label: 'baseline: `orderCount` / years since signup (signup date from the generator; the shop holds it as `customers.signup_at`, not served)',
       over: 'buyers',
       n: predicted.length,
-      rho: spearman(predicted.map((b) => b.s.orderCount! / b.t.yearsSinceSignup), rate(predicted)),
+      rho: spearman(
+        predicted.map((b) => b.s.orderCount! / b.t.yearsSinceSignup),
+        rate(predicted),
+      ),
     },
   ];
   const sorted = [...predicted].sort((a, b) => a.t.ordersPerYear - b.t.ordersPerYear);
@@ -293,7 +333,11 @@ function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAl
       excluded,
     });
   const purchased = truth.map((t) => ({ t, top: served.get(t.id)!.topPurchased })).filter((x): x is { t: Truth; top: string } => x.top !== null);
-  match('top purchased category (`commerce.purchases.topCategories(first: 1)`, by amount spent)', purchased, `${truth.length - purchased.length} without a purchased category (no completed order)`);
+  match(
+    'top purchased category (`commerce.purchases.topCategories(first: 1)`, by amount spent)',
+    purchased,
+    `${truth.length - purchased.length} without a purchased category (no completed order)`,
+  );
   const browsedAll = truth.map((t) => ({ t, s: served.get(t.id)! }));
   const browsed = browsedAll.filter((x) => x.s.topBrowsed).map((x) => ({ t: x.t, top: x.s.topBrowsed! }));
   const webNull = browsedAll.filter((x) => x.s.webNull).length;
@@ -311,13 +355,18 @@ function analyse(truth: readonly Truth[], asked: Awaited<ReturnType<typeof askAl
   const overlaps = affine.map((x) => x.top.filter((category) => x.t.favourites.includes(category)).length);
   const affinityTop3 = { n: affine.length, meanOverlap: mean(overlaps), allThree: overlaps.filter((o) => o === 3).length };
   const discounts = [1, 3, 5].map((minOrders) => {
-    const list = truth.map((t) => ({ t, d: served.get(t.id)!.discount })).filter((x): x is { t: Truth; d: NonNullable<Served['discount']> } => x.d !== null && x.d.orders >= minOrders);
+    const list = truth
+      .map((t) => ({ t, d: served.get(t.id)!.discount }))
+      .filter((x): x is { t: Truth; d: NonNullable<Served['discount']> } => x.d !== null && x.d.orders >= minOrders);
     const hunter = (x: (typeof list)[number]) => x.t.discountPropensity >= 0.5;
     const flaggedList = list.filter((x) => x.d.sensitivity === 'HIGH');
     return {
       minOrders,
       n: list.length,
-      rho: spearman(list.map((x) => x.d.share), list.map((x) => x.t.discountPropensity)),
+      rho: spearman(
+        list.map((x) => x.d.share),
+        list.map((x) => x.t.discountPropensity),
+      ),
       hunters: list.filter(hunter).length,
       flagged: flaggedList.length,
       flaggedHunters: flaggedList.filter(hunter).length,
@@ -443,7 +492,11 @@ class Load {
   private readonly worker: WorkerClient;
   private label = '';
 
-  constructor(private readonly url: string, private readonly pool: CountingPool, private readonly standIns: StandIns) {
+  constructor(
+    private readonly url: string,
+    private readonly pool: CountingPool,
+    private readonly standIns: StandIns,
+  ) {
     this.worker = new WorkerClient(new URL('./lib/load-worker.ts', import.meta.url), (event: { done: number }) => progress.status(`${this.label}: ${event.done} responses`));
   }
 
@@ -542,14 +595,21 @@ function fitOnly(): Promise<void> {
       '',
       '| process memory (MB) | rss | heapUsed | external | arrayBuffers |',
       '|---|---:|---:|---:|---:|',
-      ...([['before (after a collection)', 'before'], ['peak during the fit (sampled every 5 ms)', 'peak'], ['after (after a collection)', 'after']] as const).map(
-        ([label, key]) => `| ${label} | ${fit.memory[key].rss} | ${fit.memory[key].heapUsed} | ${fit.memory[key].external} | ${fit.memory[key].arrayBuffers} |`,
-      ),
+      ...(
+        [
+          ['before (after a collection)', 'before'],
+          ['peak during the fit (sampled every 5 ms)', 'peak'],
+          ['after (after a collection)', 'after'],
+        ] as const
+      ).map(([label, key]) => `| ${label} | ${fit.memory[key].rss} | ${fit.memory[key].heapUsed} | ${fit.memory[key].external} | ${fit.memory[key].arrayBuffers} |`),
       '',
       `Parameters: BG/NBD r ${num(model?.r)}, alpha ${num(model?.alpha)}, a ${num(model?.a)}, b ${num(model?.b)}; Gamma-Gamma p ${num(model?.p)}, q ${num(model?.q)}, gamma ${num(model?.gamma)}.`,
       '',
     ].join('\n');
-    return { results: { startedAt: startedAt.toISOString(), durationSeconds, machine: m, customers: world.customers, orders: Number(orders[0]!.n), fit, model, secondFitMs }, table };
+    return {
+      results: { startedAt: startedAt.toISOString(), durationSeconds, machine: m, customers: world.customers, orders: Number(orders[0]!.n), fit, model, secondFitMs },
+      table,
+    };
   });
 }
 
@@ -568,17 +628,23 @@ function everything(): Promise<void> {
 
     // A server of its own for the fit and recovery (recovery fills its cache with every customer).
     const { fit, recovery } = await withServer(counting, ins, async (url, server) => {
-      progress.line('fitting the CLV model (the process\'s first fit)');
+      progress.line("fitting the CLV model (the process's first fit)");
       const measured = await firstFit(server, counting);
       const model = (await post(url, MODEL, { id: firstBuyer })).data?.customer?.traits?.predictedValue?.model ?? null;
       progress.line(`first fit: ${measured.wallMs.toFixed(0)} ms wall, model ${JSON.stringify(model)}`);
-      const cost = await predictionCost(server, truth.slice(0, 500).map((t) => t.id));
+      const cost = await predictionCost(
+        server,
+        truth.slice(0, 500).map((t) => t.id),
+      );
       progress.line(`one prediction: ${cost.microseconds.toFixed(1)} µs of CPU (${cost.predictions} predictions)`);
       progress.line(`recovery: every customer, ${BATCH} per request, ${RECOVERY_IN_FLIGHT} requests in flight`);
-      const asked = await askAll(url, truth.map((t) => t.id));
+      const asked = await askAll(
+        url,
+        truth.map((t) => t.id),
+      );
       const analysed = analyse(truth, asked);
       progress.line(`recovery done in ${asked.seconds.toFixed(1)} s: rho ${analysed.rank.map((r) => r.rho.toFixed(3)).join(' / ')}`);
-      return { fit: { ...measured, model, prediction: cost } as FitMeasure, recovery: analysed };
+      return { fit: { ...measured, model, prediction: cost }, recovery: analysed };
     });
 
     // A fresh server (empty cache) for latency; its fit is awaited before any measured request.
@@ -599,7 +665,15 @@ function everything(): Promise<void> {
       }
     });
     const { startedAt, durationSeconds, machine } = facts();
-    const results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH, horizonDays: HORIZON_DAYS }, recovery, fit: { ...fit, secondFitMs: measured.secondFitMs }, latency: measured.rows };
+    const results = {
+      startedAt: startedAt.toISOString(),
+      durationSeconds,
+      machine,
+      settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH, horizonDays: HORIZON_DAYS },
+      recovery,
+      fit: { ...fit, secondFitMs: measured.secondFitMs },
+      latency: measured.rows,
+    };
     const table = markdown({ startedAt, durationSeconds, machine, recovery, fit, secondFitMs: measured.secondFitMs, rows: measured.rows });
     return { results, table };
   });
@@ -622,51 +696,98 @@ function markdown(r: {
 }): string {
   const { recovery: rec, fit, machine: m } = r;
   const out: string[] = [];
-  out.push('# Traits: recovery of the ground truth, cost per request, the predicted value\'s fit', '');
-  out.push(`Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`);
-  out.push(`Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would wait for the fit). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`, '');
+  out.push("# Traits: recovery of the ground truth, cost per request, the predicted value's fit", '');
+  out.push(
+    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`,
+  );
+  out.push(
+    `Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would wait for the fit). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`,
+    '',
+  );
 
-  out.push('## 1. Recovery of the generator\'s ground truth', '');
-  out.push(`Every customer asked once through \`customers(ids:)\`, ${BATCH} per request, ${RECOVERY_IN_FLIGHT} in flight: ${rec.requests} requests in ${rec.seconds.toFixed(1)} s; ${rec.withErrors.length} customers with errors${rec.withErrors.length ? ` (e.g. ${JSON.stringify(rec.withErrors.slice(0, 2))})` : ''}. ` +
-    `Served \`orderCount\` equals the generator's completed orders (shop.ts \`ordersOf\`) for ${rec.customers - rec.orderCountMismatches.length} of ${rec.customers}${rec.orderCountMismatches.length ? ` (e.g. ${JSON.stringify(rec.orderCountMismatches.slice(0, 3))})` : ''}. ` +
-    `Buyers (a completed order): ${rec.buyers}, ${rec.repeatBuyers} with two or more orders (the model counts purchase days: see \`repeatCustomers\` below); a prediction for ${rec.withPrediction}${rec.expectedPurchasesNull ? `, \`expectedPurchases\` null for ${rec.expectedPurchasesNull} of them` : ''}.`, '');
-  out.push('**Truth.** people.ts draws each customer\'s `ordersPerYear` (Pareto-like, capped at 40); shop.ts draws a Poisson count at that rate over the time since signup and places the orders uniformly in it (93% completed). Nobody stops buying: **the generator has no churn**, so every customer is truly active and the only calibration statement `probabilityActive` admits is its mean against 100%.', '');
+  out.push("## 1. Recovery of the generator's ground truth", '');
+  out.push(
+    `Every customer asked once through \`customers(ids:)\`, ${BATCH} per request, ${RECOVERY_IN_FLIGHT} in flight: ${rec.requests} requests in ${rec.seconds.toFixed(1)} s; ${rec.withErrors.length} customers with errors${rec.withErrors.length ? ` (e.g. ${JSON.stringify(rec.withErrors.slice(0, 2))})` : ''}. ` +
+      `Served \`orderCount\` equals the generator's completed orders (shop.ts \`ordersOf\`) for ${rec.customers - rec.orderCountMismatches.length} of ${rec.customers}${rec.orderCountMismatches.length ? ` (e.g. ${JSON.stringify(rec.orderCountMismatches.slice(0, 3))})` : ''}. ` +
+      `Buyers (a completed order): ${rec.buyers}, ${rec.repeatBuyers} with two or more orders (the model counts purchase days: see \`repeatCustomers\` below); a prediction for ${rec.withPrediction}${rec.expectedPurchasesNull ? `, \`expectedPurchases\` null for ${rec.expectedPurchasesNull} of them` : ''}.`,
+    '',
+  );
+  out.push(
+    "**Truth.** people.ts draws each customer's `ordersPerYear` (Pareto-like, capped at 40); shop.ts draws a Poisson count at that rate over the time since signup and places the orders uniformly in it (93% completed). Nobody stops buying: **the generator has no churn**, so every customer is truly active and the only calibration statement `probabilityActive` admits is its mean against 100%.",
+    '',
+  );
   out.push('### Rank correlation with the true order rate', '');
   out.push('| ranked by | over | customers | Spearman rho vs `ordersPerYear` |', '|---|---|---:|---:|');
   for (const row of rec.rank) out.push(`| ${row.label} | ${row.over} | ${row.n} | ${row.rho.toFixed(3)} |`);
   out.push('');
   out.push(`### \`expectedPurchases\` (${HORIZON_DAYS} days) by quintile of the true rate`, '');
-  out.push(`"True": the generator's process continued for ${HORIZON_DAYS} days at the person's rate, in purchase days (${HORIZON_DAYS} x (1 - exp(-0.93 x rate / 365))). Buyers only.`, '');
+  out.push(
+    `"True": the generator's process continued for ${HORIZON_DAYS} days at the person's rate, in purchase days (${HORIZON_DAYS} x (1 - exp(-0.93 x rate / 365))). Buyers only.`,
+    '',
+  );
   out.push('| quintile | buyers | true rate (orders/year) | true mean | predicted mean | predicted / true |', '|---:|---:|---|---:|---:|---:|');
-  for (const q of rec.byQuintile) out.push(`| ${q.quintile} | ${q.n} | ${q.rateFrom.toFixed(2)}-${q.rateTo.toFixed(2)} | ${q.trueMean.toFixed(3)} | ${q.predictedMean.toFixed(3)} | ${(q.predictedMean / q.trueMean).toFixed(2)} |`);
-  out.push(`| all | ${rec.byQuintile.reduce((a, q) => a + q.n, 0)} | | ${rec.expected.trueMean.toFixed(3)} | ${rec.expected.predictedMean.toFixed(3)} | ${(rec.expected.predictedMean / rec.expected.trueMean).toFixed(2)} |`, '');
+  for (const q of rec.byQuintile)
+    out.push(
+      `| ${q.quintile} | ${q.n} | ${q.rateFrom.toFixed(2)}-${q.rateTo.toFixed(2)} | ${q.trueMean.toFixed(3)} | ${q.predictedMean.toFixed(3)} | ${(q.predictedMean / q.trueMean).toFixed(2)} |`,
+    );
+  out.push(
+    `| all | ${rec.byQuintile.reduce((a, q) => a + q.n, 0)} | | ${rec.expected.trueMean.toFixed(3)} | ${rec.expected.predictedMean.toFixed(3)} | ${(rec.expected.predictedMean / rec.expected.trueMean).toFixed(2)} |`,
+    '',
+  );
   const p = rec.probabilityActive;
   out.push('### `probabilityActive`', '');
-  out.push(`No churn in the generator (above), so no calibration curve can be drawn; the true share active is 100% and the mean predicted is **${(100 * p.mean).toFixed(2)}%** over ${p.n} buyers. Its distribution:`, '');
+  out.push(
+    `No churn in the generator (above), so no calibration curve can be drawn; the true share active is 100% and the mean predicted is **${(100 * p.mean).toFixed(2)}%** over ${p.n} buyers. Its distribution:`,
+    '',
+  );
   out.push('| min | p1 | p5 | p10 | p25 | median | mean | share < 0.5 | share < 0.9 | share >= 0.99 |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  out.push(`| ${p.min.toFixed(4)} | ${p.p1.toFixed(4)} | ${p.p5.toFixed(4)} | ${p.p10.toFixed(4)} | ${p.p25.toFixed(4)} | ${p.median.toFixed(4)} | ${p.mean.toFixed(4)} | ${pct(p.below50, 1)} | ${pct(p.below90, 1)} | ${pct(p.atLeast99, 1)} |`, '');
+  out.push(
+    `| ${p.min.toFixed(4)} | ${p.p1.toFixed(4)} | ${p.p5.toFixed(4)} | ${p.p10.toFixed(4)} | ${p.p25.toFixed(4)} | ${p.median.toFixed(4)} | ${p.mean.toFixed(4)} | ${pct(p.below50, 1)} | ${pct(p.below90, 1)} | ${pct(p.atLeast99, 1)} |`,
+    '',
+  );
   out.push('### Favourite categories: the affinity trait and raw-fact baselines', '');
-  out.push(`Truth: people.ts gives each person three favourite categories of ${CATEGORIES.length}, "most preferred first"; but shop.ts and the warehouse generator pick among the three **uniformly** (75% of draws; the rest from all ${CATEGORIES.length}), so "the first favourite" is not more preferred than the other two in anything the generator produces. Both are reported. Chance, for a category drawn uniformly: 10% (first), 30% (any of three).`, '');
+  out.push(
+    `Truth: people.ts gives each person three favourite categories of ${CATEGORIES.length}, "most preferred first"; but shop.ts and the warehouse generator pick among the three **uniformly** (75% of draws; the rest from all ${CATEGORIES.length}), so "the first favourite" is not more preferred than the other two in anything the generator produces. Both are reported. Chance, for a category drawn uniformly: 10% (first), 30% (any of three).`,
+    '',
+  );
   out.push('| served | customers | = first favourite | in the three favourites | left out |', '|---|---:|---:|---:|---|');
   for (const c of rec.categories) out.push(`| ${c.label} | ${c.n} | ${c.matchFirst} (${pct(c.matchFirst, c.n)}) | ${c.matchAny} (${pct(c.matchAny, c.n)}) | ${c.excluded} |`);
   out.push('');
   const t3 = rec.affinityTop3;
-  out.push(`Top 3 of \`traits.affinities\` (fewer when the customer has evidence in fewer categories) against the three favourites, over ${t3.n} customers with an affinity: **${t3.meanOverlap.toFixed(2)}** favourites among them on average (chance for three categories drawn uniformly: 0.90), all three favourites for ${t3.allThree} (${pct(t3.allThree, t3.n)}). The warehouse holds ${settings.webDays} days of events, so browsing covers only that part of the trait's 90-day window.`, '');
+  out.push(
+    `Top 3 of \`traits.affinities\` (fewer when the customer has evidence in fewer categories) against the three favourites, over ${t3.n} customers with an affinity: **${t3.meanOverlap.toFixed(2)}** favourites among them on average (chance for three categories drawn uniformly: 0.90), all three favourites for ${t3.allThree} (${pct(t3.allThree, t3.n)}). The warehouse holds ${settings.webDays} days of events, so browsing covers only that part of the trait's 90-day window.`,
+    '',
+  );
 
   out.push('### Discount sensitivity', '');
-  out.push('Truth: shop.ts gives each person a discount propensity (a fifth of people hunt deals: 0.5 to 0.9 of their orders carry a discount; the rest 0 to 0.2), drawn from a stream of its own, and each order a discount with that probability. `discountedShare` over all history against it, by the customer\'s completed orders; "deal hunters" have a propensity of 0.5 or more, and HIGH sensitivity is a discounted share of 0.5 or more.', '');
-  out.push('| completed orders | customers | Spearman rho vs propensity | deal hunters | HIGH | of them deal hunters (precision) | deal hunters found (recall) |', '|---:|---:|---:|---:|---:|---:|---:|');
-  for (const d of rec.discounts) out.push(`| ${d.minOrders}+ | ${d.n} | ${d.rho.toFixed(3)} | ${d.hunters} | ${d.flagged} | ${pct(d.flaggedHunters, d.flagged)} | ${pct(d.flaggedHunters, d.hunters)} |`);
+  out.push(
+    'Truth: shop.ts gives each person a discount propensity (a fifth of people hunt deals: 0.5 to 0.9 of their orders carry a discount; the rest 0 to 0.2), drawn from a stream of its own, and each order a discount with that probability. `discountedShare` over all history against it, by the customer\'s completed orders; "deal hunters" have a propensity of 0.5 or more, and HIGH sensitivity is a discounted share of 0.5 or more.',
+    '',
+  );
+  out.push(
+    '| completed orders | customers | Spearman rho vs propensity | deal hunters | HIGH | of them deal hunters (precision) | deal hunters found (recall) |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const d of rec.discounts)
+    out.push(`| ${d.minOrders}+ | ${d.n} | ${d.rho.toFixed(3)} | ${d.hunters} | ${d.flagged} | ${pct(d.flaggedHunters, d.flagged)} | ${pct(d.flaggedHunters, d.hunters)} |`);
   out.push('');
 
   out.push('## 2. Latency: the personalization query with and without the traits', '');
-  out.push(`Query: bench/run.ts's personalization query (\`customer(id:)\` with commerce purchases, rfm, abandoned cart, crm lifecycle stage, email status, web summary); "with traits" adds every trait: \`${TRAIT_FIELDS}\`. Cold: ${settings.requests} customers nobody asked before, each once; warm: the same customers asked again right after (each ${WARM_PASSES} times), from the shared in-process cache. Load: autocannon in a worker thread (bench/lib/load-worker.ts). Per request: statements counted at the pool (shop tables and warehouse apart), requests counted by the stand-ins.`, '');
-  out.push('| run | cache | conc. | requests | p50 ms | p95 ms | p99 ms | req/s | shop SQL / req | warehouse SQL / req | HubSpot / req | Mailchimp / req | errors |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push(
+    `Query: bench/run.ts's personalization query (\`customer(id:)\` with commerce purchases, rfm, abandoned cart, crm lifecycle stage, email status, web summary); "with traits" adds every trait: \`${TRAIT_FIELDS}\`. Cold: ${settings.requests} customers nobody asked before, each once; warm: the same customers asked again right after (each ${WARM_PASSES} times), from the shared in-process cache. Load: autocannon in a worker thread (bench/lib/load-worker.ts). Per request: statements counted at the pool (shop tables and warehouse apart), requests counted by the stand-ins.`,
+    '',
+  );
+  out.push(
+    '| run | cache | conc. | requests | p50 ms | p95 ms | p99 ms | req/s | shop SQL / req | warehouse SQL / req | HubSpot / req | Mailchimp / req | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  );
   const sortedRows = [...r.rows].sort((a, b) => a.concurrency - b.concurrency || a.cache.localeCompare(b.cache) || Number(a.traits) - Number(b.traits));
   for (const row of sortedRows) {
     const err = row.errorResponses || row.non2xx ? `${row.errorResponses} ${JSON.stringify(row.errorCodes)}${row.non2xx ? `, ${row.non2xx} non-2xx` : ''}` : '';
     const q = row.perRequest;
-    out.push(`| ${row.traits ? '**with traits**' : 'without'} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${per(q.shop)} | ${per(q.web)} | ${per(q.hubspot)} | ${per(q.mailchimp)} | ${err} |`);
+    out.push(
+      `| ${row.traits ? '**with traits**' : 'without'} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${per(q.shop)} | ${per(q.web)} | ${per(q.hubspot)} | ${per(q.mailchimp)} | ${err} |`,
+    );
   }
   out.push('', 'What the traits add (with minus without, same concurrency and cache state):', '');
   out.push('| cache | conc. | p50 | p99 | req/s | shop SQL / req | warehouse SQL / req | HubSpot / req | Mailchimp / req |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -677,17 +798,33 @@ function markdown(r: {
       if (!w || !o) continue;
       const d = (a: number, b: number) => `${a - b >= 0 ? '+' : ''}${(a - b).toFixed(2)}`;
       const ratio = (a: number, b: number) => `x${(a / b).toFixed(2)}`;
-      out.push(`| ${cache} | ${c} | ${ratio(w.p50, o.p50)} (${d(w.p50, o.p50)} ms) | ${ratio(w.p99, o.p99)} | ${ratio(w.rps, o.rps)} | ${d(w.perRequest.shop, o.perRequest.shop)} | ${d(w.perRequest.web, o.perRequest.web)} | ${d(w.perRequest.hubspot, o.perRequest.hubspot)} | ${d(w.perRequest.mailchimp, o.perRequest.mailchimp)} |`);
+      out.push(
+        `| ${cache} | ${c} | ${ratio(w.p50, o.p50)} (${d(w.p50, o.p50)} ms) | ${ratio(w.p99, o.p99)} | ${ratio(w.rps, o.rps)} | ${d(w.perRequest.shop, o.perRequest.shop)} | ${d(w.perRequest.web, o.perRequest.web)} | ${d(w.perRequest.hubspot, o.perRequest.hubspot)} | ${d(w.perRequest.mailchimp, o.perRequest.mailchimp)} |`,
+      );
     }
   }
-  out.push('', `The predicted value's own CPU per request, warm or cold: one prediction (BG/NBD, Gamma-Gamma, the 12-month discounted value) takes **${fit.prediction.microseconds.toFixed(1)} µs** (timed in process over ${fit.prediction.predictions.toLocaleString('en')} predictions of demo buyers).`, '');
+  out.push(
+    '',
+    `The predicted value's own CPU per request, warm or cold: one prediction (BG/NBD, Gamma-Gamma, the 12-month discounted value) takes **${fit.prediction.microseconds.toFixed(1)} µs** (timed in process over ${fit.prediction.predictions.toLocaleString('en')} predictions of demo buyers).`,
+    '',
+  );
 
   out.push('## 3. The background fit', '');
   const model = fit.model ?? {};
-  out.push(`First fit of the process, on the demo shop (\`model\`): **fitMs ${Math.round(Number(model.fitMs))}** (wall ${Math.round(fit.wallMs)} ms for \`clv.start()\`), ${model.customers} customers, ${model.repeatCustomers} repeat customers, ${fit.statements} shop statement(s); the event loop was held at most ${fit.longestTickGapMs.toFixed(0)} ms meanwhile (longest gap between 5 ms timer ticks). A second server's fit in the same process (warm JIT, same data): ${Math.round(r.secondFitMs)} ms.`, '');
-  out.push(`Parameters: BG/NBD r ${num(model.r)}, alpha ${num(model.alpha)}, a ${num(model.a)}, b ${num(model.b)}; Gamma-Gamma p ${num(model.p)}, q ${num(model.q)}, gamma ${num(model.gamma)}.`, '');
+  out.push(
+    `First fit of the process, on the demo shop (\`model\`): **fitMs ${Math.round(Number(model.fitMs))}** (wall ${Math.round(fit.wallMs)} ms for \`clv.start()\`), ${String(model.customers)} customers, ${String(model.repeatCustomers)} repeat customers, ${fit.statements} shop statement(s); the event loop was held at most ${fit.longestTickGapMs.toFixed(0)} ms meanwhile (longest gap between 5 ms timer ticks). A second server's fit in the same process (warm JIT, same data): ${Math.round(r.secondFitMs)} ms.`,
+    '',
+  );
+  out.push(
+    `Parameters: BG/NBD r ${num(model.r)}, alpha ${num(model.alpha)}, a ${num(model.a)}, b ${num(model.b)}; Gamma-Gamma p ${num(model.p)}, q ${num(model.q)}, gamma ${num(model.gamma)}.`,
+    '',
+  );
   out.push('| process memory (MB) | rss | heapUsed | external | arrayBuffers |', '|---|---:|---:|---:|---:|');
-  for (const [label, key] of [['before (after a collection)', 'before'], ['peak during the fit (sampled every 5 ms)', 'peak'], ['after (after a collection)', 'after']] as const) {
+  for (const [label, key] of [
+    ['before (after a collection)', 'before'],
+    ['peak during the fit (sampled every 5 ms)', 'peak'],
+    ['after (after a collection)', 'after'],
+  ] as const) {
     const x = fit.memory[key];
     out.push(`| ${label} | ${x.rss} | ${x.heapUsed} | ${x.external} | ${x.arrayBuffers} |`);
   }
@@ -698,14 +835,14 @@ function markdown(r: {
   const notes = [
     settings.databaseUrl
       ? 'The PostgreSQL server answers several statements at once.'
-      : 'Embedded PGlite runs in this process and answers one statement at a time: the trait\'s extra statement queues behind every other request\'s statements, so at higher concurrency its cost shows as queueing; milliseconds are this machine\'s (2 cores shared by the server, PGlite, the stand-ins and the load generator).',
+      : "Embedded PGlite runs in this process and answers one statement at a time: the trait's extra statement queues behind every other request's statements, so at higher concurrency its cost shows as queueing; milliseconds are this machine's (2 cores shared by the server, PGlite, the stand-ins and the load generator).",
     `Latency differences between the with and without rows are within run-to-run variation here: three runs on this machine on 2026-12-06, with other work running (load average 3-6 on 2 cores), gave with/without p50 ratios of 0.87-1.25 cold and 0.45-3.0 warm for the predicted value alone, on either side of 1; the robust figures are the per-request counts: what the traits cost is the statements and reads of their own data on a cold request (the table above) and nothing upstream on a warm one.`,
     'With and without rows ask disjoint customers (each cold row its own), so warehouse statements per request differ slightly between them: a customer whose consent withholds analytics reads fewer.',
     `Cold runs at ${settings.concurrencies.join(' and ')} concurrent requests are paced by Mailchimp (one member per GET, at most 10 in flight for the process, ${settings.mailchimpMs} ms each), so extra statements run in parallel with it may cost little latency there; the traits' own Mailchimp read (the activity feed of \`channel\` and \`engagementTrend\`) is paced by the same limit.`,
-    'How long the event loop was held during the fit includes the fit\'s statement itself when PGlite runs it in this process; against a PostgreSQL server only the optimizer runs here.',
-    'Memory: PGlite\'s WebAssembly heap lives in this process (in rss and arrayBuffers) and grows with the fit\'s statement; heapUsed is the closest to the fit\'s own JavaScript memory. On a demo shop the fit\'s input is a few thousand history groups: the figures say nothing about 1,000,000 customers.',
-    'Recovery is measured on the demo generator, whose customers never churn and whose order values do not vary between customers; the model\'s fit there sits at the edge of its parameter space (README). The CDNOW test (test/commerce/clv.test.ts) is the check against real data.',
-    'The rank baselines are raw facts, not traits: BG/NBD measures a customer\'s age from their first purchase, while the generator starts each person\'s order process at signup (a date the shop holds but the model does not read), which a count divided by the time since signup uses. The model also shrinks sparse histories toward the shop\'s mean (low rates over-, high rates under-predicted in the quintile table), as a Gamma prior does.',
+    "How long the event loop was held during the fit includes the fit's statement itself when PGlite runs it in this process; against a PostgreSQL server only the optimizer runs here.",
+    "Memory: PGlite's WebAssembly heap lives in this process (in rss and arrayBuffers) and grows with the fit's statement; heapUsed is the closest to the fit's own JavaScript memory. On a demo shop the fit's input is a few thousand history groups: the figures say nothing about 1,000,000 customers.",
+    "Recovery is measured on the demo generator, whose customers never churn and whose order values do not vary between customers; the model's fit there sits at the edge of its parameter space (docs/traits.md). The CDNOW test (test/commerce/clv.test.ts) is the check against real data.",
+    "The rank baselines are raw facts, not traits: BG/NBD measures a customer's age from their first purchase, while the generator starts each person's order process at signup (a date the shop holds but the model does not read), which a count divided by the time since signup uses. The model also shrinks sparse histories toward the shop's mean (low rates over-, high rates under-predicted in the quintile table), as a Gamma prior does.",
     '"Predicted / true" compares the prediction with the generator\'s own process continued forward; the generator writes no future orders, so this is the model\'s assumption-free target only under "no churn", which the generator does satisfy.',
     'Nothing was tuned to these figures.',
   ];

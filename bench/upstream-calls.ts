@@ -89,7 +89,9 @@ async function main(): Promise<void> {
     times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
-  lines.push(`| time, emailMarketing only, 50 ms latency (median of 7; ideal 500 ms) | 100 | ${Math.round(times[3]!)} ms (min ${Math.round(times[0]!)}, max ${Math.round(times[6]!)}) |`);
+  lines.push(
+    `| time, emailMarketing only, 50 ms latency (median of 7; ideal 500 ms) | 100 | ${Math.round(times[3]!)} ms (min ${Math.round(times[0]!)}, max ${Math.round(times[6]!)}) |`,
+  );
   mailchimp.knobs.latencyMs = 0;
 
   progress('stopping the HubSpot stand-in');

@@ -87,7 +87,14 @@ function groundTruth(world: DemoWorld, days: number): World {
     let found = truth.get(anonymousId);
     if (!found) {
       const owner = owners.get(anonymousId) ?? -1;
-      found = { ownerIndex: owner, ownerCustomerId: owner >= 0 && owner < world.customers ? String(owner + 1) : null, users: new Set(), identifiedAs: new Set(), events: 0, refused: 0 };
+      found = {
+        ownerIndex: owner,
+        ownerCustomerId: owner >= 0 && owner < world.customers ? String(owner + 1) : null,
+        users: new Set(),
+        identifiedAs: new Set(),
+        events: 0,
+        refused: 0,
+      };
       truth.set(anonymousId, found);
     }
     return found;
@@ -123,7 +130,6 @@ function groundTruth(world: DemoWorld, days: number): World {
 
 // ---------------------------------------------------------------------------------------------
 // GraphQL over HTTP, from this thread (coverage and single-request counts; load goes through the worker).
-
 
 const WEB = 'web { sessionCount lastSeenAt recentlyViewedProducts(first: 3) { productId } topCategories(first: 3) { category } }';
 const KNOWN = `query Known($id: ID!) { customer(id: $id) { ${WEB} } }`;
@@ -193,7 +199,14 @@ interface Coverage {
   readonly withErrors: Array<{ id: string; codes: string[] }>;
   readonly wrongKind: Array<{ id: string; expected: Kind; got: string }>;
   /** Ids answered as a Customer: how many are the browser owner's, the identified customer's, and merge the generator's browsers. */
-  readonly customers: { total: number; owners: number; identified: number; identificationRight: number; mergeRight: number; wrong: Array<{ id: string; got: string; owner: string | null; identifiedAs: string[] }> };
+  readonly customers: {
+    total: number;
+    owners: number;
+    identified: number;
+    identificationRight: number;
+    mergeRight: number;
+    wrong: Array<{ id: string; got: string; owner: string | null; identifiedAs: string[] }>;
+  };
   /** Ids a customer owns and signed in on that did not resolve to them, with the generator's reason. */
   readonly ownedIdentifiedNotCustomer: Array<{ id: string; owner: string; got: string; reason: string }>;
   ownedIdentified: number;
@@ -208,7 +221,9 @@ async function coverage(url: string, pool: CountingPool, world: DemoWorld, truth
   );
   const ids = rows.rows.map((row) => row.anonymous_id).sort();
   const inWarehouse = new Set(ids);
-  progress.line(`coverage: ${ids.length} distinct anonymous ids in the warehouse, ${truth.truth.size} in the generator; asking ${BATCH} per request, ${COVERAGE_IN_FLIGHT} in flight`);
+  progress.line(
+    `coverage: ${ids.length} distinct anonymous ids in the warehouse, ${truth.truth.size} in the generator; asking ${BATCH} per request, ${COVERAGE_IN_FLIGHT} in flight`,
+  );
   const answers = await askAll(url, ids);
   const byKind = Object.fromEntries((['Customer', 'UNLINKED', 'AMBIGUOUS'] as const).map((k) => [k, { ids: 0, found: 0, rightKind: 0, errors: 0 }])) as Coverage['byKind'];
   const result: Omit<Coverage, 'seconds'> = {
@@ -249,7 +264,12 @@ async function coverage(url: string, pool: CountingPool, world: DemoWorld, truth
     if (t?.ownerCustomerId && t.identifiedAs.has(t.ownerCustomerId)) {
       result.ownedIdentified++;
       if (profile.__typename !== 'Customer' || profile.id !== t.ownerCustomerId) {
-        result.ownedIdentifiedNotCustomer.push({ id, owner: t.ownerCustomerId, got: profile.__typename === 'Customer' ? `Customer ${profile.id}` : got, reason: reasonFor(world, t) });
+        result.ownedIdentifiedNotCustomer.push({
+          id,
+          owner: t.ownerCustomerId,
+          got: profile.__typename === 'Customer' ? `Customer ${profile.id}` : got,
+          reason: reasonFor(world, t),
+        });
       }
     }
     if (profile.__typename !== 'Customer') continue;
@@ -311,7 +331,13 @@ class Load {
     );
   }
 
-  async measure(spec: Pick<LatencyRow, 'run' | 'query' | 'subjects' | 'cache'>, connections: number, ids: readonly string[], bodyOf: (id: string) => string, amount = ids.length): Promise<LatencyRow> {
+  async measure(
+    spec: Pick<LatencyRow, 'run' | 'query' | 'subjects' | 'cache'>,
+    connections: number,
+    ids: readonly string[],
+    bodyOf: (id: string) => string,
+    amount = ids.length,
+  ): Promise<LatencyRow> {
     await new Promise((resolve) => setTimeout(resolve, 150)); // the previous run's stragglers
     this.label = `${spec.run} c=${connections}`;
     this.total = amount;
@@ -378,19 +404,47 @@ async function latency(load: Load, pools: Pools): Promise<{ rows: LatencyRow[]; 
   const rows: LatencyRow[] = [];
   const notes: string[] = [];
   const perRun = Math.min(settings.requests, Math.floor(Math.min(pools.known.left, pools.linkedIds.left) / settings.concurrencies.length));
-  if (perRun < settings.requests) notes.push(`Requests per run capped at ${perRun} (BENCH_REQUESTS ${settings.requests}): that many never-asked customers with linked browsers per run.`);
+  if (perRun < settings.requests)
+    notes.push(`Requests per run capped at ${perRun} (BENCH_REQUESTS ${settings.requests}): that many never-asked customers with linked browsers per run.`);
   for (const c of settings.concurrencies) {
     progress.line(`latency at concurrency ${c}, ${perRun} requests per run`);
     const known = pools.known.take(perRun);
     const linked = pools.linkedIds.take(perRun);
     const unlinked = pools.unlinkedIds.take(perRun);
     rows.push(await load.measure({ run: 'a. known, cold', query: 'customer(id:)', subjects: 'customers never asked before', cache: 'misses (fills it)' }, c, known, knownBody));
-    rows.push(await load.measure({ run: 'b. anonymous, unlinked', query: 'visitor(anonymousId:)', subjects: 'unlinked anonymous ids', cache: 'none: read live' }, c, unlinked, visitorBody, perRun));
-    rows.push(await load.measure({ run: 'c. anonymous, linked, cold', query: 'visitor(anonymousId:)', subjects: 'linked ids of customers never asked before', cache: 'customer part misses; id lookup live' }, c, linked, visitorBody));
+    rows.push(
+      await load.measure(
+        { run: 'b. anonymous, unlinked', query: 'visitor(anonymousId:)', subjects: 'unlinked anonymous ids', cache: 'none: read live' },
+        c,
+        unlinked,
+        visitorBody,
+        perRun,
+      ),
+    );
+    rows.push(
+      await load.measure(
+        {
+          run: 'c. anonymous, linked, cold',
+          query: 'visitor(anonymousId:)',
+          subjects: 'linked ids of customers never asked before',
+          cache: 'customer part misses; id lookup live',
+        },
+        c,
+        linked,
+        visitorBody,
+      ),
+    );
     await load.prime(known, knownBody);
     rows.push(await load.measure({ run: 'a. known, warm', query: 'customer(id:)', subjects: 'the same customers, just asked', cache: 'hits' }, c, known, knownBody));
     await load.prime(linked, visitorBody);
-    rows.push(await load.measure({ run: 'c. anonymous, linked, warm', query: 'visitor(anonymousId:)', subjects: 'the same linked ids, just asked', cache: 'customer part hits; id lookup live' }, c, linked, visitorBody));
+    rows.push(
+      await load.measure(
+        { run: 'c. anonymous, linked, warm', query: 'visitor(anonymousId:)', subjects: 'the same linked ids, just asked', cache: 'customer part hits; id lookup live' },
+        c,
+        linked,
+        visitorBody,
+      ),
+    );
   }
   if (pools.unlinkedIds.left === 0) notes.push('Fewer unlinked ids than requests: the last run cycled through them (anonymous reads are live, so repeats are no cache hits).');
   return { rows, notes };
@@ -446,15 +500,25 @@ function plan(truth: World) {
   const linkedCustomers = [...truth.linked.keys()].sort((a, b) => Number(a) - Number(b));
   const linkCount = (id: string) => truth.linked.get(id)!.length;
   const most = Math.max(...linkedCustomers.map(linkCount));
-  const ofKind = (kind: Kind) => [...truth.truth].filter(([, t]) => expectedKind(t) === kind).map(([id]) => id).sort();
+  const ofKind = (kind: Kind) =>
+    [...truth.truth]
+      .filter(([, t]) => expectedKind(t) === kind)
+      .map(([id]) => id)
+      .sort();
   const unlinked = ofKind('UNLINKED');
   // Single-request counts prefer subjects whose browsing no consent answer withholds (else `web`
   // is null after one statement).
   const cleanFirst = (ids: string[], isClean: (id: string) => boolean) => [...ids.filter(isClean), ...ids.filter((id) => !isClean(id))];
   const cleanCustomer = (id: string) => !truth.refusing.has(id);
   const cleanBrowser = (id: string) => truth.truth.get(id)!.refused === 0;
-  const one = cleanFirst(linkedCustomers.filter((id) => linkCount(id) === 1), cleanCustomer);
-  const mostLinked = cleanFirst(linkedCustomers.filter((id) => linkCount(id) === most), cleanCustomer);
+  const one = cleanFirst(
+    linkedCustomers.filter((id) => linkCount(id) === 1),
+    cleanCustomer,
+  );
+  const mostLinked = cleanFirst(
+    linkedCustomers.filter((id) => linkCount(id) === most),
+    cleanCustomer,
+  );
   const half = Math.ceil(mostLinked.length / 2);
   const counted = {
     knownOne: one.slice(0, SAMPLES),
@@ -475,19 +539,40 @@ function plan(truth: World) {
   return {
     most,
     prime,
-    counts: ([
-      { request: 'customer(id:), 1 linked browser', group: 'customer(id:)', known: true, ids: counted.knownOne.map(customer) },
-      { request: `customer(id:), ${most} linked browsers (the most)`, group: 'customer(id:)', known: true, ids: counted.knownMost.map(customer) },
-      { request: 'visitor(anonymousId:), linked, customer with 1 linked browser', group: 'visitor(anonymousId:) of a linked id', known: false, ids: counted.visitorOne.map(linked) },
-      { request: `visitor(anonymousId:), linked, customer with ${most} linked browsers`, group: 'visitor(anonymousId:) of a linked id', known: false, ids: counted.visitorMost.map(linked) },
-      { request: 'visitor(anonymousId:), unlinked', group: 'anonymous', known: false, ids: counted.unlinked.map(none) },
-      { request: 'visitor(anonymousId:), ambiguous (shared computer)', group: 'anonymous', known: false, ids: counted.ambiguous.map(none) },
-    ] satisfies CountSubjects[]).filter((s) => s.ids.length > 0),
+    counts: (
+      [
+        { request: 'customer(id:), 1 linked browser', group: 'customer(id:)', known: true, ids: counted.knownOne.map(customer) },
+        { request: `customer(id:), ${most} linked browsers (the most)`, group: 'customer(id:)', known: true, ids: counted.knownMost.map(customer) },
+        {
+          request: 'visitor(anonymousId:), linked, customer with 1 linked browser',
+          group: 'visitor(anonymousId:) of a linked id',
+          known: false,
+          ids: counted.visitorOne.map(linked),
+        },
+        {
+          request: `visitor(anonymousId:), linked, customer with ${most} linked browsers`,
+          group: 'visitor(anonymousId:) of a linked id',
+          known: false,
+          ids: counted.visitorMost.map(linked),
+        },
+        { request: 'visitor(anonymousId:), unlinked', group: 'anonymous', known: false, ids: counted.unlinked.map(none) },
+        { request: 'visitor(anonymousId:), ambiguous (shared computer)', group: 'anonymous', known: false, ids: counted.ambiguous.map(none) },
+      ] satisfies CountSubjects[]
+    ).filter((s) => s.ids.length > 0),
     pools: {
       // Only customers with linked browsers: the others' events all carry no user id, so they would read nothing.
-      known: new Supply('known', rest.filter((_, i) => i % 2 === 0)),
-      linkedIds: new Supply('linked', rest.filter((_, i) => i % 2 === 1).map((id) => truth.linked.get(id)![0]!)),
-      unlinkedIds: new Supply('unlinked', unlinked.filter((id) => !reserved.has(id))),
+      known: new Supply(
+        'known',
+        rest.filter((_, i) => i % 2 === 0),
+      ),
+      linkedIds: new Supply(
+        'linked',
+        rest.filter((_, i) => i % 2 === 1).map((id) => truth.linked.get(id)![0]!),
+      ),
+      unlinkedIds: new Supply(
+        'unlinked',
+        unlinked.filter((id) => !reserved.has(id)),
+      ),
     } satisfies Pools,
   };
 }
@@ -496,12 +581,16 @@ function main(): Promise<void> {
   return benchRun('visitors', settings, async ({ world, pool: counting, standIns, facts }) => {
     const truthStarted = performance.now();
     const truth = groundTruth(world, settings.webDays);
-    progress.line(`replayed the generator for ground truth in ${((performance.now() - truthStarted) / 1000).toFixed(1)} s: ${truth.truth.size} browsers, ${truth.linked.size} customers with linked browsers`);
+    progress.line(
+      `replayed the generator for ground truth in ${((performance.now() - truthStarted) / 1000).toFixed(1)} s: ${truth.truth.size} browsers, ${truth.linked.size} customers with linked browsers`,
+    );
     const planned = plan(truth);
     // A server of its own for coverage (it fills the shared cache with every linked customer),
     // then a fresh one, empty cache, for the counts and the latency runs.
     const covered = await withServer(counting, standIns, (url) => coverage(url, counting, world, truth));
-    progress.line(`coverage done in ${covered.seconds.toFixed(1)} s: ${covered.notFound.length} not found, ${covered.wrongKind.length} of the wrong kind, ${covered.customers.wrong.length} wrong customers`);
+    progress.line(
+      `coverage done in ${covered.seconds.toFixed(1)} s: ${covered.notFound.length} not found, ${covered.wrongKind.length} of the wrong kind, ${covered.customers.wrong.length} wrong customers`,
+    );
     const measured = await withServer(counting, standIns, async (url) => {
       // One-time work (the warehouse layout, the first plans) is not any request's.
       await post(url, KNOWN, { id: planned.prime.customer });
@@ -515,7 +604,16 @@ function main(): Promise<void> {
       }
     });
     const { startedAt, durationSeconds, machine } = facts();
-    const results = { startedAt: startedAt.toISOString(), durationSeconds, machine, settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH }, coverage: covered, latency: measured.rows, statements: measured.counts, notes: measured.notes };
+    const results = {
+      startedAt: startedAt.toISOString(),
+      durationSeconds,
+      machine,
+      settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH },
+      coverage: covered,
+      latency: measured.rows,
+      statements: measured.counts,
+      notes: measured.notes,
+    };
     const table = markdown({ startedAt, durationSeconds, machine, coverage: covered, latency: measured.rows, counts: measured.counts, notes: measured.notes, most: planned.most });
     return { results, table };
   });
@@ -525,7 +623,13 @@ function main(): Promise<void> {
 // The report.
 
 const list = (values: ReadonlyArray<number | null>) => (new Set(values).size === 1 ? String(values[0] ?? '-') : values.map((v) => v ?? '-').join(' / '));
-const examples = (items: readonly unknown[], n = 3) => (items.length === 0 ? '' : ` e.g. ${items.slice(0, n).map((x) => JSON.stringify(x)).join('; ')}`);
+const examples = (items: readonly unknown[], n = 3) =>
+  items.length === 0
+    ? ''
+    : ` e.g. ${items
+        .slice(0, n)
+        .map((x) => JSON.stringify(x))
+        .join('; ')}`;
 
 function markdown(r: {
   startedAt: Date;
@@ -540,48 +644,83 @@ function markdown(r: {
   const { coverage: cov, machine: m } = r;
   const out: string[] = [];
   out.push(`# A profile for every visitor: \`visitor(anonymousId:)\``, '');
-  out.push(`Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end (other work on the machine shows there).`);
-  out.push(`Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers (+10% prospects), ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults; rate limits off, request budget 5000 ms, development anonymous scopes). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms (no request here reaches them).`, '');
+  out.push(
+    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end (other work on the machine shows there).`,
+  );
+  out.push(
+    `Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers (+10% prospects), ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults; rate limits off, request budget 5000 ms, development anonymous scopes). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms (no request here reaches them).`,
+    '',
+  );
 
   out.push('## 1. Coverage (every anonymous id the warehouse holds)', '');
-  out.push(`${cov.warehouseIds} distinct anonymous ids in the warehouse (pages, tracks, identifies); the generator's replay has ${cov.generatorIds}` +
-    (cov.onlyInWarehouse.length + cov.onlyInGenerator.length ? ` (${cov.onlyInWarehouse.length} only in the warehouse, ${cov.onlyInGenerator.length} only in the generator)` : ', the same set') +
-    `. Asked ${BATCH} per request (the default alias limit), ${COVERAGE_IN_FLIGHT} requests in flight: ${cov.requests} requests in ${cov.seconds.toFixed(1)} s.`, '');
+  out.push(
+    `${cov.warehouseIds} distinct anonymous ids in the warehouse (pages, tracks, identifies); the generator's replay has ${cov.generatorIds}` +
+      (cov.onlyInWarehouse.length + cov.onlyInGenerator.length
+        ? ` (${cov.onlyInWarehouse.length} only in the warehouse, ${cov.onlyInGenerator.length} only in the generator)`
+        : ', the same set') +
+      `. Asked ${BATCH} per request (the default alias limit), ${COVERAGE_IN_FLIGHT} requests in flight: ${cov.requests} requests in ${cov.seconds.toFixed(1)} s.`,
+    '',
+  );
   out.push('| expected (generator) | ids | got a profile | of the expected kind | with errors |', '|---|---:|---:|---:|---:|');
-  const names: Record<Kind, string> = { Customer: 'Customer (signed in as one customer)', UNLINKED: 'AnonymousVisitor UNLINKED (never signed in)', AMBIGUOUS: 'AnonymousVisitor AMBIGUOUS (several customers)' };
-  let ids = 0, found = 0, right = 0, errors = 0;
+  const names: Record<Kind, string> = {
+    Customer: 'Customer (signed in as one customer)',
+    UNLINKED: 'AnonymousVisitor UNLINKED (never signed in)',
+    AMBIGUOUS: 'AnonymousVisitor AMBIGUOUS (several customers)',
+  };
+  let ids = 0,
+    found = 0,
+    right = 0,
+    errors = 0;
   for (const kind of ['Customer', 'UNLINKED', 'AMBIGUOUS'] as const) {
     const k = cov.byKind[kind];
-    ids += k.ids; found += k.found; right += k.rightKind; errors += k.errors;
+    ids += k.ids;
+    found += k.found;
+    right += k.rightKind;
+    errors += k.errors;
     out.push(`| ${names[kind]} | ${k.ids} | ${k.found} (${pct(k.found, k.ids)}) | ${k.rightKind} (${pct(k.rightKind, k.ids)}) | ${k.errors} |`);
   }
   out.push(`| all | ${ids} | ${found} (${pct(found, ids)}) | ${right} (${pct(right, ids)}) | ${errors} |`, '');
   const c = cov.customers;
-  out.push(`- Resolved to a Customer: ${c.total}; the browser's owner (generator: the person whose device made the id) for ${c.owners} (${pct(c.owners, c.total)}); ` +
-    `the customer the generator signed in on it for ${c.identified} (${pct(c.identified, c.total)}); identification \`by ANONYMOUS_ID, link LINKED\` with the id among \`mergedAnonymousIds\` for ${c.identificationRight} (${pct(c.identificationRight, c.total)}); ` +
-    `\`mergedAnonymousIds\` and \`ambiguousAnonymousIds\` exactly the generator's for that customer for ${c.mergeRight} (${pct(c.mergeRight, c.total)}).${examples(c.wrong)}`);
+  out.push(
+    `- Resolved to a Customer: ${c.total}; the browser's owner (generator: the person whose device made the id) for ${c.owners} (${pct(c.owners, c.total)}); ` +
+      `the customer the generator signed in on it for ${c.identified} (${pct(c.identified, c.total)}); identification \`by ANONYMOUS_ID, link LINKED\` with the id among \`mergedAnonymousIds\` for ${c.identificationRight} (${pct(c.identificationRight, c.total)}); ` +
+      `\`mergedAnonymousIds\` and \`ambiguousAnonymousIds\` exactly the generator's for that customer for ${c.mergeRight} (${pct(c.mergeRight, c.total)}).${examples(c.wrong)}`,
+  );
   const reasons = new Map<string, number>();
   for (const x of cov.ownedIdentifiedNotCustomer) {
     const key = `${x.got}: ${x.reason.replace(/\d+/g, 'N')}`;
     reasons.set(key, (reasons.get(key) ?? 0) + 1);
   }
-  out.push(`- Browsers a customer owns and signed in on: ${cov.ownedIdentified}; not resolved to their owner: ${cov.ownedIdentifiedNotCustomer.length}` +
-    (reasons.size ? ` (${[...reasons].map(([reason, n]) => `${n} ${reason}`).join('; ')})` : '') + `.${examples(cov.ownedIdentifiedNotCustomer, 1)}`);
+  out.push(
+    `- Browsers a customer owns and signed in on: ${cov.ownedIdentified}; not resolved to their owner: ${cov.ownedIdentifiedNotCustomer.length}` +
+      (reasons.size ? ` (${[...reasons].map(([reason, n]) => `${n} ${reason}`).join('; ')})` : '') +
+      `.${examples(cov.ownedIdentifiedNotCustomer, 1)}`,
+  );
   if (cov.notFound.length) {
-    out.push(`- **Not found (null)**: ${cov.notFound.length}, of which ${cov.notFoundAllRefused} are unlinked browsers every one of whose events refused analytics (generator): ` +
-      'the web source\'s `visitors` leaves refused events out when it decides whether an id was seen, so the id reads as never seen, ' +
-      `whereas \`Query.visitor\` promises null only when the warehouse has neither an event nor an identify call for it.${examples(cov.notFound)}`);
+    out.push(
+      `- **Not found (null)**: ${cov.notFound.length}, of which ${cov.notFoundAllRefused} are unlinked browsers every one of whose events refused analytics (generator): ` +
+        "the web source's `visitors` leaves refused events out when it decides whether an id was seen, so the id reads as never seen, " +
+        `whereas \`Query.visitor\` promises null only when the warehouse has neither an event nor an identify call for it.${examples(cov.notFound)}`,
+    );
   }
   if (cov.wrongKind.length) out.push(`- **Of the wrong kind**: ${cov.wrongKind.length}.${examples(cov.wrongKind)}`);
   if (cov.withErrors.length) out.push(`- **With errors**: ${cov.withErrors.length}.${examples(cov.withErrors)}`);
   out.push('');
 
   out.push('## 2. Latency: the same `web` selection, anonymous vs known', '');
-  out.push(`Selection: \`${WEB}\`. One subject per request, each request a distinct id unless said; load from autocannon in a worker thread (bench/lib/load-worker.ts), on a fresh server (empty cache) after the counts below.`, '');
-  out.push('| run | query | subjects | shared cache | conc. | requests | distinct ids | p50 ms | p95 ms | p99 ms | req/s | warehouse SQL / req | shop SQL / req | errors |', '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push(
+    `Selection: \`${WEB}\`. One subject per request, each request a distinct id unless said; load from autocannon in a worker thread (bench/lib/load-worker.ts), on a fresh server (empty cache) after the counts below.`,
+    '',
+  );
+  out.push(
+    '| run | query | subjects | shared cache | conc. | requests | distinct ids | p50 ms | p95 ms | p99 ms | req/s | warehouse SQL / req | shop SQL / req | errors |',
+    '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  );
   for (const row of r.latency) {
     const err = row.errorResponses || row.non2xx ? `${row.errorResponses} ${JSON.stringify(row.errorCodes)}${row.non2xx ? `, ${row.non2xx} non-2xx` : ''}` : '';
-    out.push(`| ${row.run} | \`${row.query}\` | ${row.subjects} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${row.distinctIds} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${row.webPerRequest.toFixed(2)} | ${row.shopPerRequest.toFixed(2)} | ${err} |`);
+    out.push(
+      `| ${row.run} | \`${row.query}\` | ${row.subjects} | ${row.cache} | ${row.concurrency} | ${row.requests} | ${row.distinctIds} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${row.rps.toFixed(0)} | ${row.webPerRequest.toFixed(2)} | ${row.shopPerRequest.toFixed(2)} | ${err} |`,
+    );
   }
   out.push('', '| conc. | ratio | p50 | p99 | req/s |', '|---:|---|---:|---:|---:|');
   for (const conc of settings.concurrencies) {
@@ -592,33 +731,41 @@ function markdown(r: {
       ['b. anonymous unlinked / a. known warm', 'b. anonymous, unlinked', 'a. known, warm'],
       ['c. anonymous linked warm / a. known warm', 'c. anonymous, linked, warm', 'a. known, warm'],
     ] as const) {
-      const x = at(a), y = at(b);
+      const x = at(a),
+        y = at(b);
       if (x && y) out.push(`| ${conc} | ${label} | ${(x.p50 / y.p50).toFixed(2)} | ${(x.p99 / y.p99).toFixed(2)} | ${(x.rps / y.rps).toFixed(2)} |`);
     }
   }
   out.push('');
   out.push('## 3. SQL statements per request', '');
-  out.push(`Each request alone, on subjects nobody had asked for (cold cache), the latency selection; one column entry per subject (x / y / z when they differ). Linked browsers: how many the generator signed in on as that customer alone (the most in this world: ${r.most}).`, '');
+  out.push(
+    `Each request alone, on subjects nobody had asked for (cold cache), the latency selection; one column entry per subject (x / y / z when they differ). Linked browsers: how many the generator signed in on as that customer alone (the most in this world: ${r.most}).`,
+    '',
+  );
   out.push('| request | subjects | linked browsers | warehouse SQL | shop SQL | answer |', '|---|---|---:|---:|---:|---|');
-  for (const row of r.counts) out.push(`| \`${row.request}\` | ${row.subjects.join(', ')} | ${list(row.linkedBrowsers)} | ${list(row.web)} | ${list(row.shop)} | ${[...new Set(row.kinds)].join(', ')} |`);
+  for (const row of r.counts)
+    out.push(`| \`${row.request}\` | ${row.subjects.join(', ')} | ${list(row.linkedBrowsers)} | ${list(row.web)} | ${list(row.shop)} | ${[...new Set(row.kinds)].join(', ')} |`);
   for (const group of ['customer(id:)', 'visitor(anonymousId:) of a linked id'] as const) {
     const rows = r.counts.filter((row) => row.group === group);
     const web = rows.flatMap((row) => row.web);
     const shop = rows.flatMap((row) => row.shop);
     const linked = [...new Set(rows.flatMap((row) => row.linkedBrowsers))].join(' and ');
     const same = new Set(web).size === 1 && new Set(shop).size === 1;
-    out.push('', same
-      ? `${group}: ${web[0]} warehouse and ${shop[0]} shop statements with ${linked} linked browsers alike (constant in the number of linked ids).`
-      : `${group}: **statements differ with ${linked} linked browsers**: warehouse ${rows.map((row) => list(row.web)).join(' vs ')}, shop ${rows.map((row) => list(row.shop)).join(' vs ')}.`);
+    out.push(
+      '',
+      same
+        ? `${group}: ${web[0]} warehouse and ${shop[0]} shop statements with ${linked} linked browsers alike (constant in the number of linked ids).`
+        : `${group}: **statements differ with ${linked} linked browsers**: warehouse ${rows.map((row) => list(row.web)).join(' vs ')}, shop ${rows.map((row) => list(row.shop)).join(' vs ')}.`,
+    );
   }
   out.push('');
   const notes = [
     ...r.notes,
     `Cache: a known customer's \`web\` in this shape (30 days, 3 viewed products, 3 categories) is a declared cached shape (cache/web.ts), keyed by customer id: "cold" rows ask customers nobody asked before (each request misses and fills), "warm" rows ask them again right after a priming pass; what a warm row still sends to the warehouse is what is read live (an anonymous id's lookup always is: its key is an anonymous id). The customer record (shop) is cached for ${commerceTtl} s, then served stale while one background read refreshes it: the shop SQL of warm rows whose records the cold run stored a little earlier.`,
     `Warehouse statements per request below the single-request counts (${[...new Set(r.counts.map((row) => `${row.group === 'anonymous' ? 'visitor(anonymousId:) of an unlinked or ambiguous id' : row.group} ${list(row.web)}`))].join(', ')}) come from profiles whose newest consent answer withholds analytics (\`web\` null after the consent read) and, for unlinked ids, from ids read as never seen (\`visitor\` null after the lookup).`,
-    `${settings.databaseUrl ? 'The PostgreSQL server answers several statements at once.' : 'Embedded PGlite runs in this process and answers one statement at a time: at concurrency 50 every cold run queues on it (p50 close to 50 / req/s), so ratios there compare queueing, and milliseconds are this machine\'s.'}`,
-    'Known customers (a) and linked ids (c) come from disjoint halves of the customers with linked browsers (those without have no events carrying their user id); unlinked ids (b) are browsers no customer signed in on (prospects\', and customers\' never-signed-in devices).',
-    'Ground truth replays sandbox/demo (personAt, webActivityOf, devicesOf, anonymousIdOf, sharingPartner) for the same world and window; the warehouse\'s identifies are not read for it.',
+    `${settings.databaseUrl ? 'The PostgreSQL server answers several statements at once.' : "Embedded PGlite runs in this process and answers one statement at a time: at concurrency 50 every cold run queues on it (p50 close to 50 / req/s), so ratios there compare queueing, and milliseconds are this machine's."}`,
+    "Known customers (a) and linked ids (c) come from disjoint halves of the customers with linked browsers (those without have no events carrying their user id); unlinked ids (b) are browsers no customer signed in on (prospects', and customers' never-signed-in devices).",
+    "Ground truth replays sandbox/demo (personAt, webActivityOf, devicesOf, anonymousIdOf, sharingPartner) for the same world and window; the warehouse's identifies are not read for it.",
   ];
   out.push(...notes.map((n) => `- ${n}`), '');
   return out.join('\n');

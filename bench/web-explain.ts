@@ -44,8 +44,10 @@ try {
     schema: 'web',
     historyDays,
     onProgress: (p) =>
-      log(`  ${p.people}/${p.total} people  ${p.events} events  ${p.rows} rows  ` +
-        `${Math.round(p.rows / (p.elapsedMs / 1000))} rows/s  rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB`),
+      log(
+        `  ${p.people}/${p.total} people  ${p.events} events  ${p.rows} rows  ` +
+          `${Math.round(p.rows / (p.elapsedMs / 1000))} rows/s  rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB`,
+      ),
   });
   const sizes = await pool.query<{ table: string; rows: string; size: string }>(
     `SELECT relname AS table, n_live_tup::text AS rows, pg_size_pretty(pg_total_relation_size(relid)) AS size
@@ -53,26 +55,29 @@ try {
   );
   const seconds = seeded.elapsedMs / 1000;
   console.log(`## Warehouse\n`);
-  console.log(`${seeded.total} people (${world.customers} customers), ${historyDays} days: ${seeded.events} events ` +
-    `(pages + tracks), ${seeded.rows} rows in ${seconds.toFixed(1)} s including indexes and ANALYZE: ` +
-    `${Math.round(seeded.rows / seconds)} rows/s, ${Math.round(seeded.events / seconds)} events/s.\n`);
+  console.log(
+    `${seeded.total} people (${world.customers} customers), ${historyDays} days: ${seeded.events} events ` +
+      `(pages + tracks), ${seeded.rows} rows in ${seconds.toFixed(1)} s including indexes and ANALYZE: ` +
+      `${Math.round(seeded.rows / seconds)} rows/s, ${Math.round(seeded.events / seconds)} events/s.\n`,
+  );
   console.log('| table | rows | size with indexes |\n|---|---:|---:|');
   for (const row of sizes.rows) console.log(`| ${row.table} | ${row.rows} | ${row.size} |`);
 
   // Customers spread over the id range; the single-customer case is the first of them.
   const ids = Array.from({ length: 100 }, (_, i) => String(1 + Math.floor((i * world.customers) / 100)));
-  const anonymous = await pool.query<{ anonymous_id: string }>(
-    `SELECT anonymous_id FROM web.identifies WHERE user_id = ANY($1) GROUP BY anonymous_id LIMIT 100`,
-    [ids],
-  );
+  const anonymous = await pool.query<{ anonymous_id: string }>(`SELECT anonymous_id FROM web.identifies WHERE user_id = ANY($1) GROUP BY anonymous_id LIMIT 100`, [ids]);
   for (const days of [30, 180]) {
     console.log(`\n## Statements, ${days}-day window (lists: first 10); execution / planning ms, median of ${runs}\n`);
     console.log('| family | 1 customer | 100 customers | rows (100) |\n|---|---:|---:|---:|');
-    for (const [family, call] of families(days, anonymous.rows.map((r) => r.anonymous_id))) {
+    for (const [family, call] of families(
+      days,
+      anonymous.rows.map((r) => r.anonymous_id),
+    )) {
       const one = await explain(family, (source) => call(source, ids.slice(0, 1)));
       const hundred = await explain(family, (source) => call(source, ids));
-      console.log(`| ${family} | ${one.execution.toFixed(1)} / ${one.planning.toFixed(1)} | ` +
-        `${hundred.execution.toFixed(1)} / ${hundred.planning.toFixed(1)} | ${hundred.rows} |`);
+      console.log(
+        `| ${family} | ${one.execution.toFixed(1)} / ${one.planning.toFixed(1)} | ` + `${hundred.execution.toFixed(1)} / ${hundred.planning.toFixed(1)} | ${hundred.rows} |`,
+      );
     }
   }
 } finally {
@@ -108,8 +113,7 @@ async function explain(family: string, call: (source: WebSource) => Promise<unkn
   const sent: Array<{ text: string; values: unknown[] }> = [];
   // The catalog read (which tables and columns exist) runs for real; only the family's statement is captured.
   const capture: Queryable = {
-    query: async (text, values = []) =>
-      text.includes('information_schema.columns') ? pool.query(text, values) : (sent.push({ text, values }), { rows: [] }),
+    query: async (text, values = []) => (text.includes('information_schema.columns') ? pool.query(text, values) : (sent.push({ text, values }), { rows: [] })),
   };
   await call(createWebSource(capture, { schema: 'web', now: () => world.asOf }));
   if (sent.length !== 1) throw new Error(`${family}: expected one statement, got ${sent.length}`);

@@ -85,7 +85,10 @@ export function boundedActivityBatch(
       return null;
     });
     if (admitted.length > 0) {
-      const values = await family(admitted.map((i) => emails[i]!), call).catch((error: Error) => admitted.map(() => error));
+      const values = await family(
+        admitted.map((i) => emails[i]!),
+        call,
+      ).catch((error: Error) => admitted.map(() => error));
       admitted.forEach((i, j) => (out[i] = values[j]!));
     }
     return out;

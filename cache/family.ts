@@ -175,7 +175,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
       if (value instanceof Error || value === undefined) return;
       if (typeof value === 'object' && value !== null) storedAtOf.set(value, storedAt);
       entries.push({ key: fullKey(key), entry: { value, storedAt }, retainMs: value === null ? policy.notFoundTtlMs : retainValue });
-      for (const extra of value === null ? [] : (cache.alsoStore?.(key, value as NonNullable<R>) ?? [])) {
+      for (const extra of value === null ? [] : (cache.alsoStore?.(key, value) ?? [])) {
         entries.push({ key: extra.key, entry: { value: extra.value, storedAt }, retainMs: retainValue });
       }
     });
@@ -190,11 +190,15 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     const todo = keys.filter((key) => !inFlight.has(fullKey(key)));
     if (todo.length > 0) {
       const fetched = guard
-        .run(async (signal) => {
-          const values = await batch(todo, signal);
-          await save(todo, values);
-          return values;
-        }, deadline, options.name)
+        .run(
+          async (signal) => {
+            const values = await batch(todo, signal);
+            await save(todo, values);
+            return values;
+          },
+          deadline,
+          options.name,
+        )
         .catch((error: unknown) => todo.map(() => error as Error));
       todo.forEach((key, i) => {
         const promise = fetched.then((values) => values[i]!);
@@ -249,7 +253,12 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     let failed = 0;
     if (misses.length > 0) {
       const started = performance.now();
-      const results = await Promise.all(fetch(misses.map((i) => keys[i]!), call.deadline).map((promise) => withDeadline(promise, call.deadline, source)));
+      const results = await Promise.all(
+        fetch(
+          misses.map((i) => keys[i]!),
+          call.deadline,
+        ).map((promise) => withDeadline(promise, call.deadline, source)),
+      );
       upstreamMs = performance.now() - started;
       misses.forEach((i, j) => {
         const result = results[j]!;

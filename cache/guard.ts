@@ -47,8 +47,7 @@ export function countsAgainstSource(error: unknown): boolean {
 }
 
 /** A statement or request the upstream refuses as such: it would fail again the same way. */
-const isContractError = (error: unknown): error is SourceError =>
-  error instanceof SourceError && error.kind === 'bad_response' && !error.retryable;
+const isContractError = (error: unknown): error is SourceError => error instanceof SourceError && error.kind === 'bad_response' && !error.retryable;
 
 /** The reasons the guard aborts calls with: the caller gave up, which says nothing about the source. */
 const callerGaveUp = new WeakSet<object>();

@@ -102,7 +102,14 @@ export class Invalidator {
 
     const bySource = new Map<CachedSource, string[]>(CACHED_SOURCES.map((source) => [source, []]));
     for (const k of keys) bySource.get(k.slice(0, k.indexOf(':')) as CachedSource)?.push(k);
-    const evicted = await Promise.all(CACHED_SOURCES.map((source) => this.delete(bySource.get(source)!).then(() => true, () => false)));
+    const evicted = await Promise.all(
+      CACHED_SOURCES.map((source) =>
+        this.delete(bySource.get(source)!).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
 
     // The warehouse is keyed by the shop's customer id: its entries are named by the shop's lookup.
     const lookupFailure: Partial<Record<CachedSource, SourceError>> = { commerce: customer.error, crm: contact.error, web: customer.error };

@@ -6,14 +6,7 @@ import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
 import type { WebKey, WebSource, WebSubject } from '../sources/web/index.ts';
-import {
-  ACTIVITY_FAMILY,
-  ACTIVITY_READS_PER_REQUEST,
-  ACTIVITY_SHAPES,
-  activityShape,
-  boundedActivityBatch,
-  type ActivityAllowance,
-} from './activity.ts';
+import { ACTIVITY_FAMILY, ACTIVITY_READS_PER_REQUEST, ACTIVITY_SHAPES, activityShape, boundedActivityBatch, type ActivityAllowance } from './activity.ts';
 import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
 import { declareShapes, splitFamily, type DeclaredShapes } from './shapes.ts';
@@ -65,8 +58,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     web: new SourceGuard('web', options.guard),
   } satisfies Partial<Record<SourceName, SourceGuard>>;
   const { store, logger } = options;
-  const cached = <K>(source: SourceName, keyOf: (key: K) => string) =>
-    store ? { cache: { store, policy: options.freshness[source], keyOf } } : {};
+  const cached = <K>(source: SourceName, keyOf: (key: K) => string) => (store ? { cache: { store, policy: options.freshness[source], keyOf } } : {});
   const id = (key: string) => key;
   const { commerce, crm, email, web } = sources;
   /**
@@ -172,7 +164,14 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     let found = activity.get(shape);
     if (!found) {
       const keyOf = (email: string) => ACTIVITY_SHAPES.entry(shape, email);
-      found = family({ source: 'email', name: ACTIVITY_FAMILY, batch: email.activityByEmail(args), guard: guards.email, logger, ...(ACTIVITY_SHAPES.isCached(args) ? cached('email', keyOf) : {}) });
+      found = family({
+        source: 'email',
+        name: ACTIVITY_FAMILY,
+        batch: email.activityByEmail(args),
+        guard: guards.email,
+        logger,
+        ...(ACTIVITY_SHAPES.isCached(args) ? cached('email', keyOf) : {}),
+      });
       activity.set(shape, found);
     }
     return found;
@@ -187,8 +186,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
   };
   // Scoring is pure (stats and boundaries), so RFM never waits on the shop database for boundaries
   // it has: only when none was ever computed does it read them, under the guard and the deadline.
-  const rfmBoundaries = async (call: CallContext): Promise<RfmBoundaries> =>
-    commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
+  const rfmBoundaries = async (call: CallContext): Promise<RfmBoundaries> => commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
   // The CLV parameters likewise: fitted in the background, waited for only when none was ever fitted.
   const clvFit = async (call: CallContext): Promise<ClvFit> => commerce.clv.current() ?? guards.commerce.run(() => commerce.clv.ensure(), call.deadline);
   // The catalogue's price tiers likewise (read in the background; waited for only when never read).
@@ -259,8 +257,7 @@ export function createLoaders(upstreams: Upstreams, request: CallContext) {
       request.readAt?.(value, epochMs);
     },
   };
-  const loader = <K, R, C = K>(batch: Family<K, R>, options: DataLoader.Options<K, R, C> = {}) =>
-    new DataLoader<K, R, C>((keys) => batch(keys, call), options);
+  const loader = <K, R, C = K>(batch: Family<K, R>, options: DataLoader.Options<K, R, C> = {}) => new DataLoader<K, R, C>((keys) => batch(keys, call), options);
 
   const customerById = loader(families.customerById, { maxBatchSize: COMMERCE_BATCH });
   const customerByEmail = loader(families.customerByEmail, { maxBatchSize: COMMERCE_BATCH });

@@ -299,7 +299,7 @@ export class RedisStore implements EntityStore {
   private decode(buffer: Buffer): CacheEntry | undefined {
     try {
       const parsed = Entry.safeParse(deserialize(buffer));
-      if (parsed.success) return parsed.data as CacheEntry;
+      if (parsed.success) return parsed.data;
     } catch {
       // Not a V8 serialization at all: the same miss as a wrong shape.
     }

@@ -55,7 +55,10 @@ export function splitFamily<K, R>(isCached: (key: K) => boolean, cached: Family<
     const out: Array<R | Error> = new Array(keys.length);
     const run = async (family: Family<K, R>, positions: readonly number[]) => {
       if (positions.length === 0) return;
-      const values = await family(positions.map((i) => keys[i]!), call).catch((error: Error) => positions.map(() => error));
+      const values = await family(
+        positions.map((i) => keys[i]!),
+        call,
+      ).catch((error: Error) => positions.map(() => error));
       positions.forEach((i, j) => (out[i] = values[j]!));
     };
     await Promise.all([run(cached, toCache), run(live, toLive)]);

@@ -13,9 +13,7 @@ export interface CacheEntry {
  * `down` still answers, from its in-process copy only: degraded, not failed. `since` is when the
  * state last changed (epoch ms).
  */
-export type StoreHealth =
-  | { readonly kind: 'memory'; readonly state: 'up' }
-  | { readonly kind: 'redis'; readonly state: 'up' | 'down'; readonly since: number };
+export type StoreHealth = { readonly kind: 'memory'; readonly state: 'up' } | { readonly kind: 'redis'; readonly state: 'up' | 'down'; readonly since: number };
 
 /** What a shared store absorbed instead of failing, counted since it was created (for metrics). */
 export interface StoreStats {

@@ -31,10 +31,21 @@ type Page = { readonly days: number; readonly first: number };
 
 const READS: readonly WebRead[] = Object.values(WEB_READS);
 
-const windowed = (family: string) => declareShapes<Window>('web', family, ({ days }) => `${days}`, READS.map(({ days }) => ({ days })));
+const windowed = (family: string) =>
+  declareShapes<Window>(
+    'web',
+    family,
+    ({ days }) => `${days}`,
+    READS.map(({ days }) => ({ days })),
+  );
 
 const listed = (family: string, fn: WebListFunction) =>
-  declareShapes<Page>('web', family, ({ days, first }) => `${days}:${first}`, READS.flatMap(({ days, first }) => (first[fn] === undefined ? [] : [{ days, first: first[fn] }])));
+  declareShapes<Page>(
+    'web',
+    family,
+    ({ days, first }) => `${days}:${first}`,
+    READS.flatMap(({ days, first }) => (first[fn] === undefined ? [] : [{ days, first: first[fn] }])),
+  );
 
 /**
  * Per batch function of the web source, its family (the name in cache keys and metric labels) and
@@ -72,9 +83,5 @@ export const WEB_CONSENT_FAMILY = 'consent';
  * each cached shape of each family. The user id is the shop's customer id.
  */
 export function webUserKeys(userId: string): string[] {
-  return [
-    cacheKey('web', WEB_IDENTITY_FAMILY, userId),
-    cacheKey('web', WEB_CONSENT_FAMILY, userId),
-    ...Object.values(WEB_SHAPES).flatMap((shapes) => shapes.keysOf(userId)),
-  ];
+  return [cacheKey('web', WEB_IDENTITY_FAMILY, userId), cacheKey('web', WEB_CONSENT_FAMILY, userId), ...Object.values(WEB_SHAPES).flatMap((shapes) => shapes.keysOf(userId))];
 }

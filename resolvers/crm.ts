@@ -9,8 +9,7 @@ export const CrmContact: CrmContactResolvers = {
   location: (contact) => ({ city: contact.city, state: contact.state, zip: contact.zip, country: contact.country }),
   company: (contact, _, { loaders }) => loaders.crmCompany.load(contact.id),
   // The contact was read with every allow-listed property, so this costs no further call.
-  properties: (contact, { names }, { settings }) =>
-    crmPropertyNames(names, settings.crmProperties).map((name) => ({ name, value: contact.properties[name] ?? null })),
+  properties: (contact, { names }, { settings }) => crmPropertyNames(names, settings.crmProperties).map((name) => ({ name, value: contact.properties[name] ?? null })),
 };
 
 export const CrmCompany: CrmCompanyResolvers = {

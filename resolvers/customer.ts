@@ -32,8 +32,7 @@ export const Identities: IdentitiesResolvers = {
   mailchimpSubscriberHash: async (customer, _, { loaders }) => (await loaders.emailMember.load(customer.email))?.id ?? null,
   analyticsUserId: async (customer, _, { loaders }) => (await loaders.webIdentity.load(shopRecord(customer).id))?.userId ?? null,
   anonymousIds: async (customer, _, { loaders }) => (await loaders.webIdentity.load(shopRecord(customer).id))?.anonymousIds ?? [],
-  ambiguousAnonymousIds: async (customer, _, { loaders }) =>
-    (await loaders.webIdentity.load(shopRecord(customer).id))?.ambiguousAnonymousIds ?? [],
+  ambiguousAnonymousIds: async (customer, _, { loaders }) => (await loaders.webIdentity.load(shopRecord(customer).id))?.ambiguousAnonymousIds ?? [],
 };
 
 export const CommerceProfile: CommerceProfileResolvers = {

@@ -12,12 +12,9 @@ export const EmailMarketing: EmailMarketingResolvers = {
   optedInAt: (member) => member.optInAt,
   signupSource: (member) => member.source,
   tags: (member) => member.tags.map((tag) => ({ ...tag, memberEmail: member.email })),
-  activity: async (member, args, { loaders }) =>
-    (await loaders.emailActivity(emailActivityArgs(args.first, args.types)).load(member.email)) ?? [],
-  lastOpenedAt: async (member, _, { loaders }) =>
-    (await loaders.emailActivity(ACTIVITY_READS.lastOpen).load(member.email))?.[0]?.at ?? null,
-  lastClickedAt: async (member, _, { loaders }) =>
-    (await loaders.emailActivity(ACTIVITY_READS.lastClick).load(member.email))?.[0]?.at ?? null,
+  activity: async (member, args, { loaders }) => (await loaders.emailActivity(emailActivityArgs(args.first, args.types)).load(member.email)) ?? [],
+  lastOpenedAt: async (member, _, { loaders }) => (await loaders.emailActivity(ACTIVITY_READS.lastOpen).load(member.email))?.[0]?.at ?? null,
+  lastClickedAt: async (member, _, { loaders }) => (await loaders.emailActivity(ACTIVITY_READS.lastClick).load(member.email))?.[0]?.at ?? null,
 };
 
 export const EmailActivity: EmailActivityResolvers = {
@@ -26,6 +23,5 @@ export const EmailActivity: EmailActivityResolvers = {
 };
 
 export const EmailTag: EmailTagResolvers = {
-  addedAt: async (tag, _, { loaders }) =>
-    (await loaders.emailTags.load(tag.memberEmail))?.find((dated) => dated.id === tag.id)?.addedAt ?? null,
+  addedAt: async (tag, _, { loaders }) => (await loaders.emailTags.load(tag.memberEmail))?.find((dated) => dated.id === tag.id)?.addedAt ?? null,
 };

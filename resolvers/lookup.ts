@@ -45,12 +45,7 @@ export async function customerWithId(loaders: Loaders, id: string, by: Identifie
  * shop database fails (a SourceError), a customer known by the email alone, whose shop fields
  * carry that error while the CRM and the email platform answer by the email. Anything else rejects.
  */
-export function customerWithEmail(
-  loaders: Loaders,
-  email: string,
-  info?: GraphQLResolveInfo,
-  by: IdentifiedBy = 'EMAIL',
-): Promise<CustomerOfRecord | null> {
+export function customerWithEmail(loaders: Loaders, email: string, info?: GraphQLResolveInfo, by: IdentifiedBy = 'EMAIL'): Promise<CustomerOfRecord | null> {
   const key = normalizeEmail(email);
   if (info) startByEmail(loaders, key, info);
   return loaders.customerByEmail.load(key).then(

@@ -37,10 +37,7 @@ export const Query: QueryResolvers = {
   // (Codegen types list items as `Promise<T> | T | null`, with no `Promise<T | null>`: hence the cast.)
   customers: (_, args, { loaders }, info) => {
     const keys = customersKeys(args);
-    const pending =
-      keys.kind === 'ids'
-        ? keys.values.map((id) => customerWithId(loaders, id))
-        : keys.values.map((email) => customerWithEmail(loaders, email, info));
+    const pending = keys.kind === 'ids' ? keys.values.map((id) => customerWithId(loaders, id)) : keys.values.map((email) => customerWithEmail(loaders, email, info));
     return pending as Array<Promise<CustomerOfRecord>>;
   },
 

@@ -31,9 +31,7 @@ export interface TraitInputRead {
  * nothing the trait rests on is older. Inputs are listed oldest first.
  */
 export function traitFreshness({ loaders }: Pick<Context, 'loaders'>, inputs: readonly TraitInputRead[]): TraitFreshnessModel {
-  const read = inputs
-    .map(({ source, data, value, readAt }) => ({ source, data, readAt: readAt ?? loaders.readAt(value) }))
-    .sort((a, b) => a.readAt.getTime() - b.readAt.getTime());
+  const read = inputs.map(({ source, data, value, readAt }) => ({ source, data, readAt: readAt ?? loaders.readAt(value) })).sort((a, b) => a.readAt.getTime() - b.readAt.getTime());
   const oldest = read[0];
   return { asOf: oldest ? oldest.readAt : loaders.readAt(undefined), inputs: read };
 }

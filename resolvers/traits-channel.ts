@@ -4,7 +4,14 @@ import type { Money } from '../sources/commerce/model.ts';
 import type { EmailMember } from '../sources/mailchimp/model.ts';
 import { bestSendHour, consentReach, emailReach, preferredChannel, webVisits, type ChannelEvidence } from '../traits/channel.ts';
 import { compare, emailPeriods } from '../traits/trend.ts';
-import type { ChannelReachResolvers, ChannelTraitResolvers, EmailResponseResolvers, EngagementTrendResolvers, TraitsResolvers, VisitsByCampaignResolvers } from './generated/types.ts';
+import type {
+  ChannelReachResolvers,
+  ChannelTraitResolvers,
+  EmailResponseResolvers,
+  EngagementTrendResolvers,
+  TraitsResolvers,
+  VisitsByCampaignResolvers,
+} from './generated/types.ts';
 import { channelDays, trendDays } from './arguments.ts';
 import { shopRecord } from './lookup.ts';
 import type { CustomerOfRecord } from './models.ts';

@@ -78,7 +78,10 @@ export const Demographics: DemographicsResolvers = {
   // A failed input is left out: its part carries the error, and freshness stays non-null.
   freshness: async (customer, _, context) => {
     const { loaders } = context;
-    const settle = <T>(read: () => Promise<T> | T) => Promise.resolve().then(read).catch(() => undefined);
+    const settle = <T>(read: () => Promise<T> | T) =>
+      Promise.resolve()
+        .then(read)
+        .catch(() => undefined);
     const [contact, shop, place, devices] = await Promise.all([
       settle(() => crmContact(loaders, customer)),
       settle(() => shopRecord(customer)),

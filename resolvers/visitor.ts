@@ -1,12 +1,6 @@
 import type { Context } from '../server/context.ts';
 import type { AnonymousVisitorRecord, WebConsentAnswer, WebIdentity, WebSubject } from '../sources/web/model.ts';
-import type {
-  AnonymousVisitorResolvers,
-  ChannelConsent,
-  ConsentResolvers,
-  IdentificationResolvers,
-  VisitorResolvers,
-} from './generated/types.ts';
+import type { AnonymousVisitorResolvers, ChannelConsent, ConsentResolvers, IdentificationResolvers, VisitorResolvers } from './generated/types.ts';
 import { webDays } from './arguments.ts';
 import { customerWithId, shopRecord } from './lookup.ts';
 import type { CustomerOfRecord, VisitorOfRecord, WebWindow } from './models.ts';
@@ -24,9 +18,7 @@ const isCustomer = (visitor: VisitorOfRecord): visitor is CustomerOfRecord => 'c
  * gives: its error otherwise) plus the signed-in session's browser, an anonymous visitor by its id.
  */
 export function subjectOf(visitor: VisitorOfRecord): WebSubject {
-  return isCustomer(visitor)
-    ? { userId: shopRecord(visitor).id, anonymousId: visitor.sessionAnonymousId }
-    : { userId: null, anonymousId: visitor.record.anonymousId };
+  return isCustomer(visitor) ? { userId: shopRecord(visitor).id, anonymousId: visitor.sessionAnonymousId } : { userId: null, anonymousId: visitor.record.anonymousId };
 }
 
 /**
@@ -115,8 +107,7 @@ async function customerLinks(loaders: Loaders, customer: CustomerOfRecord) {
   return [linked, { anonymousId: session, merged }] as const;
 }
 
-const fromWarehouse = (answer: WebConsentAnswer | null): ChannelConsent | null =>
-  answer && { granted: answer.granted, source: 'WAREHOUSE', at: answer.at };
+const fromWarehouse = (answer: WebConsentAnswer | null): ChannelConsent | null => answer && { granted: answer.granted, source: 'WAREHOUSE', at: answer.at };
 
 export const Consent: ConsentResolvers = {
   email: async (visitor, _, { loaders }) => {

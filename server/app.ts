@@ -97,7 +97,10 @@ export async function startServer(options: ServerOptions, listen: { host: string
   const readiness = new Readiness({ ...options.readiness, upstreams: options.upstreams });
   app.get('/readyz', async (_req, res) => {
     const report = await readiness.report();
-    res.status(report.status === 'not_ready' ? 503 : 200).set('cache-control', 'no-store').json(report);
+    res
+      .status(report.status === 'not_ready' ? 503 : 200)
+      .set('cache-control', 'no-store')
+      .json(report);
   });
   // Static pages and files, served without credentials (every query they send needs them).
   app.use(explorer.routes);
@@ -175,10 +178,7 @@ function errorLogging(): ApolloServerPlugin<Context> {
           for (const error of errors) {
             const original = unwrapResolverError(error);
             if (original instanceof SourceError) {
-              contextValue.log.warn(
-                { source: original.source, kind: original.kind, path: error.path, operationName, err: original },
-                'source failed',
-              );
+              contextValue.log.warn({ source: original.source, kind: original.kind, path: error.path, operationName, err: original }, 'source failed');
             } else if (!isExpected(error)) {
               contextValue.log.error({ err: original, path: error.path, operationName }, 'unexpected error');
             }

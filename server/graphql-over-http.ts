@@ -33,7 +33,12 @@ export function responseMediaType(accept: string | undefined): MediaType | null 
     let q = 1;
     const others = new Map<string, string>();
     for (const param of params) {
-      const [name = '', value = ''] = param.split('=').map((piece) => piece.trim().toLowerCase().replace(/^"(.*)"$/, '$1'));
+      const [name = '', value = ''] = param.split('=').map((piece) =>
+        piece
+          .trim()
+          .toLowerCase()
+          .replace(/^"(.*)"$/, '$1'),
+      );
       if (name === 'q') {
         if (!QVALUE.test(value)) return [];
         q = Number(value);

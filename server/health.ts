@@ -111,7 +111,7 @@ export class Readiness {
   }
 
   private async source(name: SourceName, findings: readonly ContractFinding[]): Promise<SourceReadiness> {
-    const breaker: BreakerState = this.options.upstreams.guards[name as keyof Upstreams['guards']]?.state ?? 'closed';
+    const breaker: BreakerState = this.options.upstreams.guards[name]?.state ?? 'closed';
     const call = this.sourceHealth.lastCall(name);
     const lastCallAt = call ? new Date(call.at).toISOString() : null;
     if (breaker === 'open') {
@@ -136,7 +136,11 @@ export class Readiness {
     const running = this.probing.get(name);
     if (running) return running;
     const source = this.options.upstreams.sources[name];
-    const started = withTimeout(Promise.resolve().then(() => source.ping()), this.timeoutMs, name)
+    const started = withTimeout(
+      Promise.resolve().then(() => source.ping()),
+      this.timeoutMs,
+      name,
+    )
       .then(
         () => observationOf({}, Date.now()),
         (error: unknown) => observationOf({ error }, Date.now()),

@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   void sources.commerce.priceTiers.start(logger.child({ source: 'commerce' }));
   const observability = observabilityFromConfig(config);
   if (!observability.tracing && tracingWanted(process.env)) {
-    logger.warn('tracing is configured but OpenTelemetry was not preloaded (node --import <server/observability/telemetry>, as npm start does; see the README): no spans are recorded');
+    logger.warn(
+      'tracing is configured but OpenTelemetry was not preloaded (node --import <server/observability/telemetry>, as npm start does; see docs/operations.md, "Tracing"): no spans are recorded',
+    );
   }
   // Each source's own description of itself against what it needs, logged in words a person can
   // act on; the findings stay in /readyz (the warehouse's drift live, as it changes).
@@ -159,7 +161,7 @@ function banner(url: string, email: string, startupMs: number, shown: { explorer
   const body = JSON.stringify({ query: `{ customer(email: "${email}") { commerce { firstName purchases { orderCount } } } }` });
   return `
 Customer 360 demo is up in ${(startupMs / 1000).toFixed(1)} s.${explorer ? ` Open ${explorer} at ${url}` : ''}
-${shown.explorer === 'sandbox' ? '(the local GraphiQL opens instead when Apollo\'s CDN cannot be reached) ' : ''}and try:
+${shown.explorer === 'sandbox' ? "(the local GraphiQL opens instead when Apollo's CDN cannot be reached) " : ''}and try:
 
   query {
     customer(email: "${email}") {

@@ -15,10 +15,7 @@ import type { Config } from './config.ts';
  * Every source, from configuration: a configured upstream wins; in the embedded demo the stand-ins
  * fill in for what is not configured; otherwise the source answers SOURCE_NOT_CONFIGURED.
  */
-export function createSources(
-  config: Config,
-  deps: { db: Queryable; analyticsDb?: Queryable; fitDb?: Queryable; logger: Logger; demo?: DemoUpstreams },
-): Sources {
+export function createSources(config: Config, deps: { db: Queryable; analyticsDb?: Queryable; fitDb?: Queryable; logger: Logger; demo?: DemoUpstreams }): Sources {
   const { demo, logger } = deps;
   return {
     commerce: createCommerceSource(deps.db, {
@@ -45,12 +42,7 @@ export function createSources(
  * The sources behind their guards and the shared cache, as configured: Redis when REDIS_URL is set
  * (unless CACHE says otherwise), an in-process LRU by default, none with CACHE=off.
  */
-export async function createConfiguredUpstreams(
-  config: Config,
-  sources: Sources,
-  logger: Logger,
-  observer?: FamilyObserver,
-): Promise<Upstreams> {
+export async function createConfiguredUpstreams(config: Config, sources: Sources, logger: Logger, observer?: FamilyObserver): Promise<Upstreams> {
   return createUpstreams(sources, {
     ...(observer && { observer }),
     store: await createStore(config, logger),
@@ -122,9 +114,7 @@ function crmSource(config: Config, logger: Logger, demo: DemoUpstreams['hubspot'
 }
 
 function emailSource(config: Config, logger: Logger, demo: DemoUpstreams['mailchimp'] | undefined): MailchimpSource {
-  const upstream = config.MAILCHIMP_API_KEY
-    ? { apiKey: config.MAILCHIMP_API_KEY, listId: config.MAILCHIMP_LIST_ID!, baseUrl: config.MAILCHIMP_BASE_URL }
-    : demo;
+  const upstream = config.MAILCHIMP_API_KEY ? { apiKey: config.MAILCHIMP_API_KEY, listId: config.MAILCHIMP_LIST_ID!, baseUrl: config.MAILCHIMP_BASE_URL } : demo;
   if (!upstream) return emailNotConfigured();
   return createMailchimpSource({
     ...upstream,

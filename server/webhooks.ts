@@ -149,34 +149,31 @@ export function webhooks(options: WebhookOptions): Router {
     }
     res.set('connection', 'close').sendStatus(404);
   };
-  router.post(
-    '/mailchimp/:secret',
-    mailchimpGate,
-    express.urlencoded({ extended: true, limit: MAILCHIMP_BODY_LIMIT, parameterLimit: 200 }),
-    async (req, res) => {
-      const parsed = mailchimpEvent.safeParse(req.body ?? {});
-      if (!parsed.success) return refuse(res, 'mailchimp', 400, 'invalid', `expected a Mailchimp event form; invalid ${fieldOf(parsed.error.issues[0]?.path ?? [])}`);
-      const { type, fired_at: firedAt, data } = parsed.data;
-      if (!MAILCHIMP_MEMBER_EVENTS.has(type) || !data) {
-        done('mailchimp', 'ignored');
-        return void res.sendStatus(200);
-      }
-      // Mailchimp events carry no id: the event is its type, time and data (a retry repeats all three).
-      const key = createHash('sha256').update(JSON.stringify([type, firedAt ?? '', data])).digest('base64url');
-      if (seen.mailchimp.has(key)) return duplicate(res, 'mailchimp', 200);
-      const emails = [data.email, data.old_email, data.new_email].filter((value): value is string => typeof value === 'string' && value.includes('@'));
-      seen.mailchimp.set(key, true);
-      try {
-        await invalidator.membersChanged(emails);
-      } catch (error) {
-        seen.mailchimp.delete(key);
-        throw error;
-      }
-      logger.info({ webhook: 'mailchimp', outcome: 'applied', type, members: emails.length }, 'webhook handled');
-      done('mailchimp', 'applied');
-      res.sendStatus(200);
-    },
-  );
+  router.post('/mailchimp/:secret', mailchimpGate, express.urlencoded({ extended: true, limit: MAILCHIMP_BODY_LIMIT, parameterLimit: 200 }), async (req, res) => {
+    const parsed = mailchimpEvent.safeParse(req.body ?? {});
+    if (!parsed.success) return refuse(res, 'mailchimp', 400, 'invalid', `expected a Mailchimp event form; invalid ${fieldOf(parsed.error.issues[0]?.path ?? [])}`);
+    const { type, fired_at: firedAt, data } = parsed.data;
+    if (!MAILCHIMP_MEMBER_EVENTS.has(type) || !data) {
+      done('mailchimp', 'ignored');
+      return void res.sendStatus(200);
+    }
+    // Mailchimp events carry no id: the event is its type, time and data (a retry repeats all three).
+    const key = createHash('sha256')
+      .update(JSON.stringify([type, firedAt ?? '', data]))
+      .digest('base64url');
+    if (seen.mailchimp.has(key)) return duplicate(res, 'mailchimp', 200);
+    const emails = [data.email, data.old_email, data.new_email].filter((value): value is string => typeof value === 'string' && value.includes('@'));
+    seen.mailchimp.set(key, true);
+    try {
+      await invalidator.membersChanged(emails);
+    } catch (error) {
+      seen.mailchimp.delete(key);
+      throw error;
+    }
+    logger.info({ webhook: 'mailchimp', outcome: 'applied', type, members: emails.length }, 'webhook handled');
+    done('mailchimp', 'applied');
+    res.sendStatus(200);
+  });
 
   function duplicate(res: Response, webhook: WebhookName, status: number): void {
     logger.info({ webhook, outcome: 'duplicate' }, 'webhook handled');
@@ -247,7 +244,9 @@ export function validHubSpotSignature(req: Request, body: Buffer, secret: string
   const timestamp = req.get('x-hubspot-request-timestamp')!;
   const signature = req.get('x-hubspot-signature-v3')!;
   const uri = `${publicUrl ?? `${req.protocol}://${req.get('host')}`}${req.originalUrl}`;
-  const expected = createHmac('sha256', secret).update(`${req.method}${uri}${body.toString('utf8')}${timestamp}`).digest();
+  const expected = createHmac('sha256', secret)
+    .update(`${req.method}${uri}${body.toString('utf8')}${timestamp}`)
+    .digest();
   const given = Buffer.from(signature, 'base64');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }

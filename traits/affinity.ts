@@ -109,11 +109,12 @@ export function scoreAffinities(
     categories: [...categories]
       .map(([category, { all, byTier: own }]) => ({ category, score: all.weight / total, preferredTier: strongest(own), evidence: evidenceOf(all) }))
       .sort((a, b) => b.score - a.score || (a.category < b.category ? -1 : a.category > b.category ? 1 : 0)),
-    priceTiers: tierTotal > 0
-      ? TIERS.filter((tier) => byTier.has(tier))
-          .map((tier) => ({ tier, score: byTier.get(tier)!.weight / tierTotal, evidence: evidenceOf(byTier.get(tier)!) }))
-          .sort((a, b) => b.score - a.score)
-      : [],
+    priceTiers:
+      tierTotal > 0
+        ? TIERS.filter((tier) => byTier.has(tier))
+            .map((tier) => ({ tier, score: byTier.get(tier)!.weight / tierTotal, evidence: evidenceOf(byTier.get(tier)!) }))
+            .sort((a, b) => b.score - a.score)
+        : [],
   };
 }
 

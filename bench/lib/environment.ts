@@ -79,13 +79,16 @@ export async function seed(db: Database, world: DemoWorld, webDays: number): Pro
     warehouse = event;
   });
   let warehouse = { people: 0, total: 0, events: 0 };
-  const ticker = setInterval(() => {
-    if (warehouse.total > 0 && warehouse.people < warehouse.total) {
-      const message = `warehouse: ${warehouse.people.toLocaleString('en')} / ${warehouse.total.toLocaleString('en')} people, ${warehouse.events.toLocaleString('en')} events`;
-      if (process.stderr.isTTY) progress.status(message);
-      else progress.line(message);
-    }
-  }, process.stderr.isTTY ? 1000 : 15_000);
+  const ticker = setInterval(
+    () => {
+      if (warehouse.total > 0 && warehouse.people < warehouse.total) {
+        const message = `warehouse: ${warehouse.people.toLocaleString('en')} / ${warehouse.total.toLocaleString('en')} people, ${warehouse.events.toLocaleString('en')} events`;
+        if (process.stderr.isTTY) progress.status(message);
+        else progress.line(message);
+      }
+    },
+    process.stderr.isTTY ? 1000 : 15_000,
+  );
   try {
     const web = worker.call<{ events: number; rows: number }>('warehouse', { url: db.url, world, days: webDays });
     // Embedded PGlite runs one statement at a time: one writer after the other there.
@@ -215,11 +218,7 @@ export function quietLogger(): Logger {
  * budget). Rate limits are off: HubSpot's quota and the per-client cost limit are not what is
  * measured here.
  */
-export async function startBenchServer(
-  db: CountingPool,
-  standIns: StandIns,
-  env: Record<string, string>,
-): Promise<BenchServer> {
+export async function startBenchServer(db: CountingPool, standIns: StandIns, env: Record<string, string>): Promise<BenchServer> {
   const config = loadConfig({
     HUBSPOT_RATE_LIMIT_REQUESTS: '10000',
     HUBSPOT_RATE_LIMIT_INTERVAL_MS: '100',

@@ -78,11 +78,7 @@ export interface BenchRun {
  * server at `databaseUrl`), starts the stand-ins, runs `body`, always cleans up, then writes what
  * `body` returned to `<out>/<name>-latest.json` and `.md` and prints the table.
  */
-export async function benchRun(
-  name: string,
-  settings: BenchSettings,
-  body: (run: BenchRun) => Promise<{ results: Record<string, unknown>; table: string }>,
-): Promise<void> {
+export async function benchRun(name: string, settings: BenchSettings, body: (run: BenchRun) => Promise<{ results: Record<string, unknown>; table: string }>): Promise<void> {
   const startedAt = new Date();
   const loadBefore = loadavg()[0]!;
   const world: DemoWorld = { seed: 360, customers: settings.customers, asOf: new Date() };

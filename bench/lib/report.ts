@@ -124,7 +124,10 @@ export function svgChart(results: Results): string {
   lines.forEach(([name, rows], i) => {
     const color = COLORS[i % COLORS.length]!;
     const sorted = [...rows].sort((a, b) => a.concurrency - b.concurrency);
-    for (const [key, dash] of [['p50', ''], ['p99', ' stroke-dasharray="6,4"']] as const) {
+    for (const [key, dash] of [
+      ['p50', ''],
+      ['p99', ' stroke-dasharray="6,4"'],
+    ] as const) {
       const points = sorted.map((r) => `${x(r.concurrency).toFixed(1)},${y(r[key]).toFixed(1)}`).join(' ');
       out.push(`<polyline points="${points}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
       for (const r of sorted) out.push(`<circle cx="${x(r.concurrency).toFixed(1)}" cy="${y(r[key]).toFixed(1)}" r="3" fill="${color}"/>`);

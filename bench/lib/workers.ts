@@ -46,6 +46,7 @@ export class WorkerClient {
 export function serveCalls(handlers: Record<string, (payload: any, emit: (event: unknown) => void) => unknown>): void {
   const port = parentPort!;
   const emit = (event: unknown) => port.postMessage({ event });
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches its own errors and posts them back
   port.on('message', async ({ id, type, payload }: { id: number; type: string; payload: unknown }) => {
     try {
       const handler = handlers[type];

@@ -1312,6 +1312,7 @@ export type MoneyTrend = {
   readonly previous: DecimalMoney;
 };
 
+/** Operations that change what this server holds, for operators (the admin scope). */
 export type Mutation = {
   readonly __typename?: 'Mutation';
   /**
@@ -1326,6 +1327,7 @@ export type Mutation = {
 };
 
 
+/** Operations that change what this server holds, for operators (the admin scope). */
 export type MutationForgetCustomerArgs = {
   email: Scalars['EmailAddress']['input'];
 };
@@ -1497,6 +1499,7 @@ export type PurchasesTopCategoriesArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type Query = {
   readonly __typename?: 'Query';
   /**
@@ -1545,6 +1548,7 @@ export type Query = {
 };
 
 
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomerArgs = {
   anonymousId?: InputMaybe<Scalars['ID']['input']>;
   email?: InputMaybe<Scalars['EmailAddress']['input']>;
@@ -1553,6 +1557,7 @@ export type QueryCustomerArgs = {
 };
 
 
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomerSegmentArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<SegmentFilter>;
@@ -1560,12 +1565,14 @@ export type QueryCustomerSegmentArgs = {
 };
 
 
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomersArgs = {
   emails?: InputMaybe<ReadonlyArray<Scalars['EmailAddress']['input']>>;
   ids?: InputMaybe<ReadonlyArray<Scalars['ID']['input']>>;
 };
 
 
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryVisitorArgs = {
   anonymousId: Scalars['ID']['input'];
 };

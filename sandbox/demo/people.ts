@@ -26,15 +26,7 @@ export function populationSize(world: DemoWorld): number {
   return world.customers + prospectCount(world);
 }
 
-export type LifecycleStage =
-  | 'subscriber'
-  | 'lead'
-  | 'marketingqualifiedlead'
-  | 'salesqualifiedlead'
-  | 'opportunity'
-  | 'customer'
-  | 'evangelist'
-  | 'other';
+export type LifecycleStage = 'subscriber' | 'lead' | 'marketingqualifiedlead' | 'salesqualifiedlead' | 'opportunity' | 'customer' | 'evangelist' | 'other';
 
 export type MemberStatus = 'subscribed' | 'unsubscribed' | 'cleaned' | 'pending' | 'transactional';
 
@@ -98,18 +90,7 @@ export interface DemoPerson {
   readonly web: WebTraits;
 }
 
-export const CATEGORIES = [
-  'Apparel',
-  'Shoes',
-  'Accessories',
-  'Home',
-  'Kitchen',
-  'Beauty',
-  'Outdoors',
-  'Electronics',
-  'Toys',
-  'Books',
-] as const;
+export const CATEGORIES = ['Apparel', 'Shoes', 'Accessories', 'Home', 'Kitchen', 'Beauty', 'Outdoors', 'Electronics', 'Toys', 'Books'] as const;
 
 const SIGNUP_CHANNELS = ['organic', 'paid_search', 'social', 'email', 'referral', 'marketplace'] as const;
 const LEAD_STATUSES = ['NEW', 'OPEN', 'IN_PROGRESS', 'OPEN_DEAL', 'UNQUALIFIED', 'ATTEMPTED_TO_CONTACT', 'CONNECTED'];
@@ -143,9 +124,7 @@ export function personAt(world: DemoWorld, index: number): DemoPerson {
   const email = `${ascii(firstName)}.${ascii(lastName)}.${index + 1}@example.${domain}`;
   const us = f.number.float() < 0.85;
   const countryCode = us ? 'US' : f.helpers.arrayElement(['CA', 'GB', 'DE', 'FR', 'AU']);
-  const timezone = us
-    ? f.helpers.arrayElement(['America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles'])
-    : f.location.timeZone();
+  const timezone = us ? f.helpers.arrayElement(['America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles']) : f.location.timeZone();
   const ageDays = Math.floor(f.number.float() ** 0.7 * 1095) + 1;
   const signupAt = new Date(world.asOf.getTime() - ageDays * DAY_MS - f.number.int(DAY_MS - 1));
   // Purchase frequency is heavy-tailed: a Pareto draw gives most people under one order a year
@@ -190,13 +169,7 @@ export function personByEmail(world: DemoWorld, email: string): DemoPerson | nul
   return person.email === email.trim().toLowerCase() ? person : null;
 }
 
-function crmTraits(
-  world: DemoWorld,
-  index: number,
-  isCustomer: boolean,
-  ordersPerYear: number,
-  signupAt: Date,
-): CrmTraits | null {
+function crmTraits(world: DemoWorld, index: number, isCustomer: boolean, ordersPerYear: number, signupAt: Date): CrmTraits | null {
   const f = rng.reset(world.seed, Stream.company, index);
   // About one customer in five never made it into the CRM (guest checkouts, sync gaps); every
   // prospect is a lead there, which is why they are in the world at all.
@@ -214,9 +187,7 @@ function crmTraits(
         { weight: 5, value: 'other' as const },
       ]);
   const createdAt = new Date(signupAt.getTime() - f.number.int(30) * DAY_MS);
-  const updatedAt = new Date(
-    Math.min(world.asOf.getTime() - 60_000, createdAt.getTime() + f.number.float() * (world.asOf.getTime() - createdAt.getTime())),
-  );
+  const updatedAt = new Date(Math.min(world.asOf.getTime() - 60_000, createdAt.getTime() + f.number.float() * (world.asOf.getTime() - createdAt.getTime())));
   const b2b = f.number.float() < 0.3;
   return {
     contactId: contactIdOf(index),
@@ -242,9 +213,7 @@ function emailTraits(world: DemoWorld, index: number, isCustomer: boolean, signu
   ]);
   const engagement = status === 'subscribed' ? f.number.float() : f.number.float() * 0.2;
   const optInAt = new Date(signupAt.getTime() + f.number.int(3 * 3600_000));
-  const lastChangedAt = new Date(
-    optInAt.getTime() + f.number.float() * Math.max(0, world.asOf.getTime() - optInAt.getTime() - 60_000),
-  );
+  const lastChangedAt = new Date(optInAt.getTime() + f.number.float() * Math.max(0, world.asOf.getTime() - optInAt.getTime() - 60_000));
   return {
     status,
     memberRating: Math.max(1, Math.min(5, Math.round(1 + engagement * 4))),
@@ -265,12 +234,24 @@ function webTraits(world: DemoWorld, index: number): WebTraits {
   // frozen macOS version. iPads send "iPad" here (Chrome on iPad, Safari's mobile mode): Safari's
   // default desktop mode on iPadOS is indistinguishable from a Mac, as on a real site.
   const chromeMajors = [124, 125, 126, 127, 128, 129, 130, 131];
-  const appleVersions: ReadonlyArray<readonly [number, number]> = [[17, 4], [17, 5], [17, 6], [18, 0], [18, 1]];
+  const appleVersions: ReadonlyArray<readonly [number, number]> = [
+    [17, 4],
+    [17, 5],
+    [17, 6],
+    [18, 0],
+    [18, 1],
+  ];
   type Browser = (chrome: number, apple: readonly [number, number]) => string;
   const webkit = 'AppleWebKit/537.36 (KHTML, like Gecko)';
   const browsers: Array<{ weight: number; value: Browser }> = [
-    { weight: 28, value: (_, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${m}.${n} Mobile/15E148 Safari/604.1` },
-    { weight: 3, value: (c, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/${c}.0.6478.54 Mobile/15E148 Safari/604.1` },
+    {
+      weight: 28,
+      value: (_, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${m}.${n} Mobile/15E148 Safari/604.1`,
+    },
+    {
+      weight: 3,
+      value: (c, [m, n]) => `Mozilla/5.0 (iPhone; CPU iPhone OS ${m}_${n} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/${c}.0.6478.54 Mobile/15E148 Safari/604.1`,
+    },
     { weight: 16, value: (c) => `Mozilla/5.0 (Linux; Android 10; K) ${webkit} Chrome/${c}.0.0.0 Mobile Safari/537.36` },
     { weight: 2, value: (c) => `Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) ${webkit} SamsungBrowser/25.0 Chrome/${c}.0.0.0 Mobile Safari/537.36` },
     { weight: 17, value: (c) => `Mozilla/5.0 (Windows NT 10.0; Win64; x64) ${webkit} Chrome/${c}.0.0.0 Safari/537.36` },

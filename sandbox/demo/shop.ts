@@ -84,10 +84,11 @@ export function ordersOf(world: DemoWorld, person: DemoPerson): DemoOrder[] {
   if (person.customerId === null) return [];
   const f = rng.reset(world.seed, Stream.orders, person.index);
   const activeYears = (world.asOf.getTime() - person.signupAt.getTime()) / (365 * DAY_MS);
-  const count = Math.min(999, poisson(person.ordersPerYear * activeYears, () => f.number.float()));
-  const times = Array.from({ length: count }, () =>
-    person.signupAt.getTime() + f.number.float() * (world.asOf.getTime() - person.signupAt.getTime()),
-  ).sort((a, b) => a - b);
+  const count = Math.min(
+    999,
+    poisson(person.ordersPerYear * activeYears, () => f.number.float()),
+  );
+  const times = Array.from({ length: count }, () => person.signupAt.getTime() + f.number.float() * (world.asOf.getTime() - person.signupAt.getTime())).sort((a, b) => a - b);
   const orders = times.map((time, n) => {
     const items = pickItems(world, person, () => f.number.float(), 1 + Math.floor(f.number.float() ** 2 * 4));
     const roll = f.number.float();
@@ -99,7 +100,11 @@ export function ordersOf(world: DemoWorld, person: DemoPerson): DemoOrder[] {
       totalCents: items.reduce((sum, item) => sum + item.product.priceCents * item.quantity, 0),
     };
   });
-  const discounts = discountsOf(world, person, orders.map((order) => order.totalCents));
+  const discounts = discountsOf(
+    world,
+    person,
+    orders.map((order) => order.totalCents),
+  );
   return orders.map((order, n) => ({ ...order, discountCents: discounts[n]! }));
 }
 
@@ -160,9 +165,7 @@ function pickItems(world: DemoWorld, person: DemoPerson, random: () => number, l
   for (let line = 0; line < lines; line++) {
     // Most of what people buy comes from the few categories they like.
     const category =
-      random() < 0.75
-        ? person.web.favouriteCategories[Math.floor(random() * person.web.favouriteCategories.length)]!
-        : CATEGORIES[Math.floor(random() * CATEGORIES.length)]!;
+      random() < 0.75 ? person.web.favouriteCategories[Math.floor(random() * person.web.favouriteCategories.length)]! : CATEGORIES[Math.floor(random() * CATEGORIES.length)]!;
     const start = CATEGORIES.indexOf(category as (typeof CATEGORIES)[number]) * PRODUCTS_PER_CATEGORY;
     const product = products[start + Math.floor(random() ** 1.5 * PRODUCTS_PER_CATEGORY)]!;
     const quantity = random() < 0.85 ? 1 : 2;
@@ -180,11 +183,7 @@ export interface SeedProgress {
  * Creates the commerce tables (if missing) and writes the demo shop, streaming: rows are flushed in
  * batches of `batchSize`, so memory stays flat whatever the size of the world.
  */
-export async function seedShop(
-  pool: Pool,
-  world: DemoWorld,
-  options: { batchSize?: number; onProgress?: (progress: SeedProgress) => void } = {},
-): Promise<void> {
+export async function seedShop(pool: Pool, world: DemoWorld, options: { batchSize?: number; onProgress?: (progress: SeedProgress) => void } = {}): Promise<void> {
   const batchSize = options.batchSize ?? 5000;
   await pool.query(await readFile(new URL('../../sources/commerce/schema.sql', import.meta.url), 'utf8'));
   const products = new BulkInsert(pool, 'products', { id: 'bigint', sku: 'text', name: 'text', category: 'text', price: 'numeric', currency: 'text' });
@@ -193,21 +192,47 @@ export async function seedShop(
 
   const tables = {
     customers: new BulkInsert(pool, 'customers', {
-      id: 'bigint', email: 'text', first_name: 'text', last_name: 'text', phone: 'text', city: 'text',
-      region: 'text', postal_code: 'text', country_code: 'text', signup_at: 'timestamptz', signup_channel: 'text',
+      id: 'bigint',
+      email: 'text',
+      first_name: 'text',
+      last_name: 'text',
+      phone: 'text',
+      city: 'text',
+      region: 'text',
+      postal_code: 'text',
+      country_code: 'text',
+      signup_at: 'timestamptz',
+      signup_channel: 'text',
     }),
     orders: new BulkInsert(pool, 'orders', {
-      id: 'bigint', customer_id: 'bigint', placed_at: 'timestamptz', status: 'text', total_amount: 'numeric', currency: 'text',
+      id: 'bigint',
+      customer_id: 'bigint',
+      placed_at: 'timestamptz',
+      status: 'text',
+      total_amount: 'numeric',
+      currency: 'text',
       discount_amount: 'numeric',
     }),
     order_items: new BulkInsert(pool, 'order_items', {
-      order_id: 'bigint', line_no: 'integer', product_id: 'bigint', quantity: 'integer', unit_price: 'numeric',
+      order_id: 'bigint',
+      line_no: 'integer',
+      product_id: 'bigint',
+      quantity: 'integer',
+      unit_price: 'numeric',
     }),
     carts: new BulkInsert(pool, 'carts', {
-      id: 'bigint', customer_id: 'bigint', created_at: 'timestamptz', updated_at: 'timestamptz', status: 'text',
+      id: 'bigint',
+      customer_id: 'bigint',
+      created_at: 'timestamptz',
+      updated_at: 'timestamptz',
+      status: 'text',
     }),
     cart_items: new BulkInsert(pool, 'cart_items', {
-      cart_id: 'bigint', product_id: 'bigint', quantity: 'integer', unit_price: 'numeric', added_at: 'timestamptz',
+      cart_id: 'bigint',
+      product_id: 'bigint',
+      quantity: 'integer',
+      unit_price: 'numeric',
+      added_at: 'timestamptz',
     }),
   };
   // Parents before children, so the foreign keys hold at every flush.
@@ -219,14 +244,21 @@ export async function seedShop(
     const person = personAt(world, index);
     const id = person.customerId!;
     tables.customers.add([
-      id, person.email, person.firstName, person.lastName, person.phone, person.city,
-      person.region, person.postalCode, person.countryCode, person.signupAt, person.signupChannel,
+      id,
+      person.email,
+      person.firstName,
+      person.lastName,
+      person.phone,
+      person.city,
+      person.region,
+      person.postalCode,
+      person.countryCode,
+      person.signupAt,
+      person.signupChannel,
     ]);
     for (const order of ordersOf(world, person)) {
       tables.orders.add([order.id, id, order.placedAt, order.status, cents(order.totalCents), SHOP_CURRENCY, order.discountCents ? cents(order.discountCents) : null]);
-      order.items.forEach((item, line) =>
-        tables.order_items.add([order.id, line + 1, item.product.id, item.quantity, cents(item.product.priceCents)]),
-      );
+      order.items.forEach((item, line) => tables.order_items.add([order.id, line + 1, item.product.id, item.quantity, cents(item.product.priceCents)]));
     }
     for (const cart of cartsOf(world, person)) {
       tables.carts.add([cart.id, id, cart.createdAt, cart.updatedAt, 'open']);

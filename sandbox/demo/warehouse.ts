@@ -72,5 +72,4 @@ export async function seedWarehouse(pool: Pool, world: DemoWorld, options: Wareh
   return done;
 }
 
-const TABLES = ['identifies', 'users', 'pages', 'tracks', 'product_viewed', 'product_added', 'product_removed', 'checkout_started',
-  'order_completed', 'products_searched'];
+const TABLES = ['identifies', 'users', 'pages', 'tracks', 'product_viewed', 'product_added', 'product_removed', 'checkout_started', 'order_completed', 'products_searched'];

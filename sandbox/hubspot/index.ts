@@ -151,9 +151,7 @@ class StandIn implements HubSpotStandIn {
     const match = matchRoute(req.method ?? 'GET', url.pathname);
     const raw = await readBody(req);
     const parsed = parseJson(raw);
-    const inputs = Array.isArray((parsed as { inputs?: unknown } | undefined)?.inputs)
-      ? (parsed as { inputs: unknown[] }).inputs.length
-      : undefined;
+    const inputs = Array.isArray((parsed as { inputs?: unknown } | undefined)?.inputs) ? (parsed as { inputs: unknown[] }).inputs.length : undefined;
     const settle = this.stats.received(match?.route.endpoint ?? 'unknown', inputs);
     res.on('close', () => settle(res.writableFinished ? res.statusCode : 0));
     if (this.hang) return;
@@ -162,13 +160,7 @@ class StandIn implements HubSpotStandIn {
     this.send(res, this.answer(req, url, match, raw, parsed));
   }
 
-  private answer(
-    req: IncomingMessage,
-    url: URL,
-    match: ReturnType<typeof matchRoute>,
-    raw: string,
-    parsed: unknown,
-  ): Reply {
+  private answer(req: IncomingMessage, url: URL, match: ReturnType<typeof matchRoute>, raw: string, parsed: unknown): Reply {
     if (!match) return { status: 404, body: errorBody('OBJECT_NOT_FOUND', `No route for ${req.method} ${url.pathname}`) };
     if (!this.authorized(req.headers.authorization)) return unauthorized();
     const limited = this.limit();

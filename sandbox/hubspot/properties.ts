@@ -22,19 +22,9 @@ interface Definition {
   readonly calculated?: boolean;
 }
 
-const options = (...values: string[]): Option[] =>
-  values.map((value) => ({ value, label: value.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) }));
+const options = (...values: string[]): Option[] => values.map((value) => ({ value, label: value.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) }));
 
-const LIFECYCLE_STAGES = options(
-  'subscriber',
-  'lead',
-  'marketingqualifiedlead',
-  'salesqualifiedlead',
-  'opportunity',
-  'customer',
-  'evangelist',
-  'other',
-);
+const LIFECYCLE_STAGES = options('subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other');
 const LEAD_STATUSES = options('NEW', 'OPEN', 'IN_PROGRESS', 'OPEN_DEAL', 'UNQUALIFIED', 'ATTEMPTED_TO_CONTACT', 'CONNECTED', 'BAD_TIMING');
 
 const CONTACT_DEFINITIONS: readonly Definition[] = [
@@ -57,7 +47,15 @@ const CONTACT_DEFINITIONS: readonly Definition[] = [
   { name: 'lastmodifieddate', label: 'Last Modified Date', type: 'datetime', fieldType: 'date', groupName: 'contactinformation', calculated: true },
   { name: 'hs_object_id', label: 'Record ID', type: 'number', fieldType: 'number', groupName: 'contactinformation', calculated: true },
   { name: 'preferred_store', label: 'Preferred store', type: 'enumeration', fieldType: 'select', groupName: 'contactinformation', options: options(...DEMO_STORES), custom: true },
-  { name: 'loyalty_tier', label: 'Loyalty tier', type: 'enumeration', fieldType: 'select', groupName: 'contactinformation', options: options('bronze', 'silver', 'gold'), custom: true },
+  {
+    name: 'loyalty_tier',
+    label: 'Loyalty tier',
+    type: 'enumeration',
+    fieldType: 'select',
+    groupName: 'contactinformation',
+    options: options('bronze', 'silver', 'gold'),
+    custom: true,
+  },
 ];
 
 /** Contact properties a batch read may return. */

@@ -1,11 +1,6 @@
 import type { DemoWorld } from '../demo/people.ts';
 import { batchError, batchReply, errorBody, notFound, unauthorized, validationError, type Reply } from './bodies.ts';
-import {
-  COMPANY_PROPERTY_NAMES,
-  CONTACT_PROPERTY_NAMES,
-  contactPropertyDefinition,
-  contactPropertyDefinitions,
-} from './properties.ts';
+import { COMPANY_PROPERTY_NAMES, CONTACT_PROPERTY_NAMES, contactPropertyDefinition, contactPropertyDefinitions } from './properties.ts';
 import { companyById, companyIdOfContact, contactByEmail, contactById, ownerById, type StoredObject } from './records.ts';
 
 /** The endpoints the stand-in serves, named as its stats count them. */
@@ -129,12 +124,7 @@ interface PropertyRules {
   readonly whenNoneRequested: readonly string[];
 }
 
-function readObjects(
-  kind: 'CONTACT' | 'COMPANY',
-  input: BatchInput,
-  lookup: (id: string) => StoredObject | null,
-  rules: PropertyRules,
-): Reply {
+function readObjects(kind: 'CONTACT' | 'COMPANY', input: BatchInput, lookup: (id: string) => StoredObject | null, rules: PropertyRules): Reply {
   const startedAt = new Date();
   const found = new Map<string, StoredObject>();
   const missing: string[] = [];
@@ -147,13 +137,7 @@ function readObjects(
   const names = [...rules.always, ...(input.properties.length > 0 ? input.properties : rules.whenNoneRequested)];
   const results = shuffle([...found.values()].map((object) => simplePublicObject(object, names, rules.known)));
   const errors = missing.length
-    ? [
-        batchError(
-          'OBJECT_NOT_FOUND',
-          `Could not get some ${kind} objects, they may be deleted or not exist. Check that ids are valid.`,
-          { ids: missing },
-        ),
-      ]
+    ? [batchError('OBJECT_NOT_FOUND', `Could not get some ${kind} objects, they may be deleted or not exist. Check that ids are valid.`, { ids: missing })]
     : [];
   return batchReply(results, errors, startedAt);
 }
@@ -186,13 +170,12 @@ function getContact(request: RouteRequest): Reply {
   const id = request.params.contactId!;
   const idProperty = request.query.get('idProperty');
   const archived = request.query.get('archived') === 'true';
-  const contact = archived
-    ? null
-    : idProperty === 'email'
-      ? contactByEmail(request.world, id)
-      : contactById(request.world, id);
+  const contact = archived ? null : idProperty === 'email' ? contactByEmail(request.world, id) : contactById(request.world, id);
   if (!contact) return notFound('Object not found.  objectId are usually numeric.', { id: [id] });
-  const requested = request.query.getAll('properties').flatMap((p) => p.split(',')).filter(Boolean);
+  const requested = request.query
+    .getAll('properties')
+    .flatMap((p) => p.split(','))
+    .filter(Boolean);
   const names = ['createdate', 'lastmodifieddate', 'hs_object_id', ...(requested.length ? requested : ['email', 'firstname', 'lastname'])];
   return { status: 200, body: simplePublicObject(contact, names, CONTACT_PROPERTY_NAMES) };
 }

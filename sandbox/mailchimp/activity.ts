@@ -115,9 +115,7 @@ export interface FeedQuery {
 
 /** `GET .../members/{subscriber_hash}/activity-feed`: filter, then page. */
 export function activityFeedBody(audience: Audience, member: Member, hash: string, query: FeedQuery): JsonObject {
-  const events = activityOf(audience.world, member).filter(
-    (event) => query.filters.length === 0 || query.filters.includes(event.type),
-  );
+  const events = activityOf(audience.world, member).filter((event) => query.filters.length === 0 || query.filters.includes(event.type));
   return {
     email_id: hash,
     list_id: audience.listId,

@@ -85,7 +85,10 @@ export class MailchimpApi {
     const page = paging(query);
     if (!page) return null;
     if (resource === 'tags') return tagsBody(this.audience, member, hash, page.count, page.offset);
-    const filters = (query.get('activity_filters') ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+    const filters = (query.get('activity_filters') ?? '')
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean);
     return activityFeedBody(this.audience, member, hash, { ...page, filters });
   }
 

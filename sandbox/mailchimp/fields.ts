@@ -7,7 +7,10 @@ type PathTree = Map<string, PathTree | true>;
 
 function treeOf(list: string): PathTree {
   const root: PathTree = new Map();
-  for (const path of list.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const path of list
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     let node = root;
     const parts = path.split('.');
     parts.forEach((part, i) => {

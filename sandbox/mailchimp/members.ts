@@ -163,9 +163,7 @@ function offsetsOf(timeZone: string): readonly [number, number] {
 
 function hoursFromUtc(timeZone: string, at: number): number {
   try {
-    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
-      .formatToParts(at)
-      .find((part) => part.type === 'timeZoneName')?.value;
+    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' }).formatToParts(at).find((part) => part.type === 'timeZoneName')?.value;
     const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '');
     return match ? Math.trunc((match[1] === '-' ? -1 : 1) * (Number(match[2]) + Number(match[3]) / 60)) : 0;
   } catch {

@@ -19,12 +19,9 @@ function problem(status: number, title: string, detail: string): Problem {
 export const problems = {
   notFound: () => problem(404, 'Resource Not Found', 'The requested resource could not be found.'),
   keyMissing: () => problem(401, 'API Key Missing', 'Your request did not include an API key.'),
-  keyInvalid: () =>
-    problem(401, 'API Key Invalid', "Your API key may be invalid, or you've attempted to access the wrong datacenter."),
-  tooManyRequests: (limit: number) =>
-    problem(429, 'Too Many Requests', `You have exceeded the limit of ${limit} simultaneous connections.`),
-  internal: () =>
-    problem(500, 'Internal Server Error', 'An unexpected internal error has occurred. Please contact Support for more information.'),
+  keyInvalid: () => problem(401, 'API Key Invalid', "Your API key may be invalid, or you've attempted to access the wrong datacenter."),
+  tooManyRequests: (limit: number) => problem(429, 'Too Many Requests', `You have exceeded the limit of ${limit} simultaneous connections.`),
+  internal: () => problem(500, 'Internal Server Error', 'An unexpected internal error has occurred. Please contact Support for more information.'),
   invalid: (detail: string) => problem(400, 'Invalid Resource', detail),
   methodNotAllowed: () => problem(405, 'Method Not Allowed', 'The requested method and resource are not compatible.'),
 };

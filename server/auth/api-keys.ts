@@ -23,10 +23,8 @@ const entrySchema = z.object({
     .refine((scopes) => !scopes.some(isBoundScope), {
       message: 'customer:read:self and visitor:read:self are for JWTs (bound to their sub), not API keys',
     }),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the key\'s SHA-256 as 64 lower-case hex digits'),
-  rateLimit: z
-    .object({ costPerSecond: z.number().int().min(1), burst: z.number().int().min(1) })
-    .optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected the key's SHA-256 as 64 lower-case hex digits"),
+  rateLimit: z.object({ costPerSecond: z.number().int().min(1), burst: z.number().int().min(1) }).optional(),
 });
 
 /**
@@ -50,7 +48,7 @@ export function parseApiKeys(json: string): ApiKeyEntry[] {
     if (seen.has(entry.sha256)) throw new Error(`the key hash of client ${entry.client} is listed twice`);
     seen.add(entry.sha256);
   }
-  return result.data as ApiKeyEntry[];
+  return result.data;
 }
 
 export function hashApiKey(key: string): string {

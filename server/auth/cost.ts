@@ -90,13 +90,7 @@ interface SetCost {
  * context (memoized), so a document that spreads fragments exponentially is costed in linear time
  * (and comes out astronomically expensive, as it would be to run).
  */
-export function operationCost(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operation: OperationDefinitionNode,
-  variables: Record<string, unknown>,
-  options: CostOptions,
-): number {
+export function operationCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>, options: CostOptions): number {
   const root = schema.getRootType(operation.operation);
   if (!root) return 0;
   const costs = declaredCosts(schema);

@@ -1,11 +1,4 @@
-import {
-  getNamedType,
-  isNonNullType,
-  isObjectType,
-  type GraphQLField,
-  type GraphQLObjectType,
-  type GraphQLSchema,
-} from 'graphql';
+import { getNamedType, isNonNullType, isObjectType, type GraphQLField, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { identifierKind } from './personal-data.ts';
 import { coordinate, declaredPolicy } from './policy.ts';
 import { Scope } from './scopes.ts';
@@ -28,15 +21,10 @@ export const CODE_POLICED = new Set(['Query._entities', 'Query._service']);
  */
 export function policyProblems(schema: GraphQLSchema): string[] {
   const problems: string[] = [];
-  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter(
-    (type): type is GraphQLObjectType => Boolean(type),
-  );
-  const types = Object.values(schema.getTypeMap()).filter(
-    (type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__') && type.name !== '_Service',
-  );
+  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter((type): type is GraphQLObjectType => Boolean(type));
+  const types = Object.values(schema.getTypeMap()).filter((type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__') && type.name !== '_Service');
   const fieldsOf = (type: GraphQLObjectType) => Object.values(type.getFields()) as Array<GraphQLField<unknown, unknown>>;
-  const has = (type: GraphQLObjectType, field: GraphQLField<unknown, unknown>) =>
-    CODE_POLICED.has(coordinate(type, field)) || declaredPolicy(schema, field) !== null;
+  const has = (type: GraphQLObjectType, field: GraphQLField<unknown, unknown>) => CODE_POLICED.has(coordinate(type, field)) || declaredPolicy(schema, field) !== null;
 
   for (const root of roots) {
     for (const field of fieldsOf(root)) {
@@ -78,7 +66,7 @@ export function policyProblems(schema: GraphQLSchema): string[] {
   }
   const covered = new Set<string>();
   const fieldCovered = (type: GraphQLObjectType, field: GraphQLField<unknown, unknown>) => has(type, field) || covered.has(type.name);
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const type of types) {
       if (covered.has(type.name) || roots.includes(type)) continue;

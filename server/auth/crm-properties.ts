@@ -41,10 +41,9 @@ export function guardPropertyValue(resolve: GraphQLFieldResolver<CrmProperty, Co
     const decision = decide(principal);
     if (decision === 'denied') {
       audit.denied.add(PROPERTY_VALUE);
-      return new GraphQLError(
-        `Forbidden: the CRM property ${property.name} is a direct identifier and needs customer:read:pii (segments:read reads it masked).`,
-        { extensions: { code: ErrorCode.Forbidden } },
-      );
+      return new GraphQLError(`Forbidden: the CRM property ${property.name} is a direct identifier and needs customer:read:pii (segments:read reads it masked).`, {
+        extensions: { code: ErrorCode.Forbidden },
+      });
     }
     audit.fields.add(PROPERTY_VALUE);
     const value = resolve(property, args, context, info);

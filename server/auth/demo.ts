@@ -5,7 +5,7 @@ import type { SecurityOptions } from './index.ts';
 import { Scope } from './scopes.ts';
 import { DEFAULT_VISITOR_MAX_TTL_SECONDS, signVisitorToken, visitorClaims } from './visitor-token.ts';
 
-/** The roles the demo mints a credential for, as the README's Security section describes them. */
+/** The roles the demo mints a credential for, as docs/security.md describes them. */
 const ROLES: ReadonlyArray<{ client: string; scopes: Scope[]; role: string }> = [
   { client: 'demo-personalization', scopes: [Scope.Traits], role: 'personalization engine (traits, no identifiers)' },
   { client: 'demo-support', scopes: [Scope.Traits, Scope.Pii], role: 'support tool (traits and identifiers)' },
@@ -30,11 +30,7 @@ export interface DemoBrowsers {
  * bound to `customerId` (with `anonymous_id` when `browsers.customerSession` is given) and a
  * visitor token for `browsers.visitor`. Returns the policy with them added and the text to print.
  */
-export async function demoCredentials(
-  security: SecurityOptions,
-  customerId: string,
-  browsers: DemoBrowsers = {},
-): Promise<{ security: SecurityOptions; text: string }> {
+export async function demoCredentials(security: SecurityOptions, customerId: string, browsers: DemoBrowsers = {}): Promise<{ security: SecurityOptions; text: string }> {
   const minted = ROLES.map(({ client, scopes, role }) => ({ role, ...mintApiKey(client, scopes) }));
   const apiKeys: ApiKeyEntry[] = [...security.apiKeys, ...minted.map(({ entry }) => entry)];
   const line = (role: string, token: string) => `  ${role.padEnd(54)} Authorization: Bearer ${token}`;

@@ -1,12 +1,4 @@
-import {
-  defaultFieldResolver,
-  GraphQLError,
-  isObjectType,
-  type GraphQLField,
-  type GraphQLFieldResolver,
-  type GraphQLObjectType,
-  type GraphQLSchema,
-} from 'graphql';
+import { defaultFieldResolver, GraphQLError, isObjectType, type GraphQLField, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../../resolvers/errors.ts';
 import type { AnonymousVisitorOfRecord, CustomerOfRecord } from '../../resolvers/models.ts';
 import type { Context } from '../context.ts';
@@ -101,8 +93,7 @@ const ITEMIZED: Record<string, Itemized> = {
     narrow: (args, positions) => ({ ids: positions.map((i) => args.ids[i]) }),
   },
   'Query._entities': {
-    keys: (args) =>
-      (args.representations ?? []).map((r: Record<string, unknown>) => (r.__typename === SELF_TYPE && r.id != null ? String(r.id) : null)),
+    keys: (args) => (args.representations ?? []).map((r: Record<string, unknown>) => (r.__typename === SELF_TYPE && r.id != null ? String(r.id) : null)),
     narrow: (args, positions) => ({ ...args, representations: positions.map((i) => args.representations[i]) }),
   },
 };
@@ -188,12 +179,7 @@ function guarded(rule: Rule, resolve: GraphQLFieldResolver<any, Context>): Graph
           if (mine.length === 0) return keys.map(() => forbidden(binding.message));
           return interleave(keys.length, mine, resolve(parent, itemized.narrow(args, mine), context, info), binding.message);
         }
-      } else if (
-        own === null ||
-        (rule.root
-          ? !binding.roots[rule.coordinate]?.(args, own)
-          : boundType && (rule.type !== binding.type || binding.keyOf(parent) !== own))
-      ) {
+      } else if (own === null || (rule.root ? !binding.roots[rule.coordinate]?.(args, own) : boundType && (rule.type !== binding.type || binding.keyOf(parent) !== own))) {
         // Below a bound object, every object belongs to the person it was reached through; the
         // root fields and the bound types themselves are where the binding is checked.
         audit.denied.add(rule.coordinate);

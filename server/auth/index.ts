@@ -92,15 +92,10 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
   });
   return {
     headers: [...securityHeaders({ explorer: options.explorer }), corsPolicy(options.corsOrigins)],
-    graphql: [
-      documentSizeLimit(options.limits.maxDocumentBytes),
-      authenticate,
-      ...(options.persistedQueries === 'allowlist' ? [allowListGate(options.manifest!)] : []),
-    ],
+    graphql: [documentSizeLimit(options.limits.maxDocumentBytes), authenticate, ...(options.persistedQueries === 'allowlist' ? [allowListGate(options.manifest!)] : [])],
     errors: httpErrors(logger),
     apollo: {
-      persistedQueries:
-        options.persistedQueries === 'off' ? false : options.persistedQueries === 'allowlist' ? { cache: manifestCache(options.manifest!) } : {},
+      persistedQueries: options.persistedQueries === 'off' ? false : options.persistedQueries === 'allowlist' ? { cache: manifestCache(options.manifest!) } : {},
       parseOptions: { maxTokens: options.limits.maxTokens },
       // Introspection is decided per caller (segments:read or admin) by the limits plugin.
       introspection: true,

@@ -1,12 +1,4 @@
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { isScope, Scope, type Principal } from './scopes.ts';
 import { ANONYMOUS_ID, DEFAULT_VISITOR_MAX_TTL_SECONDS } from './visitor-token.ts';
 
@@ -55,9 +47,10 @@ export class JwtVerifier {
       this.algorithms = [...(options.algorithms ?? ['HS256'])];
       if (this.algorithms.some((alg) => alg !== 'HS256')) throw new Error('a JWT secret verifies HS256 only');
     } else {
-      this.key = 'jwks' in options.key
-        ? createLocalJWKSet(options.key.jwks)
-        : createRemoteJWKSet(new URL(options.key.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+      this.key =
+        'jwks' in options.key
+          ? createLocalJWKSet(options.key.jwks)
+          : createRemoteJWKSet(new URL(options.key.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
       this.algorithms = [...(options.algorithms ?? ['RS256', 'ES256'])];
       if (this.algorithms.includes('HS256')) throw new Error('HS256 needs a shared secret, not a JWKS');
     }

@@ -86,9 +86,7 @@ let rejections: Array<{ limit: LimitName; message: string }> | null = null;
 
 /** Depth (fragments flattened), aliases and directives, as graphql-armor's validation rules. */
 function armorRules(limits: Limits): ValidationRule[] {
-  const reject = (limit: LimitName) => [
-    (_: unknown, error: GraphQLError) => void rejections?.push({ limit, message: error.message.replace(/^Syntax Error: /, '') }),
-  ];
+  const reject = (limit: LimitName) => [(_: unknown, error: GraphQLError) => void rejections?.push({ limit, message: error.message.replace(/^Syntax Error: /, '') })];
   const { validationRules } = new ApolloArmor({
     maxDepth: { n: limits.maxDepth, flattenFragments: true, onReject: reject('depth') },
     maxAliases: { n: limits.maxAliases, onReject: reject('aliases') },
@@ -120,9 +118,8 @@ function readsSchema(document: DocumentNode, set: SelectionSetNode, seen: Set<st
     const name = selection.name.value;
     if (seen.has(name)) return false;
     seen.add(name);
-    const fragment = document.definitions.find(
-      (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name,
-    ) as FragmentDefinitionNode | undefined;
+    const fragment = document.definitions.find((definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name) as
+      FragmentDefinitionNode | undefined;
     return fragment ? readsSchema(document, fragment.selectionSet, seen) : false;
   });
 }

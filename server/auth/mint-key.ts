@@ -13,7 +13,9 @@ import { signVisitorToken, visitorClaims } from './visitor-token.ts';
 
 const usage = `usage: npm run mint-key -- <client> <scope>[,<scope>...]
   client: letters, digits, . _ - (e.g. personalization)
-  scopes: ${Object.values(Scope).filter((scope) => !isBoundScope(scope)).join(', ')}
+  scopes: ${Object.values(Scope)
+    .filter((scope) => !isBoundScope(scope))
+    .join(', ')}
           (customer:read:self and visitor:read:self are for JWTs, bound to their sub)
    or: npm run mint-key -- --visitor <anonymousId> [--ttl <seconds>]
   a visitor token (visitor:read:self) for one browser's analytics anonymous id, signed with
@@ -60,17 +62,10 @@ async function mintVisitorToken(args: readonly string[]): Promise<void> {
 function mintKey(args: readonly string[]): void {
   const [client, scopeList] = args;
   const scopes = (scopeList ?? '').split(',').filter(Boolean);
-  if (
-    !client ||
-    !/^[\w.-]{1,64}$/.test(client) ||
-    args.length > 2 ||
-    scopes.length === 0 ||
-    !scopes.every(isScope) ||
-    scopes.some(isBoundScope)
-  ) {
+  if (!client || !/^[\w.-]{1,64}$/.test(client) || args.length > 2 || scopes.length === 0 || !scopes.every(isScope) || scopes.some(isBoundScope)) {
     fail(usage);
   }
-  const { key, entry } = mintApiKey(client, scopes as Scope[]);
+  const { key, entry } = mintApiKey(client, scopes);
   process.stdout.write(`API key for ${client} (${scopes.join(', ')}); shown once, keep it in the client's secret store:
 
   ${key}

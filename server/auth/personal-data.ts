@@ -62,9 +62,5 @@ export type MaskKind = 'email' | 'name' | 'initial' | 'phone' | 'postal' | 'coor
 export function identifierKind(field: Pick<GraphQLField<unknown, unknown>, 'name' | 'type'>): MaskKind | null {
   const type: GraphQLNamedType = getNamedType(field.type);
   if (isCompositeType(type)) return null;
-  return (
-    (IDENTIFIER_FIELDS as Record<string, MaskKind>)[field.name] ??
-    (IDENTIFIER_TYPES as Record<string, MaskKind>)[type.name] ??
-    null
-  );
+  return (IDENTIFIER_FIELDS as Record<string, MaskKind>)[field.name] ?? (IDENTIFIER_TYPES as Record<string, MaskKind>)[type.name] ?? null;
 }

@@ -1,9 +1,4 @@
-import {
-  getDirectiveValues,
-  type GraphQLField,
-  type GraphQLObjectType,
-  type GraphQLSchema,
-} from 'graphql';
+import { getDirectiveValues, type GraphQLField, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { Scope, type Principal } from './scopes.ts';
 
 /**

@@ -2,13 +2,7 @@ import { HeaderMap } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import {
-  BurstyRateLimiter,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ErrorCode } from '../../resolvers/errors.ts';
 import type { Principal, RateLimitPolicy } from './scopes.ts';
 
@@ -38,9 +32,7 @@ export class CostLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly options: RateLimitOptions) {
-    this.redis = options.redisUrl
-      ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false })
-      : null;
+    this.redis = options.redisUrl ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : null;
     // ioredis reconnects on its own; an error event without a listener would crash the process.
     this.redis?.on('error', (error: Error) => options.logger.warn({ err: { message: error.message } }, 'rate-limit redis error'));
   }
@@ -56,10 +48,7 @@ export class CostLimiter {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       // Bursty reports the sooner of its two windows; a request dearer than one second's budget
       // has to wait for the burst allowance.
-      const waitMs =
-        points <= bucket.policy.costPerSecond
-          ? rejection.msBeforeNext
-          : ((await bucket.burst.get(principal.rateLimitKey))?.msBeforeNext ?? rejection.msBeforeNext);
+      const waitMs = points <= bucket.policy.costPerSecond ? rejection.msBeforeNext : ((await bucket.burst.get(principal.rateLimitKey))?.msBeforeNext ?? rejection.msBeforeNext);
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
       throw new GraphQLError(`Rate limit: this client has spent its query budget; retry in ${seconds} s.`, {
         extensions: {

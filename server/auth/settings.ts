@@ -9,7 +9,7 @@ import { parseManifest } from './persisted.ts';
 import type { Scope } from './scopes.ts';
 
 /**
- * The security policy from the environment (see the README's Security section). Reads the files
+ * The security policy from the environment (see docs/security.md). Reads the files
  * it names (API keys, JWKS, persisted query manifest); a bad one is a ConfigError naming the
  * setting, never echoing its content.
  */
@@ -29,10 +29,7 @@ export function securityFromConfig(config: Config): SecurityOptions {
       maxCost: config.MAX_COST,
       defaultListSize: config.COST_DEFAULT_LIST_SIZE,
     },
-    rateLimit:
-      config.RATE_LIMIT_COST_PER_SECOND === 0
-        ? null
-        : { ...DEFAULT_RATE_LIMIT, costPerSecond: config.RATE_LIMIT_COST_PER_SECOND, burst: config.RATE_LIMIT_BURST },
+    rateLimit: config.RATE_LIMIT_COST_PER_SECOND === 0 ? null : { ...DEFAULT_RATE_LIMIT, costPerSecond: config.RATE_LIMIT_COST_PER_SECOND, burst: config.RATE_LIMIT_BURST },
     ...(config.REDIS_URL && { redisUrl: config.REDIS_URL }),
     corsOrigins: config.CORS_ORIGINS ?? defaults.corsOrigins,
     persistedQueries: config.PERSISTED_QUERIES,

@@ -1,12 +1,4 @@
-import {
-  getNamedType,
-  isAbstractType,
-  isNonNullType,
-  isObjectType,
-  type GraphQLField,
-  type GraphQLObjectType,
-  type GraphQLSchema,
-} from 'graphql';
+import { getNamedType, isAbstractType, isNonNullType, isObjectType, type GraphQLField, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { effectivePolicy } from './enforce.ts';
 import { identifierKind } from './personal-data.ts';
 import { coordinate, heldAlternatives } from './policy.ts';
@@ -37,18 +29,38 @@ const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
 
   // The signed-in customer.
   Customer: {
-    id: SELF, email: SELF, identities: SELF, commerce: SELF, emailMarketing: SELF, web: SELF,
-    identification: SELF, location: SELF, consent: SELF,
+    id: SELF,
+    email: SELF,
+    identities: SELF,
+    commerce: SELF,
+    emailMarketing: SELF,
+    web: SELF,
+    identification: SELF,
+    location: SELF,
+    consent: SELF,
   },
   Identities: { commerceCustomerId: SELF, email: SELF, analyticsUserId: SELF, anonymousIds: SELF, ambiguousAnonymousIds: SELF },
   CommerceProfile: {
-    customerId: SELF, firstName: SELF, lastName: SELF, phone: SELF, location: SELF, signedUpAt: SELF,
-    purchases: SELF, orders: SELF, carts: SELF, abandonedCart: SELF,
+    customerId: SELF,
+    firstName: SELF,
+    lastName: SELF,
+    phone: SELF,
+    location: SELF,
+    signedUpAt: SELF,
+    purchases: SELF,
+    orders: SELF,
+    carts: SELF,
+    abandonedCart: SELF,
   },
   Location: { city: SELF, region: SELF, postalCode: SELF, countryCode: SELF },
   Purchases: {
-    orderCount: SELF, totalSpent: SELF, averageOrderValue: SELF, firstOrderAt: SELF, lastOrderAt: SELF,
-    daysSinceLastOrder: SELF, topCategories: SELF,
+    orderCount: SELF,
+    totalSpent: SELF,
+    averageOrderValue: SELF,
+    firstOrderAt: SELF,
+    lastOrderAt: SELF,
+    daysSinceLastOrder: SELF,
+    topCategories: SELF,
   },
   CategorySpend: { category: SELF, spent: SELF, orderCount: SELF },
   OrderConnection: { edges: SELF, pageInfo: SELF },
@@ -60,7 +72,12 @@ const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
   Cart: { id: SELF, createdAt: SELF, updatedAt: SELF, items: SELF, itemCount: SELF, value: SELF },
   CartItem: { product: SELF, quantity: SELF, unitPrice: SELF, addedAt: SELF },
   EmailMarketing: {
-    status: SELF, canEmail: SELF, signedUpAt: SELF, optedInAt: SELF, lastChangedAt: SELF, language: SELF,
+    status: SELF,
+    canEmail: SELF,
+    signedUpAt: SELF,
+    optedInAt: SELF,
+    lastChangedAt: SELF,
+    language: SELF,
     marketingPermissions: SELF,
   },
   MarketingPermission: { id: SELF, text: SELF, enabled: SELF },
@@ -75,8 +92,16 @@ const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
   Consent: { email: BOTH, analytics: BOTH, advertising: BOTH },
   ChannelConsent: { granted: BOTH, source: BOTH, at: BOTH },
   WebBehaviour: {
-    days: BOTH, lastSeenAt: BOTH, sessionCount: BOTH, pageViews: BOTH, averageSessionSeconds: BOTH,
-    recentlyViewedProducts: BOTH, topCategories: BOTH, cartActivity: BOTH, devices: BOTH, searches: BOTH,
+    days: BOTH,
+    lastSeenAt: BOTH,
+    sessionCount: BOTH,
+    pageViews: BOTH,
+    averageSessionSeconds: BOTH,
+    recentlyViewedProducts: BOTH,
+    topCategories: BOTH,
+    cartActivity: BOTH,
+    devices: BOTH,
+    searches: BOTH,
     freshness: BOTH,
   },
   // The warehouse's load status, the same for everyone: how fresh the browsing above is.
@@ -146,9 +171,7 @@ export function reachable(schema: GraphQLSchema, reader: Reader): Set<string> {
     customerId: null,
     anonymousId: null,
   };
-  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter(
-    (type): type is GraphQLObjectType => Boolean(type),
-  );
+  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter((type): type is GraphQLObjectType => Boolean(type));
   const reached = new Set<string>();
   const visited = new Set<string>(roots.map((type) => type.name));
   const visit = (type: GraphQLObjectType, root: boolean): void => {
@@ -176,11 +199,7 @@ export function reachable(schema: GraphQLSchema, reader: Reader): Set<string> {
  * listed coordinate the schema does not have, an internal label that is listed or reachable, and a
  * direct identifier listed for or reachable with a visitor token.
  */
-export function storefrontProblems(
-  schema: GraphQLSchema,
-  shown: ReadonlyMap<string, readonly Reader[]> = STOREFRONT,
-  labels: readonly string[] = INTERNAL_LABELS,
-): string[] {
+export function storefrontProblems(schema: GraphQLSchema, shown: ReadonlyMap<string, readonly Reader[]> = STOREFRONT, labels: readonly string[] = INTERNAL_LABELS): string[] {
   const problems: string[] = [];
   const exists = (at: string) => {
     const [typeName, fieldName] = at.split('.') as [string, string];

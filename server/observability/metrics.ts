@@ -165,14 +165,7 @@ export class Metrics {
       return (result) => {
         stop();
         this.inFlight.dec({ source });
-        const outcome: CallOutcome =
-          result.error !== undefined
-            ? result.error instanceof SourceError
-              ? result.error.kind
-              : 'error'
-            : result.failedKeys > 0
-              ? 'partial'
-              : 'ok';
+        const outcome: CallOutcome = result.error !== undefined ? (result.error instanceof SourceError ? result.error.kind : 'error') : result.failedKeys > 0 ? 'partial' : 'ok';
         this.calls.inc({ ...labels, outcome });
       };
     },

@@ -78,7 +78,7 @@ function outcomeOf(request: GraphQLRequestContextWillSendResponse<Context>): Ope
   if (!result.errors?.length) return 'ok';
   const status = request.response.http.status ?? 200;
   if (status >= 400 && status < 500) return 'rejected';
-  const data = result.data as Record<string, unknown> | null | undefined;
+  const data = result.data;
   return data && Object.values(data).some((value) => value !== null) ? 'partial' : 'error';
 }
 

@@ -1,14 +1,13 @@
 /**
  * OpenTelemetry's Node SDK, loaded with `node --import` before the server's own modules, because an
  * instrumentation can only patch a module (pg, ioredis, express, http) that is imported after it is
- * registered. `npm start`, `npm run dev` and the image start the server this way; see the README's
- * Tracing section. Everything else comes from the standard OTEL_* variables, read by the SDK itself.
+ * registered. `npm start`, `npm run dev` and the image start the server this way (docs/operations.md,
+ * "Tracing"). Everything else comes from the standard OTEL_* variables, read by the SDK itself.
  *
  * Nothing starts unless traces have somewhere to go: an OTLP endpoint or OTEL_TRACES_EXPORTER. So a
  * plain `npm start` pays for no hooks at all.
  */
 import { register } from 'node:module';
-import type { IncomingMessage } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import type { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
@@ -19,7 +18,6 @@ import { defaultResource, resourceFromAttributes } from '@opentelemetry/resource
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, ATTR_URL_FULL, ATTR_URL_PATH, ATTR_URL_QUERY } from '@opentelemetry/semantic-conventions';
 import { TELEMETRY, tracingWanted } from './tracing.ts';
-
 
 /** Probes and scrapes: a span each would drown the requests worth tracing. */
 const UNTRACED = new Set(['/healthz', '/readyz', '/metrics']);
@@ -47,7 +45,7 @@ function instrumentations(): InstrumentationBase[] {
       ignoreIncomingRequestHook: (req) => UNTRACED.has((req.url ?? '').split('?')[0]!),
       requestHook: (span: Span, request) => {
         if (!('setHeader' in request)) {
-          const [path = '', query] = ((request as IncomingMessage).url ?? '').split('?', 2);
+          const [path = '', query] = (request.url ?? '').split('?', 2);
           // The Mailchimp webhook's path holds its secret.
           if (path.startsWith('/webhooks/')) span.setAttribute(ATTR_URL_PATH, scrubUrl(path));
           if (query) span.setAttribute(ATTR_URL_QUERY, scrubUrl(`/?${query}`).slice(2));

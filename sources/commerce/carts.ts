@@ -26,11 +26,7 @@ interface CartRow {
  * untouched for longer than `abandonedAfterMs` with no order placed after its last change. One
  * statement for the whole batch.
  */
-export async function customerCarts(
-  db: Queryable,
-  ids: readonly string[],
-  options: { currency: string; now: Date; abandonedAfterMs: number },
-): Promise<CustomerCarts[]> {
+export async function customerCarts(db: Queryable, ids: readonly string[], options: { currency: string; now: Date; abandonedAfterMs: number }): Promise<CustomerCarts[]> {
   const rows = await run<CartRow>(
     db,
     `SELECT c.customer_id::text AS customer_id, c.id::text AS id, c.created_at, c.updated_at,

@@ -170,12 +170,7 @@ export interface LifetimeValueOptions {
  * month m] - E[purchases by the end of month m-1]) / (1 + monthly rate)^m, with BG/NBD expectations
  * conditional on the history and months of 365.25 / 12 days. Null where a part is undefined.
  */
-export function lifetimeValue(
-  bgnbd: BgNbdParameters,
-  gammaGamma: GammaGammaParameters,
-  history: PurchaseHistory,
-  options: LifetimeValueOptions,
-): number | null {
+export function lifetimeValue(bgnbd: BgNbdParameters, gammaGamma: GammaGammaParameters, history: PurchaseHistory, options: LifetimeValueOptions): number | null {
   const spend = expectedOrderValue(gammaGamma, history);
   if (spend === null) return null;
   const monthlyRate = (1 + options.annualDiscountRate) ** (1 / 12) - 1;

@@ -153,9 +153,14 @@ export async function fitClv(db: Queryable, window: ClvWindow): Promise<ClvFit> 
   const started = performance.now();
   const input = await clvFitInput(db, window);
   if (input.repeatCustomers < MIN_REPEAT_CUSTOMERS) {
-    throw new SourceError('commerce', 'bad_response', `expected at least ${MIN_REPEAT_CUSTOMERS} customers with a repeat purchase to fit the purchase models, got ${input.repeatCustomers}`, {
-      retryable: false,
-    });
+    throw new SourceError(
+      'commerce',
+      'bad_response',
+      `expected at least ${MIN_REPEAT_CUSTOMERS} customers with a repeat purchase to fit the purchase models, got ${input.repeatCustomers}`,
+      {
+        retryable: false,
+      },
+    );
   }
   try {
     const bgnbd = await fitBgNbd(input.histories);
@@ -203,8 +208,7 @@ export async function clvSummaries(db: Queryable, ids: readonly string[], window
 
 /** One customer's prediction from the fit in force and their current history. Pure. */
 export function predictClv(fit: ClvFit, summary: ClvSummary, options: ClvPredictionOptions): ClvPrediction {
-  const money = (amount: number | null): Money | null =>
-    amount === null || !Number.isFinite(amount) ? null : { amount: amount.toFixed(2), currencyCode: summary.currencyCode };
+  const money = (amount: number | null): Money | null => (amount === null || !Number.isFinite(amount) ? null : { amount: amount.toFixed(2), currencyCode: summary.currencyCode });
   const purchases = expectedPurchases(fit.bgnbd, summary, options.horizonDays / DAYS_PER_WEEK);
   return {
     expectedPurchases: Number.isFinite(purchases) ? purchases : null,

@@ -63,7 +63,7 @@ export async function checkShopContract(db: Queryable, catalog?: ShopCatalog): P
     if (!present) {
       error(
         `the shop database has no table or view ${name} (${columns.join(', ')}): ${feeds} fail until it exists; ` +
-          'a view of that name over the shop\'s own tables meets the contract (README, "The commerce contract")',
+          'a view of that name over the shop\'s own tables meets the contract (docs/sources.md, "The commerce contract")',
       );
       continue;
     }

@@ -61,8 +61,17 @@ export function discountSensitivity(history: DiscountHistory, days: number | nul
   const { unavailableReason, asOf, currencyCode } = history;
   if (unavailableReason !== null) {
     return {
-      unavailableReason, days, orders: null, discountedOrders: null, discountedShare: null, meanDiscountedOrderValue: null,
-      meanFullPriceOrderValue: null, valueRatio: null, meanDiscountRate: null, sensitivity: null, asOf,
+      unavailableReason,
+      days,
+      orders: null,
+      discountedOrders: null,
+      discountedShare: null,
+      meanDiscountedOrderValue: null,
+      meanFullPriceOrderValue: null,
+      valueRatio: null,
+      meanDiscountRate: null,
+      sensitivity: null,
+      asOf,
     };
   }
   const since = days === null ? Number.NEGATIVE_INFINITY : asOf.getTime() - days * 86_400_000;
@@ -84,8 +93,7 @@ export function discountSensitivity(history: DiscountHistory, days: number | nul
     meanDiscountedOrderValue: money(meanDiscounted),
     meanFullPriceOrderValue: money(meanFull),
     valueRatio: meanDiscounted !== null && meanFull ? meanDiscounted / meanFull : null,
-    meanDiscountRate:
-      discounted.length === 0 ? null : discounted.reduce((sum, o) => sum + o.discountCents / (o.paidCents + o.discountCents), 0) / discounted.length,
+    meanDiscountRate: discounted.length === 0 ? null : discounted.reduce((sum, o) => sum + o.discountCents / (o.paidCents + o.discountCents), 0) / discounted.length,
     sensitivity: share === 0 ? 'NONE' : share < SENSITIVITY_BOUNDS.LOW ? 'LOW' : share < SENSITIVITY_BOUNDS.MEDIUM ? 'MEDIUM' : 'HIGH',
     asOf,
   };
@@ -137,8 +145,7 @@ export function discountColumn(db: Queryable, clock: () => number = Date.now): D
   };
 }
 
-const UNAVAILABLE =
-  "the shop's commerce contract has no orders.discount_amount, so which orders had a discount is unknown (README, \"The commerce contract\")";
+const UNAVAILABLE = 'the shop\'s commerce contract has no orders.discount_amount, so which orders had a discount is unknown (docs/sources.md, "The commerce contract")';
 
 interface OrderRow {
   customer_id: string;
@@ -153,12 +160,7 @@ interface OrderRow {
  * `unavailableReason`; a statement that finds the column gone (42703) makes the catalog be read
  * again and, when it confirms, answers the same way instead of failing.
  */
-export async function discountHistories(
-  db: Queryable,
-  column: DiscountColumn,
-  ids: readonly string[],
-  options: { currency: string; now: Date },
-): Promise<DiscountHistory[]> {
+export async function discountHistories(db: Queryable, column: DiscountColumn, ids: readonly string[], options: { currency: string; now: Date }): Promise<DiscountHistory[]> {
   const unavailable = () => ids.map(() => ({ unavailableReason: UNAVAILABLE, orders: [], asOf: options.now, currencyCode: options.currency }));
   if (!(await column.present())) return unavailable();
   let rows: OrderRow[];

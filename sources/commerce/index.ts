@@ -7,17 +7,7 @@ import { checkShopContract, readShopCatalog } from './contract.ts';
 import { customersByEmail, customersById } from './customers.ts';
 import { run, type Queryable } from './db.ts';
 import { discountColumn, discountHistories, type DiscountHistory } from './discounts.ts';
-import type {
-  CommerceCustomer,
-  CustomerCarts,
-  LineItem,
-  OrderPage,
-  OrderPageKey,
-  PurchaseStats,
-  RfmScore,
-  SegmentPage,
-  SegmentPageKey,
-} from './model.ts';
+import type { CommerceCustomer, CustomerCarts, LineItem, OrderPage, OrderPageKey, PurchaseStats, RfmScore, SegmentPage, SegmentPageKey } from './model.ts';
 import { lineItems, orderPages } from './orders.ts';
 import { orderPeriods, type OrderPeriods, type OrderPeriodsKey } from './periods.ts';
 import { purchaseStats } from './purchases.ts';

@@ -45,17 +45,7 @@ export interface PurchaseStats {
 }
 
 export type RfmSegment =
-  | 'CHAMPIONS'
-  | 'LOYAL'
-  | 'POTENTIAL_LOYALIST'
-  | 'NEW'
-  | 'PROMISING'
-  | 'NEED_ATTENTION'
-  | 'ABOUT_TO_SLEEP'
-  | 'AT_RISK'
-  | 'CANNOT_LOSE_THEM'
-  | 'HIBERNATING'
-  | 'LOST';
+  'CHAMPIONS' | 'LOYAL' | 'POTENTIAL_LOYALIST' | 'NEW' | 'PROMISING' | 'NEED_ATTENTION' | 'ABOUT_TO_SLEEP' | 'AT_RISK' | 'CANNOT_LOSE_THEM' | 'HIBERNATING' | 'LOST';
 
 /** Quintile boundaries of the whole customer base (customers with at least one completed order). */
 export interface RfmBoundaries {

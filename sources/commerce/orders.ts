@@ -29,12 +29,7 @@ export async function orderPages(db: Queryable, keys: readonly OrderPageKey[]): 
           ORDER BY o.placed_at DESC, o.id DESC
           LIMIT k.first + 1) o
       ORDER BY k.ord, o.placed_at DESC, o.id DESC`,
-    [
-      keys.map((k) => k.customerId),
-      keys.map((k) => k.first),
-      keys.map((k) => k.after?.placedAt ?? null),
-      keys.map((k) => k.after?.id ?? null),
-    ],
+    [keys.map((k) => k.customerId), keys.map((k) => k.first), keys.map((k) => k.after?.placedAt ?? null), keys.map((k) => k.after?.id ?? null)],
   );
   const ordinals = keys.map((_, i) => String(i + 1));
   return groupInKeyOrder(ordinals, rows, (row) => row.ord).map((group, i) => ({

@@ -54,7 +54,11 @@ export async function orderPeriods(db: Queryable, keys: readonly OrderPeriodsKey
     [keys.map((k) => k.customerId), keys.map((k) => k.days), options.now, options.currency],
   );
   const money = (amount: string): Money => ({ amount, currencyCode: options.currency });
-  return inKeyOrder(keys.map((_, i) => String(i + 1)), rows, (row) => row.ord).map((row) => ({
+  return inKeyOrder(
+    keys.map((_, i) => String(i + 1)),
+    rows,
+    (row) => row.ord,
+  ).map((row) => ({
     asOf: options.now,
     current: { orders: row!.current_orders, spend: money(row!.current_spend) },
     previous: { orders: row!.previous_orders, spend: money(row!.previous_spend) },

@@ -18,11 +18,7 @@ interface StatsRow {
  * entry is never null). One statement for the whole batch: each customer's completed orders are a
  * range of the (customer_id, placed_at) index, never a scan of the orders table.
  */
-export async function purchaseStats(
-  db: Queryable,
-  ids: readonly string[],
-  options: { currency: string; now: Date },
-): Promise<PurchaseStats[]> {
+export async function purchaseStats(db: Queryable, ids: readonly string[], options: { currency: string; now: Date }): Promise<PurchaseStats[]> {
   const rows = await run<StatsRow>(
     db,
     `SELECT k.id::text AS customer_id, s.order_count, s.total_spent, s.average_order_value,
@@ -62,8 +58,6 @@ function toStats(row: StatsRow, { currency, now }: { currency: string; now: Date
     firstOrderAt: row.first_order_at,
     lastOrderAt: row.last_order_at,
     daysSinceLastOrder: row.last_order_at && Math.floor((now.getTime() - row.last_order_at.getTime()) / DAY_MS),
-    topCategories: row.top_categories.map(
-      (c): CategorySpend => ({ category: c.category, spent: money(c.spent), orderCount: c.order_count }),
-    ),
+    topCategories: row.top_categories.map((c): CategorySpend => ({ category: c.category, spent: money(c.spent), orderCount: c.order_count })),
   };
 }

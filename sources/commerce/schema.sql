@@ -1,5 +1,5 @@
 -- The relational contract the commerce source reads. A shop with another schema meets it with
--- views of these names and columns (see the README); the demo creates these tables as they are.
+-- views of these names and columns (see docs/sources.md); the demo creates these tables as they are.
 -- Money is NUMERIC in the shop currency (orders.currency); emails are stored lower-cased.
 
 CREATE TABLE IF NOT EXISTS customers (

@@ -108,7 +108,7 @@ export function createCaller(options: CallerOptions): Caller {
         if (last) throw sourceError(what, { ...last, reason: `${last.reason}; ${reason}` });
         throw deadlinePassed(signal!, 'crm', what);
       };
-      for (let attempts = 0; ; ) {
+      for (let attempts = 0; ;) {
         const closedFor = daily.remaining();
         if (closedFor > 0) throw sourceError(what, { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: closedFor });
         const cooling = cooldown.remaining();

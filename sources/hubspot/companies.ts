@@ -22,11 +22,7 @@ const NUMERIC_ID = /^\d{1,20}$/;
  * null; with several companies and none marked primary, the first one listed. Throws when either
  * read fails, since every key depends on both. The optional signal bounds retries (see BatchFn).
  */
-export function companiesForContacts(
-  caller: Caller,
-  associations: AssociationsBatchApi,
-  companies: CompaniesBatchApi,
-): BatchFn<string, CrmCompany> {
+export function companiesForContacts(caller: Caller, associations: AssociationsBatchApi, companies: CompaniesBatchApi): BatchFn<string, CrmCompany> {
   return async (contactIds, signal) => {
     const ids = [...new Set(contactIds)].filter((id) => NUMERIC_ID.test(id));
     const companyOf = new Map<string, string>();
@@ -55,8 +51,7 @@ async function primaryCompanies(caller: Caller, api: AssociationsBatchApi, conta
     if (typeof from !== 'string' || !Array.isArray(entry?.to)) throw malformed(what, 'a result without from.id or to');
     // Only the first page of a contact's companies is read: the primary one is listed on it.
     const to = entry.to as Array<{ toObjectId?: unknown; associationTypes?: Array<{ typeId?: unknown; category?: unknown }> }>;
-    const primary =
-      to.find((t) => t.associationTypes?.some((a) => a.typeId === PRIMARY_CONTACT_TO_COMPANY && a.category === 'HUBSPOT_DEFINED')) ?? to[0];
+    const primary = to.find((t) => t.associationTypes?.some((a) => a.typeId === PRIMARY_CONTACT_TO_COMPANY && a.category === 'HUBSPOT_DEFINED')) ?? to[0];
     // The spec says string; HubSpot has been seen sending numbers.
     const companyId = primary?.toObjectId;
     if (typeof companyId === 'string' || typeof companyId === 'number') companyOf.set(from, String(companyId));

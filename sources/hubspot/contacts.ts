@@ -72,7 +72,13 @@ export function contactReaders(caller: Caller, api: ContactsBatchApi, extras: re
   return {
     contactsByEmail: (emails, signal) => readInChunks(emails, BATCH_READ_MAX, (chunk) => readChunk(chunk, true, signal)),
     // Ids are numeric in HubSpot; anything else cannot exist, so it costs no request.
-    contactsById: (ids, signal) => readInChunks(ids, BATCH_READ_MAX, (chunk) => readChunk(chunk, false, signal), (id) => NUMERIC_ID.test(id)),
+    contactsById: (ids, signal) =>
+      readInChunks(
+        ids,
+        BATCH_READ_MAX,
+        (chunk) => readChunk(chunk, false, signal),
+        (id) => NUMERIC_ID.test(id),
+      ),
   };
 }
 

@@ -54,8 +54,7 @@ export async function checkTokenScopes(caller: Caller, client: Client, accessTok
   return [
     finding(
       'error',
-      `the HubSpot private app lacks the scopes ${named}: add them under Settings > Integrations > Private Apps > Scopes; ` +
-        'until then the fields they serve fail',
+      `the HubSpot private app lacks the scopes ${named}: add them under Settings > Integrations > Private Apps > Scopes; ` + 'until then the fields they serve fail',
     ),
   ];
 }

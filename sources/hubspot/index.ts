@@ -79,8 +79,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     logger: options.logger,
   });
   let closed = false;
-  const open = <F extends (...args: never[]) => Promise<unknown>>(fn: F): F =>
-    ((...args: Parameters<F>) => (closed ? Promise.reject(closedError()) : fn(...args))) as F;
+  const open = <F extends (...args: never[]) => Promise<unknown>>(fn: F): F => ((...args: Parameters<F>) => (closed ? Promise.reject(closedError()) : fn(...args))) as F;
 
   const readers = (extra: readonly string[]): ContactReaders => {
     const reader = contactReaders(caller, api.contacts, extra);

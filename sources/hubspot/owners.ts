@@ -88,7 +88,7 @@ export function ownerReader(caller: Caller, api: OwnersApi, ttlMs: number, logge
   return {
     async ownersById(ids, signal) {
       const unique = [...new Set(ids)].filter((id) => NUMERIC_ID.test(id));
-      const settled = await Promise.allSettled(unique.map((id) => (known.has(id) ? (known.get(id) ?? null) : first(id, signal))));
+      const settled = await Promise.allSettled(unique.map(async (id) => (known.has(id) ? (known.get(id) ?? null) : first(id, signal))));
       const rejected = settled.find((s) => s.status === 'rejected');
       if (rejected && settled.every((s) => s.status === 'rejected')) throw rejected.reason;
       const answers = new Map(unique.map((id, i) => [id, settled[i]!]));
@@ -109,15 +109,19 @@ export function ownerReader(caller: Caller, api: OwnersApi, ttlMs: number, logge
 }
 
 async function fetchOwner(caller: Caller, api: OwnersApi, id: string, signal?: AbortSignal): Promise<CrmOwner | null> {
-  const found = await caller.call(WHAT, async () => {
-    try {
-      return await api.getById(Number(id), 'id', false);
-    } catch (error) {
-      // The one failure that is an answer: HubSpot has no such owner.
-      if ((error as { code?: unknown } | null)?.code === 404) return null;
-      throw error;
-    }
-  }, signal);
+  const found = await caller.call(
+    WHAT,
+    async () => {
+      try {
+        return await api.getById(Number(id), 'id', false);
+      } catch (error) {
+        // The one failure that is an answer: HubSpot has no such owner.
+        if ((error as { code?: unknown } | null)?.code === 404) return null;
+        throw error;
+      }
+    },
+    signal,
+  );
   if (found === null) return null;
   const raw = found as { id?: unknown; email?: unknown; firstName?: unknown; lastName?: unknown; archived?: unknown };
   if (typeof raw.id !== 'string') throw malformed(WHAT, 'an owner without id');

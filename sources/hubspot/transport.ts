@@ -21,9 +21,7 @@ export interface AttemptTrace {
   rateLimitPolicy?: string;
 }
 
-export type AttemptResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown; readonly trace: AttemptTrace };
+export type AttemptResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown; readonly trace: AttemptTrace };
 
 /** Thrown into nobody: marks an attempt that ran out of time (see `attempt`). */
 export class AttemptTimedOut extends Error {

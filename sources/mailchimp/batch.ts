@@ -22,9 +22,7 @@ export async function eachKey<V>(keys: readonly string[], read: ReadOne<V>, sign
 }
 
 function asSourceError(error: unknown): SourceError {
-  return error instanceof SourceError
-    ? error
-    : new SourceError('email', 'bad_response', 'unexpected failure reading from Mailchimp', { cause: error, retryable: false });
+  return error instanceof SourceError ? error : new SourceError('email', 'bad_response', 'unexpected failure reading from Mailchimp', { cause: error, retryable: false });
 }
 
 function commonFailure(entries: readonly unknown[]): SourceError | null {

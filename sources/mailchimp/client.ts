@@ -12,11 +12,7 @@ export interface SdkClient {
     /** The audience itself (GET /lists/{list_id}); the contract check reads it. */
     getList(listId: string, opts: { fields: readonly string[] }): Promise<unknown>;
     getListMember(listId: string, hash: string, opts: { fields: readonly string[] }): Promise<unknown>;
-    getListMemberActivityFeed(
-      listId: string,
-      hash: string,
-      opts: { fields: readonly string[]; count: number; activityFilters?: readonly string[] },
-    ): Promise<unknown>;
+    getListMemberActivityFeed(listId: string, hash: string, opts: { fields: readonly string[]; count: number; activityFilters?: readonly string[] }): Promise<unknown>;
     getListMemberTags(listId: string, hash: string, opts: { fields: readonly string[]; count: number }): Promise<unknown>;
   };
   ping: { get(): Promise<unknown> };

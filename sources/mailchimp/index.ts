@@ -16,10 +16,29 @@ export const DEFAULT_MAX_IN_FLIGHT = 10;
 
 /** Activity types the feed can be filtered by (`activity_filters`). */
 export const ACTIVITY_FILTERS = [
-  'bounce', 'click', 'conversation', 'ecommerce_signup', 'event', 'web_engagement', 'generic_signup',
-  'landing_page_signup', 'marketing_permission', 'note', 'open', 'order', 'postcard_sent', 'sent', 'signup',
-  'squatter_signup', 'unsub', 'website_signup', 'survey_response', 'sms_bulk_sent', 'inbox_thread',
-  'qbo_payment_link', 'video_call_transcripts',
+  'bounce',
+  'click',
+  'conversation',
+  'ecommerce_signup',
+  'event',
+  'web_engagement',
+  'generic_signup',
+  'landing_page_signup',
+  'marketing_permission',
+  'note',
+  'open',
+  'order',
+  'postcard_sent',
+  'sent',
+  'signup',
+  'squatter_signup',
+  'unsub',
+  'website_signup',
+  'survey_response',
+  'sms_bulk_sent',
+  'inbox_thread',
+  'qbo_payment_link',
+  'video_call_transcripts',
 ] as const;
 
 export interface MailchimpSourceOptions {

@@ -62,8 +62,7 @@ function date(value: unknown): Date | null {
   return parsed && !Number.isNaN(parsed.getTime()) ? parsed : null;
 }
 
-const badResponse = (expected: string): SourceError =>
-  new SourceError('email', 'bad_response', `expected ${expected} from Mailchimp, got something else`);
+const badResponse = (expected: string): SourceError => new SourceError('email', 'bad_response', `expected ${expected} from Mailchimp, got something else`);
 
 const isStatus = (value: unknown): value is EmailStatus => EMAIL_STATUSES.includes(value as EmailStatus);
 
@@ -80,10 +79,12 @@ function location(value: unknown): EmailLocation | null {
   return Object.values(found).some((part) => part !== null) ? found : null;
 }
 
-const isTag = (tag: Wire): tag is Wire & { readonly id: number; readonly name: string } =>
-  typeof tag.id === 'number' && typeof tag.name === 'string';
+const isTag = (tag: Wire): tag is Wire & { readonly id: number; readonly name: string } => typeof tag.id === 'number' && typeof tag.name === 'string';
 
-const tagRefs = (value: unknown): EmailTagRef[] => wires(value).filter(isTag).map(({ id, name }) => ({ id, name }));
+const tagRefs = (value: unknown): EmailTagRef[] =>
+  wires(value)
+    .filter(isTag)
+    .map(({ id, name }) => ({ id, name }));
 
 const permissions = (value: unknown): MarketingPermission[] =>
   wires(value).map((p) => ({

@@ -113,7 +113,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     const stop = (): never => {
       throw last ? last.error : deadlinePassed(signal!, 'email', 'Mailchimp read');
     };
-    for (let n = 0; ; ) {
+    for (let n = 0; ;) {
       const cooling = cooldown.remaining();
       if (cooling > 0) {
         if (Date.now() + cooling > endsAt()) {

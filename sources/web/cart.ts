@@ -50,9 +50,7 @@ export function cartActivityStatement(w: Relations) {
       return {
         productsAdded: group.filter((row) => row.list === 'added').map(change),
         productsRemoved: group.filter((row) => row.list === 'removed').map(change),
-        abandonedCheckouts: group
-          .filter((row) => row.list === 'abandoned')
-          .map((row) => ({ at: row.at, value: row.amount, currencyCode: row.currency })),
+        abandonedCheckouts: group.filter((row) => row.list === 'abandoned').map((row) => ({ at: row.at, value: row.amount, currencyCode: row.currency })),
       };
     });
   };

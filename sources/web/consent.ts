@@ -31,14 +31,15 @@ export function consentsStatement(w: Relations) {
     if (column === null) return [];
     return (['pages', 'tracks'] as const)
       .filter((table) => w.has(table, column))
-      .map((table) =>
-        `SELECT ord, '${purpose}' AS purpose, granted, at, ${KIND[table]} AS kind, id FROM (${ownRows(
-          w,
-          table,
-          `x.id, x."${column}" AS granted, x."timestamp" AS at`,
-          `AND x."${column}" IS NOT NULL ORDER BY x."timestamp" DESC LIMIT 1`,
-          { withRefused: true },
-        )}) a`,
+      .map(
+        (table) =>
+          `SELECT ord, '${purpose}' AS purpose, granted, at, ${KIND[table]} AS kind, id FROM (${ownRows(
+            w,
+            table,
+            `x.id, x."${column}" AS granted, x."timestamp" AS at`,
+            `AND x."${column}" IS NOT NULL ORDER BY x."timestamp" DESC LIMIT 1`,
+            { withRefused: true },
+          )}) a`,
       );
   });
   const text =

@@ -59,13 +59,7 @@ export function keyParams(keys: readonly (WebKey & { first?: number })[], now: D
  */
 export function subjectParams(subjects: readonly WebSubject[]): unknown[] {
   checkSubjects(subjects);
-  return [
-    subjects.map((s) => s.userId ?? null),
-    subjects.map(() => '-infinity'),
-    subjects.map(() => null),
-    'infinity',
-    subjects.map((s) => s.anonymousId ?? null),
-  ];
+  return [subjects.map((s) => s.userId ?? null), subjects.map(() => '-infinity'), subjects.map(() => null), 'infinity', subjects.map((s) => s.anonymousId ?? null)];
 }
 
 /** Key positions as the statements number them (WITH ORDINALITY, from 1), for groupInKeyOrder. */

@@ -66,9 +66,7 @@ interface VisitorRow {
  */
 export function visitorsStatement(w: Relations) {
   const seen = (['pages', 'tracks'] as const).flatMap((table) =>
-    ['IS NULL', 'IS NOT NULL'].map(
-      (identified) => `EXISTS (SELECT 1 FROM ${w(table)} x WHERE x.anonymous_id = k.anonymous_id AND x.user_id ${identified})`,
-    ),
+    ['IS NULL', 'IS NOT NULL'].map((identified) => `EXISTS (SELECT 1 FROM ${w(table)} x WHERE x.anonymous_id = k.anonymous_id AND x.user_id ${identified})`),
   );
   const text = `
     SELECT k.ord::int AS ord, l.identified, l.users, CASE WHEN l.users = 1 THEN l.user_id END AS user_id,

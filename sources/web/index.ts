@@ -37,16 +37,7 @@ export type * from './model.ts';
 export type { SessionSourceGroup, WebPeriodCounts, WebPeriods } from './channels.ts';
 export type { Queryable } from './db.ts';
 export type { WebLogger } from './layout-keeper.ts';
-export {
-  consentColumnOf,
-  DEFAULT_CONSENT_CATEGORIES,
-  expectedOf,
-  TABLES,
-  type ConsentCategories,
-  type ConsentPurpose,
-  type Expected,
-  type TableName,
-} from './tables.ts';
+export { consentColumnOf, DEFAULT_CONSENT_CATEGORIES, expectedOf, TABLES, type ConsentCategories, type ConsentPurpose, type Expected, type TableName } from './tables.ts';
 export { MAX_DAYS, MAX_FIRST } from './db.ts';
 export { CART_LIST_LIMIT } from './cart.ts';
 export { VIEW_SECONDS_CAP, type BrowsingEvidence } from './affinity.ts';

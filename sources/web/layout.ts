@@ -1,6 +1,6 @@
 import { SourceError } from '../errors.ts';
 import { run, type Queryable } from './db.ts';
-import { READABLE, TABLE_NAMES, type ColumnType, type ConsentPurpose, type Expected, type TableName } from './tables.ts';
+import { READABLE, TABLE_NAMES, type ConsentPurpose, type Expected, type TableName } from './tables.ts';
 
 /**
  * Which of the expected tables and columns (tables.ts) the warehouse has right now, with each
@@ -34,7 +34,12 @@ export async function readLayout(db: Queryable, schema: string, expected: Expect
   }
   const key = TABLE_NAMES.map((table) => {
     const columns = present.get(table);
-    return columns ? `${table}(${[...columns].map(([name, type]) => `${name} ${type}`).sort().join(',')})` : `-${table}`;
+    return columns
+      ? `${table}(${[...columns]
+          .map(([name, type]) => `${name} ${type}`)
+          .sort()
+          .join(',')})`
+      : `-${table}`;
   }).join(';');
   return { schema, expected, present, key };
 }

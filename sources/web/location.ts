@@ -22,7 +22,9 @@ type LocationRow = { ord: number; at: Date } & Record<keyof typeof CONTEXT, stri
  * statement; none when pages and tracks have none of the columns (every answer is then null).
  */
 export function locationsStatement(w: Relations) {
-  const fields = Object.entries(CONTEXT).map(([field, column]) => `x.${column} AS ${field}`).join(', ');
+  const fields = Object.entries(CONTEXT)
+    .map(([field, column]) => `x.${column} AS ${field}`)
+    .join(', ');
   const branches = (['pages', 'tracks'] as const).flatMap((table, kind) => {
     const present = Object.values(CONTEXT).filter((column) => w.has(table, column));
     if (present.length === 0) return [];

@@ -87,9 +87,7 @@ export function topCategoriesStatement(w: Relations) {
   return async (db: Queryable, keys: readonly WebListKey[], now: Date): Promise<CategoryInterest[][]> => {
     if (keys.length === 0) return [];
     const rows = await run<{ ord: number; category: string; views: number; seconds: number }>(db, text, keyParams(keys, now));
-    return groupInKeyOrder(ordinals(keys), rows, (row) => row.ord).map((group) =>
-      group.map((row) => ({ category: row.category, views: row.views, secondsSpent: row.seconds })),
-    );
+    return groupInKeyOrder(ordinals(keys), rows, (row) => row.ord).map((group) => group.map((row) => ({ category: row.category, views: row.views, secondsSpent: row.seconds })));
   };
 }
 

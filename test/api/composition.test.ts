@@ -72,7 +72,7 @@ const OTHERS = {
 // The SDL a router or gateway reads from `_service`.
 const ours = { name: 'customers', typeDefs: parse(printSubgraphSchema(buildSchema())), url: 'http://customers.invalid/graphql' };
 const other = (name: keyof typeof OTHERS) => ({ name, typeDefs: OTHERS[name], url: `http://${name}.invalid/graphql` });
-const errorsOf = (result: ReturnType<typeof composeServices>) => result.errors?.map((e) => `${e.extensions.code}: ${e.message}`);
+const errorsOf = (result: ReturnType<typeof composeServices>) => result.errors?.map((e) => `${String(e.extensions.code)}: ${e.message}`);
 
 describe('composition beside common subgraphs', () => {
   it.each(Object.keys(OTHERS) as Array<keyof typeof OTHERS>)('composes with a %s subgraph', (name) => {

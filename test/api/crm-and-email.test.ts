@@ -122,8 +122,7 @@ describe('email activity on a page of 100', () => {
   const members = page.filter((p) => p.emailMarketing);
   const query = `query($ids: [ID!]) { customers(ids: $ids) { id emailMarketing { lastOpenedAt } } }`;
   const limitedAt = (people: DemoPerson[]) => people.map((p) => ['customers', page.indexOf(p), 'emailMarketing', 'lastOpenedAt']);
-  const lastOpened = (body: GraphQLResponse['body'], people: DemoPerson[]) =>
-    people.map((p) => body.data.customers[page.indexOf(p)].emailMarketing.lastOpenedAt);
+  const lastOpened = (body: GraphQLResponse['body'], people: DemoPerson[]) => people.map((p) => body.data.customers[page.indexOf(p)].emailMarketing.lastOpenedAt);
 
   it('reads at most 20 feeds, answers the rest RESULT_LIMITED, and serves the read ones from the cache next time', async () => {
     expect(members.length).toBeGreaterThan(40);
@@ -172,8 +171,6 @@ describe('when an upstream fails', () => {
     const { body } = await server.query(query);
     expect(body.data.customer).toMatchObject({ id: String(inBoth.customerId), crm: null, emailMarketing: { status: expect.any(String) } });
     expect(body.data.customer.commerce.purchases.orderCount).toEqual(expect.any(Number));
-    expect(body.errors).toEqual([
-      expect.objectContaining({ path: ['customer', 'crm'], extensions: expect.objectContaining({ code: 'RATE_LIMITED', source: 'crm' }) }),
-    ]);
+    expect(body.errors).toEqual([expect.objectContaining({ path: ['customer', 'crm'], extensions: expect.objectContaining({ code: 'RATE_LIMITED', source: 'crm' }) })]);
   });
 });

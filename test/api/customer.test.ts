@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ordersOf } from '../../sandbox/demo/shop.ts';
 import { TEST_AS_OF } from '../support/database.ts';

@@ -1,13 +1,5 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import {
-  getNamedType,
-  getNullableType,
-  isListType,
-  isNonNullType,
-  isObjectType,
-  type GraphQLOutputType,
-  type GraphQLSchema,
-} from 'graphql';
+import { getNamedType, getNullableType, isListType, isNonNullType, isObjectType, type GraphQLOutputType, type GraphQLSchema } from 'graphql';
 import { gql } from 'graphql-tag';
 import { describe, expect, it } from 'vitest';
 import { buildSchema, schemaSource } from '../../server/schema.ts';

@@ -25,24 +25,16 @@ describe('the Federation 2 subgraph', () => {
 
   it('resolves _entities in representation order, by id and by email, in one statement per key kind', async () => {
     const byEmail = personAt(world, 9).email;
-    const { body } = await demo.server.query(
-      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`,
-      {
-        r: [
-          { __typename: 'Customer', id: '5' },
-          { __typename: 'Customer', email: byEmail.toUpperCase() },
-          { __typename: 'Customer', id: '999999' },
-          { __typename: 'Customer', id: '2' },
-        ],
-      },
-    );
+    const { body } = await demo.server.query(`query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id email } } }`, {
+      r: [
+        { __typename: 'Customer', id: '5' },
+        { __typename: 'Customer', email: byEmail.toUpperCase() },
+        { __typename: 'Customer', id: '999999' },
+        { __typename: 'Customer', id: '2' },
+      ],
+    });
     expect(body.errors).toBeUndefined();
-    expect(body.data._entities).toEqual([
-      { id: '5', email: personAt(world, 4).email },
-      { id: '10', email: byEmail },
-      null,
-      { id: '2', email: personAt(world, 1).email },
-    ]);
+    expect(body.data._entities).toEqual([{ id: '5', email: personAt(world, 4).email }, { id: '10', email: byEmail }, null, { id: '2', email: personAt(world, 1).email }]);
     expect(demo.server.statements).toHaveLength(2);
   });
 });

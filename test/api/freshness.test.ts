@@ -51,8 +51,7 @@ const people = Array.from({ length: world.customers }, (_, i) => personAt(world,
 const profile = (id: number | null) => `{ customer(id: "${id}") { id commerce { purchases { orderCount } } crm { lifecycleStage } emailMarketing { status } } }`;
 const forget = `mutation($e: EmailAddress!) { forgetCustomer(email: $e) { email cacheKeysCleared cleared failed { source step code retryable } } }`;
 /** Every cache key that can hold something about the person (cache/loaders.ts declares them). */
-const everyKey = (person: (typeof people)[number]) =>
-  personCacheKeys({ email: person.email, customerId: String(person.customerId), contactId: person.crm!.contactId }).length;
+const everyKey = (person: (typeof people)[number]) => personCacheKeys({ email: person.email, customerId: String(person.customerId), contactId: person.crm!.contactId }).length;
 
 describe('provenance', () => {
   it('says per source whether data was live or cached, how old, and what the upstream cost', async () => {
@@ -118,7 +117,15 @@ describe('invalidation', () => {
       body,
     });
   };
-  const contactEvent = (objectId: string) => ({ eventId: 1, subscriptionType: 'contact.propertyChange', objectId: Number(objectId), occurredAt: Date.now(), portalId: 1, appId: 1, attemptNumber: 0 });
+  const contactEvent = (objectId: string) => ({
+    eventId: 1,
+    subscriptionType: 'contact.propertyChange',
+    objectId: Number(objectId),
+    occurredAt: Date.now(),
+    portalId: 1,
+    appId: 1,
+    attemptNumber: 0,
+  });
 
   it('rejects a HubSpot webhook with a bad signature or an old timestamp, and a good one evicts the contact', async () => {
     const person = people[3]!;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ordersOf } from '../../sandbox/demo/shop.ts';
 import { TEST_AS_OF } from '../support/database.ts';
@@ -20,7 +20,9 @@ const relayBounds = (edges: Array<{ cursor: string }>, page: number) => ({
 
 describe('orders connection', () => {
   const person = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).find((p) => ordersOf(world, p).length >= 7)!;
-  const expected = ordersOf(world, person).map((o) => String(o.id)).reverse();
+  const expected = ordersOf(world, person)
+    .map((o) => String(o.id))
+    .reverse();
 
   it('pages through every order, newest first, without gaps or repeats', async () => {
     const seen: string[] = [];

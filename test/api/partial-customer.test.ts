@@ -71,8 +71,7 @@ const shopError = (path: Array<string | number>, line: number, column: number) =
   path,
   extensions: { code: 'SOURCE_UNAVAILABLE', source: 'commerce', retryable: true },
 });
-const byPath = (errors: Array<{ path?: Array<string | number> }> = []) =>
-  [...errors].sort((a, b) => (a.path ?? []).join('.').localeCompare((b.path ?? []).join('.')));
+const byPath = (errors: Array<{ path?: Array<string | number> }> = []) => [...errors].sort((a, b) => (a.path ?? []).join('.').localeCompare((b.path ?? []).join('.')));
 
 const CUSTOMER = `id email
     identities { commerceCustomerId email hubspotContactId mailchimpSubscriberHash analyticsUserId anonymousIds }
@@ -87,11 +86,14 @@ describe('when the shop database is down', () => {
   });
 
   it('returns commerce-less customer by email with crm and email fields, and web null with the shop error, when the shop database is down', async () => {
-    const { body } = await server.query(`query($e: EmailAddress!) {
+    const { body } = await server.query(
+      `query($e: EmailAddress!) {
   customer(email: $e) {
     ${CUSTOMER}
   }
-}`, { e: known.email.toUpperCase() });
+}`,
+      { e: known.email.toUpperCase() },
+    );
     expect({ ...body, errors: byPath(body.errors) }).toEqual({
       data: {
         customer: {

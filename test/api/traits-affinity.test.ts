@@ -44,12 +44,7 @@ describe('Traits.affinities', () => {
         expect(category.evidence.secondsOnPage).toBeCloseTo(served.find((c: any) => c.category === category.category).secondsSpent, 6);
       }
       expect(affinities.freshness.inputs.map((i: any) => `${i.source}:${i.data}`).sort()).toEqual(
-        [
-          'COMMERCE:completed orders',
-          'COMMERCE:price tiers',
-          'WEB:analytics consent',
-          ...(affinities.browsingConsidered ? ['WEB:product views and cart additions'] : []),
-        ].sort(),
+        ['COMMERCE:completed orders', 'COMMERCE:price tiers', 'WEB:analytics consent', ...(affinities.browsingConsidered ? ['WEB:product views and cart additions'] : [])].sort(),
       );
       expect(Date.parse(affinities.freshness.asOf)).toBeLessThanOrEqual(Date.now());
     }
@@ -130,14 +125,12 @@ describe('Traits.affinities', () => {
   });
 
   // Last: the warehouse's layout is read again only after a while once it went missing.
-  it('is null with the warehouse\'s error when it fails, and the rest of the customer answers', async () => {
+  it("is null with the warehouse's error when it fails, and the rest of the customer answers", async () => {
     await demo.db.pool.query('ALTER SCHEMA web RENAME TO web_away');
     try {
       const { body } = await demo.server.query(`{ customer(id: "2") { id commerce { purchases { orderCount } } traits { affinities { days } } } }`);
       expect(body.data.customer).toMatchObject({ id: '2', commerce: { purchases: { orderCount: expect.any(Number) } }, traits: { affinities: null } });
-      expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.code, e.extensions.source])).toEqual([
-        ['customer.traits.affinities', 'SOURCE_UNAVAILABLE', 'web'],
-      ]);
+      expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.code, e.extensions.source])).toEqual([['customer.traits.affinities', 'SOURCE_UNAVAILABLE', 'web']]);
     } finally {
       await demo.db.pool.query('ALTER SCHEMA web_away RENAME TO web');
     }
@@ -149,7 +142,7 @@ describe('Traits.affinities', () => {
 describe('Traits.affinities when the shop database fails', () => {
   const shop = useDemoServer({ ...world, customers: 40 }, { webHistoryDays: 60 });
 
-  it('is null with the shop database\'s error when the orders cannot be read, and the rest of the customer answers', async () => {
+  it("is null with the shop database's error when the orders cannot be read, and the rest of the customer answers", async () => {
     const { body: before } = await shop.server.query(`{ customers(ids: ${JSON.stringify(ids(40))}) { id web { pageViews } ${AFFINITIES} } }`);
     expect(before.errors).toBeUndefined();
     const { id } = (before.data.customers as Array<any>).find((c) => c.web !== null && c.traits.affinities !== null);
@@ -157,9 +150,7 @@ describe('Traits.affinities when the shop database fails', () => {
     try {
       const { body } = await shop.server.query(`{ customer(id: "${id}") { id web(days: 60) { pageViews } traits { affinities { days } } } }`);
       expect(body.data.customer).toMatchObject({ id, web: { pageViews: expect.any(Number) }, traits: { affinities: null } });
-      expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.code, e.extensions.source])).toEqual([
-        ['customer.traits.affinities', 'SOURCE_UNAVAILABLE', 'commerce'],
-      ]);
+      expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.code, e.extensions.source])).toEqual([['customer.traits.affinities', 'SOURCE_UNAVAILABLE', 'commerce']]);
     } finally {
       await shop.db.pool.query('ALTER TABLE order_items_away RENAME TO order_items');
     }

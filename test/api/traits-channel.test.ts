@@ -128,7 +128,7 @@ describe('Traits.channel', () => {
 });
 
 describe('Traits.engagementTrend', () => {
-  it('compares each channel\'s last 30 days with the 30 before, as the profile\'s own data counts them', async () => {
+  it("compares each channel's last 30 days with the 30 before, as the profile's own data counts them", async () => {
     const { body } = await server.query(`{ customers(ids: ${JSON.stringify(ids(1, 15))}) {
       emailMarketing { activity(first: 100, types: [OPEN, CLICK]) { type at } }
       web(days: 60) { sessionCount pageViews }
@@ -175,23 +175,24 @@ describe('Traits.engagementTrend', () => {
     const counts: Array<[number, number]> = [];
     for (const n of [1, 5, 15]) {
       server.reset();
-      const { body } = await server.query(`{ customers(ids: ${JSON.stringify(ids(40, n))}) { traits { engagementTrend { web { sessions { current } } shop { orders { current } } } } } }`);
+      const { body } = await server.query(
+        `{ customers(ids: ${JSON.stringify(ids(40, n))}) { traits { engagementTrend { web { sessions { current } } shop { orders { current } } } } } }`,
+      );
       expect(body.errors).toBeUndefined();
       counts.push([webStatements().length, shopStatements().length]);
     }
-    expect(counts).toEqual([[1, 1], [1, 1], [1, 1]]);
+    expect(counts).toEqual([
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ]);
   });
 });
 
-describe('the traits\' cached reads', () => {
+describe("the traits' cached reads", () => {
   it('are named in personCacheKeys, so forgetting a customer evicts them', () => {
     expect(personCacheKeys({ email: 'A@example.com', customerId: '12' })).toEqual(
-      expect.arrayContaining([
-        'email:activity:100:click,open:a@example.com',
-        'web:session-sources:90:12',
-        'web:engagement-periods:30:12',
-        'commerce:order-periods:30:12',
-      ]),
+      expect.arrayContaining(['email:activity:100:click,open:a@example.com', 'web:session-sources:90:12', 'web:engagement-periods:30:12', 'commerce:order-periods:30:12']),
     );
   });
 });
@@ -200,7 +201,7 @@ describe('the traits\' cached reads', () => {
 describe('a failed source', () => {
   const errors = (body: any) => body.errors?.map((e: any) => [e.path.join('.'), e.extensions.source]).sort();
 
-  it('nulls only the email parts, with Mailchimp\'s error, when Mailchimp is down', async () => {
+  it("nulls only the email parts, with Mailchimp's error, when Mailchimp is down", async () => {
     const { body: healthy } = await server.query(`{ customers(ids: ${JSON.stringify(ids(1, 15))}) { id emailMarketing { status } } }`);
     const member = (healthy.data.customers as Array<any>).find((c) => c.emailMarketing)!;
     await standIns.mailchimp.stopListening();
@@ -221,12 +222,15 @@ describe('a failed source', () => {
     }
   });
 
-  it('nulls only the shop trend, with the shop database\'s error, when the orders cannot be read', async () => {
+  it("nulls only the shop trend, with the shop database's error, when the orders cannot be read", async () => {
     await db.pool.query('ALTER TABLE orders RENAME TO orders_away');
     try {
       const { body } = await server.query(`{ customer(id: "4") { id traits { channel { web { sessions } }
         engagementTrend { web { sessions { current } } shop { orders { current } } freshness { inputs { source } } } } } }`);
-      expect(body.data.customer).toMatchObject({ id: '4', traits: { channel: { web: { sessions: expect.any(Number) } }, engagementTrend: { shop: null, web: { sessions: { current: expect.any(Number) } } } } });
+      expect(body.data.customer).toMatchObject({
+        id: '4',
+        traits: { channel: { web: { sessions: expect.any(Number) } }, engagementTrend: { shop: null, web: { sessions: { current: expect.any(Number) } } } },
+      });
       expect(body.data.customer.traits.engagementTrend.freshness.inputs.map((i: any) => i.source)).not.toContain('COMMERCE');
       expect(body.errors?.map((e: any) => [e.path.join('.'), e.extensions.code, e.extensions.source])).toEqual([
         ['customer.traits.engagementTrend.shop', 'SOURCE_UNAVAILABLE', 'commerce'],
@@ -236,7 +240,7 @@ describe('a failed source', () => {
     }
   });
 
-  it('nulls only the web parts, with the warehouse\'s error, when the warehouse fails', async () => {
+  it("nulls only the web parts, with the warehouse's error, when the warehouse fails", async () => {
     await db.pool.query('ALTER SCHEMA web RENAME TO web_away');
     try {
       const { body } = await server.query(`{ customer(id: "3") { id traits { channel { ${REACH} email { openRate } web { sessions } preferred { channel } }

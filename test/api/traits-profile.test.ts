@@ -81,9 +81,12 @@ describe('Traits.discountSensitivity', () => {
     expect(compared).toBeGreaterThan(20);
   });
 
-  it('finds the demo\'s deal hunters: customers with a high propensity order with a discount more often', async () => {
-    const pages = await Promise.all([ids(120).slice(0, 60), ids(120).slice(60)].map((page) =>
-      server.query(`{ customers(ids: ${JSON.stringify(page)}) { id traits { discountSensitivity { orders discountedShare } } } }`)));
+  it("finds the demo's deal hunters: customers with a high propensity order with a discount more often", async () => {
+    const pages = await Promise.all(
+      [ids(120).slice(0, 60), ids(120).slice(60)].map((page) =>
+        server.query(`{ customers(ids: ${JSON.stringify(page)}) { id traits { discountSensitivity { orders discountedShare } } } }`),
+      ),
+    );
     const rated = pages
       .flatMap(({ body }) => body.data.customers as Array<any>)
       .filter((c) => c.traits.discountSensitivity?.orders >= 3)
@@ -110,7 +113,9 @@ describe('Traits.discountSensitivity', () => {
   });
 
   it('windows the orders to the last `days` days', async () => {
-    const { body } = await server.query(`{ customers(ids: ${JSON.stringify(ids(40))}) { id traits { all: discountSensitivity { orders } recent: discountSensitivity(days: 365) { days orders } } } }`);
+    const { body } = await server.query(
+      `{ customers(ids: ${JSON.stringify(ids(40))}) { id traits { all: discountSensitivity { orders } recent: discountSensitivity(days: 365) { days orders } } } }`,
+    );
     const since = new Date(TEST_AS_OF.getTime() - 365 * 86_400_000);
     const truth = await db.pool.query<{ id: string; orders: number }>(
       `SELECT customer_id::text AS id, count(*)::int AS orders FROM orders WHERE status = 'completed' AND placed_at > $1 AND customer_id <= 40 GROUP BY 1`,
@@ -131,11 +136,15 @@ describe('Traits.discountSensitivity', () => {
     expect(server.statements).toHaveLength(0);
   });
 
-  it('is null with the shop database\'s error when the orders cannot be read, and the rest of the customer answers', async () => {
+  it("is null with the shop database's error when the orders cannot be read, and the rest of the customer answers", async () => {
     await db.pool.query('ALTER TABLE orders RENAME TO orders_away');
     try {
       const { body } = await server.query(`{ customer(id: "${CRM_ID}") { id commerce { firstName } traits { discountSensitivity { orders } demographics { ageBand } } } }`);
-      expect(body.data.customer).toMatchObject({ id: CRM_ID, commerce: { firstName: expect.any(String) }, traits: { discountSensitivity: null, demographics: { ageBand: 'UNDER_18' } } });
+      expect(body.data.customer).toMatchObject({
+        id: CRM_ID,
+        commerce: { firstName: expect.any(String) },
+        traits: { discountSensitivity: null, demographics: { ageBand: 'UNDER_18' } },
+      });
       expect(errorsOf(body)).toEqual([['customer.traits.discountSensitivity', 'SOURCE_UNAVAILABLE', 'commerce']]);
     } finally {
       await db.pool.query('ALTER TABLE orders_away RENAME TO orders');
@@ -144,7 +153,7 @@ describe('Traits.discountSensitivity', () => {
 });
 
 describe('Traits.demographics', () => {
-  it('places each customer by the CRM first, then the shop, lists every source\'s candidate, and mixes their devices', async () => {
+  it("places each customer by the CRM first, then the shop, lists every source's candidate, and mixes their devices", async () => {
     const { body } = await server.query(`{ customers(ids: ${JSON.stringify(ids(60))}) { id crm { id } consent { analytics { granted } }
       web { devices { type sessions } } traits { ${DEMOGRAPHICS} } } }`);
     expect(body.errors).toBeUndefined();
@@ -205,7 +214,9 @@ describe('Traits.demographics', () => {
   it('answers the web parts when HubSpot is down; the CRM parts are null with its error', async () => {
     await standIns.hubspot.stopListening();
     try {
-      const { body } = await server.query(`{ customer(id: "1") { id traits { demographics { location { source } devices { type } ageBand gender freshness { inputs { source } } } } } }`);
+      const { body } = await server.query(
+        `{ customer(id: "1") { id traits { demographics { location { source } devices { type } ageBand gender freshness { inputs { source } } } } } }`,
+      );
       expect(body.data.customer.traits.demographics).toMatchObject({ location: null, ageBand: null, gender: null });
       expect(body.data.customer.traits.demographics.freshness.inputs.map((i: any) => i.source)).not.toContain('CRM');
       expect(errorsOf(body).sort()).toEqual([

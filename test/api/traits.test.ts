@@ -44,7 +44,9 @@ describe('Traits.predictedValue', () => {
   });
 
   it('expects more purchases from the customers who bought most often than from those who bought least', async () => {
-    const { body } = await demo.server.query(`{ customers(ids: ${JSON.stringify(ids(100))}) { commerce { purchases { orderCount } } traits { predictedValue { expectedPurchases } } } }`);
+    const { body } = await demo.server.query(
+      `{ customers(ids: ${JSON.stringify(ids(100))}) { commerce { purchases { orderCount } } traits { predictedValue { expectedPurchases } } } }`,
+    );
     const buyers = (body.data.customers as Array<any>).filter((c) => c.traits.predictedValue?.expectedPurchases != null);
     const byOrders = [...buyers].sort((a, b) => a.commerce.purchases.orderCount - b.commerce.purchases.orderCount);
     const mean = (list: Array<any>) => list.reduce((sum, c) => sum + c.traits.predictedValue.expectedPurchases, 0) / list.length;
@@ -52,7 +54,7 @@ describe('Traits.predictedValue', () => {
     expect(mean(byOrders.slice(-third))).toBeGreaterThan(mean(byOrders.slice(0, third)));
   });
 
-  it('reads the customers\' histories in one statement whatever their number', async () => {
+  it("reads the customers' histories in one statement whatever their number", async () => {
     await demo.server.query(`{ customer(id: "1") { ${PREDICTED} } }`); // the fit, once per process
     const counts: number[] = [];
     for (const n of [1, 10, 60]) {
@@ -71,7 +73,7 @@ describe('Traits.predictedValue', () => {
     expect(demo.server.statements).toHaveLength(0);
   });
 
-  it('is null with the shop database\'s error when the orders cannot be read, and the rest of the customer answers', async () => {
+  it("is null with the shop database's error when the orders cannot be read, and the rest of the customer answers", async () => {
     await demo.server.query(`{ customer(id: "2") { ${PREDICTED} } }`);
     await demo.db.pool.query('ALTER TABLE orders RENAME TO orders_away');
     try {
@@ -95,7 +97,7 @@ describe('trait freshness', () => {
 
   const FRESHNESS = `{ customer(id: "2") { traits { predictedValue { model { fittedAt } freshness { asOf inputs { source data readAt } } } } } }`;
 
-  it('names each input with its read time: live now, then the cached read\'s time, and the model\'s fit time', async () => {
+  it("names each input with its read time: live now, then the cached read's time, and the model's fit time", async () => {
     const before = Date.now();
     const first = await server.query(FRESHNESS);
     const after = Date.now();
@@ -185,7 +187,7 @@ describe('Traits.cartRecovery', () => {
     expect(new Set(answers)).toEqual(new Set([true, false, null]));
   });
 
-  it('keeps the cart when Mailchimp is down: only openedEmailSince is null, with the email source\'s error', async () => {
+  it("keeps the cart when Mailchimp is down: only openedEmailSince is null, with the email source's error", async () => {
     const { body: healthy } = await server.query(`{ customers(ids: ${JSON.stringify(ids(100))}) { id commerce { abandonedCart { id } } emailMarketing { status } } }`);
     const member = (healthy.data.customers as Array<any>).find((c) => c.commerce.abandonedCart && c.emailMarketing)!;
     await standIns.mailchimp.stopListening();

@@ -182,8 +182,7 @@ describe('the declared web shapes', () => {
     const document = parse(readFileSync(new URL('../../schema/web.graphql', import.meta.url), 'utf8'));
     const defaultOf = (type: string, field: string, arg: string) => {
       const node = document.definitions.find(
-        (d): d is ObjectTypeDefinitionNode | ObjectTypeExtensionNode =>
-          (d.kind === Kind.OBJECT_TYPE_DEFINITION || d.kind === Kind.OBJECT_TYPE_EXTENSION) && d.name.value === type,
+        (d): d is ObjectTypeDefinitionNode | ObjectTypeExtensionNode => (d.kind === Kind.OBJECT_TYPE_DEFINITION || d.kind === Kind.OBJECT_TYPE_EXTENSION) && d.name.value === type,
       );
       const value = node?.fields?.find((f) => f.name.value === field)?.arguments?.find((a) => a.name.value === arg)?.defaultValue;
       return value?.kind === Kind.INT ? Number(value.value) : undefined;

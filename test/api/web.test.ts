@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
 import { TEST_AS_OF } from '../support/database.ts';
 import { useDemoServer } from '../support/server.ts';

@@ -47,7 +47,11 @@ const resolvers = {
   Query: {
     me: (_: unknown, __: unknown, context: { auth: { principal: Principal } }) => called('me', customers[context.auth.principal.customerId!] ?? null),
     customer: (_: unknown, args: { id: string }) => called('customer', customers[args.id] ?? null),
-    customers: (_: unknown, args: { ids: string[] }) => called('customers', args.ids.map((id) => customers[id] ?? null)),
+    customers: (_: unknown, args: { ids: string[] }) =>
+      called(
+        'customers',
+        args.ids.map((id) => customers[id] ?? null),
+      ),
     visitor: (_: unknown, args: { anonymousId: string }) => called('visitor', visitors[args.anonymousId] ?? null),
   },
   Visitor: { __resolveType: (value: object) => ('record' in value ? 'AnonymousVisitor' : 'Customer') },
@@ -122,11 +126,8 @@ describe('a visitor token', () => {
     expect([...audit.denied].sort()).toEqual(['Query._entities', 'Query.customer', 'Query.customers', 'Query.me']);
   });
 
-  it('is refused another browser and a customer reached below its own, even where a field\'s policy would admit it', async () => {
-    const { data, errors } = await run(
-      '{ visitor(anonymousId: "own") { ... on AnonymousVisitor { neighbour { anonymousId seen } owner { seen } } } }',
-      visitorToken,
-    );
+  it("is refused another browser and a customer reached below its own, even where a field's policy would admit it", async () => {
+    const { data, errors } = await run('{ visitor(anonymousId: "own") { ... on AnonymousVisitor { neighbour { anonymousId seen } owner { seen } } } }', visitorToken);
     expect(data).toEqual({ visitor: { neighbour: { anonymousId: null, seen: null }, owner: { seen: null } } });
     expect(errors).toEqual([
       { path: ['visitor', 'neighbour', 'anonymousId'], message: VISITOR_ONLY, code: 'FORBIDDEN' },
@@ -140,9 +141,7 @@ describe('a customer token', () => {
   it('reads no browser, not even the one of its own session', async () => {
     const { data, errors } = await run('{ visitor(anonymousId: "own") { seen } }', customerToken);
     expect(data).toEqual({ visitor: null });
-    expect(errors).toEqual([
-      { path: ['visitor'], message: 'Forbidden: Query.visitor needs customer:read:traits or visitor:read:self.', code: 'FORBIDDEN' },
-    ]);
+    expect(errors).toEqual([{ path: ['visitor'], message: 'Forbidden: Query.visitor needs customer:read:traits or visitor:read:self.', code: 'FORBIDDEN' }]);
     expect(calls).toEqual([]);
   });
 
@@ -158,10 +157,7 @@ describe('a customer token', () => {
 
 describe('an unbound caller', () => {
   it('reads any browser and what it leads to', async () => {
-    const { data, errors } = await run(
-      '{ visitor(anonymousId: "other") { seen ... on AnonymousVisitor { anonymousId neighbour { anonymousId } owner { id } } } }',
-      traitsKey,
-    );
+    const { data, errors } = await run('{ visitor(anonymousId: "other") { seen ... on AnonymousVisitor { anonymousId neighbour { anonymousId } owner { id } } } }', traitsKey);
     expect(errors).toBeUndefined();
     expect(data).toEqual({ visitor: { seen: 5, anonymousId: 'other', neighbour: { anonymousId: 'other' }, owner: { id: '7' } } });
   });

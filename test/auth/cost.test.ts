@@ -15,7 +15,7 @@ import { key, KEYS } from './helpers.ts';
 
 /**
  * The product's main use: the personalization engine reads a page of 100 customers with the traits
- * it decides on, from every source. The README quotes its cost (section "Limits and rate limits").
+ * it decides on, from every source. docs/security.md quotes its cost ("Limits and rate limits").
  */
 const PERSONALIZATION_PAGE = `query PersonalizationPage($ids: [ID!]) {
   customers(ids: $ids) {
@@ -40,15 +40,17 @@ const PERSONALIZATION_PAGE = `query PersonalizationPage($ids: [ID!]) {
 const PAGE_COST = 5220;
 
 const schema = buildSchema();
-const costIn = (on: GraphQLSchema) => (query: string, variables: Record<string, unknown> = {}) => {
-  const document = parse(query);
-  return operationCost(on, document, getOperationAST(document)!, variables, DEFAULT_LIMITS);
-};
+const costIn =
+  (on: GraphQLSchema) =>
+  (query: string, variables: Record<string, unknown> = {}) => {
+    const document = parse(query);
+    return operationCost(on, document, getOperationAST(document)!, variables, DEFAULT_LIMITS);
+  };
 const cost = costIn(schema);
 const ids = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
 
 describe('operation cost', () => {
-  it('costs the personalization page of 100 what the README says: its objects, one HubSpot call and 100 Mailchimp GETs', () => {
+  it('costs the personalization page of 100 what docs/security.md says: its objects, one HubSpot call and 100 Mailchimp GETs', () => {
     const objects = cost(PERSONALIZATION_PAGE.replace('crm { lifecycleStage }', '').replace('emailMarketing { status canEmail }', ''), { ids: ids(100) });
     expect(objects).toBe(4700);
     // Each customer's crm and emailMarketing objects (200), one HubSpot batch read (20), 100 GETs (3 each).

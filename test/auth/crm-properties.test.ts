@@ -17,12 +17,20 @@ const SDL = gql`
     contact: CrmContact @requiresScopes(scopes: [["customer:read:traits"], ["segments:read"]])
     me: CrmContact @requiresScopes(scopes: [["customer:read:self"]])
   }
-  type CrmContact { properties(names: [String!]!): [CrmProperty!]! }
-  type CrmProperty { name: String! value: String }
+  type CrmContact {
+    properties(names: [String!]!): [CrmProperty!]!
+  }
+  type CrmProperty {
+    name: String!
+    value: String
+  }
 `;
 const VALUES = { preferred_store: 'Berlin Mitte', mobilephone: '+49 170 5550123', passport_number: 'C01X00T47' };
 const schema = enforceScopes(
-  buildSubgraphSchema({ typeDefs: SDL, resolvers: { Query: { contact: () => ({ properties: VALUES }), me: () => ({ properties: VALUES }) }, CrmContact } as GraphQLResolverMap<unknown> }),
+  buildSubgraphSchema({
+    typeDefs: SDL,
+    resolvers: { Query: { contact: () => ({ properties: VALUES }), me: () => ({ properties: VALUES }) }, CrmContact } as GraphQLResolverMap<unknown>,
+  }),
 );
 const SETTINGS: Settings = {
   shopCurrency: 'USD',
@@ -77,7 +85,11 @@ describe('CRM properties configured as direct identifiers', () => {
 
   it('never reach a self or visitor token, whatever else it holds', async () => {
     const visitor = { ...caller(Scope.Visitor, Scope.Segments), anonymousId: 'own' };
-    for (const [who, root] of [[caller(Scope.Self), 'me'], [caller(Scope.Self, Scope.Pii), 'me'], [visitor, 'contact']] as const) {
+    for (const [who, root] of [
+      [caller(Scope.Self), 'me'],
+      [caller(Scope.Self, Scope.Pii), 'me'],
+      [visitor, 'contact'],
+    ] as const) {
       const { values, errors } = await run(who);
       expect({ values, errors }).toEqual({ values: ['Berlin Mitte', null, null], errors: [refusal('mobilephone', 1, root), refusal('passport_number', 2, root)] });
     }

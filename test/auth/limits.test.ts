@@ -54,7 +54,9 @@ const HOSTILE: Array<{ name: string; body?: unknown; raw?: string; status: numbe
   { name: 'aliased: 50 aliases of customer(id:)', body: { query: aliases(50) }, status: 400, code: 'OPERATION_LIMIT_EXCEEDED', message: /Aliases limit of 20 exceeded, found 50/ },
   {
     name: 'aliased: 5 aliases in a fragment spread 10 times',
-    body: { query: `{ customer(id: "1") { ${Array.from({ length: 10 }, () => '...A').join(' ')} } } fragment A on Customer { ${Array.from({ length: 5 }, (_, i) => `x${i}: id`).join(' ')} }` },
+    body: {
+      query: `{ customer(id: "1") { ${Array.from({ length: 10 }, () => '...A').join(' ')} } } fragment A on Customer { ${Array.from({ length: 5 }, (_, i) => `x${i}: id`).join(' ')} }`,
+    },
     status: 400,
     code: 'OPERATION_LIMIT_EXCEEDED',
     message: /Aliases limit/,
@@ -93,7 +95,16 @@ const HOSTILE: Array<{ name: string; body?: unknown; raw?: string; status: numbe
     status: 400,
     code: 'BAD_USER_INPUT',
   },
-  { name: 'huge list: 5,000 ids inline', body: { query: `{ customers(ids: [${ids(5000).map((id) => `"${id}"`).join(',')}]) { id } }` }, status: 413, code: 'OPERATION_LIMIT_EXCEEDED' },
+  {
+    name: 'huge list: 5,000 ids inline',
+    body: {
+      query: `{ customers(ids: [${ids(5000)
+        .map((id) => `"${id}"`)
+        .join(',')}]) { id } }`,
+    },
+    status: 413,
+    code: 'OPERATION_LIMIT_EXCEEDED',
+  },
   {
     name: 'huge list: 5,000 ids in a variable',
     body: { query: 'query($ids: [ID!]) { customers(ids: $ids) { id commerce { purchases { orderCount } } } }', variables: { ids: ids(5000) } },
@@ -142,8 +153,19 @@ const HOSTILE: Array<{ name: string; body?: unknown; raw?: string; status: numbe
     code: 'BAD_USER_INPUT',
     message: /expected an object with a __typename/,
   },
-  { name: 'batched: two operations as a JSON array', body: [{ query: '{ customer(id: "1") { id } }' }, { query: '{ customer(id: "2") { id } }' }], status: 400, code: 'BAD_REQUEST', message: /batching disabled/ },
-  { name: 'batched: two operations in one document, none named', body: { query: 'query A { customer(id: "1") { id } } query B { customer(id: "2") { id } }' }, status: 400, code: 'OPERATION_RESOLUTION_FAILURE' },
+  {
+    name: 'batched: two operations as a JSON array',
+    body: [{ query: '{ customer(id: "1") { id } }' }, { query: '{ customer(id: "2") { id } }' }],
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: /batching disabled/,
+  },
+  {
+    name: 'batched: two operations in one document, none named',
+    body: { query: 'query A { customer(id: "1") { id } } query B { customer(id: "2") { id } }' },
+    status: 400,
+    code: 'OPERATION_RESOLUTION_FAILURE',
+  },
   { name: 'introspection by a traits key', body: { query: '{ __schema { types { name fields { name } } } }' }, status: 403, code: 'FORBIDDEN' },
   { name: 'an unknown persisted query hash', body: { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } }, status: 200, code: 'PERSISTED_QUERY_NOT_FOUND' },
 ];
@@ -189,19 +211,25 @@ describe('per-client rate limits, weighted by cost', () => {
   const policy = { costPerSecond: 10, burst: 30 };
   const greedy = mintApiKey(`greedy-${run}`, [Scope.Traits]);
   const modest = mintApiKey(`modest-${run}`, [Scope.Traits]);
-  const twenty = `{ customers(ids: [${ids(20).map((id) => `"${id}"`).join(',')}]) { id } }`;
+  const twenty = `{ customers(ids: [${ids(20)
+    .map((id) => `"${id}"`)
+    .join(',')}]) { id } }`;
 
   async function servers(count: number, redisUrl?: string): Promise<TestServer[]> {
     return Promise.all(
       Array.from({ length: count }, () =>
-        startTestServer(db, {}, {
-          security: testSecurity({
-            apiKeys: [greedy.entry, modest.entry, ...Object.values(KEYS).map((k) => k.entry)],
-            limits: { ...DEFAULT_LIMITS, maxCost: 30 },
-            rateLimit: policy,
-            ...(redisUrl && { redisUrl }),
-          }),
-        }),
+        startTestServer(
+          db,
+          {},
+          {
+            security: testSecurity({
+              apiKeys: [greedy.entry, modest.entry, ...Object.values(KEYS).map((k) => k.entry)],
+              limits: { ...DEFAULT_LIMITS, maxCost: 30 },
+              rateLimit: policy,
+              ...(redisUrl && { redisUrl }),
+            }),
+          },
+        ),
       ),
     );
   }
@@ -290,7 +318,7 @@ describe('persisted queries', () => {
       const post = await send(server.url, { body: JSON.stringify({ extensions, variables }), headers: key('personalization') });
       expect(post.json.data.customer.id).toBe(String(person.customerId));
       const query = new URLSearchParams({ extensions: JSON.stringify(extensions), variables: JSON.stringify(variables) });
-      const get = await fetch(`${server.url}/graphql?${query}`, { headers: { ...key('personalization'), 'apollo-require-preflight': 'true' } });
+      const get = await fetch(`${server.url}/graphql?${query.toString()}`, { headers: { ...key('personalization'), 'apollo-require-preflight': 'true' } });
       expect(((await get.json()) as any).data.customer.id).toBe(String(person.customerId));
     });
 

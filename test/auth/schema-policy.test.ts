@@ -20,7 +20,11 @@ describe('the access policy declared in the schema', () => {
   it('finds every field of the documented personal-data list (names and types) and gives each a mask', () => {
     const identifiers = Object.values(schema.getTypeMap())
       .filter(isObjectType)
-      .flatMap((type) => Object.values(type.getFields()).filter((field) => identifierKind(field)).map((field) => `${type.name}.${field.name}`))
+      .flatMap((type) =>
+        Object.values(type.getFields())
+          .filter((field) => identifierKind(field))
+          .map((field) => `${type.name}.${field.name}`),
+      )
       .sort();
     // The list is the contract: a new identifier field must show up here, scoped.
     expect(identifiers).toEqual(

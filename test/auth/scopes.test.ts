@@ -129,11 +129,7 @@ describe('the role-by-field matrix', () => {
   });
 
   it('customer:read:traits cannot list segments, and the rest of the operation still answers', async () => {
-    const response = await server.query(
-      `{ customer(id: "${subject.customerId}") { id } customerSegment(first: 2) { edges { cursor } } }`,
-      {},
-      key('personalization'),
-    );
+    const response = await server.query(`{ customer(id: "${subject.customerId}") { id } customerSegment(first: 2) { edges { cursor } } }`, {}, key('personalization'));
     expect(response.body.data).toEqual({ customer: { id: String(subject.customerId) }, customerSegment: null });
     expect(response.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['customerSegment'], 'FORBIDDEN']]);
   });
@@ -151,7 +147,10 @@ describe('the role-by-field matrix', () => {
 
   it('a customer:read:self token reads what a storefront shows its own customer, as `me` and by id; internal labels are FORBIDDEN', async () => {
     const token = await selfToken({ sub: String(subject.customerId) });
-    for (const [query, root] of [[`{ me { ${SELECTION} } }`, 'me'], [byId(subject), 'customer']] as const) {
+    for (const [query, root] of [
+      [`{ me { ${SELECTION} } }`, 'me'],
+      [byId(subject), 'customer'],
+    ] as const) {
       const response = await server.query(query, {}, bearer(token));
       expect(response.body.data, root).toEqual({
         [root]: {
@@ -222,11 +221,7 @@ describe('cross-customer access with a frontend token', () => {
   });
 
   it('answers FORBIDDEN only at the foreign positions of a list', async () => {
-    const response = await server.query(
-      `{ customers(ids: ["${subject.customerId}", "${existing.customerId}", "${missing}"]) { id } }`,
-      {},
-      bearer(token),
-    );
+    const response = await server.query(`{ customers(ids: ["${subject.customerId}", "${existing.customerId}", "${missing}"]) { id } }`, {}, bearer(token));
     expect(response.body.data).toEqual({ customers: [{ id: String(subject.customerId) }, null, null] });
     expect(response.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([
       [['customers', 1], 'FORBIDDEN'],

@@ -92,10 +92,15 @@ describe('security settings', () => {
     expect(failure(() => loadConfig({ PERSISTED_QUERIES: 'allowlist' }))).toContain('PERSISTED_QUERIES_MANIFEST: required');
     const dir = mkdtempSync(join(tmpdir(), 'c360-'));
     const body = '{ __typename }';
-    writeFileSync(join(dir, 'good.json'), JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: sha256(body), body, name: 'T', type: 'query' }] }));
+    writeFileSync(
+      join(dir, 'good.json'),
+      JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: sha256(body), body, name: 'T', type: 'query' }] }),
+    );
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: 'abc', body, name: 'T' }] }));
     expect(settings({ PERSISTED_QUERIES: 'allowlist', PERSISTED_QUERIES_MANIFEST: join(dir, 'good.json') }).manifest).toEqual(new Map([[sha256(body), body]]));
-    expect(failure(() => settings({ PERSISTED_QUERIES: 'allowlist', PERSISTED_QUERIES_MANIFEST: join(dir, 'bad.json') }))).toContain('operation T: id is not the SHA-256 of its body');
+    expect(failure(() => settings({ PERSISTED_QUERIES: 'allowlist', PERSISTED_QUERIES_MANIFEST: join(dir, 'bad.json') }))).toContain(
+      'operation T: id is not the SHA-256 of its body',
+    );
     expect(failure(() => loadConfig({ MAX_COST: '50000' }))).toContain('RATE_LIMIT_BURST: must be at least MAX_COST');
     expect(settings({ RATE_LIMIT_COST_PER_SECOND: '0' }).rateLimit).toBeNull();
   });
@@ -125,7 +130,10 @@ describe('source settings owned by the security layer', () => {
       WEB_CONSENT_ADVERTISING_CATEGORY: null,
     });
     for (const bad of ['C0002', 'c0002;drop', 'a__b', '_a', 'x'.repeat(27)]) {
-      expect(failure(() => loadConfig({ WEB_CONSENT_ANALYTICS_CATEGORY: bad })), bad).toContain('WEB_CONSENT_ANALYTICS_CATEGORY: expected');
+      expect(
+        failure(() => loadConfig({ WEB_CONSENT_ANALYTICS_CATEGORY: bad })),
+        bad,
+      ).toContain('WEB_CONSENT_ANALYTICS_CATEGORY: expected');
     }
   });
 });

@@ -18,7 +18,10 @@ describe('what a self or visitor token can read, against the storefront list', (
   it('keeps every internal label out of reach of both tokens', () => {
     for (const reader of ['self', 'visitor'] as const) {
       const reached = reachable(schema, reader);
-      expect(INTERNAL_LABELS.filter((at) => reached.has(at)), reader).toEqual([]);
+      expect(
+        INTERNAL_LABELS.filter((at) => reached.has(at)),
+        reader,
+      ).toEqual([]);
     }
   });
 
@@ -31,7 +34,7 @@ describe('what a self or visitor token can read, against the storefront list', (
     expect(reached).not.toContain('VisitorLocation.city');
   });
 
-  it('lists the signed-in customer\'s storefront fields, and the visitor fields for both', () => {
+  it("lists the signed-in customer's storefront fields, and the visitor fields for both", () => {
     expect(STOREFRONT.get('Query.me')).toEqual(['self']);
     expect(STOREFRONT.get('EmailMarketing.marketingPermissions')).toEqual(['self']);
     expect(STOREFRONT.get('WebBehaviour.recentlyViewedProducts')).toEqual(['self', 'visitor']);

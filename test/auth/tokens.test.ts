@@ -155,9 +155,13 @@ describe('JWTs verified with RS256 keys from a JWKS', () => {
   });
 
   it('answers 503 with Retry-After, not 401, when the JWKS cannot be fetched', async () => {
-    const down = await startTestServer(db, {}, {
-      security: testSecurity({ jwt: { issuer: ISSUER, audience: AUDIENCE, key: { jwksUrl: 'http://127.0.0.1:1/jwks.json' } } }),
-    });
+    const down = await startTestServer(
+      db,
+      {},
+      {
+        security: testSecurity({ jwt: { issuer: ISSUER, audience: AUDIENCE, key: { jwksUrl: 'http://127.0.0.1:1/jwks.json' } } }),
+      },
+    );
     try {
       const response = await down.query(ME, {}, bearer(await keys.sign({}, String(person.customerId))));
       expect(response.status).toBe(503);
@@ -214,14 +218,14 @@ describe('the Sandbox page in production, where it is turned on', () => {
   });
   afterAll(async () => server?.close());
 
-  it('is served without credentials (it is static) with a CSP that admits Apollo\'s CDN, while queries still need them', async () => {
+  it("is served without credentials (it is static) with a CSP that admits Apollo's CDN, while queries still need them", async () => {
     const page = await send(server.url, { method: 'GET', headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(page.text).toContain('embeddable-sandbox.cdn.apollographql.com');
     const csp = page.headers.get('content-security-policy')!;
-    expect(csp).toContain('script-src \'self\' \'unsafe-inline\' https://apollo-server-landing-page.cdn.apollographql.com https://embeddable-sandbox.cdn.apollographql.com');
+    expect(csp).toContain("script-src 'self' 'unsafe-inline' https://apollo-server-landing-page.cdn.apollographql.com https://embeddable-sandbox.cdn.apollographql.com");
     expect(csp).toContain('frame-src https://sandbox.embed.apollographql.com');
-    expect(csp).toContain('frame-ancestors \'none\'');
+    expect(csp).toContain("frame-ancestors 'none'");
     expect((await server.query('{ __typename }')).status).toBe(401);
     expect((await server.query('{ __schema { queryType { name } } }', {}, key('personalization'))).status).toBe(403);
     expect((await server.query('{ __schema { queryType { name } } }', {}, key('analyst'))).status).toBe(200);
@@ -274,7 +278,7 @@ describe('HTTP hardening', () => {
     expect(studio.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('keeps Apollo\'s CSRF prevention on: a simple GET without a preflight header is refused', async () => {
+  it("keeps Apollo's CSRF prevention on: a simple GET without a preflight header is refused", async () => {
     const response = await send(development.url, { method: 'GET', headers: { 'content-type': 'text/plain' } });
     expect(response.status).toBe(400);
     expect(response.text).toContain('CSRF');

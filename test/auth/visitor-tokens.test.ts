@@ -11,7 +11,7 @@ const now = () => Math.floor(Date.now() / 1000);
 const BROWSER = '0f8e2a1c-5b7d-4e3f-9a10-2b3c4d5e6f70';
 
 describe('visitor tokens', () => {
-  it('bind a token to one browser: its sub is the anonymous id, and it reads as nobody\'s customer', async () => {
+  it("bind a token to one browser: its sub is the anonymous id, and it reads as nobody's customer", async () => {
     const result = await verifier.verify(await visitorToken(BROWSER));
     expect(result).toEqual({
       principal: {
@@ -25,7 +25,7 @@ describe('visitor tokens', () => {
     });
   });
 
-  it('keep a browser whose id looks like a customer id apart from that customer\'s budget', async () => {
+  it("keep a browser whose id looks like a customer id apart from that customer's budget", async () => {
     const result = await verifier.verify(await visitorToken('42'));
     expect(result).toMatchObject({ principal: { rateLimitKey: 'visitor:42', customerId: null, anonymousId: '42' } });
   });
@@ -71,19 +71,21 @@ describe('visitor tokens', () => {
 });
 
 describe('customer tokens with the browser of their session', () => {
-  it('carry the optional anonymous_id claim as the principal\'s anonymous id', async () => {
+  it("carry the optional anonymous_id claim as the principal's anonymous id", async () => {
     const token = await signedClaims({ sub: '7', scope: Scope.Self, anonymous_id: BROWSER, exp: now() + 60 });
     expect(await verifier.verify(token)).toMatchObject({ principal: { customerId: '7', anonymousId: BROWSER, rateLimitKey: 'jwt:7' } });
     expect(await verifier.verify(await selfToken({ sub: '7' }))).toMatchObject({ principal: { customerId: '7', anonymousId: null } });
   });
 
-  it.each([['an email', 'jane@example.com'], ['a number', 12345], ['a list', [BROWSER]], ['an empty string', '']])(
-    'are refused as invalid when anonymous_id is %s',
-    async (_, value) => {
-      const token = await signedClaims({ sub: '7', scope: Scope.Self, anonymous_id: value, exp: now() + 60 });
-      expect(await verifier.verify(token)).toEqual({ failure: 'invalid', reason: 'anonymous_id is not an anonymous id' });
-    },
-  );
+  it.each([
+    ['an email', 'jane@example.com'],
+    ['a number', 12345],
+    ['a list', [BROWSER]],
+    ['an empty string', ''],
+  ])('are refused as invalid when anonymous_id is %s', async (_, value) => {
+    const token = await signedClaims({ sub: '7', scope: Scope.Self, anonymous_id: value, exp: now() + 60 });
+    expect(await verifier.verify(token)).toEqual({ failure: 'invalid', reason: 'anonymous_id is not an anonymous id' });
+  });
 });
 
 describe('visitorClaims, the claim set a storefront backend signs', () => {

@@ -39,7 +39,7 @@ beforeEach(() => {
 const own = (id: string) => `{ visitor(anonymousId: "${id}") { __typename identification { by } ... on AnonymousVisitor { anonymousId } } }`;
 
 describe('a visitor token', () => {
-  it('reads its own browser, as the browser\'s anonymous profile', async () => {
+  it("reads its own browser, as the browser's anonymous profile", async () => {
     const { status, body } = await server.query(own(BROWSER), {}, bearer(await visitorToken(BROWSER)));
     expect(status).toBe(200);
     expect(body.errors).toBeUndefined();

@@ -50,9 +50,7 @@ describe('the source guard', () => {
     let calls = 0;
     const settled: string[] = [];
     const probe = guard.run(() => (calls++, sleep(200).then(() => 'probe answered')), Date.now() + 5000).finally(() => settled.push('probe'));
-    const others = Array.from({ length: 5 }, (_, i) =>
-      guard.run(async () => (calls++, 'other'), Date.now() + 5000).finally(() => settled.push(`other ${i}`)),
-    );
+    const others = Array.from({ length: 5 }, (_, i) => guard.run(async () => (calls++, 'other'), Date.now() + 5000).finally(() => settled.push(`other ${i}`)));
     const outcomes = await Promise.allSettled(others);
     expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as SourceError).kind === 'unavailable')).toBe(true);
     expect(guard.state).toBe('half-open');
@@ -77,7 +75,7 @@ describe('the source guard', () => {
     let seen: AbortSignal | undefined;
     const call = (signal: AbortSignal) => {
       seen = signal;
-      return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
     };
     await expect(guard.run(call, Date.now() + 50)).rejects.toMatchObject({ kind: 'timeout', source: 'email' });
     expect(seen?.aborted).toBe(true);

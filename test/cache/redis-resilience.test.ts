@@ -15,7 +15,7 @@ const REDIS_SERVER = '/usr/bin/redis-server';
 const children = new Set<ChildProcess>();
 const stores = new Set<{ close(): Promise<void> | void }>();
 afterAll(async () => {
-  await Promise.all([...stores].map((store) => store.close()));
+  await Promise.all([...stores].map(async (store) => store.close()));
   await Promise.all([...children].map(kill));
 });
 
@@ -34,7 +34,7 @@ async function startRedis(port: number): Promise<ChildProcess> {
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`expected redis-server to be ready on ${port} within 10 s, got:\n${output}`)), 10_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) {
         clearTimeout(timer);

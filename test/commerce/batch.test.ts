@@ -23,15 +23,15 @@ describe('commerce batch functions', () => {
   it('answer one entry per key, in key order, with duplicates and unknown keys, in one statement', async () => {
     statements.length = 0;
     const found = await source.customersById(['3', '999', '1', '3']);
-    expect(found.map((c) => (c instanceof Error ? c : c?.id ?? null))).toEqual(['3', null, '1', '3']);
+    expect(found.map((c) => (c instanceof Error ? c : (c?.id ?? null)))).toEqual(['3', null, '1', '3']);
     const emails = [personAt(world, 5).email, 'missing@example.com', personAt(world, 0).email];
-    expect((await source.customersByEmail(emails)).map((c) => (c instanceof Error ? c : c?.id ?? null))).toEqual(['6', null, '1']);
+    expect((await source.customersByEmail(emails)).map((c) => (c instanceof Error ? c : (c?.id ?? null)))).toEqual(['6', null, '1']);
     expect(statements).toHaveLength(2);
   });
 
   it('page orders per key with each key its own page size and position', async () => {
     const buyers = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).filter((p) => ordersOf(world, p).length >= 3);
-    const [a, b] = buyers as [typeof buyers[0], typeof buyers[0]];
+    const [a, b] = buyers as [(typeof buyers)[0], (typeof buyers)[0]];
     const newestA = ordersOf(world, a).reverse();
     statements.length = 0;
     const pages = await source.orderPages([

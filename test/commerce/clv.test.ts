@@ -112,11 +112,7 @@ describe('the CDNOW calibration summary from the shop', () => {
       const ours = summaries[i]!;
       const theirs = published.find((row) => row.id === id)!;
       const close = (a: number, b: number) => Math.abs(a - b) <= 0.005 + 1e-9;
-      const agree =
-        ours.repeatPurchases === theirs.x &&
-        close(ours.recencyWeeks, theirs.tx) &&
-        close(ours.ageWeeks, theirs.T) &&
-        close(ours.meanRepeatValue ?? 0, theirs.zbar);
+      const agree = ours.repeatPurchases === theirs.x && close(ours.recencyWeeks, theirs.tx) && close(ours.ageWeeks, theirs.T) && close(ours.meanRepeatValue ?? 0, theirs.zbar);
       return agree ? [] : [{ id, ours, theirs }];
     });
     expect(mismatches).toEqual([]);

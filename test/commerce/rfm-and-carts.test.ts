@@ -74,14 +74,18 @@ describe('RFM scoring', () => {
   });
 
   it('places every cell of the grid in one of the eleven segments', () => {
-    expect([rfmSegment(5, 5), rfmSegment(1, 1), rfmSegment(2, 1), rfmSegment(5, 1), rfmSegment(4, 1)]).toEqual([
-      'CHAMPIONS', 'LOST', 'HIBERNATING', 'NEW', 'PROMISING',
-    ]);
+    expect([rfmSegment(5, 5), rfmSegment(1, 1), rfmSegment(2, 1), rfmSegment(5, 1), rfmSegment(4, 1)]).toEqual(['CHAMPIONS', 'LOST', 'HIBERNATING', 'NEW', 'PROMISING']);
     expect([rfmSegment(3, 3), rfmSegment(1, 5), rfmSegment(2, 3), rfmSegment(3, 1), rfmSegment(4, 4), rfmSegment(4, 2)]).toEqual([
-      'NEED_ATTENTION', 'CANNOT_LOSE_THEM', 'AT_RISK', 'ABOUT_TO_SLEEP', 'LOYAL', 'POTENTIAL_LOYALIST',
+      'NEED_ATTENTION',
+      'CANNOT_LOSE_THEM',
+      'AT_RISK',
+      'ABOUT_TO_SLEEP',
+      'LOYAL',
+      'POTENTIAL_LOYALIST',
     ]);
-    expect(gridCells(['LOST', 'HIBERNATING', 'CHAMPIONS', 'LOYAL', 'POTENTIAL_LOYALIST', 'NEW', 'PROMISING',
-      'NEED_ATTENTION', 'ABOUT_TO_SLEEP', 'AT_RISK', 'CANNOT_LOSE_THEM'])).toHaveLength(25);
+    expect(
+      gridCells(['LOST', 'HIBERNATING', 'CHAMPIONS', 'LOYAL', 'POTENTIAL_LOYALIST', 'NEW', 'PROMISING', 'NEED_ATTENTION', 'ABOUT_TO_SLEEP', 'AT_RISK', 'CANNOT_LOSE_THEM']),
+    ).toHaveLength(25);
   });
 
   it('scores the fixture customers against quintiles of the whole base', async () => {
@@ -114,8 +118,7 @@ describe('RFM scoring', () => {
   });
 
   it('filters a segment in SQL exactly as the scores place customers', async () => {
-    const page = (segments: Parameters<typeof gridCells>[0]) =>
-      source.segmentPage({ filter: { rfmSegments: segments }, first: 10, afterId: null });
+    const page = (segments: Parameters<typeof gridCells>[0]) => source.segmentPage({ filter: { rfmSegments: segments }, first: 10, afterId: null });
     expect((await page(['NEW'])).customerIds).toEqual(['1']);
     expect((await page(['NEED_ATTENTION', 'CANNOT_LOSE_THEM'])).customerIds).toEqual(['3', '5']);
     expect((await page(['CHAMPIONS'])).customerIds).toEqual([]);
@@ -219,7 +222,10 @@ describe('carts', () => {
     expect(carts.map((c) => c.abandoned?.id ?? null)).toEqual(['10', null, null, '40', null]);
     expect(carts.map((c) => c.open.map((cart) => cart.id))).toEqual([['10'], ['20'], ['30'], ['41', '40'], []]);
     expect(carts[0]!.open[0]).toMatchObject({ value: { amount: '40.00', currencyCode: 'USD' } });
-    expect(carts[0]!.open[0]!.items.map((i) => [i.product.sku, i.quantity])).toEqual([['SKU-1', 2], ['SKU-2', 1]]);
+    expect(carts[0]!.open[0]!.items.map((i) => [i.product.sku, i.quantity])).toEqual([
+      ['SKU-1', 2],
+      ['SKU-2', 1],
+    ]);
   });
 
   it('filters segments by abandoned cart and spend', async () => {

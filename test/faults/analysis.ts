@@ -110,9 +110,7 @@ export function analyze(run: Run, criteria: Criteria): CellResult {
     cell.typedErrors < 1 && `untyped or misattributed errors in ${(100 - cell.typedErrors * 100).toFixed(1)}%`,
     cell.maxMs > budgetMs + criteria.latencyMarginMs && `slowest ${Math.round(cell.maxMs)} ms`,
     bound !== null && Math.max(calls, batchCalls) > bound && `${Math.max(calls, batchCalls)} calls > ${bound}`,
-    recoveredIn === null
-      ? `not recovered within ${criteria.maxRecoveryMs} ms`
-      : recoveredIn > recoveryBoundMs && `recovered in ${Math.round(recoveredIn)} ms`,
+    recoveredIn === null ? `not recovered within ${criteria.maxRecoveryMs} ms` : recoveredIn > recoveryBoundMs && `recovered in ${Math.round(recoveredIn)} ms`,
     run.unhandled > 0 && `${run.unhandled} unhandled`,
     !(run.heapGrowthMb < criteria.maxHeapGrowthMb) && `heap grew ${run.heapGrowthMb.toFixed(1)} MB`,
     ...run.afterRecovery,

@@ -69,12 +69,7 @@ export function callMs(source: SourceName, config: Config): number {
  * two calls per family per request started in the window or in flight when it began (no retries
  * multiplying it).
  */
-export function callBound(
-  scope: Fault['scope'],
-  source: SourceName,
-  config: Config,
-  window: { ms: number; requests: number; clients: number },
-): number {
+export function callBound(scope: Fault['scope'], source: SourceName, config: Config, window: { ms: number; requests: number; clients: number }): number {
   // Requests already in flight when the fault began make their calls inside the window too; a
   // failed call may cost one more (a catalog check after a missing table), never retries.
   if (scope !== 'whole') return 2 * (window.requests + window.clients) * FAMILIES_PER_REQUEST[source];
@@ -149,8 +144,7 @@ const sql = (target: 'commerce' | 'web'): Fault[] => {
       faulty: [target],
       scope: lost.column.scope,
       inject: (world) => ddl(world, database, `ALTER TABLE ${lost.column.table} RENAME COLUMN ${lost.column.column} TO ${lost.column.column}_lost`),
-      remove: (world) =>
-        ddl(world, database, `ALTER TABLE ${lost.column.table} RENAME COLUMN ${lost.column.column}_lost TO ${lost.column.column}`, notThere),
+      remove: (world) => ddl(world, database, `ALTER TABLE ${lost.column.table} RENAME COLUMN ${lost.column.column}_lost TO ${lost.column.column}`, notThere),
     },
   ];
 };
@@ -159,7 +153,17 @@ const sql = (target: 'commerce' | 'web'): Fault[] => {
 const REDIS_BACK_WITHIN_MS = 5000;
 
 /** Garbage on the evictions channel: not JSON, JSON of the wrong shape, huge, empty. */
-const MALFORMED_EVICTIONS = ['not json', 'null', '[]', '42', '{"from":"elsewhere"}', '{"from":"elsewhere","keys":"crm:contact-by-email:x"}', '{"keys":[1,{},null]}', '', '{'.repeat(10_000)];
+const MALFORMED_EVICTIONS = [
+  'not json',
+  'null',
+  '[]',
+  '42',
+  '{"from":"elsewhere"}',
+  '{"from":"elsewhere","keys":"crm:contact-by-email:x"}',
+  '{"keys":[1,{},null]}',
+  '',
+  '{'.repeat(10_000),
+];
 
 export const FAULTS: readonly Fault[] = [
   ...sql('commerce'),

@@ -70,13 +70,19 @@ export async function startCluster(): Promise<Cluster> {
     try {
       return await run(file, argv, { timeout: timeoutMs, cwd: dir, env: { ...process.env, LC_ALL: 'C' } });
     } catch (error) {
-      const tail = await readFile(log, 'utf8').then((text) => text.slice(-2000), () => '');
+      const tail = await readFile(log, 'utf8').then(
+        (text) => text.slice(-2000),
+        () => '',
+      );
       throw new Error(`${tool} ${args.join(' ')} failed${tail ? `; server log ends:\n${tail}` : ''}`, { cause: error });
     }
   };
   let pid: number | undefined;
   const readPid = async () => {
-    pid = await readFile(join(data, 'postmaster.pid'), 'utf8').then((text) => Number(text.split('\n')[0]), () => undefined);
+    pid = await readFile(join(data, 'postmaster.pid'), 'utf8').then(
+      (text) => Number(text.split('\n')[0]),
+      () => undefined,
+    );
   };
   let destroyed = false;
   const destroy = async () => {

@@ -45,8 +45,7 @@ const HEAP_GROWTH_MB = 64;
 
 const budgetMs = Number(SUITE_SETTINGS.REQUEST_BUDGET_MS);
 
-const cellName = (fault: Fault) =>
-  `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
+const cellName = (fault: Fault) => `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
 
 /** gc() even without --expose-gc: the flag can be set at run time, then read from a new context. */
 function exposeGc(): (() => void) | undefined {
@@ -257,7 +256,10 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
         if (load.now() >= marks.removedAt + MIN_RECOVERY_MS && recovery(load.samples, marks.removedAt, CRITERIA.recoveredStreak) !== null) break;
       }
       heap.after = heapMb();
-      const alive = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false);
+      const alive = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!alive) afterRecovery.push('server not alive');
       const broken = await fault.recovered?.(w);
       if (broken) afterRecovery.push(broken);

@@ -33,8 +33,7 @@ export const FIELDS_OF: Record<SourceName, readonly string[]> = {
 const EXPLAINED_NULL: Record<string, (customer: Record<string, any>) => boolean> = {
   web: (customer) => customer.consent?.analytics?.granted === false,
 };
-const isAbsent = (customer: Record<string, any>, field: string) =>
-  (customer[field] === null || customer[field] === undefined) && !EXPLAINED_NULL[field]?.(customer);
+const isAbsent = (customer: Record<string, any>, field: string) => (customer[field] === null || customer[field] === undefined) && !EXPLAINED_NULL[field]?.(customer);
 export const SOURCES: readonly SourceName[] = ['commerce', 'crm', 'email', 'web'];
 /** The codes a failing source may put on its fields. */
 export const TYPED_CODES = new Set(['SOURCE_UNAVAILABLE', 'SOURCE_TIMEOUT', 'RATE_LIMITED']);
@@ -162,7 +161,14 @@ export class Load {
       const { status, body, failure } = await postQuery(url, email, clientTimeoutMs);
       const ms = this.now() - startedAt;
       const classified = body ? classify(body, baseline.get(email)) : { answered: new Set<SourceName>(), errors: [] };
-      this.samples.push({ startedAt, ms, status, email, ...classified, ...((failure ?? (status !== 200 ? `HTTP ${status}` : undefined)) && { failure: failure ?? `HTTP ${status}` }) });
+      this.samples.push({
+        startedAt,
+        ms,
+        status,
+        email,
+        ...classified,
+        ...((failure ?? (status !== 200 ? `HTTP ${status}` : undefined)) && { failure: failure ?? `HTTP ${status}` }),
+      });
       await sleep(thinkMs);
     }
   }

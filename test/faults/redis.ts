@@ -32,9 +32,7 @@ export async function startRedis(): Promise<OwnRedis> {
       stdio: 'ignore',
     });
     child = started;
-    const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code} while starting`))),
-    );
+    const exited = new Promise<never>((_, reject) => started.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code} while starting`))));
     exited.catch(() => undefined);
     started.once('error', () => undefined);
     for (let attempt = 0; attempt < 100; attempt++) {

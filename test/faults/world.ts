@@ -178,12 +178,15 @@ async function startFaultServer(parts: {
     MAILCHIMP_BASE_URL: parts.mailchimp.url,
   });
   const logs: string[] = [];
-  const logger: Logger = pino({ level: config.LOG_LEVEL }, {
-    write: (line: string) => {
-      logs.push(line);
-      if (logs.length > 200) logs.shift();
+  const logger: Logger = pino(
+    { level: config.LOG_LEVEL },
+    {
+      write: (line: string) => {
+        logs.push(line);
+        if (logs.length > 200) logs.shift();
+      },
     },
-  });
+  );
   // As main.ts makes them: an idle connection dying (a restart) must not take the process down.
   const pools: pg.Pool[] = [];
   const counted = (source: 'commerce' | 'web', url: string): Queryable => {

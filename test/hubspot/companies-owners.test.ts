@@ -8,7 +8,9 @@ import { WORLD, capturingLogger, everyone, source, standIn } from './support.ts'
 describe('companiesForContacts', () => {
   it("finds each contact's primary company with one associations call and one companies call", async () => {
     const stand = await standIn();
-    const people = everyone().filter((p) => p.crm !== null).slice(0, 100);
+    const people = everyone()
+      .filter((p) => p.crm !== null)
+      .slice(0, 100);
     const results = await source(stand).companiesForContacts(people.map((p) => p.crm!.contactId));
     expect(stand.stats.byEndpoint).toEqual({
       [ENDPOINTS.contactCompanyAssociationsBatchRead]: 1,

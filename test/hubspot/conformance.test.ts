@@ -92,7 +92,15 @@ describe('POST /crm/v3/objects/contacts/batch/read', () => {
   it('answers 200 with BatchResponseSimplePublicObject, values as strings or null', async () => {
     const stand = await standIn();
     const people = crmPeople(5);
-    const { status, body } = await call(stand, 'POST', CONTACTS_READ, readBody(people.map((p) => p.email), { idProperty: 'email' }));
+    const { status, body } = await call(
+      stand,
+      'POST',
+      CONTACTS_READ,
+      readBody(
+        people.map((p) => p.email),
+        { idProperty: 'email' },
+      ),
+    );
     expect(status).toBe(200);
     expectValid('contacts#/components/schemas/BatchResponseSimplePublicObject', body);
     const results = (body as { results: Array<{ properties: Record<string, unknown> }> }).results;
@@ -109,7 +117,15 @@ describe('POST /crm/v3/objects/contacts/batch/read', () => {
   it('returns results in an order other than the inputs', async () => {
     const stand = await standIn();
     const people = crmPeople(10);
-    const { body } = await call(stand, 'POST', CONTACTS_READ, readBody(people.map((p) => p.email), { idProperty: 'email' }));
+    const { body } = await call(
+      stand,
+      'POST',
+      CONTACTS_READ,
+      readBody(
+        people.map((p) => p.email),
+        { idProperty: 'email' },
+      ),
+    );
     const order = (body as { results: Array<{ properties: { email: string } }> }).results.map((r) => r.properties.email);
     expect(order.sort()).toEqual(people.map((p) => p.email).sort());
     expect((body as { results: Array<{ properties: { email: string } }> }).results.map((r) => r.properties.email)).not.toEqual(people.map((p) => p.email));
@@ -126,7 +142,9 @@ describe('POST /crm/v3/objects/contacts/batch/read', () => {
 
   it('answers 400 VALIDATION_ERROR for more than 100 inputs', async () => {
     const stand = await standIn();
-    const ids = everyone().slice(0, 101).map((p) => p.email);
+    const ids = everyone()
+      .slice(0, 101)
+      .map((p) => p.email);
     const { status, body } = await call(stand, 'POST', CONTACTS_READ, readBody(ids, { idProperty: 'email' }));
     expect(status).toBe(400);
     expectValid('contacts#/components/schemas/Error', body);
@@ -148,7 +166,10 @@ describe('GET /crm/v3/objects/contacts/{contactId}', () => {
   it('answers 200 with SimplePublicObjectWithAssociations, by id and by email', async () => {
     const stand = await standIn();
     const [person] = crmPeople(1);
-    for (const path of [`/crm/v3/objects/contacts/${person!.crm!.contactId}?properties=email,lifecyclestage`, `/crm/v3/objects/contacts/${encodeURIComponent(person!.email)}?idProperty=email`]) {
+    for (const path of [
+      `/crm/v3/objects/contacts/${person!.crm!.contactId}?properties=email,lifecyclestage`,
+      `/crm/v3/objects/contacts/${encodeURIComponent(person!.email)}?idProperty=email`,
+    ]) {
       const { status, body } = await call(stand, 'GET', path);
       expect(status).toBe(200);
       expectValid('contacts#/components/schemas/SimplePublicObjectWithAssociations', body);
@@ -178,7 +199,10 @@ describe('POST /crm/v4/associations/contacts/companies/batch/read', () => {
 
   it('answers 200 with BatchResponsePublicAssociationMultiWithLabel when every contact has a company', async () => {
     const stand = await standIn();
-    const ids = everyone().filter((p) => p.crm?.companyIndex != null).slice(0, 5).map((p) => ({ id: p.crm!.contactId }));
+    const ids = everyone()
+      .filter((p) => p.crm?.companyIndex != null)
+      .slice(0, 5)
+      .map((p) => ({ id: p.crm!.contactId }));
     const { status, body } = await call(stand, 'POST', '/crm/v4/associations/contacts/companies/batch/read', { inputs: ids });
     expect(status).toBe(200);
     expectValid('associations#/components/schemas/BatchResponsePublicAssociationMultiWithLabel', body);

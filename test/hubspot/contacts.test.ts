@@ -48,7 +48,12 @@ describe('contactsByEmail', () => {
 
   it('returns null for emails HubSpot does not know', async () => {
     const stand = await standIn();
-    const unknown = [...strangerEmails(3), ...peopleOutsideCrm().slice(0, 3).map((p) => p.email)];
+    const unknown = [
+      ...strangerEmails(3),
+      ...peopleOutsideCrm()
+        .slice(0, 3)
+        .map((p) => p.email),
+    ];
     const results = await source(stand).contactsByEmail(unknown);
     expect(results).toEqual(unknown.map(() => null));
     expect(stand.stats.byStatus[207]).toBe(1);

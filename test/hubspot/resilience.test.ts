@@ -129,7 +129,9 @@ describe("the caller's deadline and the shared cool-down", () => {
 
   it('makes no request before the deadline has left any time', async () => {
     const stand = await standIn();
-    const error = await source(stand).contactsByEmail(emails(), within(0)).catch((e: unknown) => e);
+    const error = await source(stand)
+      .contactsByEmail(emails(), within(0))
+      .catch((e: unknown) => e);
     expectSourceError(error, 'timeout');
     expect(stand.stats.total).toBe(0);
   });

@@ -108,10 +108,7 @@ describe('activity through the shared cache, bounded per request', () => {
     const emails = memberEmails(3);
     const read = () => {
       const loaders = createLoaders(upstreams, {});
-      return Promise.all([
-        loaders.emailActivity(ACTIVITY_READS.lastOpen).loadMany(emails),
-        loaders.emailActivity({ count: 5, types: ['sent'] }).loadMany(emails),
-      ]);
+      return Promise.all([loaders.emailActivity(ACTIVITY_READS.lastOpen).loadMany(emails), loaders.emailActivity({ count: 5, types: ['sent'] }).loadMany(emails)]);
     };
     const [opens, sends] = await read();
     expect(standIn.stats.byEndpoint.activity).toBe(4);
@@ -181,14 +178,18 @@ describe('ping', () => {
   });
 
   it('rejects with unavailable for a refused key', async () => {
-    const error = await sourceFor(standIn, { apiKey: 'wrong-us21' }).source.ping().catch((e: unknown) => e);
+    const error = await sourceFor(standIn, { apiKey: 'wrong-us21' })
+      .source.ping()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
     expect(error).toMatchObject({ kind: 'unavailable' });
   });
 
   it('rejects with timeout when Mailchimp hangs', async () => {
     standIn.knobs.hang = true;
-    const error = await sourceFor(standIn, { timeoutMs: 100 }).source.ping().catch((e: unknown) => e);
+    const error = await sourceFor(standIn, { timeoutMs: 100 })
+      .source.ping()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'timeout' });
   });
 });

@@ -20,7 +20,9 @@ export function memberEmails(count: number, status?: string): string[] {
 
 /** Emails of people in the world but not in the audience. */
 export const strangerEmails = (count: number): string[] =>
-  peopleWhere((p) => p.emailMarketing === null).slice(0, count).map((p) => p.email);
+  peopleWhere((p) => p.emailMarketing === null)
+    .slice(0, count)
+    .map((p) => p.email);
 
 /** A stand-in over the test world, with the URL of every request it received. */
 export type TestStandIn = MailchimpStandIn & { readonly requests: URL[] };

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../../sources/errors.ts';
 import { basePathOf, createMailchimpClient } from '../../sources/mailchimp/client.ts';
-import {
-  EMAIL_STATUSES,
-  canEmail,
-  createMailchimpSource,
-  subscriberHash,
-  type MarketingPermission,
-} from '../../sources/mailchimp/index.ts';
+import { EMAIL_STATUSES, canEmail, createMailchimpSource, subscriberHash, type MarketingPermission } from '../../sources/mailchimp/index.ts';
 
 const permission = (enabled: boolean): MarketingPermission => ({ id: 'p', text: 'Email', enabled });
 

@@ -52,5 +52,4 @@ export function responseValidator(path: string, status: '200' | 'default'): (bod
   return (body) => (validate(body) ? [] : (validate.errors ?? []).map(describe));
 }
 
-const describe = (error: ErrorObject): string =>
-  `${error.instancePath || '/'} ${error.message ?? 'is invalid'} ${JSON.stringify(error.params)}`;
+const describe = (error: ErrorObject): string => `${error.instancePath || '/'} ${error.message ?? 'is invalid'} ${JSON.stringify(error.params)}`;

@@ -70,11 +70,7 @@ describe('the Mailchimp stand-in, against the Marketing API spec', () => {
 
   it('answers an unknown member, a stranger and an unknown list with a 404 problem document', async () => {
     const validate = responseValidator(MEMBER, 'default');
-    const paths = [
-      `/lists/${LIST_ID}/members/${md5('nobody@example.com')}`,
-      memberPath(strangerEmails(1)[0]!),
-      `/lists/other-list/members/${md5(memberEmails(1)[0]!)}`,
-    ];
+    const paths = [`/lists/${LIST_ID}/members/${md5('nobody@example.com')}`, memberPath(strangerEmails(1)[0]!), `/lists/other-list/members/${md5(memberEmails(1)[0]!)}`];
     for (const path of paths) {
       const { status, type, body } = await get(path);
       expect(status).toBe(404);

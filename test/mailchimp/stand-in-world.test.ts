@@ -23,7 +23,6 @@ describe('the stand-in subscriber index', () => {
     const index = new SubscriberIndex(world);
     expect(await index.indexOf(md5(personAt(world, 5_000).email))).toBe(5_000);
     expect(index.chunksBuilt).toBe(2); // people 0-8191, of 1,100,000
-
   });
 });
 
@@ -73,7 +72,11 @@ describe('the stand-in activity feed', () => {
   it('opens and clicks about as often as the member rates say', () => {
     const mailed = feeds.filter(({ member }) => traits(member).status === 'subscribed');
     const count = (events: ActivityEvent[], type: string) => events.filter((e) => e.type === type).length;
-    let sends = 0, opens = 0, clicks = 0, expectedOpens = 0, expectedClicks = 0;
+    let sends = 0,
+      opens = 0,
+      clicks = 0,
+      expectedOpens = 0,
+      expectedClicks = 0;
     for (const { member, events } of mailed) {
       const sent = count(events, 'sent');
       sends += sent;

@@ -28,7 +28,7 @@ describe('Dockerfile', () => {
   }, []);
   const runtime = stages.at(-1)!;
 
-  it('builds in stages: compiled in one, production dependencies without the demo\'s from the lockfile in another', () => {
+  it("builds in stages: compiled in one, production dependencies without the demo's from the lockfile in another", () => {
     expect(stages.length).toBeGreaterThanOrEqual(3);
     expect(steps.filter((s) => s.op === 'FROM').every((s) => / AS \w+$/i.test(s.args))).toBe(true);
     expect(steps.some((s) => s.op === 'RUN' && s.args === 'npm run build')).toBe(true);
@@ -61,9 +61,7 @@ describe('Dockerfile', () => {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith('#'));
-    const copied = steps
-      .filter((s) => s.op === 'COPY' && !s.args.startsWith('--from'))
-      .flatMap((s) => s.args.split(/\s+/).slice(0, -1));
+    const copied = steps.filter((s) => s.op === 'COPY' && !s.args.startsWith('--from')).flatMap((s) => s.args.split(/\s+/).slice(0, -1));
     expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'build.ts', 'schema', 'server', 'sources', 'sandbox']));
     for (const path of copied) {
       expect(existsSync(new URL(path, root)), path).toBe(true);
@@ -75,15 +73,18 @@ describe('Dockerfile', () => {
 
 describe('compose.yaml', () => {
   const compose = parse(read('compose.yaml')) as {
-    services: Record<string, {
-      build?: unknown;
-      image?: string;
-      profiles?: string[];
-      environment?: Record<string, string>;
-      depends_on?: Record<string, { condition: string }> | string[];
-      healthcheck?: { test: string[] | string };
-      volumes?: string[];
-    }>;
+    services: Record<
+      string,
+      {
+        build?: unknown;
+        image?: string;
+        profiles?: string[];
+        environment?: Record<string, string>;
+        depends_on?: Record<string, { condition: string }> | string[];
+        healthcheck?: { test: string[] | string };
+        volumes?: string[];
+      }
+    >;
   };
   const { server, postgres, redis } = compose.services;
 
@@ -103,11 +104,9 @@ describe('compose.yaml', () => {
     expect(env.HOST).toBe('0.0.0.0');
     // Every variable is one the configuration knows, and the whole set, with compose's defaults
     // filled in, passes its validation.
-    const known = new Set([...read('server/config.ts').matchAll(/^\s{2}([A-Z][A-Z0-9_]+): z\./gm)].map((m) => m[1]!));
+    const known = new Set([...read('server/config.ts').matchAll(/^\s+([A-Z][A-Z0-9_]+): z\b/gm)].map((m) => m[1]!));
     for (const name of Object.keys(env)) expect(known, name).toContain(name);
-    const resolved = Object.fromEntries(
-      Object.entries(env).map(([name, value]) => [name, String(value).replace(/\$\{(\w+):-([^}]*)\}/g, (_, _v, fallback: string) => fallback)]),
-    );
+    const resolved = Object.fromEntries(Object.entries(env).map(([name, value]) => [name, String(value).replace(/\$\{(\w+):-([^}]*)\}/g, (_, _v, fallback: string) => fallback)]));
     expect(() => loadConfig(resolved)).not.toThrow();
   });
 

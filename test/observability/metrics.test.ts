@@ -64,8 +64,7 @@ describe('GET /metrics', () => {
     await server.query('query Broken { customer(id: "1") { nope } }');
     await server.query('{ customer(id: "1") { id } }');
     const after = await server.scrape();
-    const delta = (labels: Record<string, string>) =>
-      valueOf(after.text, 'c360_graphql_operations_total', labels) - valueOf(before.text, 'c360_graphql_operations_total', labels);
+    const delta = (labels: Record<string, string>) => valueOf(after.text, 'c360_graphql_operations_total', labels) - valueOf(before.text, 'c360_graphql_operations_total', labels);
     expect(delta({ operation: 'Profile', type: 'query', outcome: 'ok' })).toBe(1);
     // A document that does not validate never resolves an operation: its name is not trusted.
     expect(delta({ operation: '(unresolved)', outcome: 'rejected' })).toBe(1);
@@ -91,7 +90,10 @@ describe('GET /metrics', () => {
     expect(values.filter((value) => value.includes('@'))).toEqual([]);
     const ids = new Set(people.map((p) => String(p.customerId)));
     // `le` bucket bounds are numbers by design; no other label value may be one.
-    const labelled = text.split('\n').filter((line) => line.startsWith('c360_')).flatMap((line) => [...line.matchAll(/(\w+)="([^"]*)"/g)]);
+    const labelled = text
+      .split('\n')
+      .filter((line) => line.startsWith('c360_'))
+      .flatMap((line) => [...line.matchAll(/(\w+)="([^"]*)"/g)]);
     expect(labelled.filter(([, name, value]) => name !== 'le' && ids.has(value!))).toEqual([]);
   });
 });

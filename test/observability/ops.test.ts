@@ -77,11 +77,24 @@ describe('Prometheus alert rules (ops/prometheus/alerts.yml)', () => {
     }
   });
 
-  it('link each runbook they name to a section of the README', () => {
-    const anchors = new Set([...read('README.md').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+  it('link each runbook they name to a section of a docs page', () => {
+    // GitHub's anchors: the heading lower-cased, punctuation dropped, spaces to dashes.
+    const anchors = (page: string) =>
+      new Set(
+        [...read(page).matchAll(/^#+ (.+)$/gm)].map((m) =>
+          m[1]!
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replace(/ /g, '-'),
+        ),
+      );
     const linked = rules.filter((rule) => rule.annotations?.runbook_url);
     expect(linked.map((rule) => rule.alert)).toEqual(expect.arrayContaining(['Customer360TargetDown', 'Customer360GraphQLErrorRatio']));
-    for (const rule of linked) expect(anchors, rule.alert).toContain(rule.annotations!.runbook_url!.replace(/^README\.md#/, ''));
+    for (const rule of linked) {
+      const [page, anchor] = rule.annotations!.runbook_url!.split('#');
+      expect(page, rule.alert).toMatch(/^docs\/[\w-]+\.md$/);
+      expect(anchors(page!), rule.alert).toContain(anchor);
+    }
   });
 
   it('are loaded by the Prometheus configuration that scrapes /metrics', () => {

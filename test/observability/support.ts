@@ -10,7 +10,7 @@ import { createCommerceSource } from '../../sources/commerce/index.ts';
 import { createHubSpotSource } from '../../sources/hubspot/index.ts';
 import { createMailchimpSource } from '../../sources/mailchimp/index.ts';
 import { createWebSource } from '../../sources/web/index.ts';
-import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
+import { createDemoDatabase, TEST_AS_OF } from '../support/database.ts';
 import { postGraphQL, TEST_FRESHNESS, type GraphQLResponse } from '../support/server.ts';
 
 export const world: DemoWorld = { seed: 360, customers: 40, asOf: TEST_AS_OF };
@@ -36,10 +36,7 @@ export interface ObservedServer {
  * wired the way main.ts wires it (the observer into the cache layer, the rest into the server).
  */
 export async function startObservedServer(options: ObservabilityOptions & { breakerFailures?: number } = {}): Promise<ObservedServer> {
-  let db: TestDatabase;
-  let hubspot: HubSpotStandIn;
-  let mailchimp: MailchimpStandIn;
-  [db, hubspot, mailchimp] = await Promise.all([
+  const [db, hubspot, mailchimp] = await Promise.all([
     createDemoDatabase(world),
     startHubSpotStandIn({ world, accessToken: TOKEN, rateLimit: null }),
     startMailchimpStandIn({ world, apiKey: API_KEY, listId: 'demo' }),
@@ -52,7 +49,15 @@ export async function startObservedServer(options: ObservabilityOptions & { brea
   const upstreams = createUpstreams(
     {
       commerce: createCommerceSource(db.pool, { currency: 'USD', abandonedAfterMs: 3600_000, rfmBoundariesTtlMs: 600_000, now: () => TEST_AS_OF }),
-      crm: createHubSpotSource({ accessToken: TOKEN, baseUrl: hubspot.url, timeoutMs: 1500, retryBudgetMs: 0, rateLimit: { requests: 1000, intervalMs: 10_000 }, extraProperties: [], logger: silent }),
+      crm: createHubSpotSource({
+        accessToken: TOKEN,
+        baseUrl: hubspot.url,
+        timeoutMs: 1500,
+        retryBudgetMs: 0,
+        rateLimit: { requests: 1000, intervalMs: 10_000 },
+        extraProperties: [],
+        logger: silent,
+      }),
       email: createMailchimpSource({ apiKey: API_KEY, baseUrl: mailchimp.url, listId: 'demo', timeoutMs: 1500, retryBudgetMs: 0, logger: silent }),
       // No warehouse is seeded: these tests do not select web fields.
       web: createWebSource(db.pool, { schema: 'web', now: () => TEST_AS_OF }),

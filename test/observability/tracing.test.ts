@@ -67,9 +67,7 @@ describe('tracing', () => {
     expect(upstream.attributes['error.type']).toBeUndefined();
     const shop = spans.find((span) => span.name === 'commerce customer-by-email upstream')!;
     expect(shop.attributes).toMatchObject({ 'db.system.name': 'postgresql', 'c360.outcome': 'ok' });
-    expect(spans.map((span) => span.name)).toEqual(
-      expect.arrayContaining(['commerce customer-by-email', 'commerce purchases', 'email member', 'email member upstream']),
-    );
+    expect(spans.map((span) => span.name)).toEqual(expect.arrayContaining(['commerce customer-by-email', 'commerce purchases', 'email member', 'email member upstream']));
     for (const span of spans) expect(span.spanContext().traceId).toBe(request.spanContext().traceId);
 
     exporter.reset();

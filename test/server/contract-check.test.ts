@@ -69,16 +69,12 @@ describe('the commerce contract check', () => {
   it('names a missing relation and a missing column as errors', async () => {
     await db.pool.query('DROP TABLE cart_items; ALTER TABLE products DROP COLUMN sku');
     expect(messages(await commerce.checkContract())).toEqual([
-      [
-        'commerce',
-        'error',
-        'products has no column sku: order line items and carts fail until it has (a view may supply NULL for a value the shop lacks)',
-      ],
+      ['commerce', 'error', 'products has no column sku: order line items and carts fail until it has (a view may supply NULL for a value the shop lacks)'],
       [
         'commerce',
         'error',
         'the shop database has no table or view cart_items (cart_id, product_id, quantity, unit_price, added_at): carts fail until it ' +
-          'exists; a view of that name over the shop\'s own tables meets the contract (README, "The commerce contract")',
+          'exists; a view of that name over the shop\'s own tables meets the contract (docs/sources.md, "The commerce contract")',
       ],
       expect.arrayContaining(['commerce', 'warning']),
     ]);
@@ -98,9 +94,7 @@ describe('the web contract check', () => {
     ];
     expect(messages(findings)).toEqual(expected.map((m) => ['web', 'warning', m]));
     expect(lines).toEqual(expected.map((m) => ['warn', 'web', m]));
-    expect(formatFindings(findings)).toBe(
-      ['Contract check: 0 errors, 2 warnings', ...expected.map((m) => `  warning  web  ${m}`)].join('\n'),
-    );
+    expect(formatFindings(findings)).toBe(['Contract check: 0 errors, 2 warnings', ...expected.map((m) => `  warning  web  ${m}`)].join('\n'));
   });
 
   it('is an error when the schema has none of the tables', async () => {

@@ -27,7 +27,12 @@ const page = (server: TestServer, path = '/graphql') => fetch(`${server.url}${pa
 /** The Content-Security-Policy header as directive name to its sources. */
 function policy(response: Response): Map<string, string[]> {
   const header = response.headers.get('content-security-policy') ?? '';
-  return new Map(header.split(';').map((part) => part.trim().split(/\s+/)).map(([name = '', ...sources]) => [name, sources]));
+  return new Map(
+    header
+      .split(';')
+      .map((part) => part.trim().split(/\s+/))
+      .map(([name = '', ...sources]) => [name, sources]),
+  );
 }
 
 /** Every script and stylesheet the page loads. */
@@ -79,7 +84,7 @@ describe('the local GraphiQL', () => {
     expect((await fetch(`${servers.graphiql.url}/explorer/nothing.js`)).status).toBe(404);
   });
 
-  it('is where the Sandbox page sends the browser when Apollo\'s CDN cannot be loaded', async () => {
+  it("is where the Sandbox page sends the browser when Apollo's CDN cannot be loaded", async () => {
     const sandbox = await page(servers.sandbox);
     const html = await sandbox.text();
     expect(html).toContain('https://embeddable-sandbox.cdn.apollographql.com/');
@@ -87,7 +92,7 @@ describe('the local GraphiQL', () => {
     expect(policy(sandbox).get('script-src')).toContain("'self'");
     const fallback = await fetch(`${servers.sandbox.url}/explorer/fallback.js`);
     expect(fallback.headers.get('content-type')).toBe(JS);
-    expect(await fallback.text()).toContain("if (typeof window.EmbeddedSandbox === 'undefined') location.replace(\"/graphql?explorer=graphiql\")");
+    expect(await fallback.text()).toContain('if (typeof window.EmbeddedSandbox === \'undefined\') location.replace("/graphql?explorer=graphiql")');
 
     const offline = await page(servers.sandbox, '/graphql?explorer=graphiql');
     expect(offline.status).toBe(200);

@@ -19,10 +19,7 @@ interface Answer {
 }
 
 /** One HTTP request to /graphql with exactly these headers (node:http adds no Accept of its own, unlike fetch). */
-function send(
-  method: 'GET' | 'POST',
-  options: { params?: Record<string, string>; body?: string; headers?: Record<string, string>; server?: TestServer },
-): Promise<Answer> {
+function send(method: 'GET' | 'POST', options: { params?: Record<string, string>; body?: string; headers?: Record<string, string>; server?: TestServer }): Promise<Answer> {
   const url = new URL(`${(options.server ?? demo.server).url}/graphql`);
   for (const [name, value] of Object.entries(options.params ?? {})) url.searchParams.set(name, value);
   return new Promise((resolve, reject) => {
@@ -116,7 +113,7 @@ describe('a request error', () => {
     },
   );
 
-  it('is still logged as the client\'s (`rejected`, 400) when answered 200 as application/json', async () => {
+  it("is still logged as the client's (`rejected`, 400) when answered 200 as application/json", async () => {
     await post({ query: '{' }, AS_JSON);
     const lines = demo.server.logs.map((line) => JSON.parse(line)).filter((line) => line.msg === 'graphql request');
     expect(lines).toEqual([expect.objectContaining({ outcome: 'rejected', status: 400, errors: { GRAPHQL_PARSE_FAILED: 1 } })]);

@@ -33,7 +33,7 @@ function start(env: Record<string, string>, { compiled = false } = {}) {
 
 async function text(stream: NodeJS.ReadableStream): Promise<string> {
   let data = '';
-  for await (const chunk of stream) data += chunk;
+  for await (const chunk of stream) data += String(chunk);
   return data;
 }
 

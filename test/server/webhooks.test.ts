@@ -127,7 +127,11 @@ describe('HubSpot webhook', () => {
   });
 
   it('ignores subscription types it does not know, and applies the contact events beside them', async () => {
-    const body = JSON.stringify([contactEvent(202), { eventId: 5, subscriptionType: 'deal.creation', objectId: 77, portalId: 42 }, { eventId: 6, subscriptionType: 'something.new' }]);
+    const body = JSON.stringify([
+      contactEvent(202),
+      { eventId: 5, subscriptionType: 'deal.creation', objectId: 77, portalId: 42 },
+      { eventId: 6, subscriptionType: 'something.new' },
+    ]);
     expect((await postHubSpot(body)).status).toBe(204);
     expect(store.evictions).toEqual([crmContactKeys('202', null)]);
   });
@@ -147,7 +151,9 @@ describe('HubSpot webhook', () => {
     const event = contactEvent(404);
     expect((await postHubSpot(JSON.stringify([event]))).status).toBe(204);
     // A retry: a new request (new timestamp, new signature) carrying the same event, attemptNumber 1.
-    expect((await postHubSpot(JSON.stringify([{ ...event, attemptNumber: 1 }]), signed(JSON.stringify([{ ...event, attemptNumber: 1 }]), String(Date.now() + 1)))).status).toBe(204);
+    expect((await postHubSpot(JSON.stringify([{ ...event, attemptNumber: 1 }]), signed(JSON.stringify([{ ...event, attemptNumber: 1 }]), String(Date.now() + 1)))).status).toBe(
+      204,
+    );
     expect(store.evictions).toHaveLength(1);
     expect((await postHubSpot(JSON.stringify([contactEvent(404, { occurredAt: 1_790_000_000_500 })]))).status).toBe(204);
     expect(store.evictions).toEqual([crmContactKeys('404', null), crmContactKeys('404', null)]);

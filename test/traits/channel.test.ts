@@ -68,7 +68,10 @@ describe('preferredChannel', () => {
   const web = (e: Partial<ChannelEvidence>): ChannelEvidence => ({ channel: 'WEB_PERSONALIZATION', reachable: true, responses: 0, lastResponseAt: null, openRate: null, ...e });
 
   it('prefers the reachable channel with the more recent response, and says so from the evidence', () => {
-    const chosen = preferredChannel([email({ responses: 2, lastResponseAt: at('2026-10-20T00:00:00Z'), openRate: 0.41 }), web({ responses: 3, lastResponseAt: at('2026-10-25T00:00:00Z') })], 90);
+    const chosen = preferredChannel(
+      [email({ responses: 2, lastResponseAt: at('2026-10-20T00:00:00Z'), openRate: 0.41 }), web({ responses: 3, lastResponseAt: at('2026-10-25T00:00:00Z') })],
+      90,
+    );
     expect(chosen.channel).toBe('WEB');
     expect(chosen.reason).toBe(
       'Web, the most recent response: 2 email opens in the last 90 days (latest 2026-10-20), open rate 41%; 3 web sessions in the last 90 days (latest 2026-10-25).',

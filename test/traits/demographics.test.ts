@@ -66,7 +66,12 @@ describe('the device mix', () => {
   });
 
   it('orders ties desktop first, and is null without a session', () => {
-    expect(deviceMix([{ type: 'mobile', sessions: 2 }, { type: 'desktop', sessions: 2 }])?.map((d) => d.type)).toEqual(['DESKTOP', 'MOBILE']);
+    expect(
+      deviceMix([
+        { type: 'mobile', sessions: 2 },
+        { type: 'desktop', sessions: 2 },
+      ])?.map((d) => d.type),
+    ).toEqual(['DESKTOP', 'MOBILE']);
     expect(deviceMix([])).toBeNull();
     expect(deviceMix([{ type: 'desktop', sessions: 0 }])).toBeNull();
   });

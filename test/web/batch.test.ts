@@ -94,7 +94,12 @@ describe('web batch functions', () => {
   it('refuse a key with neither id, or a window or page size out of range, before any SQL', async () => {
     statements.length = 0;
     const neither = 'expected a user id or an anonymous id (or both), got neither';
-    await expect(web.devices([{ userId: '1', anonymousId: null, days: 30 }, { userId: null, anonymousId: null, days: 30 }])).rejects.toThrow(neither);
+    await expect(
+      web.devices([
+        { userId: '1', anonymousId: null, days: 30 },
+        { userId: null, anonymousId: null, days: 30 },
+      ]),
+    ).rejects.toThrow(neither);
     await expect(web.consents([{ userId: null, anonymousId: null }])).rejects.toThrow(neither);
     await expect(web.locations([{ userId: null, anonymousId: null, days: 1 }])).rejects.toBeInstanceOf(RangeError);
     await expect(web.summaries([{ userId: '1', anonymousId: null, days: 0 }])).rejects.toThrow('expected days between 1 and 365, got 0');

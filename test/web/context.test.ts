@@ -57,7 +57,7 @@ beforeAll(async () => {
 afterAll(async () => db?.close());
 
 describe('consent', () => {
-  it('is, per purpose, the newest answer any of the subject\'s events carried, refusals included', async () => {
+  it("is, per purpose, the newest answer any of the subject's events carried, refusals included", async () => {
     const consents = await web.consents([
       { userId: '1', anonymousId: null },
       { userId: '2', anonymousId: null },
@@ -114,7 +114,10 @@ describe('consent', () => {
     expect(consentColumnOf('ads-v2.Targeting')).toBe('context_consent_category_preferences_ads_v2_targeting');
     // Analytics is read from OneTrust's C0004 here, so Ann's refused page of 3 d (and Bob's of 1 d) stays out.
     const swapped = createWebSource(db.pool, { schema: 'web', now: () => NOW, consent: { analytics: 'C0004', advertising: null } });
-    const [ann, bob] = await swapped.consents([{ userId: '1', anonymousId: null }, { userId: '2', anonymousId: null }]);
+    const [ann, bob] = await swapped.consents([
+      { userId: '1', anonymousId: null },
+      { userId: '2', anonymousId: null },
+    ]);
     expect([ann, bob]).toEqual([
       { analytics: { granted: false, at: ago(3 * DAY) }, advertising: null },
       { analytics: { granted: false, at: ago(DAY) }, advertising: null },
@@ -147,8 +150,16 @@ describe('a warehouse without consent, place or load-time columns', () => {
     await db.pool.query(ddl.tables + ddl.indexes);
     const fx = new WarehouseFixture(db.pool, 'bare');
     await fx.page({ userId: '1' }, ago(DAY));
-    const columns = ['uuid_ts', 'context_locale', 'context_timezone', 'context_geo_country', 'context_geo_region', 'context_geo_city',
-      'context_consent_category_preferences_c0002', 'context_consent_category_preferences_c0004'];
+    const columns = [
+      'uuid_ts',
+      'context_locale',
+      'context_timezone',
+      'context_geo_country',
+      'context_geo_region',
+      'context_geo_city',
+      'context_consent_category_preferences_c0002',
+      'context_consent_category_preferences_c0004',
+    ];
     for (const table of ['pages', 'tracks']) {
       await db.pool.query(`ALTER TABLE bare.${table} ${columns.map((c) => `DROP COLUMN ${c} CASCADE`).join(', ')}`);
     }
@@ -211,7 +222,7 @@ describe('load status', () => {
     expect(later.checkedAt).toEqual(new Date(clock));
   });
 
-  it('rejects with the warehouse\'s SourceError and keeps no failure', async () => {
+  it("rejects with the warehouse's SourceError and keeps no failure", async () => {
     let failing = true;
     const flaky: Queryable = {
       query: (text, values) =>

@@ -19,9 +19,6 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-const min = (a: Date, b: Date) => (a < b ? a : b);
-const max = (a: Date, b: Date) => (a > b ? a : b);
-
 /**
  * What the generator did, stitched by hand: a customer's pages and tracks in the warehouse rules
  * (their own rows, and the rows before login of a browser linked to them alone).
@@ -39,7 +36,7 @@ function ownEvents(activity: WebActivity) {
 }
 
 describe('the demo warehouse', () => {
-  it('files each customer\'s anonymous browsing before login under them, and a shared computer\'s under nobody', async () => {
+  it("files each customer's anonymous browsing before login under them, and a shared computer's under nobody", async () => {
     // What the generator did, stitched by hand: a browser identified by one customer alone is theirs.
     const owners = new Map<string, Set<string>>();
     for (const activity of activities) {
@@ -76,7 +73,7 @@ describe('the demo warehouse', () => {
     expect(own.map((v) => [v?.link, v?.userId])).toEqual(first!.anonymousIds.map(() => ['linked', '1']));
   });
 
-  it('has every product of every order viewed by the buyer before the order, which completes at the shop\'s time', async () => {
+  it("has every product of every order viewed by the buyer before the order, which completes at the shop's time", async () => {
     let checked = 0;
     for (let index = 0; index < world.customers; index++) {
       const person = personAt(world, index);
@@ -110,7 +107,7 @@ describe('the demo warehouse', () => {
     expect(new Set(visitors.map((v) => v && [v.link, v.userId].join()))).toEqual(new Set(['unlinked,']));
   });
 
-  it('answers consent with the newest answer each customer\'s events carried, and their place with their address', async () => {
+  it("answers consent with the newest answer each customer's events carried, and their place with their address", async () => {
     const customers = activities.slice(0, world.customers);
     const [consents, locations] = await Promise.all([
       web.consents(customers.map((a) => ({ userId: a.userId!, anonymousId: null }))),

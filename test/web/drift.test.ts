@@ -117,9 +117,7 @@ describe('a warehouse missing event tables and columns', () => {
     // Until the next catalog read (every 60 s, or a contract check) the table still reads as none.
     expect((await web.cartActivity([key]))[0]!.productsRemoved).toEqual([]);
     const findings = await web.checkContract();
-    expect(findings.map((f) => f.message)).toEqual([
-      'web.pages has no column context_campaign_name: read as null until an event first carries a value for it',
-    ]);
+    expect(findings.map((f) => f.message)).toEqual(['web.pages has no column context_campaign_name: read as null until an event first carries a value for it']);
     expect((await web.cartActivity([key]))[0]!.productsRemoved).toEqual([{ productId: '7', name: 'Lamp', quantity: 1, at: ago(DAY) }]);
     expect(web.drift()).toEqual(findings);
   });
@@ -130,9 +128,7 @@ describe('a warehouse missing event tables and columns', () => {
     try {
       expect(await web.searches([listKey])).toEqual([[]]);
       expect(failed).toEqual(['42P01']);
-      expect(web.drift().map((f) => f.message)).toContain(
-        'web.products_searched is missing: searches read as none until the first Products Searched event creates the table',
-      );
+      expect(web.drift().map((f) => f.message)).toContain('web.products_searched is missing: searches read as none until the first Products Searched event creates the table');
     } finally {
       await db.pool.query('ALTER TABLE web.products_searched_old RENAME TO products_searched');
       await web.checkContract();
@@ -165,11 +161,7 @@ describe('a warehouse whose first values fixed other column types', () => {
     expect(messages).toContain(
       'web.tracks has columns of another type (context_consent_category_preferences_c0002 is text, expected boolean): read as null, since the first value fixed the type',
     );
-    const [[location], [consent], load] = await Promise.all([
-      web.locations([key]),
-      web.consents([key]),
-      web.loadStatus(),
-    ]);
+    const [[location], [consent], load] = await Promise.all([web.locations([key]), web.consents([key]), web.loadStatus()]);
     expect(location).toBeNull();
     expect(consent).toEqual({ analytics: null, advertising: null });
     // The Product Removed of the earlier test is the newest arrival.
@@ -186,9 +178,7 @@ describe('the declared tables', () => {
       `SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = 'declared'`,
     );
     const created = new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, r.data_type]));
-    const declared = Object.entries(expectedOf().tables).flatMap(([table, { columns }]) =>
-      Object.entries(columns).map(([column, type]) => [`${table}.${column}`, type] as const),
-    );
+    const declared = Object.entries(expectedOf().tables).flatMap(([table, { columns }]) => Object.entries(columns).map(([column, type]) => [`${table}.${column}`, type] as const));
     expect(declared.map(([name]) => [name, created.get(name)])).toEqual(declared);
     const full = createWebSource(db.pool, { schema: 'declared' });
     expect(await full.checkContract()).toEqual([]);

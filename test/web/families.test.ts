@@ -53,7 +53,7 @@ beforeAll(async () => {
 afterAll(async () => db?.close());
 
 describe('devices', () => {
-  it('parse each session\'s user agent, merge browser versions into one device, and give each its share', async () => {
+  it("parse each session's user agent, merge browser versions into one device, and give each its share", async () => {
     const [devices, none] = await web.devices([
       { userId: '1', anonymousId: null, days: 30 },
       { userId: '2', anonymousId: null, days: 30 },
@@ -68,7 +68,10 @@ describe('devices', () => {
 
   it('count only the sessions in the window', async () => {
     const [devices] = await web.devices([{ userId: '1', anonymousId: null, days: 1 }]); // from exactly 1 day ago: the Mac session is in
-    expect(devices!.map((d) => [d.type, d.share])).toEqual([['mobile', 0.5], ['desktop', 0.5]]);
+    expect(devices!.map((d) => [d.type, d.share])).toEqual([
+      ['mobile', 0.5],
+      ['desktop', 0.5],
+    ]);
   });
 });
 

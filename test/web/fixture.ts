@@ -65,10 +65,12 @@ export class WarehouseFixture {
   }
 
   async identify(anonymousId: string, userId: string, at: Date): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO ${this.s}.identifies (id, anonymous_id, user_id, "timestamp", received_at) VALUES ($1, $2, $3, $4, $4)`,
-      [this.id(), anonymousId, userId, at],
-    );
+    await this.pool.query(`INSERT INTO ${this.s}.identifies (id, anonymous_id, user_id, "timestamp", received_at) VALUES ($1, $2, $3, $4, $4)`, [
+      this.id(),
+      anonymousId,
+      userId,
+      at,
+    ]);
     await this.pool.query(`INSERT INTO ${this.s}.users (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [userId, at]);
   }
 
@@ -118,10 +120,7 @@ export class WarehouseFixture {
   /** One row; column names are the fixture's own constants and the test's property names. */
   private async insert(table: string, row: Record<string, unknown>): Promise<void> {
     const names = Object.keys(row);
-    await this.pool.query(
-      `INSERT INTO ${this.s}.${table} (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`,
-      Object.values(row),
-    );
+    await this.pool.query(`INSERT INTO ${this.s}.${table} (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
   }
 
   private id(): string {

@@ -14,7 +14,7 @@ describe('the demo warehouse generator', () => {
     expect(webActivityOf(world, person)).toEqual(webActivityOf(world, person));
   });
 
-  it('adds each open cart\'s products at the shop\'s times (a few seconds late when adds were closer than a page view)', () => {
+  it("adds each open cart's products at the shop's times (a few seconds late when adds were closer than a page view)", () => {
     let items = 0;
     let exact = 0;
     for (let index = 0; index < world.customers; index++) {
@@ -42,7 +42,7 @@ describe('the demo warehouse generator', () => {
     expect(new Set(parsed.map((p) => p.browser))).toEqual(new Set(['Mobile Safari', 'Chrome', 'Edge', 'Firefox', 'Safari', 'Samsung Internet']));
   });
 
-  it('records a consent answer on most browsers\' events: mostly grants, some early refusals, a few revocations', () => {
+  it("records a consent answer on most browsers' events: mostly grants, some early refusals, a few revocations", () => {
     const browsers = new Map<string, boolean[]>();
     for (let index = 0; index < world.customers; index++) {
       for (const { device, events } of webActivityOf(world, personAt(world, index)).visits) {
@@ -65,7 +65,7 @@ describe('the demo warehouse generator', () => {
     expect(revoked + declinedFirst).toBeLessThan(seen.length * 0.3);
   });
 
-  it('places a browser at its owner\'s address, in their timezone, and a shared computer at its owner\'s', () => {
+  it("places a browser at its owner's address, in their timezone, and a shared computer at its owner's", () => {
     let located = 0;
     let devices = 0;
     for (let index = 0; index < world.customers; index++) {

@@ -49,7 +49,7 @@ describe('identity stitching', () => {
     ]);
   });
 
-  it('files anonymous events before login under the person, and counts an ambiguous id\'s for nobody', async () => {
+  it("files anonymous events before login under the person, and counts an ambiguous id's for nobody", async () => {
     const [alice, bob] = await web.summaries([
       { userId: '10', anonymousId: null, days: 30 },
       { userId: '20', anonymousId: null, days: 30 },

@@ -126,7 +126,7 @@ describe('time on page', () => {
     expect(categories).toEqual([{ category: 'Home', views: 3, secondsSpent: 128 }]);
   });
 
-  it('pages each list to its own key\'s first', async () => {
+  it("pages each list to its own key's first", async () => {
     const [one, two] = await web.recentlyViewedProducts([
       { userId: '4', anonymousId: null, days: 30, first: 1 },
       { userId: '4', anonymousId: null, days: 30, first: 2 },

@@ -91,7 +91,7 @@ describe('an anonymous visitor', () => {
 });
 
 describe('a signed-in customer with the browser of their session', () => {
-  it('adds the session browser\'s anonymous events before its identify call has loaded', async () => {
+  it("adds the session browser's anonymous events before its identify call has loaded", async () => {
     // Ann: anon-1's page before login, her three own pages (one on anon-new); anon-new's anonymous page.
     expect(await pageViews([user('1'), both('1', 'anon-new')])).toEqual([4, 5]);
   });

@@ -38,8 +38,7 @@ export interface BrowserPlace {
 
 // Shared answers: a warehouse of millions of events holds four distinct ones.
 const ANSWERS: Record<string, EventConsent> = {};
-const answer = (analytics: boolean, advertising: boolean): EventConsent =>
-  (ANSWERS[`${analytics}${advertising}`] ??= { analytics, advertising });
+const answer = (analytics: boolean, advertising: boolean): EventConsent => (ANSWERS[`${analytics}${advertising}`] ??= { analytics, advertising });
 
 /** Shares of browsers: without a consent banner, and of those with one, who change their answer. */
 const NO_BANNER = 0.35;

@@ -7,8 +7,13 @@ import { messageIdOf } from './ids.ts';
 import type { DemoDevice, DemoEvent, TrackEvent } from './session.ts';
 
 const CONTEXT = {
-  context_user_agent: 'text', context_ip: 'text', context_locale: 'text', context_campaign_source: 'text',
-  context_campaign_medium: 'text', context_campaign_name: 'text', context_page_referrer: 'text',
+  context_user_agent: 'text',
+  context_ip: 'text',
+  context_locale: 'text',
+  context_campaign_source: 'text',
+  context_campaign_medium: 'text',
+  context_campaign_name: 'text',
+  context_page_referrer: 'text',
 };
 /** The event's consent answers (see context.ts): on every event table, since every family leaves out refusals. */
 const CONSENT = { context_consent_category_preferences_c0002: 'boolean', context_consent_category_preferences_c0004: 'boolean' };
@@ -19,8 +24,17 @@ const CONSENT = { context_consent_category_preferences_c0002: 'boolean', context
  */
 const PLACE = { uuid_ts: 'timestamptz', context_timezone: 'text', context_geo_country: 'text', context_geo_region: 'text', context_geo_city: 'text' };
 const TRACK = {
-  id: 'text', anonymous_id: 'text', user_id: 'text', event: 'text', event_text: 'text', timestamp: 'timestamptz',
-  received_at: 'timestamptz', ...CONTEXT, context_page_path: 'text', context_page_url: 'text', ...CONSENT,
+  id: 'text',
+  anonymous_id: 'text',
+  user_id: 'text',
+  event: 'text',
+  event_text: 'text',
+  timestamp: 'timestamptz',
+  received_at: 'timestamptz',
+  ...CONTEXT,
+  context_page_path: 'text',
+  context_page_url: 'text',
+  ...CONSENT,
 };
 const PRODUCT = { product_id: 'text', sku: 'text', category: 'text', name: 'text', price: 'numeric', currency: 'text' };
 
@@ -51,17 +65,43 @@ export class WarehouseWriters {
   private readonly tables;
 
   /** `asOf`: the generation's "now" (ms); nothing is loaded after it. */
-  constructor(pool: Pool, schema: string, private readonly asOf: number) {
+  constructor(
+    pool: Pool,
+    schema: string,
+    private readonly asOf: number,
+  ) {
     const table = (name: string, types: Record<string, string>) => new BulkInsert(pool, `${schema}.${name}`, types);
     this.tables = {
       identifies: table('identifies', {
-        id: 'text', anonymous_id: 'text', user_id: 'text', timestamp: 'timestamptz', received_at: 'timestamptz', email: 'text',
-        first_name: 'text', last_name: 'text', context_user_agent: 'text', context_ip: 'text', context_locale: 'text',
+        id: 'text',
+        anonymous_id: 'text',
+        user_id: 'text',
+        timestamp: 'timestamptz',
+        received_at: 'timestamptz',
+        email: 'text',
+        first_name: 'text',
+        last_name: 'text',
+        context_user_agent: 'text',
+        context_ip: 'text',
+        context_locale: 'text',
       }),
       users: table('users', { id: 'text', received_at: 'timestamptz', email: 'text', first_name: 'text', last_name: 'text' }),
       pages: table('pages', {
-        id: 'text', anonymous_id: 'text', user_id: 'text', timestamp: 'timestamptz', received_at: 'timestamptz', path: 'text',
-        url: 'text', title: 'text', referrer: 'text', search: 'text', name: 'text', category: 'text', ...CONTEXT, ...CONSENT, ...PLACE,
+        id: 'text',
+        anonymous_id: 'text',
+        user_id: 'text',
+        timestamp: 'timestamptz',
+        received_at: 'timestamptz',
+        path: 'text',
+        url: 'text',
+        title: 'text',
+        referrer: 'text',
+        search: 'text',
+        name: 'text',
+        category: 'text',
+        ...CONTEXT,
+        ...CONSENT,
+        ...PLACE,
       }),
       tracks: table('tracks', { ...TRACK, ...PLACE }),
       product_viewed: table('product_viewed', { ...TRACK, ...PRODUCT, url: 'text' }),
@@ -93,8 +133,19 @@ export class WarehouseWriters {
     const id = () => messageIdOf(person.index, sequence++);
     for (const identify of activity.identifies) {
       const { device } = identify;
-      this.row('identifies', [id(), device.anonymousId, activity.userId, iso(identify.at), received(identify.at), person.email,
-        person.firstName, person.lastName, device.userAgent, device.ip, device.locale]);
+      this.row('identifies', [
+        id(),
+        device.anonymousId,
+        activity.userId,
+        iso(identify.at),
+        received(identify.at),
+        person.email,
+        person.firstName,
+        person.lastName,
+        device.userAgent,
+        device.ip,
+        device.locale,
+      ]);
     }
     const last = activity.identifies.at(-1);
     if (last) this.row('users', [activity.userId, received(last.at), person.email, person.firstName, person.lastName]);
@@ -109,14 +160,40 @@ export class WarehouseWriters {
 
   private page(id: string, device: DemoDevice, event: DemoEvent): void {
     const { page } = event;
-    this.row('pages', [id, device.anonymousId, event.userId, iso(event.at), received(event.at), page.path, page.url, page.title,
-      page.referrer, page.search, page.name, page.category, ...context(device, event), ...consent(event), ...this.place(device, event)]);
+    this.row('pages', [
+      id,
+      device.anonymousId,
+      event.userId,
+      iso(event.at),
+      received(event.at),
+      page.path,
+      page.url,
+      page.title,
+      page.referrer,
+      page.search,
+      page.name,
+      page.category,
+      ...context(device, event),
+      ...consent(event),
+      ...this.place(device, event),
+    ]);
   }
 
   private track(id: string, device: DemoDevice, event: Extract<DemoEvent, { type: 'track' }>): void {
     const track = event.event;
-    const common = [id, device.anonymousId, event.userId, track.name, TEXT[track.name], iso(event.at), received(event.at),
-      ...context(device, event), event.page.path, event.page.url, ...consent(event)];
+    const common = [
+      id,
+      device.anonymousId,
+      event.userId,
+      track.name,
+      TEXT[track.name],
+      iso(event.at),
+      received(event.at),
+      ...context(device, event),
+      event.page.path,
+      event.page.url,
+      ...consent(event),
+    ];
     this.row('tracks', [...common, ...this.place(device, event)]);
     switch (track.name) {
       case 'product_viewed':
@@ -125,8 +202,7 @@ export class WarehouseWriters {
       case 'product_removed':
         return this.row(track.name, [...common, ...product(track.product), track.quantity]);
       case 'checkout_started':
-        return this.row(track.name, [...common, track.orderId === null ? null : String(track.orderId), cents(track.valueCents),
-          cents(track.valueCents), SHOP_CURRENCY]);
+        return this.row(track.name, [...common, track.orderId === null ? null : String(track.orderId), cents(track.valueCents), cents(track.valueCents), SHOP_CURRENCY]);
       case 'order_completed':
         return this.row(track.name, [...common, String(track.orderId), cents(track.totalCents), cents(track.totalCents), SHOP_CURRENCY]);
       case 'products_searched':
@@ -148,8 +224,7 @@ export class WarehouseWriters {
 
 function context(device: DemoDevice, event: DemoEvent): unknown[] {
   const campaign = event.page.campaign;
-  return [device.userAgent, device.ip, device.locale, campaign?.source ?? null, campaign?.medium ?? null, campaign?.name ?? null,
-    event.page.referrer];
+  return [device.userAgent, device.ip, device.locale, campaign?.source ?? null, campaign?.medium ?? null, campaign?.name ?? null, event.page.referrer];
 }
 
 function consent(event: DemoEvent): unknown[] {

@@ -82,5 +82,5 @@ export function drawTraffic(random: () => number, options: { subscribed: boolean
 export function utmSearch(campaign: Campaign | null): string | null {
   if (!campaign) return null;
   const params = new URLSearchParams({ utm_source: campaign.source, utm_medium: campaign.medium, utm_campaign: campaign.name });
-  return `?${params}`;
+  return `?${params.toString()}`;
 }
