@@ -33,21 +33,14 @@ import { discountPropensity, ordersOf } from '../sandbox/demo/shop.ts';
 import { DEFAULT_AFFINITY_HALF_LIFE_DAYS } from '../traits/affinity.ts';
 import { predictClv } from '../sources/commerce/clv.ts';
 import { CountingPool, progress, StandIns, type BenchServer } from './lib/environment.ts';
-import { benchRun, intSetting, ms, pct, post, withServer } from './lib/harness.ts';
+import { benchRun, loadBenchSettings, ms, pct, post, withServer } from './lib/harness.ts';
 import { PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
 const env = process.env;
 const settings = {
-  customers: intSetting(env.BENCH_CUSTOMERS, 3000),
-  databaseUrl: env.BENCH_DATABASE_URL || undefined,
-  webDays: intSetting(env.BENCH_WEB_DAYS, 30),
-  requests: intSetting(env.BENCH_REQUESTS, 300),
-  concurrencies: (env.BENCH_CONCURRENCIES ?? '10,50').split(',').map((c) => Number.parseInt(c, 10)),
-  hubspotMs: intSetting(env.BENCH_HUBSPOT_MS, 40),
-  mailchimpMs: intSetting(env.BENCH_MAILCHIMP_MS, 60),
-  out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
+  ...loadBenchSettings(env),
   /** `fit`: only the background fit (for large shops, where asking every customer would take hours). */
   fitOnly: env.BENCH_TRAITS_PARTS === 'fit',
 };

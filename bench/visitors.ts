@@ -22,20 +22,13 @@ import { anonymousIdOf } from '../sandbox/demo/warehouse/ids.ts';
 import { DEFAULT_LIMITS } from '../server/auth/limits.ts';
 import { loadConfig } from '../server/config.ts';
 import { CountingPool, progress } from './lib/environment.ts';
-import { benchRun, intSetting, ms, pct, post, withServer } from './lib/harness.ts';
+import { benchRun, loadBenchSettings, ms, pct, post, withServer } from './lib/harness.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
 const env = process.env;
 const settings = {
-  customers: intSetting(env.BENCH_CUSTOMERS, 3000),
-  databaseUrl: env.BENCH_DATABASE_URL || undefined,
-  webDays: intSetting(env.BENCH_WEB_DAYS, 30),
-  requests: intSetting(env.BENCH_REQUESTS, 300),
-  concurrencies: (env.BENCH_CONCURRENCIES ?? '10,50').split(',').map((c) => Number.parseInt(c, 10)),
-  hubspotMs: intSetting(env.BENCH_HUBSPOT_MS, 40),
-  mailchimpMs: intSetting(env.BENCH_MAILCHIMP_MS, 60),
-  out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
+  ...loadBenchSettings(env),
 };
 /** Visitors per coverage request: as many aliases as the default operation limits allow. */
 const BATCH = DEFAULT_LIMITS.maxAliases;

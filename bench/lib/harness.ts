@@ -10,6 +10,24 @@ import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServe
 /** An integer setting from the environment, or the fallback when unset or empty. */
 export const intSetting = (value: string | undefined, fallback: number) => (value === undefined || value === '' ? fallback : Number.parseInt(value, 10));
 
+/**
+ * The settings every load benchmark reads from the environment (BENCH_CUSTOMERS, BENCH_DATABASE_URL,
+ * BENCH_WEB_DAYS, BENCH_REQUESTS, BENCH_CONCURRENCIES, BENCH_HUBSPOT_MS, BENCH_MAILCHIMP_MS,
+ * BENCH_OUT), with their defaults.
+ */
+export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env) {
+  return {
+    customers: intSetting(env.BENCH_CUSTOMERS, 3000),
+    databaseUrl: env.BENCH_DATABASE_URL || undefined,
+    webDays: intSetting(env.BENCH_WEB_DAYS, 30),
+    requests: intSetting(env.BENCH_REQUESTS, 300),
+    concurrencies: (env.BENCH_CONCURRENCIES ?? '10,50').split(',').map((c) => Number.parseInt(c, 10)),
+    hubspotMs: intSetting(env.BENCH_HUBSPOT_MS, 40),
+    mailchimpMs: intSetting(env.BENCH_MAILCHIMP_MS, 60),
+    out: env.BENCH_OUT ?? new URL('../results/', import.meta.url).pathname,
+  };
+}
+
 export interface GraphQLResponse {
   data?: Record<string, any> | null;
   errors?: Array<{ message: string; path?: Array<string | number>; extensions?: { code?: string } }>;
