@@ -147,6 +147,16 @@ export class Invalidator {
     await this.delete(emails.flatMap(emailKeys)).catch(() => undefined);
   }
 
+  /**
+   * People changed in some source (push, docs/push.md): everything cached about each, by the ids
+   * known (the email when the shop still has the customer). A failed eviction is logged, not thrown:
+   * the entries then age out within their window.
+   */
+  async peopleChanged(people: ReadonlyArray<{ readonly customerId: string; readonly email: string | null; readonly contactId?: string | null }>): Promise<void> {
+    const keys = people.flatMap(({ customerId, email, contactId }) => personCacheKeys({ email, customerId, contactId: contactId ?? null }));
+    await this.delete(keys).catch(() => undefined);
+  }
+
   /** Deletes the keys; a failure is logged and rethrown (each caller decides what it means). */
   private async delete(keys: readonly string[]): Promise<void> {
     const store = this.upstreams.store;

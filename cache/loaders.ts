@@ -200,22 +200,23 @@ export type Upstreams = ReturnType<typeof createUpstreams>;
 
 /** What a person is known by, in each family's key. */
 export interface PersonKeys {
-  readonly email: string;
+  /** Null when only the ids are known (a customer the shop no longer has): the by-email entries are left to age out. */
+  readonly email: string | null;
   readonly customerId?: string | null;
   readonly contactId?: string | null;
 }
 
 /** Every cache key that can hold something about the person (whether or not it is cached now). */
 export function personCacheKeys({ email, customerId, contactId }: PersonKeys): string[] {
-  const normalized = normalizeEmail(email);
+  const normalized = email === null ? null : normalizeEmail(email);
   return [
-    cacheKey('commerce', 'customer-by-email', normalized),
+    ...(normalized ? [cacheKey('commerce', 'customer-by-email', normalized)] : []),
     ...(customerId ? ['customer-by-id', 'purchases', 'carts', 'clv-summary', 'purchase-evidence', 'discounts'].map((name) => cacheKey('commerce', name, customerId)) : []),
     ...(customerId ? ORDER_PERIOD_SHAPES.keysOf(customerId) : []),
     // The warehouse's user id is the shop's customer id.
     ...(customerId ? webUserKeys(customerId) : []),
     ...crmContactKeys(contactId ?? null, normalized),
-    ...emailKeys(normalized),
+    ...(normalized ? emailKeys(normalized) : []),
   ];
 }
 

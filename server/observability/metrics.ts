@@ -113,6 +113,24 @@ export class Metrics {
     labelNames: ['webhook', 'outcome'] as const,
     registers: [this.registry],
   });
+  private readonly pushSignals = new Counter({
+    name: 'c360_push_signals_total',
+    help: 'Change signals the push hub received, by source and outcome (changed: resolved to a customer; duplicate: seen before; unresolved: about no customer; failed: the lookup failed).',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly pushChangeSeconds = new Histogram({
+    name: 'c360_push_change_age_seconds',
+    help: "Time from a change's first signal reaching a replica to that replica's subscribers being told (re-resolution comes after).",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly pushDeliveries = new Counter({
+    name: 'c360_push_webhook_deliveries_total',
+    help: 'Outgoing webhook delivery attempts, by outcome (delivered, retried, dead, disabled, failed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   // Named and labelled as OpenTelemetry's `http.server.request.duration` comes out in Prometheus,
   // with the semantic conventions' buckets, so dashboards made for it work here.
   private readonly httpSeconds = new Histogram({
@@ -185,6 +203,13 @@ export class Metrics {
   /** One webhook delivery handled (labels from closed lists in server/webhooks.ts). */
   readonly webhook = (webhook: string, outcome: string): void => {
     this.webhooks.inc({ webhook, outcome });
+  };
+
+  /** The push hub's hooks (push/hub.ts): signals by outcome, changes by age. */
+  readonly push = {
+    signal: (source: string, outcome: string): void => void this.pushSignals.inc({ source, outcome }),
+    change: (_change: unknown, ageMs: number): void => this.pushChangeSeconds.observe(ageMs / 1000),
+    delivery: (outcome: string): void => void this.pushDeliveries.inc({ outcome }),
   };
 
   /** GET /metrics: the text exposition format, behind the bearer token when one is configured. */
