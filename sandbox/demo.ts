@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
 import pg from 'pg';
+import { installTriggersSql } from '../push/shop/triggers.ts';
 import { personAt, personByEmail, type DemoWorld } from './demo/people.ts';
 import { cartsOf, ordersOf, seedShop } from './demo/shop.ts';
 import { seedWarehouse } from './demo/warehouse.ts';
@@ -17,6 +19,11 @@ export interface DemoUpstreams {
 
 export interface Demo extends DemoUpstreams {
   readonly world: DemoWorld;
+  /**
+   * The database in-process, with the push triggers installed: its `listen` hears the NOTIFYs of
+   * statements run on it (the demo's orders, sandbox/demo/place-order.ts), not those of socket clients.
+   */
+  readonly db: PGlite;
   /** A customer worth showing: repeat buyer with an open cart. */
   readonly exampleEmail: string;
   /** The browser the example customer signed in on last (their newest identify call), for the demo's `me` token. */
@@ -48,6 +55,8 @@ export async function startDemo(options: { customers: number; seed: number; webH
       onProgress: ({ people, total, events }) => options.logger.info({ people, total, events }, 'seeding the demo event warehouse'),
     });
     examples = await exampleBrowsers(pool, String(personByEmail(world, exampleEmail)?.customerId ?? 1));
+    // After seeding, so the seed itself notifies nobody.
+    await pool.query(installTriggersSql());
   } finally {
     await pool.end();
   }
@@ -57,6 +66,7 @@ export async function startDemo(options: { customers: number; seed: number; webH
   const mailchimp = await startMailchimpStandIn({ world, apiKey, listId: 'demo' });
   return {
     world,
+    db: embedded.db,
     databaseUrl: embedded.url,
     hubspot: { baseUrl: hubspot.url, accessToken, extraProperties: ['preferred_store', 'loyalty_tier'] },
     mailchimp: { baseUrl: mailchimp.url, apiKey, listId: 'demo' },

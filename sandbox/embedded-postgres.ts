@@ -4,6 +4,8 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 export interface EmbeddedPostgres {
   /** A `postgres://` URL for `pg`, on a free loopback port. */
   readonly url: string;
+  /** The database in-process: NOTIFYs of statements run on it reach its in-process `listen`, those of socket clients do not. */
+  readonly db: PGlite;
   close(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function startEmbeddedPostgres(options: { maxConnections?: number }
   await server.start();
   return {
     url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    db,
     async close() {
       await server.stop();
       await db.close();
