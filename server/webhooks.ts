@@ -4,6 +4,8 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Invalidator } from '../cache/invalidation.ts';
+import { normalizeEmail } from '../cache/loaders.ts';
+import type { Signal, SignalSink } from '../push/signals.ts';
 
 /** HubSpot refuses nothing older; we remember deliveries for as long as a replay could be valid. */
 const FIVE_MINUTES_MS = 5 * 60_000;
@@ -41,6 +43,12 @@ export interface WebhookOptions {
   readonly publicUrl?: string;
   /** Told of each delivery's outcome once (metrics); never of its content. */
   readonly onDelivery?: (webhook: WebhookName, outcome: DeliveryOutcome) => void;
+  /**
+   * Told of every applied event, after its eviction, as push signals (docs/push-web.md): a HubSpot
+   * event as one `crm` signal per contact it names (kind: its subscriptionType), a Mailchimp member
+   * event as one `email` signal per address (kind: its type). Not told of ignored or repeated events.
+   */
+  readonly onSignal?: SignalSink;
 }
 
 const objectId = z.number().int().positive();
@@ -57,6 +65,11 @@ const hubspotEvent = z
     portalId: z.number().int().nonnegative().optional(),
     propertyName: z.string().max(500).optional(),
     fromObjectId: objectId.optional(),
+    toObjectId: objectId.optional(),
+    associationType: z.string().max(200).optional(),
+    primaryObjectId: objectId.optional(),
+    newObjectId: objectId.optional(),
+    mergedObjectIds: z.array(objectId).max(100).optional(),
   })
   .refine((event) => !CONTACT_OBJECT_EVENTS.has(event.subscriptionType) || event.objectId !== undefined, {
     path: ['objectId'],
@@ -119,7 +132,7 @@ export function webhooks(options: WebhookOptions): Router {
     const events = parseHubSpotEvents(body);
     if (typeof events === 'string') return refuse(res, 'hubspot', 400, 'invalid', events);
     // eventId alone is not guaranteed unique (HubSpot's docs): an event is its id with what it is about.
-    const fresh = events.filter((event) => !seen.hubspot.has(eventKey(event)));
+    const fresh = [...new Map(events.filter((event) => !seen.hubspot.has(eventKey(event))).map((event) => [eventKey(event), event])).values()];
     const contactIds = [...new Set(fresh.flatMap(contactIdsOf))];
     const claimed = [delivery, ...fresh.map(eventKey)];
     // Claimed before the eviction, so a concurrent replay is not applied twice; released if it fails.
@@ -130,8 +143,25 @@ export function webhooks(options: WebhookOptions): Router {
       for (const key of claimed) seen.hubspot.delete(key);
       throw error;
     }
+    const receivedAt = Date.now();
+    const ignored: Record<string, string> = {};
+    for (const event of fresh) {
+      const contacts = contactIdsOf(event);
+      if (contacts.length === 0) ignored[event.subscriptionType] = ignoreReason(event);
+      for (const contactId of contacts) {
+        options.onSignal?.({
+          id: `crm:hubspot:${eventKey(event)}:${contactId}`,
+          source: 'crm',
+          kind: event.subscriptionType,
+          subject: { contactId },
+          ...(event.occurredAt !== undefined && { at: new Date(event.occurredAt).toISOString() }),
+          receivedAt,
+        });
+      }
+    }
     const outcome = contactIds.length > 0 ? 'applied' : fresh.length < events.length ? 'duplicate' : 'ignored';
-    logger.info({ webhook: 'hubspot', outcome, events: events.length, repeated: events.length - fresh.length, contacts: contactIds.length }, 'webhook handled');
+    // Subscription types and reasons only: never a value of an event.
+    logger.info({ webhook: 'hubspot', outcome, events: events.length, repeated: events.length - fresh.length, contacts: contactIds.length, ignored }, 'webhook handled');
     done('hubspot', outcome);
     res.sendStatus(204);
   });
@@ -163,6 +193,7 @@ export function webhooks(options: WebhookOptions): Router {
       .digest('base64url');
     if (seen.mailchimp.has(key)) return duplicate(res, 'mailchimp', 200);
     const emails = [data.email, data.old_email, data.new_email].filter((value): value is string => typeof value === 'string' && value.includes('@'));
+    const receivedAt = Date.now();
     seen.mailchimp.set(key, true);
     try {
       await invalidator.membersChanged(emails);
@@ -170,6 +201,8 @@ export function webhooks(options: WebhookOptions): Router {
       seen.mailchimp.delete(key);
       throw error;
     }
+    // The address stays out of the id (ids reach logs); the event key is a hash.
+    emails.forEach((address, index) => options.onSignal?.(mailchimpSignal(`email:mailchimp:${key}:${index}`, type, address, receivedAt)));
     logger.info({ webhook: 'mailchimp', outcome: 'applied', type, members: emails.length }, 'webhook handled');
     done('mailchimp', 'applied');
     res.sendStatus(200);
@@ -220,11 +253,39 @@ function eventKey(event: HubSpotEvent): string {
   return `event:${event.portalId ?? ''}:${event.eventId}:${event.subscriptionType}:${event.objectId ?? ''}:${event.occurredAt ?? ''}:${event.propertyName ?? ''}`;
 }
 
-/** The contacts an event is about: its object, or for an association change the contact it starts from. */
+/**
+ * The contacts an event is about: a contact event's object (a merge's every contact: the merged
+ * ones, the primary and the new); an association change's contact side (named by associationType,
+ * `CONTACT_TO_COMPANY` or `DEAL_TO_CONTACT`, whichever object type subscribed; a contact
+ * subscription without one starts from the contact). Other objects' events name no contact.
+ */
 function contactIdsOf(event: HubSpotEvent): string[] {
-  if (!event.subscriptionType.startsWith('contact.')) return [];
-  const id = event.subscriptionType === 'contact.associationChange' ? event.fromObjectId : event.objectId;
-  return id === undefined ? [] : [String(id)];
+  const [objectType, change] = event.subscriptionType.split('.', 2) as [string, string | undefined];
+  if (change === 'associationChange') {
+    const [from, to] = event.associationType?.split('_TO_') ?? [];
+    const id = from?.startsWith('CONTACT')
+      ? event.fromObjectId
+      : to?.startsWith('CONTACT')
+        ? event.toObjectId
+        : objectType === 'contact' && from === undefined
+          ? event.fromObjectId
+          : undefined;
+    return id === undefined ? [] : [String(id)];
+  }
+  if (objectType !== 'contact') return [];
+  const ids = event.subscriptionType === 'contact.merge' ? [event.objectId, event.primaryObjectId, event.newObjectId, ...(event.mergedObjectIds ?? [])] : [event.objectId];
+  return [...new Set(ids.filter((id) => id !== undefined).map(String))];
+}
+
+/** Why an event named no contact, for the log. */
+function ignoreReason(event: HubSpotEvent): string {
+  if (event.subscriptionType.endsWith('.associationChange')) return 'the association has no contact side';
+  return event.subscriptionType.startsWith('contact.') ? 'no contact id' : 'not about a contact';
+}
+
+function mailchimpSignal(id: string, kind: string, email: string, receivedAt: number): Signal {
+  // fired_at has no time zone (Mailchimp does not say which): the signal carries no `at`.
+  return { id, source: 'email', kind, subject: { email: normalizeEmail(email) }, receivedAt };
 }
 
 /** Header checks that need no body: a 13-digit timestamp within five minutes, a signature of HMAC-SHA256 length. */

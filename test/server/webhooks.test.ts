@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { contactEmailKey, crmContactKeys, emailMemberKey } from '../../cache/loaders.ts';
 import { MemoryStore, type CacheEntry } from '../../cache/store.ts';
+import type { Signal } from '../../push/signals.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const CLIENT_SECRET = 'hubspot-app-client-secret';
@@ -30,12 +31,21 @@ class RecordingStore extends MemoryStore {
 let pool: pg.Pool;
 let store: RecordingStore;
 let server: TestServer;
+/** What the webhooks told the push hub. */
+const signals: Signal[] = [];
 
 beforeAll(async () => {
   // Webhooks never read the shop: a pool that would fail if they did.
   pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
   store = new RecordingStore({ maxEntries: 1000, maxBytes: 1 << 20 });
-  server = await startTestServer({ pool }, {}, { store, webhooks: { hubspotClientSecret: CLIENT_SECRET, mailchimpSecret: MAILCHIMP_SECRET } });
+  server = await startTestServer(
+    { pool },
+    {},
+    {
+      store,
+      webhooks: { hubspotClientSecret: CLIENT_SECRET, mailchimpSecret: MAILCHIMP_SECRET, onSignal: (signal) => signals.push(signal) },
+    },
+  );
 });
 afterAll(async () => {
   await server?.close();
@@ -44,6 +54,7 @@ afterAll(async () => {
 beforeEach(() => {
   store.evictions.length = 0;
   store.failReads = false;
+  signals.length = 0;
   server.reset();
 });
 
@@ -185,16 +196,98 @@ describe('HubSpot webhook', () => {
     const failed = await postHubSpot(JSON.stringify([event]));
     expect(failed.status).toBe(500);
     expect(await failed.json()).toEqual({ error: 'could not apply the webhook' });
+    expect(signals).toEqual([]);
     store.failReads = false;
     const retry = JSON.stringify([{ ...event, attemptNumber: 1 }]);
     expect((await postHubSpot(retry, signed(retry, String(Date.now() + 1)))).status).toBe(204);
     expect(store.evictions).toEqual([crmContactKeys('606', null)]);
+    expect(signals.map((signal) => signal.subject)).toEqual([{ contactId: '606' }]);
   });
 
   it('evicts by email through the contact index', async () => {
     await store.setMany([{ key: contactEmailKey('707'), entry: { value: 'seven@example.com', storedAt: Date.now() }, retainMs: 60_000 }]);
     expect((await postHubSpot(JSON.stringify([contactEvent(707)]))).status).toBe(204);
     expect(store.evictions).toEqual([crmContactKeys('707', 'seven@example.com')]);
+  });
+});
+
+describe('HubSpot webhook signals', () => {
+  it('tells the push hub of each applied contact event once, as a crm signal named by the event, and of a repeat not again', async () => {
+    const changed = contactEvent(111);
+    const created = contactEvent(112, { subscriptionType: 'contact.creation', propertyName: undefined, propertyValue: undefined });
+    const body = JSON.stringify([changed, created, changed]);
+    expect((await postHubSpot(body)).status).toBe(204);
+    const at = new Date(1_790_000_000_000).toISOString();
+    expect(signals).toEqual([
+      {
+        id: `crm:hubspot:event:42:${changed.eventId}:contact.propertyChange:111:1790000000000:lifecyclestage:111`,
+        source: 'crm',
+        kind: 'contact.propertyChange',
+        subject: { contactId: '111' },
+        at,
+        receivedAt: expect.any(Number),
+      },
+      {
+        id: `crm:hubspot:event:42:${created.eventId}:contact.creation:112:1790000000000::112`,
+        source: 'crm',
+        kind: 'contact.creation',
+        subject: { contactId: '112' },
+        at,
+        receivedAt: expect.any(Number),
+      },
+    ]);
+    const retry = JSON.stringify([{ ...changed, attemptNumber: 1 }]);
+    expect((await postHubSpot(retry, signed(retry, String(Date.now() + 1)))).status).toBe(204);
+    expect(signals).toHaveLength(2);
+  });
+
+  it('evicts and signals every contact of a merge, and the deletion of a contact', async () => {
+    const merge = {
+      eventId: 31,
+      portalId: 42,
+      subscriptionType: 'contact.merge',
+      objectId: 120,
+      primaryObjectId: 120,
+      mergedObjectIds: [121, 122],
+      newObjectId: 123,
+      occurredAt: 1,
+    };
+    const deletion = { eventId: 32, portalId: 42, subscriptionType: 'contact.deletion', objectId: 124, occurredAt: 2 };
+    expect((await postHubSpot(JSON.stringify([merge, deletion]))).status).toBe(204);
+    expect(store.evictions).toEqual([['120', '123', '121', '122', '124'].flatMap((id) => crmContactKeys(id, null))]);
+    expect(signals.map((signal) => [signal.kind, signal.subject.contactId])).toEqual([
+      ['contact.merge', '120'],
+      ['contact.merge', '123'],
+      ['contact.merge', '121'],
+      ['contact.merge', '122'],
+      ['contact.deletion', '124'],
+    ]);
+    expect(new Set(signals.map((signal) => signal.id)).size).toBe(5);
+  });
+
+  it("maps association changes to their contact side, whichever object subscribed, and ignores other objects' changes with a reason", async () => {
+    const body = JSON.stringify([
+      { eventId: 41, portalId: 42, subscriptionType: 'deal.associationChange', associationType: 'DEAL_TO_CONTACT', fromObjectId: 900, toObjectId: 901 },
+      { eventId: 42, portalId: 42, subscriptionType: 'contact.associationChange', associationType: 'COMPANY_TO_CONTACT', fromObjectId: 800, toObjectId: 902 },
+      { eventId: 43, portalId: 42, subscriptionType: 'company.associationChange', associationType: 'CONTACT_TO_COMPANY', fromObjectId: 903, toObjectId: 801 },
+      { eventId: 44, portalId: 42, subscriptionType: 'company.associationChange', associationType: 'COMPANY_TO_DEAL', fromObjectId: 802, toObjectId: 904 },
+      { eventId: 45, portalId: 42, subscriptionType: 'deal.propertyChange', objectId: 905, propertyName: 'amount', propertyValue: MARKER },
+    ]);
+    expect((await postHubSpot(body)).status).toBe(204);
+    expect(signals.map((signal) => [signal.kind, signal.subject.contactId])).toEqual([
+      ['deal.associationChange', '901'],
+      ['contact.associationChange', '902'],
+      ['company.associationChange', '903'],
+    ]);
+    expect(store.evictions).toEqual([['901', '902', '903'].flatMap((id) => crmContactKeys(id, null))]);
+    const handled = server.logs.find((line) => line.includes('webhook handled'))!;
+    expect(JSON.parse(handled).ignored).toEqual({ 'company.associationChange': 'the association has no contact side', 'deal.propertyChange': 'not about a contact' });
+    expect(handled).not.toContain(MARKER);
+  });
+
+  it('signals nothing for a delivery of events about no contact', async () => {
+    expect((await postHubSpot(JSON.stringify([{ eventId: 51, subscriptionType: 'company.creation', objectId: 3 }]))).status).toBe(204);
+    expect(signals).toEqual([]);
   });
 });
 
@@ -223,6 +316,33 @@ describe('Mailchimp webhook', () => {
     expect(store.evictions[0]).toContain(emailMemberKey('someone@example.com'));
     expect((await postMailchimp(form({ 'data[email]': 'someone@example.com', 'data[id]': 'abc123', fired_at: '2026-11-01 10:05:00' }))).status).toBe(200);
     expect(store.evictions).toHaveLength(2);
+  });
+
+  it('tells the push hub of each applied member event as an email signal, its address normalized and kept out of the id', async () => {
+    const event = form({ 'data[email]': ' Someone@Example.com', 'data[id]': 'sig1' });
+    expect((await postMailchimp(event)).status).toBe(200);
+    expect((await postMailchimp(event)).status).toBe(200);
+    expect(signals).toEqual([
+      {
+        id: expect.stringMatching(/^email:mailchimp:[A-Za-z0-9_-]{43}:0$/),
+        source: 'email',
+        kind: 'unsubscribe',
+        subject: { email: 'someone@example.com' },
+        receivedAt: expect.any(Number),
+      },
+    ]);
+    expect(signals[0]!.id).not.toMatch(/someone/i);
+  });
+
+  it('signals both addresses of an email change, and nothing for a campaign event', async () => {
+    const change = form({ type: 'upemail', 'data[old_email]': 'old@example.com', 'data[new_email]': 'new@example.com', 'data[new_id]': 'n1' });
+    expect((await postMailchimp(change)).status).toBe(200);
+    expect((await postMailchimp(new URLSearchParams({ type: 'campaign', 'data[id]': 'c2', 'data[status]': 'sent' }))).status).toBe(200);
+    expect(signals.map((signal) => [signal.kind, signal.subject])).toEqual([
+      ['upemail', { email: 'old@example.com' }],
+      ['upemail', { email: 'new@example.com' }],
+    ]);
+    expect(new Set(signals.map((signal) => signal.id)).size).toBe(2);
   });
 
   it('answers 400 to a form without a type, and 200 without evicting to a campaign event', async () => {
