@@ -1,4 +1,4 @@
-import { personAt, personByEmail } from '../demo/people.ts';
+import { personAt, personByEmail, type MemberStatus } from '../demo/people.ts';
 import { activityFeedBody } from './activity.ts';
 import { projectFields, type JsonObject } from './fields.ts';
 import { isMember, mailchimpTime, memberBody, tagsBody, type Audience, type Member } from './members.ts';
@@ -37,9 +37,16 @@ function paging(query: URLSearchParams): { count: number; offset: number } | nul
 /** The read-only part of the Marketing API the email source uses, over the demo world. */
 export class MailchimpApi {
   private readonly index: SubscriberIndex;
+  /** Statuses changed since start (setStatus), by subscriber hash: the world itself never changes. */
+  private readonly statuses = new Map<string, MemberStatus>();
 
   constructor(private readonly audience: Audience) {
     this.index = new SubscriberIndex(audience.world);
+  }
+
+  /** From now on the member of `email` has `status`, as after an unsubscribe or a resubscribe in Mailchimp. */
+  setStatus(email: string, status: MemberStatus): void {
+    this.statuses.set(md5Hex(email.trim().toLowerCase()), status);
   }
 
   /** Answers an authenticated GET; `url` is relative to the stand-in's origin. */
@@ -96,7 +103,10 @@ export class MailchimpApi {
   private async memberOf(param: string): Promise<{ member: Member; hash: string } | null> {
     const lower = param.toLowerCase();
     const person = lower.includes('@') ? personByEmail(this.audience.world, lower) : await this.personOfHash(lower);
-    return isMember(person) ? { member: person, hash: md5Hex(person.email) } : null;
+    if (!isMember(person)) return null;
+    const hash = md5Hex(person.email);
+    const status = this.statuses.get(hash);
+    return { member: status ? { ...person, emailMarketing: { ...person.emailMarketing, status } } : person, hash };
   }
 
   private async personOfHash(hash: string) {

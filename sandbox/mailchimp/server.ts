@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DemoWorld } from '../demo/people.ts';
+import type { DemoWorld, MemberStatus } from '../demo/people.ts';
 import { MailchimpApi, endpointOf, type Endpoint } from './api.ts';
 import { problems, type Problem } from './problem.ts';
 
@@ -68,6 +68,8 @@ export interface MailchimpStandIn {
   /** A snapshot. */
   readonly stats: StandInStats;
   resetStats(): void;
+  /** Changes a member's status from the next request on (an unsubscribe, say); the demo world is left as it is. */
+  setMemberStatus(email: string, status: MemberStatus): void;
   /** Stops listening and drops every connection, hung requests included. */
   close(): Promise<void>;
   /** Like `close`, but keeps the port for `listenAgain`: meanwhile clients get ECONNREFUSED. */
@@ -184,6 +186,7 @@ export async function startMailchimpStandIn(options: MailchimpStandInOptions): P
       return counters.snapshot();
     },
     resetStats: () => counters.reset(),
+    setMemberStatus: (email, status) => api.setStatus(email, status),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
