@@ -7,11 +7,13 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
+import { CustomerChange, SegmentChange, Subscription, TriggerFired } from './subscription.ts';
 import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
 import { Affinities, AnonymousVisitorTraits, TraitsAffinities, VisitorTraits } from './traits-affinity.ts';
 import { ChannelReach, ChannelTrait, EmailResponse, EngagementTrend, TraitsChannel, VisitsByCampaign } from './traits-channel.ts';
 import { Demographics, DiscountSensitivity, TraitsProfile } from './traits-profile.ts';
 import { AnonymousVisitor, Consent, Identification, Visitor } from './visitor.ts';
+import { WebhookMutation, WebhookQuery } from './webhooks.ts';
 import { AbandonedCheckout, ViewedProduct, WebBehaviour, WebDevice, WebFreshness } from './web.ts';
 
 /** Every resolver, by type. Scalars come from graphql-scalars. */
@@ -20,8 +22,12 @@ export const resolvers: Resolvers = {
   EmailAddress: EmailAddressResolver,
   Currency: CurrencyResolver,
   CountryCode: CountryCodeResolver,
-  Query,
-  Mutation,
+  Query: { ...Query, ...WebhookQuery },
+  Mutation: { ...Mutation, ...WebhookMutation },
+  Subscription,
+  CustomerChange,
+  SegmentChange,
+  TriggerFired,
   Customer,
   Identities,
   CommerceProfile,

@@ -4,11 +4,14 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import { createLoaders, type Upstreams } from '../cache/loaders.ts';
 import { Invalidator } from '../cache/invalidation.ts';
 import { Provenance } from '../cache/provenance.ts';
+import { OutgoingWebhooks, type OutgoingWebhooksOptions } from '../push/webhooks/index.ts';
+import { SelectionRunner } from '../push/webhooks/selection.ts';
+import { eventIntake, type EventIntakeOptions } from '../push/web/intake.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
@@ -20,6 +23,7 @@ import { graphqlOverHttp } from './graphql-over-http.ts';
 import { Readiness, type ReadinessOptions } from './health.ts';
 import { graphqlRequestId, Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
+import { startSubscriptions, subscriptionsOverHttp, type PushOptions } from './subscriptions/index.ts';
 import { webhooks, type WebhookOptions } from './webhooks.ts';
 
 export interface ServerOptions {
@@ -40,6 +44,18 @@ export interface ServerOptions {
   readonly security?: SecurityOptions;
   /** Metrics, request logs and tracing; metrics and logs only (no tracing) when omitted. */
   readonly observability?: Observability;
+  /** Outgoing webhooks (push/webhooks): the feed they deliver from, Redis and delivery settings; none when omitted. */
+  readonly outgoingWebhooks?: Omit<OutgoingWebhooksOptions, 'selection' | 'logger' | 'production'>;
+  /**
+   * GraphQL subscriptions fed by this change feed (server/subscriptions, docs/push-subscriptions.md):
+   * WebSocket (graphql-transport-ws) at /graphql and Server-Sent Events at /graphql/stream, with
+   * their limits. Off when omitted.
+   */
+  readonly push?: PushOptions;
+  /** The event intake Segment's and RudderStack's webhook destinations forward to (POST /intake/events); off without its secret. */
+  readonly intake?: Omit<EventIntakeOptions, 'logger'>;
+  /** Routes of the embedded demo (POST /demo/orders); mounted only when the demo runs, never in front of a real shop. */
+  readonly demoRoutes?: Router;
 }
 
 export interface RunningServer {
@@ -50,7 +66,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts the HTTP server: /graphql (Apollo Server on Express) and its explorer page, /healthz and /readyz. */
+/** Starts the HTTP server: /graphql (Apollo Server on Express) and its explorer page, subscriptions when `push` is given, /healthz and /readyz. */
 export async function startServer(options: ServerOptions, listen: { host: string; port: number }): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
@@ -62,8 +78,20 @@ export async function startServer(options: ServerOptions, listen: { host: string
   app.use(security.headers);
   const httpServer = createHttpServer(app);
   const explorer = createExplorer(security.explorer);
+  const schema = security.protect(buildSchema());
+  const invalidator = new Invalidator(options.upstreams, options.logger);
+  const subscriptions =
+    options.push &&
+    startSubscriptions(httpServer, '/graphql', schema, options.push, {
+      upstreams: options.upstreams,
+      invalidator,
+      budgetMs: options.budgetMs,
+      settings: options.settings,
+      logger: options.logger,
+      security: security.subscriptions,
+    });
   const apollo = new ApolloServer<Context>({
-    schema: security.protect(buildSchema()),
+    schema,
     ...security.apollo,
     formatError,
     includeStacktraceInErrorResponses: false,
@@ -72,8 +100,11 @@ export async function startServer(options: ServerOptions, listen: { host: string
     // would re-raise the signal and kill the process before the pool is closed.
     stopOnTerminationSignals: false,
     plugins: [
+      // Before the HTTP drain: see server/subscriptions/index.ts.
+      ...(subscriptions ? [subscriptions.plugin] : []),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       explorer.landingPage,
+      subscriptionsOverHttp(Boolean(subscriptions)),
       ...security.plugins,
       argumentChecksPlugin(argumentChecks),
       provenanceReport(),
@@ -84,8 +115,17 @@ export async function startServer(options: ServerOptions, listen: { host: string
     ],
   });
   await apollo.start();
-  const invalidator = new Invalidator(options.upstreams, options.logger);
+  const outgoing =
+    options.outgoingWebhooks &&
+    (await OutgoingWebhooks.start({
+      ...options.outgoingWebhooks,
+      selection: new SelectionRunner({ schema, upstreams: options.upstreams, invalidator, settings: options.settings, logger: options.logger, budgetMs: options.budgetMs }),
+      logger: options.logger,
+      production: options.production,
+    }));
   app.use('/webhooks', webhooks({ ...options.webhooks, invalidator, logger: options.logger, onDelivery: observability.metrics.webhook }));
+  if (options.intake) app.use('/intake', eventIntake({ ...options.intake, logger: options.logger }));
+  if (options.demoRoutes) app.use(options.demoRoutes);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -104,6 +144,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
   });
   // Static pages and files, served without credentials (every query they send needs them).
   app.use(explorer.routes);
+  // Before /graphql's middleware, which would take this path too. Authentication is the handler's own.
+  if (subscriptions) app.use('/graphql/stream', express.json({ limit: '256kb' }), subscriptions.sse);
   app.use(
     '/graphql',
     express.json({ limit: '256kb' }),
@@ -122,6 +164,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
           log: options.logger.child({ requestId }),
           settings: options.settings,
           auth: security.context(res),
+          ...(outgoing && { webhooks: outgoing }),
         };
       },
     }),
@@ -136,7 +179,10 @@ export async function startServer(options: ServerOptions, listen: { host: string
   return {
     url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
     httpServer,
-    stop: () => apollo.stop(),
+    stop: async () => {
+      await apollo.stop();
+      await outgoing?.stop();
+    },
   };
 }
 

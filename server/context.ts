@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
 import type { Provenance } from '../cache/provenance.ts';
+import type { OutgoingWebhooks } from '../push/webhooks/index.ts';
 import type { RequestAuth } from './auth/index.ts';
+import type { ChangeStreams } from './subscriptions/streams.ts';
 
 /** What every resolver receives: this request's loaders and identity. */
 export interface Context {
@@ -17,6 +19,10 @@ export interface Context {
   readonly settings: Settings;
   /** Who is calling (principal and scopes) and what they read (the audit trail). */
   readonly auth: RequestAuth;
+  /** The outgoing webhook endpoints, for the admin operations (push/webhooks); absent when the server does not deliver webhooks. */
+  readonly webhooks?: OutgoingWebhooks;
+  /** The change feed's events, on subscription operations only (server/subscriptions). */
+  readonly changes?: ChangeStreams;
 }
 
 /** Configuration that decides whether arguments are valid, and how traits are computed. */

@@ -12,6 +12,8 @@ import type { DiscountSensitivityOfRecord as DiscountSensitivityOfRecordModel } 
 import type { ChosenLocation as ChosenLocationModel, LocationCandidate as LocationCandidateModel, DeviceShare as DeviceShareModel } from '../../traits/demographics.ts';
 import type { ChannelTraitModel as ChannelTraitModelModel, EmailResponseModel as EmailResponseModelModel, EngagementTrendModel as EngagementTrendModelModel } from '../traits-channel.ts';
 import type { CampaignVisits as CampaignVisitsModel } from '../../traits/channel.ts';
+import type { CustomerChange as CustomerChangeModel, TriggerEvent as TriggerEventModel } from '../../push/signals.ts';
+import type { SegmentChangeOfRecord as SegmentChangeOfRecordModel } from '../subscription.ts';
 import type { Context } from '../../server/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -293,6 +295,17 @@ export type CategorySpend = {
   /** Amount spent on products of this category (line totals). */
   readonly spent: DecimalMoney;
 };
+
+/** A system a change can come from. */
+export type ChangeSource =
+  /** The shop database (orders, carts, the customer's record). */
+  | 'COMMERCE'
+  /** HubSpot (the contact and its properties). */
+  | 'CRM'
+  /** Mailchimp (the audience member: subscriptions, tags, activity). */
+  | 'EMAIL'
+  /** Web analytics (the warehouse's loads, and events forwarded by Segment or RudderStack). */
+  | 'WEB';
 
 /** One consent answer and where it came from. */
 export type ChannelConsent = {
@@ -701,6 +714,29 @@ export type CustomerLocationArgs = {
  */
 export type CustomerWebArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** One change of a customer: which sources said something changed, and the customer after it. */
+export type CustomerChange = {
+  readonly __typename?: 'CustomerChange';
+  /**
+   * The customer after the change, resolved again for this event (the selection runs live, as a
+   * query would). Null when the shop database no longer knows the customer, or with the shop
+   * database's error when it failed.
+   */
+  readonly customer?: Maybe<Customer>;
+  /** The shop database customer id the change is about. */
+  readonly customerId: Scalars['ID']['output'];
+  /** What changed, in each source's words (`order`, `cart`, `contact.propertyChange`, `unsubscribe`, `track`, ...). Null with FORBIDDEN for a `customer:read:self` token. */
+  readonly kinds?: Maybe<ReadonlyArray<Scalars['String']['output']>>;
+  /** When this server received the first signal of the change. */
+  readonly receivedAt: Scalars['DateTime']['output'];
+  /**
+   * The sources whose signals this change covers (signals about one person a few milliseconds apart
+   * are gathered into one change). Not for a `customer:read:self` token: which systems hold what
+   * about the person is not the storefront's to show (null with FORBIDDEN).
+   */
+  readonly sources?: Maybe<ReadonlyArray<ChangeSource>>;
 };
 
 /** A page of customers. */
@@ -1324,12 +1360,59 @@ export type Mutation = {
    * empty. Needs the `admin` scope.
    */
   readonly forgetCustomer: ForgetCustomerResult;
+  /**
+   * Registers an endpoint that receives a signed POST (Standard Webhooks) for every trigger event it
+   * asks for, with its selection on the customer resolved at delivery time. The selection is checked
+   * against the schema and the endpoint's scopes here (BAD_USER_INPUT with what is wrong). The
+   * secret is in the answer, and only there. Needs the `admin` scope.
+   */
+  readonly registerWebhookEndpoint: RegisteredWebhookEndpoint;
+  /**
+   * Removes an endpoint: nothing more is delivered to it, including retries already scheduled. Its
+   * dead letters stay readable. False when no endpoint has this id. Needs the `admin` scope.
+   */
+  readonly removeWebhookEndpoint: Scalars['Boolean']['output'];
+  /**
+   * Takes a dead letter off the list and queues it again for a fresh series of attempts, with the
+   * same `webhook-id` (so a receiver that saw it already can tell). False when no dead letter has
+   * this id (already replayed, or pushed out). Needs the `admin` scope.
+   */
+  readonly replayWebhookDeadLetter: Scalars['Boolean']['output'];
+  /**
+   * Replaces an endpoint's signing secret and returns the new one, once: deliveries from now on are
+   * signed with it only. BAD_USER_INPUT when no endpoint has this id. Needs the `admin` scope.
+   */
+  readonly rotateWebhookSecret: RegisteredWebhookEndpoint;
 };
 
 
 /** Operations that change what this server holds, for operators (the admin scope). */
 export type MutationForgetCustomerArgs = {
   email: Scalars['EmailAddress']['input'];
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationRegisterWebhookEndpointArgs = {
+  input: RegisterWebhookEndpointInput;
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationRemoveWebhookEndpointArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationReplayWebhookDeadLetterArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationRotateWebhookSecretArgs = {
+  id: Scalars['ID']['input'];
 };
 
 /** One order. */
@@ -1545,6 +1628,14 @@ export type Query = {
    * customer's data needs their customer token.
    */
   readonly visitor?: Maybe<Visitor>;
+  /**
+   * Deliveries to one endpoint that failed every attempt (or were refused before one could be made),
+   * newest first. An entry stays until it is replayed or the list's bound pushes it out. Needs the
+   * `admin` scope.
+   */
+  readonly webhookDeadLetters: ReadonlyArray<WebhookDeadLetter>;
+  /** The outgoing webhook endpoints, in registration order. Secrets are never shown. Needs the `admin` scope. */
+  readonly webhookEndpoints: ReadonlyArray<WebhookEndpoint>;
 };
 
 
@@ -1575,6 +1666,13 @@ export type QueryCustomersArgs = {
 /** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryVisitorArgs = {
   anonymousId: Scalars['ID']['input'];
+};
+
+
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
+export type QueryWebhookDeadLettersArgs = {
+  endpointId: Scalars['ID']['input'];
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** Why a channel may or may not reach the customer. */
@@ -1611,6 +1709,35 @@ export type Reachability = {
   readonly reason: ReachReason;
   /** When that answer was given (opt-in, last status change, consent event); null when the source does not say. */
   readonly since?: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** What an endpoint is registered with. */
+export type RegisterWebhookEndpointInput = {
+  /** What the endpoint is for, for the people who run it (at most 500 characters). */
+  readonly description?: InputMaybe<Scalars['String']['input']>;
+  /**
+   * The scopes the selection runs with: `customer:read:traits` (required: the customer is read by id),
+   * optionally `segments:read` and `customer:read:pii`. Nothing else.
+   */
+  readonly scopes?: ReadonlyArray<Scalars['String']['input']>;
+  /**
+   * A selection on `Customer`, e.g. `{ id traits { rfm { segment } } }`: resolved for the event's
+   * customer at each delivery and sent as `data`. At most 8 KB.
+   */
+  readonly selection: Scalars['String']['input'];
+  /** The trigger events this endpoint receives (at least one). */
+  readonly triggers: ReadonlyArray<TriggerName>;
+  /** Where deliveries are POSTed: https (http is accepted outside production). */
+  readonly url: Scalars['String']['input'];
+};
+
+/** An endpoint as registered, with its secret: returned by registration and rotation only. */
+export type RegisteredWebhookEndpoint = {
+  readonly __typename?: 'RegisteredWebhookEndpoint';
+  /** The endpoint. */
+  readonly endpoint: WebhookEndpoint;
+  /** The signing secret (`whsec_` and base64): shown here once, never again. */
+  readonly secret: Scalars['String']['output'];
 };
 
 /** A channel whose response the preferred channel is chosen on. */
@@ -1664,6 +1791,27 @@ export type RfmSegment =
   /** Recent one-time buyers (R 4, F 1). */
   | 'PROMISING';
 
+/** A change of a customer seen from one RFM segment. */
+export type SegmentChange = {
+  readonly __typename?: 'SegmentChange';
+  /** The customer's RFM segment after the change. Null without completed orders (no RFM scores). */
+  readonly currentSegment?: Maybe<RfmSegment>;
+  /** The customer after the change, resolved again for this event (see `CustomerChange.customer`). */
+  readonly customer?: Maybe<Customer>;
+  /** The shop database customer id the change is about. */
+  readonly customerId: Scalars['ID']['output'];
+  /** What changed, in each source's words. */
+  readonly kinds: ReadonlyArray<Scalars['String']['output']>;
+  /** Whether the customer is in the segment after the change, and was before it as far as this subscription saw. */
+  readonly membership: SegmentMembership;
+  /** When this server received the first signal of the change. */
+  readonly receivedAt: Scalars['DateTime']['output'];
+  /** The segment watched. */
+  readonly segment: RfmSegment;
+  /** The sources whose signals this change covers. */
+  readonly sources: ReadonlyArray<ChangeSource>;
+};
+
 /** Segment criteria; every given criterion must hold. */
 export type SegmentFilter = {
   /** true: customers with an abandoned cart; false: customers without one. */
@@ -1677,6 +1825,21 @@ export type SegmentFilter = {
   /** Customers who spent at least this much (in the shop currency) over all completed orders. */
   readonly totalSpentAtLeast?: InputMaybe<DecimalMoneyInput>;
 };
+
+/**
+ * A customer's place in a segment across one change, as one subscription saw it: a subscription
+ * knows a customer's earlier membership from its own earlier events only (`triggerFired` with
+ * `RFM_SEGMENT_ENTERED` and `RFM_SEGMENT_LEFT` tells the transitions as the whole fleet saw them).
+ */
+export type SegmentMembership =
+  /** In the segment after the change; this subscription saw the customer outside it before. */
+  | 'ENTERED'
+  /** In the segment after the change; this subscription had not seen the customer before, so whether they just entered is not known here. */
+  | 'IN'
+  /** In the segment before the change (in this subscription's last event about the customer), not after it. */
+  | 'LEFT'
+  /** In the segment before and after the change. */
+  | 'STAYED';
 
 /** The hour of day most of a customer's opens fell in (see `EmailResponse.bestSendHour`). */
 export type SendHour = {
@@ -1716,6 +1879,76 @@ export type ShopTrend = {
   readonly orders: CountTrend;
   /** Their total value, in the shop currency. */
   readonly spend: MoneyTrend;
+};
+
+/**
+ * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
+ * protocol (`graphql-transport-ws`, at /graphql) or Server-Sent Events (`graphql-sse`, at
+ * /graphql/stream). Each event runs the subscriber's selection again, live, against every source,
+ * as a query would: the customer in an event is the customer after the change, never a copy.
+ * Events carry no history: a subscriber that was not connected when a change happened does not
+ * receive it (outgoing webhooks are the durable channel). Scopes are those of the queries.
+ */
+export type Subscription = {
+  readonly __typename?: 'Subscription';
+  /**
+   * Every change of one customer, from any source (an order, a cart, a CRM property, an email
+   * unsubscribe, a web event). Needs `customer:read:traits`, or `customer:read:self` for the token's
+   * own customer only (any other `id` is FORBIDDEN, whether or not that customer exists).
+   */
+  readonly customerChanged: CustomerChange;
+  /**
+   * Changes of the customers in one RFM segment: an event for each change of a customer who is in
+   * the segment after it, and one when a customer this subscription saw in it has left it. Needs
+   * `segments:read` (identifiers masked unless `customer:read:pii` is also held) or
+   * `customer:read:traits`.
+   */
+  readonly segmentChanged: SegmentChange;
+  /**
+   * Trigger events (a customer entered or left an RFM segment, abandoned or recovered a cart, became
+   * likely to lapse, unsubscribed), evaluated once per change across the fleet. Needs `segments:read`
+   * (identifiers masked unless `customer:read:pii` is also held) or `customer:read:traits`.
+   */
+  readonly triggerFired: TriggerFired;
+};
+
+
+/**
+ * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
+ * protocol (`graphql-transport-ws`, at /graphql) or Server-Sent Events (`graphql-sse`, at
+ * /graphql/stream). Each event runs the subscriber's selection again, live, against every source,
+ * as a query would: the customer in an event is the customer after the change, never a copy.
+ * Events carry no history: a subscriber that was not connected when a change happened does not
+ * receive it (outgoing webhooks are the durable channel). Scopes are those of the queries.
+ */
+export type SubscriptionCustomerChangedArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/**
+ * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
+ * protocol (`graphql-transport-ws`, at /graphql) or Server-Sent Events (`graphql-sse`, at
+ * /graphql/stream). Each event runs the subscriber's selection again, live, against every source,
+ * as a query would: the customer in an event is the customer after the change, never a copy.
+ * Events carry no history: a subscriber that was not connected when a change happened does not
+ * receive it (outgoing webhooks are the durable channel). Scopes are those of the queries.
+ */
+export type SubscriptionSegmentChangedArgs = {
+  segment: RfmSegment;
+};
+
+
+/**
+ * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
+ * protocol (`graphql-transport-ws`, at /graphql) or Server-Sent Events (`graphql-sse`, at
+ * /graphql/stream). Each event runs the subscriber's selection again, live, against every source,
+ * as a query would: the customer in an event is the customer after the change, never a copy.
+ * Events carry no history: a subscriber that was not connected when a change happened does not
+ * receive it (outgoing webhooks are the durable channel). Scopes are those of the queries.
+ */
+export type SubscriptionTriggerFiredArgs = {
+  triggers?: InputMaybe<ReadonlyArray<TriggerName>>;
 };
 
 /** Where a session came from: its first event's campaign (UTM) parameters and referrer. */
@@ -1908,6 +2141,40 @@ export type TrendDirection =
   | 'NONE'
   /** Up by at least 20%. */
   | 'UP';
+
+/** A trigger that fired for a customer: a named condition that became true on a change. */
+export type TriggerFired = {
+  readonly __typename?: 'TriggerFired';
+  /** When the transition was observed. */
+  readonly at: Scalars['DateTime']['output'];
+  /** The customer now, resolved for this event (see `CustomerChange.customer`). */
+  readonly customer?: Maybe<Customer>;
+  /** The shop database customer id the trigger fired for. */
+  readonly customerId: Scalars['ID']['output'];
+  /** Stable for the transition: the idempotency key outgoing webhooks deliver it with. */
+  readonly id: Scalars['ID']['output'];
+  /** When this server received the first signal that led to it. */
+  readonly receivedAt: Scalars['DateTime']['output'];
+  /** The RFM segment entered or left, for `RFM_SEGMENT_ENTERED` and `RFM_SEGMENT_LEFT`; null for the others. */
+  readonly segment?: Maybe<RfmSegment>;
+  /** Which trigger fired. */
+  readonly trigger: TriggerName;
+};
+
+/** The named conditions triggers watch; each fires on a transition, not on a state. */
+export type TriggerName =
+  /** A cart of the customer became abandoned. */
+  | 'CART_ABANDONED'
+  /** An abandoned cart of the customer was ordered or became active again. */
+  | 'CART_RECOVERED'
+  /** The customer became likely to lapse (their purchase history says the next order is overdue). */
+  | 'LIKELY_TO_LAPSE'
+  /** The customer entered an RFM segment (`TriggerFired.segment`). */
+  | 'RFM_SEGMENT_ENTERED'
+  /** The customer left an RFM segment (`TriggerFired.segment`). */
+  | 'RFM_SEGMENT_LEFT'
+  /** The customer unsubscribed from email marketing. */
+  | 'UNSUBSCRIBED';
 
 /**
  * The BG/NBD and Gamma-Gamma parameters, fitted by maximum likelihood over every customer with a
@@ -2225,6 +2492,53 @@ export type WebTrend = {
   readonly sessions: CountTrend;
 };
 
+/** A delivery that failed for good. */
+export type WebhookDeadLetter = {
+  readonly __typename?: 'WebhookDeadLetter';
+  /** How many attempts were made. */
+  readonly attempts: Scalars['Int']['output'];
+  /** The customer the event is about (the shop's id). */
+  readonly customerId: Scalars['ID']['output'];
+  /** The endpoint it was for. */
+  readonly endpointId: Scalars['ID']['output'];
+  /** When it was moved to the list. */
+  readonly failedAt: Scalars['DateTime']['output'];
+  /** The dead letter's id (for replayWebhookDeadLetter). */
+  readonly id: Scalars['ID']['output'];
+  /** Why the last attempt failed: `HTTP 500`, `timeout`, `network error`, `selection failed`, ... */
+  readonly reason: Scalars['String']['output'];
+  /** The trigger event's type. */
+  readonly trigger: TriggerName;
+  /** The delivery's `webhook-id` (its idempotency key), the same on every attempt and replay. */
+  readonly webhookId: Scalars['String']['output'];
+};
+
+/** An outgoing webhook endpoint. */
+export type WebhookEndpoint = {
+  readonly __typename?: 'WebhookEndpoint';
+  /** When it was registered. */
+  readonly createdAt: Scalars['DateTime']['output'];
+  /** What the endpoint is for. */
+  readonly description?: Maybe<Scalars['String']['output']>;
+  /**
+   * When a delivery was answered 410 Gone and the endpoint was turned off; null while it receives
+   * deliveries. Register it again to resume.
+   */
+  readonly disabledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The endpoint's id. */
+  readonly id: Scalars['ID']['output'];
+  /** The scopes the selection runs with. */
+  readonly scopes: ReadonlyArray<Scalars['String']['output']>;
+  /** When its secret was last set (registration or rotation). */
+  readonly secretRotatedAt: Scalars['DateTime']['output'];
+  /** The selection on `Customer` sent as each delivery's `data`. */
+  readonly selection: Scalars['String']['output'];
+  /** The trigger events it receives. */
+  readonly triggers: ReadonlyArray<TriggerName>;
+  /** Where deliveries are POSTed. */
+  readonly url: Scalars['String']['output'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -2339,6 +2653,7 @@ export type ResolversTypes = {
   CategoryAffinity: ResolverTypeWrapper<CategoryAffinity>;
   CategoryInterest: ResolverTypeWrapper<CategoryInterestModel>;
   CategorySpend: ResolverTypeWrapper<CategorySpendModel>;
+  ChangeSource: ChangeSource;
   ChannelConsent: ResolverTypeWrapper<ChannelConsent>;
   ChannelEvidence: ResolverTypeWrapper<ChannelEvidence>;
   ChannelReach: ResolverTypeWrapper<ChannelTraitModelModel>;
@@ -2355,6 +2670,7 @@ export type ResolversTypes = {
   CrmProperty: ResolverTypeWrapper<CrmProperty>;
   Currency: ResolverTypeWrapper<Scalars['Currency']['output']>;
   Customer: ResolverTypeWrapper<CustomerOfRecordModel>;
+  CustomerChange: ResolverTypeWrapper<CustomerChangeModel>;
   CustomerConnection: ResolverTypeWrapper<SegmentPageOfRecordModel>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
   DataSource: DataSource;
@@ -2407,18 +2723,25 @@ export type ResolversTypes = {
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ReachReason: ReachReason;
   Reachability: ResolverTypeWrapper<Reachability>;
+  RegisterWebhookEndpointInput: RegisterWebhookEndpointInput;
+  RegisteredWebhookEndpoint: ResolverTypeWrapper<RegisteredWebhookEndpoint>;
   RespondingChannel: RespondingChannel;
   Rfm: ResolverTypeWrapper<RfmScoreModel>;
   RfmSegment: RfmSegment;
+  SegmentChange: ResolverTypeWrapper<SegmentChangeOfRecordModel>;
   SegmentFilter: SegmentFilter;
+  SegmentMembership: SegmentMembership;
   SendHour: ResolverTypeWrapper<SendHour>;
   ShopProduct: ResolverTypeWrapper<ProductModel>;
   ShopTrend: ResolverTypeWrapper<Omit<ShopTrend, 'spend'> & { spend: ResolversTypes['MoneyTrend'] }>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Touch: ResolverTypeWrapper<TouchModel>;
   TraitFreshness: ResolverTypeWrapper<TraitFreshnessModelModel>;
   TraitInput: ResolverTypeWrapper<TraitInputModelModel>;
   Traits: ResolverTypeWrapper<CustomerOfRecordModel>;
   TrendDirection: TrendDirection;
+  TriggerFired: ResolverTypeWrapper<TriggerEventModel>;
+  TriggerName: TriggerName;
   ValueModel: ResolverTypeWrapper<ClvFitModel>;
   ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
   Visitor: ResolverTypeWrapper<VisitorOfRecordModel>;
@@ -2431,6 +2754,8 @@ export type ResolversTypes = {
   WebFreshness: ResolverTypeWrapper<WarehouseLoadModel>;
   WebResponse: ResolverTypeWrapper<Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversTypes['VisitsByCampaign']> }>;
   WebTrend: ResolverTypeWrapper<WebTrend>;
+  WebhookDeadLetter: ResolverTypeWrapper<WebhookDeadLetter>;
+  WebhookEndpoint: ResolverTypeWrapper<WebhookEndpoint>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
 };
 
@@ -2467,6 +2792,7 @@ export type ResolversParentTypes = {
   CrmProperty: CrmProperty;
   Currency: Scalars['Currency']['output'];
   Customer: CustomerOfRecordModel;
+  CustomerChange: CustomerChangeModel;
   CustomerConnection: SegmentPageOfRecordModel;
   CustomerEdge: Omit<CustomerEdge, 'node'> & { node: ResolversParentTypes['Customer'] };
   DateTime: Scalars['DateTime']['output'];
@@ -2505,15 +2831,20 @@ export type ResolversParentTypes = {
   Purchases: PurchaseStatsModel;
   Query: Record<PropertyKey, never>;
   Reachability: Reachability;
+  RegisterWebhookEndpointInput: RegisterWebhookEndpointInput;
+  RegisteredWebhookEndpoint: RegisteredWebhookEndpoint;
   Rfm: RfmScoreModel;
+  SegmentChange: SegmentChangeOfRecordModel;
   SegmentFilter: SegmentFilter;
   SendHour: SendHour;
   ShopProduct: ProductModel;
   ShopTrend: Omit<ShopTrend, 'spend'> & { spend: ResolversParentTypes['MoneyTrend'] };
+  Subscription: Record<PropertyKey, never>;
   Touch: TouchModel;
   TraitFreshness: TraitFreshnessModelModel;
   TraitInput: TraitInputModelModel;
   Traits: CustomerOfRecordModel;
+  TriggerFired: TriggerEventModel;
   ValueModel: ClvFitModel;
   ViewedProduct: ViewedProductModel;
   Visitor: VisitorOfRecordModel;
@@ -2526,6 +2857,8 @@ export type ResolversParentTypes = {
   WebFreshness: WarehouseLoadModel;
   WebResponse: Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversParentTypes['VisitsByCampaign']> };
   WebTrend: WebTrend;
+  WebhookDeadLetter: WebhookDeadLetter;
+  WebhookEndpoint: WebhookEndpoint;
   Int: Scalars['Int']['output'];
 };
 
@@ -2748,6 +3081,14 @@ export type CustomerResolvers<ContextType = Context, ParentType extends Resolver
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
+export type CustomerChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerChange'] = ResolversParentTypes['CustomerChange']> = {
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kinds?: Resolver<Maybe<ReadonlyArray<ResolversTypes['String']>>, ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sources?: Resolver<Maybe<ReadonlyArray<ResolversTypes['ChangeSource']>>, ParentType, ContextType>;
+};
+
 export type CustomerConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerConnection'] = ResolversParentTypes['CustomerConnection']> = {
   edges?: Resolver<ReadonlyArray<ResolversTypes['CustomerEdge']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
@@ -2939,6 +3280,10 @@ export type MoneyTrendResolvers<ContextType = Context, ParentType extends Resolv
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   forgetCustomer?: Resolver<ResolversTypes['ForgetCustomerResult'], ParentType, ContextType, RequireFields<MutationForgetCustomerArgs, 'email'>>;
+  registerWebhookEndpoint?: Resolver<ResolversTypes['RegisteredWebhookEndpoint'], ParentType, ContextType, RequireFields<MutationRegisterWebhookEndpointArgs, 'input'>>;
+  removeWebhookEndpoint?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveWebhookEndpointArgs, 'id'>>;
+  replayWebhookDeadLetter?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
+  rotateWebhookSecret?: Resolver<ResolversTypes['RegisteredWebhookEndpoint'], ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -3012,6 +3357,8 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   customers?: Resolver<ReadonlyArray<Maybe<ResolversTypes['Customer']>>, ParentType, ContextType, Partial<QueryCustomersArgs>>;
   me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   visitor?: Resolver<Maybe<ResolversTypes['Visitor']>, ParentType, ContextType, RequireFields<QueryVisitorArgs, 'anonymousId'>>;
+  webhookDeadLetters?: Resolver<ReadonlyArray<ResolversTypes['WebhookDeadLetter']>, ParentType, ContextType, RequireFields<QueryWebhookDeadLettersArgs, 'endpointId' | 'first'>>;
+  webhookEndpoints?: Resolver<ReadonlyArray<ResolversTypes['WebhookEndpoint']>, ParentType, ContextType>;
 };
 
 export type ReachabilityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Reachability'] = ResolversParentTypes['Reachability']> = {
@@ -3020,12 +3367,28 @@ export type ReachabilityResolvers<ContextType = Context, ParentType extends Reso
   since?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };
 
+export type RegisteredWebhookEndpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RegisteredWebhookEndpoint'] = ResolversParentTypes['RegisteredWebhookEndpoint']> = {
+  endpoint?: Resolver<ResolversTypes['WebhookEndpoint'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type RfmResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Rfm'] = ResolversParentTypes['Rfm']> = {
   boundariesComputedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   frequency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   monetary?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   segment?: Resolver<ResolversTypes['RfmSegment'], ParentType, ContextType>;
+};
+
+export type SegmentChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentChange'] = ResolversParentTypes['SegmentChange']> = {
+  currentSegment?: Resolver<Maybe<ResolversTypes['RfmSegment']>, ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kinds?: Resolver<ReadonlyArray<ResolversTypes['String']>, ParentType, ContextType>;
+  membership?: Resolver<ResolversTypes['SegmentMembership'], ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  segment?: Resolver<ResolversTypes['RfmSegment'], ParentType, ContextType>;
+  sources?: Resolver<ReadonlyArray<ResolversTypes['ChangeSource']>, ParentType, ContextType>;
 };
 
 export type SendHourResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SendHour'] = ResolversParentTypes['SendHour']> = {
@@ -3046,6 +3409,12 @@ export type ShopProductResolvers<ContextType = Context, ParentType extends Resol
 export type ShopTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopTrend'] = ResolversParentTypes['ShopTrend']> = {
   orders?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
   spend?: Resolver<ResolversTypes['MoneyTrend'], ParentType, ContextType>;
+};
+
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  customerChanged?: SubscriptionResolver<ResolversTypes['CustomerChange'], "customerChanged", ParentType, ContextType, RequireFields<SubscriptionCustomerChangedArgs, 'id'>>;
+  segmentChanged?: SubscriptionResolver<ResolversTypes['SegmentChange'], "segmentChanged", ParentType, ContextType, RequireFields<SubscriptionSegmentChangedArgs, 'segment'>>;
+  triggerFired?: SubscriptionResolver<ResolversTypes['TriggerFired'], "triggerFired", ParentType, ContextType, Partial<SubscriptionTriggerFiredArgs>>;
 };
 
 export type TouchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Touch'] = ResolversParentTypes['Touch']> = {
@@ -3076,6 +3445,16 @@ export type TraitsResolvers<ContextType = Context, ParentType extends ResolversP
   discountSensitivity?: Resolver<Maybe<ResolversTypes['DiscountSensitivity']>, ParentType, ContextType, Partial<TraitsDiscountSensitivityArgs>>;
   engagementTrend?: Resolver<Maybe<ResolversTypes['EngagementTrend']>, ParentType, ContextType, RequireFields<TraitsEngagementTrendArgs, 'days'>>;
   predictedValue?: Resolver<Maybe<ResolversTypes['PredictedValue']>, ParentType, ContextType, RequireFields<TraitsPredictedValueArgs, 'days'>>;
+};
+
+export type TriggerFiredResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TriggerFired'] = ResolversParentTypes['TriggerFired']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  segment?: Resolver<Maybe<ResolversTypes['RfmSegment']>, ParentType, ContextType>;
+  trigger?: Resolver<ResolversTypes['TriggerName'], ParentType, ContextType>;
 };
 
 export type ValueModelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ValueModel'] = ResolversParentTypes['ValueModel']> = {
@@ -3176,6 +3555,29 @@ export type WebTrendResolvers<ContextType = Context, ParentType extends Resolver
   sessions?: Resolver<ResolversTypes['CountTrend'], ParentType, ContextType>;
 };
 
+export type WebhookDeadLetterResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookDeadLetter'] = ResolversParentTypes['WebhookDeadLetter']> = {
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  endpointId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  failedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  trigger?: Resolver<ResolversTypes['TriggerName'], ParentType, ContextType>;
+  webhookId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type WebhookEndpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookEndpoint'] = ResolversParentTypes['WebhookEndpoint']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  disabledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  scopes?: Resolver<ReadonlyArray<ResolversTypes['String']>, ParentType, ContextType>;
+  secretRotatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  selection?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  triggers?: Resolver<ReadonlyArray<ResolversTypes['TriggerName']>, ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = Context> = {
   AbandonedCheckout?: AbandonedCheckoutResolvers<ContextType>;
   Affinities?: AffinitiesResolvers<ContextType>;
@@ -3204,6 +3606,7 @@ export type Resolvers<ContextType = Context> = {
   CrmProperty?: CrmPropertyResolvers<ContextType>;
   Currency?: GraphQLScalarType;
   Customer?: CustomerResolvers<ContextType>;
+  CustomerChange?: CustomerChangeResolvers<ContextType>;
   CustomerConnection?: CustomerConnectionResolvers<ContextType>;
   CustomerEdge?: CustomerEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -3241,14 +3644,18 @@ export type Resolvers<ContextType = Context> = {
   Purchases?: PurchasesResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Reachability?: ReachabilityResolvers<ContextType>;
+  RegisteredWebhookEndpoint?: RegisteredWebhookEndpointResolvers<ContextType>;
   Rfm?: RfmResolvers<ContextType>;
+  SegmentChange?: SegmentChangeResolvers<ContextType>;
   SendHour?: SendHourResolvers<ContextType>;
   ShopProduct?: ShopProductResolvers<ContextType>;
   ShopTrend?: ShopTrendResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Touch?: TouchResolvers<ContextType>;
   TraitFreshness?: TraitFreshnessResolvers<ContextType>;
   TraitInput?: TraitInputResolvers<ContextType>;
   Traits?: TraitsResolvers<ContextType>;
+  TriggerFired?: TriggerFiredResolvers<ContextType>;
   ValueModel?: ValueModelResolvers<ContextType>;
   ViewedProduct?: ViewedProductResolvers<ContextType>;
   Visitor?: VisitorResolvers<ContextType>;
@@ -3261,6 +3668,8 @@ export type Resolvers<ContextType = Context> = {
   WebFreshness?: WebFreshnessResolvers<ContextType>;
   WebResponse?: WebResponseResolvers<ContextType>;
   WebTrend?: WebTrendResolvers<ContextType>;
+  WebhookDeadLetter?: WebhookDeadLetterResolvers<ContextType>;
+  WebhookEndpoint?: WebhookEndpointResolvers<ContextType>;
 };
 
 export type DirectiveResolvers<ContextType = Context> = {

@@ -36,30 +36,35 @@ export function auditLogging(): ApolloServerPlugin<Context> {
     async requestDidStart() {
       return {
         async willSendResponse({ contextValue, operationName }) {
-          const { principal, audit } = contextValue.auth;
-          if (audit.empty) return;
-          const customerIds = [...audit.customers];
-          contextValue.log.info(
-            {
-              audit: {
-                client: principal.client,
-                kind: principal.kind,
-                ...(principal.customerId && { boundCustomerId: principal.customerId }),
-                // A visitor token's browser (an analytics id, as customer ids are commerce ids); a
-                // customer token's session browser is not written next to its customer id.
-                ...(principal.scopes.has(Scope.Visitor) && principal.anonymousId && { boundAnonymousId: principal.anonymousId }),
-                operationName,
-                customerIds: customerIds.slice(0, MAX_LISTED_CUSTOMERS),
-                customerCount: customerIds.length,
-                fields: [...audit.fields].sort(),
-                ...(audit.masked.size > 0 && { masked: [...audit.masked].sort() }),
-                ...(audit.denied.size > 0 && { denied: [...audit.denied].sort() }),
-              },
-            },
-            'personal data access',
-          );
+          writeAuditLine(contextValue, operationName);
         },
       };
     },
   };
+}
+
+/** The audit line of one request (or one subscription event, server/subscriptions), when it touched personal data. */
+export function writeAuditLine({ auth, log }: Pick<Context, 'auth' | 'log'>, operationName: string | null | undefined): void {
+  const { principal, audit } = auth;
+  if (audit.empty) return;
+  const customerIds = [...audit.customers];
+  log.info(
+    {
+      audit: {
+        client: principal.client,
+        kind: principal.kind,
+        ...(principal.customerId && { boundCustomerId: principal.customerId }),
+        // A visitor token's browser (an analytics id, as customer ids are commerce ids); a
+        // customer token's session browser is not written next to its customer id.
+        ...(principal.scopes.has(Scope.Visitor) && principal.anonymousId && { boundAnonymousId: principal.anonymousId }),
+        operationName,
+        customerIds: customerIds.slice(0, MAX_LISTED_CUSTOMERS),
+        customerCount: customerIds.length,
+        fields: [...audit.fields].sort(),
+        ...(audit.masked.size > 0 && { masked: [...audit.masked].sort() }),
+        ...(audit.denied.size > 0 && { denied: [...audit.denied].sort() }),
+      },
+    },
+    'personal data access',
+  );
 }

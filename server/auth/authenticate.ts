@@ -10,8 +10,6 @@ export interface AuthenticationOptions {
   readonly jwt: JwtVerifier | null;
   /** Scopes of a request without credentials; null (production) answers it 401. */
   readonly anonymousScopes: readonly Scope[] | null;
-  /** The Sandbox page is served without credentials (it is static; every query it sends needs them). */
-  readonly sandboxPage: boolean;
   readonly logger: Logger;
 }
 
@@ -23,12 +21,23 @@ export function principalOf(res: Response): Principal {
   return principal;
 }
 
+/** Why a bearer token (or its absence) was refused: the HTTP status, the client's message, whether a token was given. */
+export interface AuthenticationFailure {
+  readonly status: 401 | 503;
+  readonly message: string;
+  readonly tokenGiven: boolean;
+}
+
 /**
- * Express middleware for /graphql: a `Bearer` API key (`c360_...`) or JWT becomes the request's
- * principal; a bad one is answered 401 (503 when the JWT keys cannot be fetched) before any
- * GraphQL work. Without credentials: the anonymous principal outside production, 401 in it.
+ * The principal of an `Authorization` header value, or why there is none: a `Bearer` API key
+ * (`c360_...`) or JWT; without a header, the anonymous principal outside production (its budget
+ * keyed by `ip`) and a 401 failure in it; a JWT whose keys cannot be fetched is a 503 failure.
+ * Shared by the /graphql middleware and the subscription transports (server/subscriptions).
  */
-export function authentication(options: AuthenticationOptions): RequestHandler {
+export type TokenAuthenticator = (header: string | undefined, ip: string | undefined) => Promise<Principal | AuthenticationFailure>;
+
+/** The authenticator of these keys, JWT settings and anonymous scopes. */
+export function tokenAuthenticator(options: AuthenticationOptions): TokenAuthenticator {
   const anonymous: Principal | null = options.anonymousScopes && {
     kind: 'anonymous',
     client: 'anonymous',
@@ -37,34 +46,51 @@ export function authentication(options: AuthenticationOptions): RequestHandler {
     customerId: null,
     anonymousId: null,
   };
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization');
+  const failure = (status: 401 | 503, message: string, tokenGiven: boolean): AuthenticationFailure => ({ status, message, tokenGiven });
+  return async (header, ip) => {
     if (!header) {
-      if (options.sandboxPage && isLandingPageRequest(req)) return next();
-      if (!anonymous) return refuse(res, 401, 'Authentication required: send an API key or a JWT as `Authorization: Bearer <token>`.', false);
-      res.locals.principal = { ...anonymous, rateLimitKey: `ip:${req.ip ?? 'unknown'}` } satisfies Principal;
-      return next();
+      if (!anonymous) return failure(401, 'Authentication required: send an API key or a JWT as `Authorization: Bearer <token>`.', false);
+      return { ...anonymous, rateLimitKey: `ip:${ip ?? 'unknown'}` };
     }
     const match = /^Bearer +([\x21-\x7e]{1,4096})$/i.exec(header);
-    if (!match) return refuse(res, 401, 'Expected `Authorization: Bearer <token>`.', true);
+    if (!match) return failure(401, 'Expected `Authorization: Bearer <token>`.', true);
     const token = match[1]!;
     if (token.startsWith(API_KEY_PREFIX)) {
       const principal = options.apiKeys.principal(token);
-      if (!principal) {
-        options.logger.info({ auth: { failure: 'invalid', kind: 'api-key' } }, 'authentication failed');
-        return refuse(res, 401, 'The API key is not valid.', true);
-      }
-      res.locals.principal = principal;
-      return next();
+      if (principal) return principal;
+      options.logger.info({ auth: { failure: 'invalid', kind: 'api-key' } }, 'authentication failed');
+      return failure(401, 'The API key is not valid.', true);
     }
-    if (!options.jwt || token.split('.').length !== 3) return refuse(res, 401, 'The bearer token is not valid.', true);
+    if (!options.jwt || token.split('.').length !== 3) return failure(401, 'The bearer token is not valid.', true);
     const result = await options.jwt.verify(token);
-    if ('failure' in result) {
-      options.logger.info({ auth: { failure: result.failure, reason: result.reason, kind: 'jwt' } }, 'authentication failed');
-      if (result.failure === 'unavailable') return refuse(res, 503, 'Tokens cannot be verified right now; try again shortly.', false);
-      return refuse(res, 401, result.failure === 'expired' ? 'The bearer token has expired.' : 'The bearer token is not valid.', true);
-    }
-    res.locals.principal = result.principal;
+    if (!('failure' in result)) return result.principal;
+    options.logger.info({ auth: { failure: result.failure, reason: result.reason, kind: 'jwt' } }, 'authentication failed');
+    if (result.failure === 'unavailable') return failure(503, 'Tokens cannot be verified right now; try again shortly.', false);
+    return failure(401, result.failure === 'expired' ? 'The bearer token has expired.' : 'The bearer token is not valid.', true);
+  };
+}
+
+/** True when a TokenAuthenticator refused. */
+export function isAuthenticationFailure(result: Principal | AuthenticationFailure): result is AuthenticationFailure {
+  return 'status' in result;
+}
+
+/**
+ * Express middleware for /graphql: a `Bearer` API key (`c360_...`) or JWT becomes the request's
+ * principal; a bad one is answered 401 (503 when the JWT keys cannot be fetched) before any
+ * GraphQL work. Without credentials: the anonymous principal outside production, 401 in it.
+ */
+export function authentication(
+  authenticateToken: TokenAuthenticator,
+  /** `sandboxPage`: the Sandbox page is served without credentials (it is static; every query it sends needs them). */
+  { sandboxPage }: { readonly sandboxPage: boolean },
+): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('authorization');
+    if (!header && sandboxPage && isLandingPageRequest(req)) return next();
+    const result = await authenticateToken(header, req.ip);
+    if (isAuthenticationFailure(result)) return refuseAuthentication(res, result);
+    res.locals.principal = result;
     next();
   };
 }
@@ -74,7 +100,8 @@ export function isLandingPageRequest(req: Request): boolean {
   return req.method === 'GET' && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html';
 }
 
-function refuse(res: Response, status: 401 | 503, message: string, tokenGiven: boolean): void {
+/** Answers a refused authentication: 401 with `WWW-Authenticate`, or 503 with `Retry-After`, and an UNAUTHENTICATED error. */
+export function refuseAuthentication(res: Response, { status, message, tokenGiven }: AuthenticationFailure): void {
   if (status === 401) {
     res.setHeader('www-authenticate', `Bearer realm="customer-360"${tokenGiven ? ', error="invalid_token"' : ''}`);
   } else {

@@ -34,6 +34,7 @@ const BINDINGS: Record<BoundScope, Binding> = {
     roots: {
       'Query.me': () => true,
       'Query.customer': (args, own) => args.id != null && String(args.id) === own,
+      'Subscription.customerChanged': (args, own) => args.id != null && String(args.id) === own,
     },
     message: 'Forbidden: a customer:read:self token reads only its own customer.',
   },
@@ -113,16 +114,21 @@ interface Rule {
  * with FORBIDDEN before any loader is called, identifiers read through `segments:read` alone are
  * masked, a bound token reads only its own customer or visitor, CRM properties configured as
  * identifiers are checked per value (VALUE_GUARDS), and everything read is recorded
- * for the audit line. Fields without a policy inherit the one of the field they are reached
+ * for the audit line. Subscription root fields are checked on `subscribe` too. Fields without a policy inherit the one of the field they are reached
  * through (the schema-walk test checks that every field is covered). Mutates and returns the schema.
  */
 export function enforceScopes(schema: GraphQLSchema): GraphQLSchema {
-  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter(Boolean));
+  const subscription = schema.getSubscriptionType();
+  const roots = new Set([schema.getQueryType(), schema.getMutationType(), subscription].filter(Boolean));
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
       const rule = ruleOf(schema, type, field, roots.has(type));
       if (rule) field.resolve = guarded(rule, field.resolve ?? defaultFieldResolver);
+      // A subscription field is checked when it subscribes, before it listens to anything (a
+      // refusal is returned as the error, and graphql-js answers it as the operation's), and
+      // again by `resolve` on each event.
+      if (rule && type === subscription && field.subscribe) field.subscribe = guarded(rule, field.subscribe);
       const byValue = VALUE_GUARDS[coordinate(type, field)];
       if (byValue) field.resolve = byValue(field.resolve ?? defaultFieldResolver);
     }

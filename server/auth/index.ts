@@ -6,11 +6,11 @@ import type { Context } from '../context.ts';
 import type { ExplorerMode } from '../explorer/index.ts';
 import { ApiKeys, type ApiKeyEntry } from './api-keys.ts';
 import { AuditTrail, auditLogging, type RequestAuth } from './audit.ts';
-import { authentication, principalOf } from './authenticate.ts';
+import { authentication, principalOf, tokenAuthenticator, type TokenAuthenticator } from './authenticate.ts';
 import { enforceScopes } from './enforce.ts';
 import { corsPolicy, documentSizeLimit, httpErrors, securityHeaders } from './http.ts';
 import { JwtVerifier, type JwtOptions } from './jwt.ts';
-import { DEFAULT_LIMITS, operationLimitsPlugin, type Limits } from './limits.ts';
+import { DEFAULT_LIMITS, operationCheck, operationLimitsPlugin, type Limits, type OperationCheck } from './limits.ts';
 import { allowListGate, manifestCache, type PersistedQueryManifest, type PersistedQueryMode } from './persisted.ts';
 import { CostLimiter } from './rate-limit.ts';
 import { DEVELOPMENT_ANONYMOUS_SCOPES, type RateLimitPolicy, type Scope } from './scopes.ts';
@@ -74,6 +74,8 @@ export interface Security {
   protect(schema: GraphQLSchema): GraphQLSchema;
   /** The request's `auth` context. */
   context(res: Response): RequestAuth;
+  /** What the subscription transports (server/subscriptions) check as /graphql does: credentials, then each operation's limits. */
+  readonly subscriptions: { readonly authenticate: TokenAuthenticator; readonly check: OperationCheck; readonly limits: Limits };
 }
 
 /**
@@ -83,13 +85,13 @@ export interface Security {
 export function createSecurity(options: SecurityOptions, logger: Logger): Security {
   if (options.persistedQueries === 'allowlist' && !options.manifest) throw new Error('allowlist mode needs a persisted query manifest');
   const limiter = options.rateLimit ? new CostLimiter({ defaults: options.rateLimit, redisUrl: options.redisUrl, logger }) : null;
-  const authenticate = authentication({
+  const authenticateToken = tokenAuthenticator({
     apiKeys: new ApiKeys(options.apiKeys),
     jwt: options.jwt && new JwtVerifier(options.jwt),
     anonymousScopes: options.anonymousScopes,
-    sandboxPage: options.explorer === 'sandbox',
     logger,
   });
+  const authenticate = authentication(authenticateToken, { sandboxPage: options.explorer === 'sandbox' });
   return {
     headers: [...securityHeaders({ explorer: options.explorer }), corsPolicy(options.corsOrigins)],
     graphql: [documentSizeLimit(options.limits.maxDocumentBytes), authenticate, ...(options.persistedQueries === 'allowlist' ? [allowListGate(options.manifest!)] : [])],
@@ -117,5 +119,6 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
     explorer: options.explorer,
     protect: enforceScopes,
     context: (res) => ({ principal: principalOf(res), audit: new AuditTrail() }),
+    subscriptions: { authenticate: authenticateToken, check: operationCheck(options.limits, limiter), limits: options.limits },
   };
 }

@@ -8,6 +8,7 @@ import {
   type DocumentNode,
   type GraphQLSchema,
   type FragmentDefinitionNode,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationRule,
 } from 'graphql';
@@ -15,7 +16,7 @@ import { ErrorCode } from '../../resolvers/errors.ts';
 import type { Context } from '../context.ts';
 import { operationCost } from './cost.ts';
 import type { CostLimiter } from './rate-limit.ts';
-import { maySeeSchema } from './scopes.ts';
+import { maySeeSchema, type Principal } from './scopes.ts';
 
 export interface Limits {
   readonly maxDepth: number;
@@ -49,33 +50,51 @@ export function limitExceeded(limit: LimitName, message: string, status = 400): 
 }
 
 /**
- * Checks each operation before execution, in this order, so a refused one costs no upstream call
+ * Checks one operation before execution, in this order, so a refused one costs no upstream call
  * and no rate-limit budget: depth, aliases and directives (graphql-armor's rules), who may read
  * the schema itself (introspection and `_service`: segments:read or admin), the cost against
- * `maxCost`, then the client's rate limit (cost-weighted, 429 with Retry-After).
+ * `maxCost`, then the client's rate limit (cost-weighted, 429 with Retry-After). Throws the
+ * GraphQLError to answer with. Variables that do not coerce are left for execution to report.
  */
-export function operationLimitsPlugin(limits: Limits, limiter: CostLimiter | null): ApolloServerPlugin<Context> {
+export type OperationCheck = (args: {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  variables: Record<string, unknown> | undefined;
+  principal: Principal;
+}) => Promise<void>;
+
+/** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin`, the subscription transports on subscribe. */
+export function operationCheck(limits: Limits, limiter: CostLimiter | null): OperationCheck {
   const shapeRules = armorRules(limits);
+  return async ({ schema, document, operation, variables, principal }) => {
+    checkShape(schema, document, shapeRules);
+    if (!maySeeSchema(principal) && readsSchema(document, operation.selectionSet, new Set())) {
+      throw new GraphQLError('Forbidden: introspection and `_service` need the segments:read or admin scope.', {
+        extensions: { code: ErrorCode.Forbidden, http: { status: 403 } },
+      });
+    }
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {});
+    if (coerced.errors) return;
+    const cost = operationCost(schema, document, operation, coerced.coerced, limits);
+    if (cost > limits.maxCost) {
+      throw limitExceeded('cost', `Operation cost limit of ${limits.maxCost} exceeded, found ${Math.round(cost)}.`);
+    }
+    if (limiter) await limiter.consume(principal, Math.max(1, Math.ceil(cost)));
+  };
+}
+
+/** Runs `operationCheck` on each operation of /graphql before execution. */
+export function operationLimitsPlugin(limits: Limits, limiter: CostLimiter | null): ApolloServerPlugin<Context> {
+  const check = operationCheck(limits, limiter);
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, schema, operation, request, contextValue }) {
-          if (!operation) return; // no operation to run: execution will say so, with no upstream call
-          checkShape(schema, document, shapeRules);
-          const { principal } = contextValue.auth;
-          if (!maySeeSchema(principal) && readsSchema(document, operation.selectionSet, new Set())) {
-            throw new GraphQLError('Forbidden: introspection and `_service` need the segments:read or admin scope.', {
-              extensions: { code: ErrorCode.Forbidden, http: { status: 403 } },
-            });
-          }
-          const variables = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});
-          // Variables that do not coerce are Apollo's to report; nothing runs.
-          if (variables.errors) return;
-          const cost = operationCost(schema, document, operation, variables.coerced, limits);
-          if (cost > limits.maxCost) {
-            throw limitExceeded('cost', `Operation cost limit of ${limits.maxCost} exceeded, found ${Math.round(cost)}.`);
-          }
-          if (limiter) await limiter.consume(principal, Math.max(1, Math.ceil(cost)));
+        // Not async: the check's own promise, already rejected when the shape or the cost is over,
+        // so Apollo (which runs every plugin's hook at once) answers with it before the argument checks.
+        didResolveOperation({ document, schema, operation, request, contextValue }) {
+          if (!operation) return Promise.resolve(); // no operation to run: execution will say so, with no upstream call
+          return check({ schema, document, operation, variables: request.variables, principal: contextValue.auth.principal });
         },
       };
     },

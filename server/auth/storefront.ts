@@ -26,6 +26,9 @@ const BOTH: readonly Reader[] = ['self', 'visitor'];
 /** By type, then field: who may read it. Everything not listed is refused to both. */
 const SHOWN: Record<string, Record<string, readonly Reader[]>> = {
   Query: { me: SELF, customer: SELF, customers: SELF, _entities: SELF, visitor: VISITOR },
+  // The signed-in customer's own changes, without which systems said what (other systems' labels).
+  Subscription: { customerChanged: SELF },
+  CustomerChange: { customer: SELF, customerId: SELF, receivedAt: SELF },
 
   // The signed-in customer.
   Customer: {

@@ -35,6 +35,10 @@ export interface TestServerOptions {
   /** The request time budget; generous by default so slow CI machines do not time out. */
   readonly budgetMs?: number;
   readonly webhooks?: ServerOptions['webhooks'];
+  /** Outgoing webhooks (push/webhooks); none by default. */
+  readonly outgoingWebhooks?: ServerOptions['outgoingWebhooks'];
+  /** GraphQL subscriptions and the feed they listen to (server/subscriptions); none by default. */
+  readonly push?: ServerOptions['push'];
   /** NODE_ENV=production behaviour (credentials required, no Sandbox); false by default. */
   readonly production?: boolean;
   /**
@@ -106,6 +110,8 @@ export async function startTestServer(
       }),
       budgetMs: options.budgetMs ?? 10_000,
       ...(options.webhooks && { webhooks: options.webhooks }),
+      ...(options.outgoingWebhooks && { outgoingWebhooks: options.outgoingWebhooks }),
+      ...(options.push && { push: options.push }),
       logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [], ...options.settings },
       production: options.production ?? false,

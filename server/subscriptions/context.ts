@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Invalidator } from '../../cache/invalidation.ts';
+import { createLoaders, type Loaders, type Upstreams } from '../../cache/loaders.ts';
+import { Provenance } from '../../cache/provenance.ts';
+import { AuditTrail, type RequestAuth } from '../auth/audit.ts';
+import type { Principal } from '../auth/scopes.ts';
+import type { Context, Settings } from '../context.ts';
+import type { ChangeStreams, StreamRegistry } from './streams.ts';
+
+/** What every subscription operation's context is built from (the server's own parts). */
+export interface ContextParts {
+  readonly upstreams: Upstreams;
+  readonly invalidator: Invalidator;
+  /** The time budget of each event's execution, as a query's. */
+  readonly budgetMs: number;
+  readonly settings: Settings;
+  readonly logger: Logger;
+  readonly streams: StreamRegistry;
+}
+
+/**
+ * The context of one subscription operation. graphql-js executes its events one after another
+ * with this one context, so each event gets what a query gets through `renew` (called by the
+ * operation's stream as it hands over the next event): new loaders with their own request cache
+ * and a new deadline, new provenance, a new audit trail (one audit line per event, as per
+ * request). A second change is then never answered from the first one's request cache. The
+ * request id stays the operation's.
+ */
+export class OperationContext implements Context {
+  loaders!: Loaders;
+  cache!: Invalidator;
+  provenance!: Provenance;
+  readonly requestId = randomUUID();
+  readonly log: Logger;
+  readonly settings: Settings;
+  auth!: RequestAuth;
+  readonly changes: ChangeStreams;
+
+  constructor(
+    private readonly parts: ContextParts,
+    private readonly principal: Principal,
+    /** For the audit lines. */
+    readonly operationName: string | undefined,
+  ) {
+    this.log = parts.logger.child({ requestId: this.requestId });
+    this.settings = parts.settings;
+    this.changes = parts.streams.forOperation(principal, () => this.renew());
+    this.renew();
+  }
+
+  renew(): void {
+    const deadline = Date.now() + this.parts.budgetMs;
+    this.auth = { principal: this.principal, audit: new AuditTrail() };
+    this.provenance = new Provenance();
+    this.loaders = createLoaders(this.parts.upstreams, { deadline, report: this.provenance.record });
+    this.cache = this.parts.invalidator.within(deadline);
+  }
+}
