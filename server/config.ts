@@ -100,6 +100,43 @@ const schema = z
     SOURCE_MAX_CONCURRENT: z.coerce.number().int().min(1).max(10_000).default(64),
     SOURCE_QUEUE: z.coerce.number().int().min(0).max(100_000).default(1000),
 
+    PUSH_COALESCE_MS: z.coerce.number().int().min(0).max(5000).default(20),
+    PUSH_SHOP_CHANGES: z.enum(['off', 'notify', 'logical']).default('off'),
+    PUSH_SHOP_SLOT: z
+      .string()
+      .regex(/^[a-z0-9_]{1,63}$/, 'expected a replication slot name: lower-case letters, digits and underscores')
+      .default('c360_changes'),
+    PUSH_SHOP_STANDBY_RETRY_SECONDS: z.coerce.number().min(1).max(3600).default(5),
+    PUSH_ABANDONED_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+    WAREHOUSE_POLL_INTERVAL_MS: z.coerce
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || (ms >= 100 && ms <= 3_600_000), 'expected 0 (off) or 100 to 3600000')
+      .default(5000),
+    WAREHOUSE_POLL_MAX_PEOPLE: z.coerce.number().int().min(1).max(100_000).default(5000),
+    EVENT_INTAKE_SECRET: z.string().min(16, 'expected at least 16 characters').max(256).optional(),
+    TRIGGER_LAPSE_THRESHOLD: z.coerce.number().gt(0).max(1).default(0.5),
+    TRIGGER_READ_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+    TRIGGER_STATE_TTL_DAYS: z.coerce.number().min(1).max(3650).default(30),
+    TRIGGER_STATE_MAX_CUSTOMERS: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
+    SUBSCRIPTION_MAX_PER_CLIENT: z.coerce.number().int().min(1).max(100_000).default(20),
+    SUBSCRIPTION_MAX_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(10),
+    SUBSCRIPTION_MAX_PENDING: z.coerce.number().int().min(1).max(10_000).default(100),
+    SUBSCRIPTION_MAX_BUFFERED_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 ** 3)
+      .default(1024 * 1024),
+    SUBSCRIPTION_KEEPALIVE_MS: z.coerce.number().int().min(1000).max(300_000).default(12_000),
+    OUTGOING_WEBHOOK_RETRY_SCHEDULE_MS: list(/^\d{1,9}$/, 'expected comma-separated waits in ms, e.g. 5000,300000,1800000')
+      .transform((items) => items.map(Number))
+      .optional(),
+    OUTGOING_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    OUTGOING_WEBHOOK_CLAIM_IDLE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+    OUTGOING_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    OUTGOING_WEBHOOK_MAX_DEAD_LETTERS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     CACHE: z.enum(['memory', 'redis', 'off']).optional(),
     CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
@@ -170,6 +207,15 @@ const schema = z
   .refine((config) => !config.MAILCHIMP_API_KEY || config.MAILCHIMP_LIST_ID, {
     path: ['MAILCHIMP_LIST_ID'],
     message: 'required with MAILCHIMP_API_KEY',
+  })
+  // A job is claimed from a replica that went away only after it could have finished its POST.
+  .refine((config) => config.OUTGOING_WEBHOOK_CLAIM_IDLE_MS > config.OUTGOING_WEBHOOK_TIMEOUT_MS + config.REQUEST_BUDGET_MS, {
+    path: ['OUTGOING_WEBHOOK_CLAIM_IDLE_MS'],
+    message: 'must exceed OUTGOING_WEBHOOK_TIMEOUT_MS plus REQUEST_BUDGET_MS, or a slow delivery would be made twice',
+  })
+  .refine((config) => config.PUSH_SHOP_CHANGES === 'off' || config.DATABASE_URL, {
+    path: ['PUSH_SHOP_CHANGES'],
+    message: 'needs DATABASE_URL (the embedded demo pushes its shop changes on its own)',
   })
   .refine((config) => config.CACHE !== 'redis' || config.REDIS_URL, { path: ['CACHE'], message: 'redis needs REDIS_URL' })
   .refine((config) => !(config.API_KEYS && config.API_KEYS_FILE), { path: ['API_KEYS_FILE'], message: 'give API_KEYS or API_KEYS_FILE, not both' })
@@ -259,6 +305,7 @@ const SECRET = new Set([
   'HUBSPOT_CLIENT_SECRET',
   'MAILCHIMP_WEBHOOK_SECRET',
   'METRICS_TOKEN',
+  'EVENT_INTAKE_SECRET',
   'API_KEYS',
   'JWT_SECRET',
 ]);

@@ -1,5 +1,16 @@
+import { Redis } from 'ioredis';
+import type { Router } from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { Invalidator } from '../cache/invalidation.ts';
+import { PushHub } from '../push/hub.ts';
+import { AbandonedCartSweep } from '../push/shop/abandoned-sweep.ts';
+import { logicalProducer } from '../push/shop/logical.ts';
+import { notifyProducer } from '../push/shop/notify.ts';
+import { pgliteProducer } from '../push/shop/pglite.ts';
+import type { SignalProducer } from '../push/signals.ts';
+import { createTriggerEvaluator, memoryTriggerStateStore, redisTriggerStateStore } from '../push/triggers.ts';
+import { createWarehousePoll } from '../push/web/warehouse-poll.ts';
 import type { Demo } from '../sandbox/demo.ts';
 import { startServer } from './app.ts';
 import { demoCredentials } from './auth/demo.ts';
@@ -60,6 +71,7 @@ async function main(): Promise<void> {
   // Readiness reads each source's last real call from this tracker instead of calling upstreams.
   const sourceHealth = new SourceHealth();
   const upstreams = await createConfiguredUpstreams(config, sources, logger, sourceHealth.watch(observability.observer));
+  const push = await startPush(config, { upstreams, pool, analyticsPool, demo, logger, observability });
   let security = securityFromConfig(config);
   let credentials = '';
   if (demo && security.apiKeys.length === 0) {
@@ -99,7 +111,28 @@ async function main(): Promise<void> {
         hubspotClientSecret: config.HUBSPOT_CLIENT_SECRET,
         mailchimpSecret: config.MAILCHIMP_WEBHOOK_SECRET,
         publicUrl: config.PUBLIC_URL,
+        onSignal: push.hub.emit,
       },
+      push: {
+        feed: push.hub,
+        perClient: config.SUBSCRIPTION_MAX_PER_CLIENT,
+        perConnection: config.SUBSCRIPTION_MAX_PER_CONNECTION,
+        maxPending: config.SUBSCRIPTION_MAX_PENDING,
+        maxBufferedBytes: config.SUBSCRIPTION_MAX_BUFFERED_BYTES,
+        keepAliveMs: config.SUBSCRIPTION_KEEPALIVE_MS,
+      },
+      outgoingWebhooks: {
+        feed: push.hub,
+        ...(config.REDIS_URL && { redis: { url: config.REDIS_URL } }),
+        ...(config.OUTGOING_WEBHOOK_RETRY_SCHEDULE_MS && { retryScheduleMs: config.OUTGOING_WEBHOOK_RETRY_SCHEDULE_MS }),
+        attemptTimeoutMs: config.OUTGOING_WEBHOOK_TIMEOUT_MS,
+        claimIdleMs: config.OUTGOING_WEBHOOK_CLAIM_IDLE_MS,
+        concurrency: config.OUTGOING_WEBHOOK_CONCURRENCY,
+        maxDeadLetters: config.OUTGOING_WEBHOOK_MAX_DEAD_LETTERS,
+        onDelivery: (outcome) => observability.metrics.push.delivery(outcome.result),
+      },
+      intake: { secret: config.EVENT_INTAKE_SECRET, emit: push.hub.emit, analyticsCategory: config.WEB_CONSENT_ANALYTICS_CATEGORY },
+      ...(demo && { demoRoutes: demo.routes }),
     },
     { host: config.HOST, port: config.PORT },
   );
@@ -117,6 +150,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.stop();
+    await push.stop();
     await observability.shutdown();
     await sources.crm.close();
     await upstreams.store?.close();
@@ -132,7 +166,87 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
-type EmbeddedDemo = Demo & { readonly exampleCustomerId: string };
+/**
+ * Push (docs/push.md): the hub, its trigger evaluator, and every source's change producer, started
+ * after the upstreams (the hub resolves people through them). Producers never reject because a
+ * source is down: they keep retrying in the background.
+ */
+async function startPush(
+  config: Config,
+  {
+    upstreams,
+    pool,
+    analyticsPool,
+    demo,
+    logger,
+    observability,
+  }: {
+    upstreams: Awaited<ReturnType<typeof createConfiguredUpstreams>>;
+    pool: pg.Pool;
+    analyticsPool: pg.Pool | undefined;
+    demo: EmbeddedDemo | undefined;
+    logger: Logger;
+    observability: ReturnType<typeof observabilityFromConfig>;
+  },
+) {
+  const log = logger.child({ component: 'push' });
+  const ttlMs = config.TRIGGER_STATE_TTL_DAYS * 86_400_000;
+  // Without the offline queue, commands fail at once while Redis is down instead of piling up.
+  const triggerRedis = config.REDIS_URL ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500 }) : null;
+  triggerRedis?.on('error', () => undefined);
+  const store = triggerRedis
+    ? redisTriggerStateStore({ redis: triggerRedis, keyPrefix: 'c360:trigger-state:', ttlMs })
+    : memoryTriggerStateStore({ maxCustomers: config.TRIGGER_STATE_MAX_CUSTOMERS, ttlMs });
+  const hub = new PushHub({
+    upstreams,
+    invalidator: new Invalidator(upstreams, log),
+    logger: log,
+    evaluator: createTriggerEvaluator({ upstreams, store, logger: log, lapseThreshold: config.TRIGGER_LAPSE_THRESHOLD, readTimeoutMs: config.TRIGGER_READ_TIMEOUT_MS }),
+    ...(config.REDIS_URL && { redis: { url: config.REDIS_URL } }),
+    coalesceMs: config.PUSH_COALESCE_MS,
+    onSignal: observability.metrics.push.signal,
+    onChange: observability.metrics.push.change,
+  });
+  await hub.start();
+
+  const producers: SignalProducer[] = [];
+  if (demo) producers.push(pgliteProducer({ db: demo.db, logger: log }));
+  else if (config.PUSH_SHOP_CHANGES === 'logical') {
+    producers.push(
+      logicalProducer({ connectionString: config.DATABASE_URL!, logger: log, slot: config.PUSH_SHOP_SLOT, standbyRetryMs: config.PUSH_SHOP_STANDBY_RETRY_SECONDS * 1000 }),
+    );
+  } else if (config.PUSH_SHOP_CHANGES === 'notify') producers.push(notifyProducer({ connectionString: config.DATABASE_URL!, logger: log }));
+  if (config.PUSH_ABANDONED_SWEEP_SECONDS > 0) {
+    producers.push(
+      new AbandonedCartSweep({ db: pool, logger: log, abandonedAfterMs: config.ABANDONED_CART_AFTER_MINUTES * 60_000, intervalMs: config.PUSH_ABANDONED_SWEEP_SECONDS * 1000 }),
+    );
+  }
+  if (config.WAREHOUSE_POLL_INTERVAL_MS > 0) {
+    producers.push(
+      createWarehousePoll({
+        db: analyticsPool ?? pool,
+        schema: config.ANALYTICS_SCHEMA,
+        logger: log,
+        intervalMs: config.WAREHOUSE_POLL_INTERVAL_MS,
+        maxPersons: config.WAREHOUSE_POLL_MAX_PEOPLE,
+      }),
+    );
+  }
+  await Promise.all(producers.map((producer) => producer.start(hub.emit)));
+  log.info({ producers: producers.map((producer) => producer.name), fleet: Boolean(config.REDIS_URL) }, 'push started');
+  return {
+    hub,
+    /** Producers first (no new signals), then what is pending, then the connections. */
+    async stop() {
+      await Promise.all(producers.map((producer) => producer.stop()));
+      await hub.stop();
+      triggerRedis?.disconnect();
+    },
+  };
+}
+
+/** The demo, its example customer and its routes (`POST /demo/orders`, the quick start's order). */
+type EmbeddedDemo = Demo & { readonly exampleCustomerId: string; readonly routes: Router };
 
 /**
  * The embedded demo, imported only when it runs: PGlite, its socket server and faker are optional
@@ -141,7 +255,7 @@ type EmbeddedDemo = Demo & { readonly exampleCustomerId: string };
 async function startEmbeddedDemo(config: Config, logger: Logger): Promise<EmbeddedDemo> {
   let modules;
   try {
-    modules = await Promise.all([import('../sandbox/demo.ts'), import('../sandbox/demo/people.ts')]);
+    modules = await Promise.all([import('../sandbox/demo.ts'), import('../sandbox/demo/people.ts'), import('../sandbox/demo/place-order.ts')]);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     throw new ConfigError(
@@ -149,9 +263,12 @@ async function startEmbeddedDemo(config: Config, logger: Logger): Promise<Embedd
         'set DATABASE_URL, or install the optional dependencies (npm ci without --omit=optional)',
     );
   }
-  const [{ startDemo }, { personByEmail }] = modules;
+  const [{ startDemo }, { personByEmail }, { demoRoutes }] = modules;
   const demo = await startDemo({ customers: config.DEMO_CUSTOMERS, seed: config.DEMO_SEED, webHistoryDays: config.DEMO_WEB_HISTORY_DAYS, logger });
-  return Object.assign(demo, { exampleCustomerId: String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1) });
+  return Object.assign(demo, {
+    exampleCustomerId: String(personByEmail(demo.world, demo.exampleEmail)?.customerId ?? 1),
+    routes: demoRoutes({ db: demo.db, logger }),
+  });
 }
 
 const EXPLORER_NAMES: Record<ExplorerMode, string | null> = { sandbox: 'Apollo Sandbox', graphiql: 'GraphiQL', none: null };

@@ -9,7 +9,18 @@ import type { Metrics } from './metrics.ts';
  * webhook's segment is its secret); anything else is `(unmatched)`, so a scanner's paths cannot
  * grow the series.
  */
-export const ROUTES = ['/graphql', '/healthz', '/readyz', '/metrics', '/webhooks/hubspot', '/webhooks/mailchimp/:secret', '/explorer/:name'] as const;
+export const ROUTES = [
+  '/graphql',
+  '/graphql/stream',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/webhooks/hubspot',
+  '/webhooks/mailchimp/:secret',
+  '/intake/events',
+  '/demo/orders',
+  '/explorer/:name',
+] as const;
 const MATCHERS = ROUTES.map((route) => ({ route, pattern: new RegExp(`^${route.replace(/:\w+/g, '[^/]+')}/?$`) }));
 /** The semantic conventions' known methods; any other is `_OTHER`. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
