@@ -49,12 +49,17 @@ interface Lookups {
 export class Invalidator {
   private readonly lookups: Lookups;
 
-  /** `deadline` (epoch ms) bounds the id lookups of `forgetPerson`; the guard's background budget when absent. */
+  /**
+   * `deadline` (epoch ms) bounds the id lookups of `forgetPerson`; the guard's background budget when
+   * absent. `forgetCustomer` erases what else the server keeps about a shop customer outside the
+   * cache (push's trigger state), called by `forgetPerson` for each customer id it finds.
+   */
   constructor(
     private readonly upstreams: Upstreams,
     private readonly logger: Logger,
     private readonly deadline?: number,
     lookups?: Lookups,
+    private readonly forgetCustomer?: (customerId: string) => Promise<void>,
   ) {
     const { sources, guards } = upstreams;
     this.lookups = lookups ?? {
@@ -65,7 +70,7 @@ export class Invalidator {
 
   /** The same invalidator, its lookups bounded by one request's deadline. */
   within(deadline: number): Invalidator {
-    return new Invalidator(this.upstreams, this.logger, deadline, this.lookups);
+    return new Invalidator(this.upstreams, this.logger, deadline, this.lookups, this.forgetCustomer);
   }
 
   /**
@@ -79,7 +84,10 @@ export class Invalidator {
   async forgetPerson(email: string): Promise<ForgetReport> {
     const key = normalizeEmail(email);
     const store = this.upstreams.store;
-    if (!store) return { email: key, cleared: [...CACHED_SOURCES], failed: [], keysCleared: 0 };
+    if (!store) {
+      await this.forgetCustomers(this.forgetCustomer ? (await lookup('commerce', this.lookups.customerByEmail([key], { deadline: this.deadline }))).id : undefined);
+      return { email: key, cleared: [...CACHED_SOURCES], failed: [], keysCleared: 0 };
+    }
 
     const call = { deadline: this.deadline };
     // The entries keyed by email alone (the customer, the contact, the member).
@@ -98,6 +106,7 @@ export class Invalidator {
     };
     const keys = new Set(byEmail);
     for (const customerId of idsIn('commerce', customer)) for (const k of personCacheKeys({ email: key, customerId })) keys.add(k);
+    await this.forgetCustomers(...idsIn('commerce', customer));
     for (const contactId of idsIn('crm', contact)) for (const k of crmContactKeys(contactId, key)) keys.add(k);
 
     const bySource = new Map<CachedSource, string[]>(CACHED_SOURCES.map((source) => [source, []]));
@@ -155,6 +164,19 @@ export class Invalidator {
   async peopleChanged(people: ReadonlyArray<{ readonly customerId: string; readonly email: string | null; readonly contactId?: string | null }>): Promise<void> {
     const keys = people.flatMap(({ customerId, email, contactId }) => personCacheKeys({ email, customerId, contactId: contactId ?? null }));
     await this.delete(keys).catch(() => undefined);
+  }
+
+  /** Erases what is kept about these customers outside the cache; a failure is logged (the state expires on its own). */
+  private async forgetCustomers(...customerIds: Array<string | undefined>): Promise<void> {
+    const forget = this.forgetCustomer;
+    if (!forget) return;
+    await Promise.all(
+      customerIds
+        .filter((id): id is string => id !== undefined)
+        .map((customerId) =>
+          forget(customerId).catch((error: unknown) => this.logger.error({ err: error, customerId }, 'could not erase the trigger state of a forgotten customer')),
+        ),
+    );
   }
 
   /** Deletes the keys; a failure is logged and rethrown (each caller decides what it means). */

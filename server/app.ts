@@ -54,6 +54,8 @@ export interface ServerOptions {
   readonly push?: PushOptions;
   /** The event intake Segment's and RudderStack's webhook destinations forward to (POST /intake/events); off without its secret. */
   readonly intake?: Omit<EventIntakeOptions, 'logger'>;
+  /** Erases what push keeps about a shop customer (the trigger state), when forgetCustomer finds them. */
+  readonly forgetCustomer?: (customerId: string) => Promise<void>;
   /** Routes of the embedded demo (POST /demo/orders); mounted only when the demo runs, never in front of a real shop. */
   readonly demoRoutes?: Router;
 }
@@ -79,7 +81,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
   const httpServer = createHttpServer(app);
   const explorer = createExplorer(security.explorer);
   const schema = security.protect(buildSchema());
-  const invalidator = new Invalidator(options.upstreams, options.logger);
+  const invalidator = new Invalidator(options.upstreams, options.logger, undefined, undefined, options.forgetCustomer);
   const subscriptions =
     options.push &&
     startSubscriptions(httpServer, '/graphql', schema, options.push, {

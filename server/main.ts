@@ -131,6 +131,7 @@ async function main(): Promise<void> {
         maxDeadLetters: config.OUTGOING_WEBHOOK_MAX_DEAD_LETTERS,
         onDelivery: (outcome) => observability.metrics.push.delivery(outcome.result),
       },
+      forgetCustomer: push.forgetCustomer,
       intake: { secret: config.EVENT_INTAKE_SECRET, emit: push.hub.emit, analyticsCategory: config.WEB_CONSENT_ANALYTICS_CATEGORY },
       ...(demo && { demoRoutes: demo.routes }),
     },
@@ -236,6 +237,8 @@ async function startPush(
   log.info({ producers: producers.map((producer) => producer.name), fleet: Boolean(config.REDIS_URL) }, 'push started');
   return {
     hub,
+    /** forgetCustomer erases the person's trigger state too. */
+    forgetCustomer: (customerId: string) => store.delete(customerId),
     /** Producers first (no new signals), then what is pending, then the connections. */
     async stop() {
       await Promise.all(producers.map((producer) => producer.stop()));

@@ -1355,7 +1355,8 @@ export type Mutation = {
    * Evicts everything the shared cache holds about the person with this email, in every replica
    * (for privacy requests), and says per source whether that is done. The person's ids in the shop
    * and in HubSpot are looked up live (within the request's time budget, through each source's
-   * circuit breaker) so that entries keyed by those ids go too. The systems of record are not
+   * circuit breaker) so that entries keyed by those ids go too, and so does the state push's
+   * triggers keep about the shop customer (docs/push-triggers.md). The systems of record are not
    * changed, and later reads go to them live. Safe to repeat: run it again while `failed` is not
    * empty. Needs the `admin` scope.
    */

@@ -39,6 +39,8 @@ export interface TestServerOptions {
   readonly outgoingWebhooks?: ServerOptions['outgoingWebhooks'];
   /** GraphQL subscriptions and the feed they listen to (server/subscriptions); none by default. */
   readonly push?: ServerOptions['push'];
+  /** What forgetCustomer erases beyond the cache (push's trigger state); nothing by default. */
+  readonly forgetCustomer?: ServerOptions['forgetCustomer'];
   /** NODE_ENV=production behaviour (credentials required, no Sandbox); false by default. */
   readonly production?: boolean;
   /**
@@ -111,6 +113,7 @@ export async function startTestServer(
       budgetMs: options.budgetMs ?? 10_000,
       ...(options.webhooks && { webhooks: options.webhooks }),
       ...(options.outgoingWebhooks && { outgoingWebhooks: options.outgoingWebhooks }),
+      ...(options.forgetCustomer && { forgetCustomer: options.forgetCustomer }),
       ...(options.push && { push: options.push }),
       logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [], ...options.settings },
