@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Invalidator } from '../cache/invalidation.ts';
 import { createLoaders, type Upstreams } from '../cache/loaders.ts';
+import { SourceError } from '../sources/errors.ts';
 import type { ChangeFeed, CustomerChange, Signal, SignalSource, TriggerEvaluator, TriggerEvent } from './signals.ts';
 
 /** A shop customer id as the warehouse's user id holds it (anything else is not a customer). */
@@ -225,7 +226,8 @@ export class PushHub implements ChangeFeed {
       }
       return null;
     } catch (error) {
-      return { failed: (error as Error).message };
+      // Named by source and kind only: an upstream's message may quote what it was asked.
+      return { failed: error instanceof SourceError ? `${error.source} ${error.kind}` : 'unexpected error' };
     }
   }
 

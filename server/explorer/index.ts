@@ -21,7 +21,11 @@ export function explorerPageOf(req: Request, mode: ExplorerMode): 'sandbox' | 'g
 const START_JS = `'use strict';
 ReactDOM.createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {
-    fetcher: GraphiQL.createFetcher({ url: new URL('/graphql', location.href).href }),
+    fetcher: GraphiQL.createFetcher({
+      url: new URL('/graphql', location.href).href,
+      // Subscriptions over the WebSocket at the same path (graphql-transport-ws).
+      wsClient: graphqlWs.createClient({ url: new URL('/graphql', location.href).href.replace(/^http/, 'ws'), lazy: true }),
+    }),
     defaultEditorToolsVisibility: 'headers',
   }),
 );
@@ -49,6 +53,7 @@ const GRAPHIQL_HTML = `<!DOCTYPE html>
     <script src="/explorer/react.js"></script>
     <script src="/explorer/react-dom.js"></script>
     <script src="/explorer/graphiql.js"></script>
+    <script src="/explorer/graphql-ws.js"></script>
     <script src="/explorer/start.js"></script>
   </body>
 </html>

@@ -26,6 +26,8 @@ export const VENDOR_FILES: readonly VendorFile[] = [
   { name: 'react-dom.js', package: 'react-dom', path: 'umd/react-dom.production.min.js', type: JS },
   { name: 'graphiql.js', package: 'graphiql', path: 'graphiql.min.js', type: JS },
   { name: 'graphiql.css', package: 'graphiql', path: 'graphiql.min.css', type: CSS },
+  // Subscriptions from the page: graphql-ws's browser build (the global `graphqlWs`), a runtime dependency.
+  { name: 'graphql-ws.js', package: 'graphql-ws', path: 'umd/graphql-ws.min.js', type: JS },
 ];
 
 /** The build's copies, beside this module once compiled (dist/server/explorer/vendor/). */

@@ -127,7 +127,7 @@ export class Metrics {
   });
   private readonly pushDeliveries = new Counter({
     name: 'c360_push_webhook_deliveries_total',
-    help: 'Outgoing webhook delivery attempts, by outcome (delivered, retried, dead, disabled, failed).',
+    help: 'Outgoing webhook delivery attempts, by outcome (delivered, retrying, dead_lettered, disabled, dropped).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

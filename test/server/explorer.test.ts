@@ -45,7 +45,14 @@ describe('the local GraphiQL', () => {
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await response.text();
     expect(html).toContain('<div id="graphiql">');
-    expect(loadedBy(html)).toEqual(['/explorer/graphiql.css', '/explorer/react.js', '/explorer/react-dom.js', '/explorer/graphiql.js', '/explorer/start.js']);
+    expect(loadedBy(html)).toEqual([
+      '/explorer/graphiql.css',
+      '/explorer/react.js',
+      '/explorer/react-dom.js',
+      '/explorer/graphiql.js',
+      '/explorer/graphql-ws.js',
+      '/explorer/start.js',
+    ]);
     const csp = policy(response);
     expect(csp.get('script-src')).toEqual(["'self'"]);
     expect(csp.get('style-src')).toEqual(["'self'", "'unsafe-inline'"]);
@@ -60,7 +67,9 @@ describe('the local GraphiQL', () => {
       '/explorer/react.js': { type: JS, holds: 'react.production.min.js' },
       '/explorer/react-dom.js': { type: JS, holds: 'react-dom.production.min.js' },
       '/explorer/graphiql.js': { type: JS, holds: '.GraphiQL=' },
-      '/explorer/start.js': { type: JS, holds: "GraphiQL.createFetcher({ url: new URL('/graphql', location.href).href })" },
+      '/explorer/graphql-ws.js': { type: JS, holds: '.graphqlWs=' },
+      // Queries over HTTP, subscriptions over the WebSocket at the same path.
+      '/explorer/start.js': { type: JS, holds: "wsClient: graphqlWs.createClient({ url: new URL('/graphql', location.href).href.replace(/^http/, 'ws'), lazy: true })" },
     };
     for (const [path, { type, holds }] of Object.entries(expected)) {
       const response = await fetch(`${servers.graphiql.url}${path}`);
