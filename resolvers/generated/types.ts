@@ -1367,23 +1367,23 @@ export type Mutation = {
    * against the schema and the endpoint's scopes here (BAD_USER_INPUT with what is wrong). The
    * secret is in the answer, and only there. Needs the `admin` scope.
    */
-  readonly registerWebhookEndpoint: RegisteredWebhookEndpoint;
+  readonly registerWebhookEndpoint?: Maybe<RegisteredWebhookEndpoint>;
   /**
    * Removes an endpoint: nothing more is delivered to it, including retries already scheduled. Its
    * dead letters stay readable. False when no endpoint has this id. Needs the `admin` scope.
    */
-  readonly removeWebhookEndpoint: Scalars['Boolean']['output'];
+  readonly removeWebhookEndpoint?: Maybe<Scalars['Boolean']['output']>;
   /**
    * Takes a dead letter off the list and queues it again for a fresh series of attempts, with the
    * same `webhook-id` (so a receiver that saw it already can tell). False when no dead letter has
    * this id (already replayed, or pushed out). Needs the `admin` scope.
    */
-  readonly replayWebhookDeadLetter: Scalars['Boolean']['output'];
+  readonly replayWebhookDeadLetter?: Maybe<Scalars['Boolean']['output']>;
   /**
    * Replaces an endpoint's signing secret and returns the new one, once: deliveries from now on are
    * signed with it only. BAD_USER_INPUT when no endpoint has this id. Needs the `admin` scope.
    */
-  readonly rotateWebhookSecret: RegisteredWebhookEndpoint;
+  readonly rotateWebhookSecret?: Maybe<RegisteredWebhookEndpoint>;
 };
 
 
@@ -1634,9 +1634,9 @@ export type Query = {
    * newest first. An entry stays until it is replayed or the list's bound pushes it out. Needs the
    * `admin` scope.
    */
-  readonly webhookDeadLetters: ReadonlyArray<WebhookDeadLetter>;
+  readonly webhookDeadLetters?: Maybe<ReadonlyArray<WebhookDeadLetter>>;
   /** The outgoing webhook endpoints, in registration order. Secrets are never shown. Needs the `admin` scope. */
-  readonly webhookEndpoints: ReadonlyArray<WebhookEndpoint>;
+  readonly webhookEndpoints?: Maybe<ReadonlyArray<WebhookEndpoint>>;
 };
 
 
@@ -3281,10 +3281,10 @@ export type MoneyTrendResolvers<ContextType = Context, ParentType extends Resolv
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   forgetCustomer?: Resolver<ResolversTypes['ForgetCustomerResult'], ParentType, ContextType, RequireFields<MutationForgetCustomerArgs, 'email'>>;
-  registerWebhookEndpoint?: Resolver<ResolversTypes['RegisteredWebhookEndpoint'], ParentType, ContextType, RequireFields<MutationRegisterWebhookEndpointArgs, 'input'>>;
-  removeWebhookEndpoint?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveWebhookEndpointArgs, 'id'>>;
-  replayWebhookDeadLetter?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
-  rotateWebhookSecret?: Resolver<ResolversTypes['RegisteredWebhookEndpoint'], ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
+  registerWebhookEndpoint?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRegisterWebhookEndpointArgs, 'input'>>;
+  removeWebhookEndpoint?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationRemoveWebhookEndpointArgs, 'id'>>;
+  replayWebhookDeadLetter?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
+  rotateWebhookSecret?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -3358,8 +3358,8 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   customers?: Resolver<ReadonlyArray<Maybe<ResolversTypes['Customer']>>, ParentType, ContextType, Partial<QueryCustomersArgs>>;
   me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   visitor?: Resolver<Maybe<ResolversTypes['Visitor']>, ParentType, ContextType, RequireFields<QueryVisitorArgs, 'anonymousId'>>;
-  webhookDeadLetters?: Resolver<ReadonlyArray<ResolversTypes['WebhookDeadLetter']>, ParentType, ContextType, RequireFields<QueryWebhookDeadLettersArgs, 'endpointId' | 'first'>>;
-  webhookEndpoints?: Resolver<ReadonlyArray<ResolversTypes['WebhookEndpoint']>, ParentType, ContextType>;
+  webhookDeadLetters?: Resolver<Maybe<ReadonlyArray<ResolversTypes['WebhookDeadLetter']>>, ParentType, ContextType, RequireFields<QueryWebhookDeadLettersArgs, 'endpointId' | 'first'>>;
+  webhookEndpoints?: Resolver<Maybe<ReadonlyArray<ResolversTypes['WebhookEndpoint']>>, ParentType, ContextType>;
 };
 
 export type ReachabilityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Reachability'] = ResolversParentTypes['Reachability']> = {

@@ -6,13 +6,14 @@ import { buildSchema, schemaSource } from '../../server/schema.ts';
 
 /**
  * Who answers a field. Upstreams fail on their own: commerce (the shop database), crm (HubSpot),
- * email (Mailchimp), web (the event warehouse), cache (the shared cache, for the mutations). The
+ * email (Mailchimp), web (the event warehouse), cache (the shared cache, for the mutations), push
+ * (where outgoing webhook endpoints and dead letters are kept: Redis when configured). The
  * others never fail by themselves: `request` is what the request brings (arguments, and the key a
  * customer was found by), `parent` is computed from the parent object with no call of its own,
  * `schema` is the SDL.
  */
-type Source = 'commerce' | 'crm' | 'email' | 'web' | 'cache' | 'request' | 'parent' | 'schema';
-const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache']);
+type Source = 'commerce' | 'crm' | 'email' | 'web' | 'cache' | 'push' | 'request' | 'parent' | 'schema';
+const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache', 'push']);
 
 /**
  * Every object type: `own` is the source of the object itself (what its parent value holds), and
@@ -20,9 +21,25 @@ const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache']);
  * once, so a new field fails this test until it is classified here.
  */
 const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, string>>> = {
-  Query: { own: 'request', request: 'customers _entities', commerce: 'customer me customerSegment', web: 'visitor', schema: '_service' },
+  Query: {
+    own: 'request',
+    request: 'customers _entities',
+    commerce: 'customer me customerSegment',
+    web: 'visitor',
+    schema: '_service',
+    push: 'webhookEndpoints webhookDeadLetters',
+  },
   // forgetCustomer reports each source's lookup or eviction failure as data (`failed`), not as errors.
-  Mutation: { own: 'cache', cache: 'forgetCustomer' },
+  Mutation: { own: 'cache', cache: 'forgetCustomer', push: 'registerWebhookEndpoint rotateWebhookSecret removeWebhookEndpoint replayWebhookDeadLetter' },
+  RegisteredWebhookEndpoint: { own: 'push', push: 'endpoint secret' },
+  WebhookEndpoint: { own: 'push', push: 'id url triggers selection scopes description createdAt secretRotatedAt disabledAt' },
+  WebhookDeadLetter: { own: 'push', push: 'id endpointId webhookId trigger customerId attempts reason failedAt' },
+  // An event is the change feed's; the customer in it is re-read from the shop. A segment change is
+  // sent only once the shop has said where the customer stands (decided before the event exists).
+  Subscription: { own: 'request', request: 'customerChanged segmentChanged triggerFired' },
+  CustomerChange: { own: 'request', commerce: 'customer', parent: 'customerId sources kinds receivedAt' },
+  SegmentChange: { own: 'request', commerce: 'customer', parent: 'segment membership currentSegment customerId sources kinds receivedAt' },
+  TriggerFired: { own: 'request', commerce: 'customer', parent: 'id trigger segment customerId at receivedAt' },
   ForgetCustomerResult: { own: 'cache', cache: 'email cacheKeysCleared cleared failed' },
   ForgetFailure: { own: 'cache', cache: 'source step code retryable' },
   _Service: { own: 'schema', schema: 'sdl' },
