@@ -58,10 +58,22 @@ export function serverSentEventsTransport(schema: GraphQLSchema, options: Transp
     }
     open.add(res);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), limits.keepAliveMs);
+    let measuring: NodeJS.Immediate | undefined;
     const finish = () => {
       clearInterval(keepAlive);
+      clearImmediate(measuring);
       open.delete(res);
       void body.return?.(undefined);
+    };
+    // Node holds a chunked response's writes (the socket corked) until the next tick, and a burst
+    // of events is written within one: what is still unsent once the socket has had its turn is
+    // what the client did not take.
+    const measure = () => {
+      measuring = undefined;
+      if (res.destroyed || res.writableLength <= limits.maxBufferedBytes) return;
+      options.onDropped('sse');
+      logger.warn({ subscriptions: { transport: 'sse', bufferedBytes: res.writableLength, limit: limits.maxBufferedBytes } }, 'slow subscriber dropped');
+      res.destroy();
     };
     res.once('close', finish);
     try {
@@ -69,12 +81,7 @@ export function serverSentEventsTransport(schema: GraphQLSchema, options: Transp
         if (!res.writable) break;
         // Never waits for the client: graphql-sse would queue the events unseen while it cannot write.
         res.write(chunk);
-        if (res.writableLength > limits.maxBufferedBytes) {
-          options.onDropped('sse');
-          logger.warn({ subscriptions: { transport: 'sse', bufferedBytes: res.writableLength, limit: limits.maxBufferedBytes } }, 'slow subscriber dropped');
-          res.destroy();
-          return;
-        }
+        if (res.writableLength > limits.maxBufferedBytes) measuring ??= setImmediate(measure);
       }
       res.end();
     } finally {

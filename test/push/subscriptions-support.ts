@@ -45,9 +45,16 @@ export class MemoryFeed implements ChangeFeed {
     return event;
   }
 
-  /** Resolves once `count` listeners are registered (a subscription listens once its operation has started). */
-  async until(count: number): Promise<void> {
-    while (this.listeners !== count) await sleep(5);
+  /**
+   * Resolves once `count` listeners are registered (a subscription listens once its operation has
+   * started); fails after `timeoutMs` saying how many there are, rather than waiting out the test.
+   */
+  async until(count: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.listeners !== count) {
+      if (Date.now() > deadline) throw new Error(`Expected ${count} feed listeners, ${this.listeners} after ${timeoutMs} ms.`);
+      await sleep(5);
+    }
   }
 }
 

@@ -134,13 +134,14 @@ describe('slow clients', () => {
   it('drops a WebSocket client that stops reading, instead of buffering for it', async () => {
     const before = dropped.websocket;
     const socket = await rawWebSocket(server.url, bearer('personalization'), TRIGGERS);
+    // Listened for before anything can close it: an event emitted before its listener is never seen.
+    const closing = once(socket, 'close');
     await feed.until(1);
     socket.pause();
     const sent = await flood(() => dropped.websocket > before);
     expect(dropped.websocket).toBe(before + 1);
     expect(sent).toBeLessThan(5000);
     expect(server.logs.filter((line) => line.includes('slow subscriber dropped') && line.includes('"transport":"websocket"'))).toHaveLength(1);
-    const closing = once(socket, 'close');
     socket.resume();
     const [code] = (await closing) as [number];
     // The close frame (1013) when it got through after the backlog, else the cut connection (1006).
@@ -151,15 +152,36 @@ describe('slow clients', () => {
   it('drops an SSE client that stops reading', async () => {
     const before = dropped.sse;
     const res = await rawEventStream(server.url, bearer('personalization'), TRIGGERS);
+    // Listened for before anything can cut it: the client may see the cut while it is not reading
+    // (its response then closes at once), and an event emitted before its listener is never seen.
+    const aborted = new Promise<boolean>((resolve) => res.once('close', () => resolve(!res.complete)));
+    res.on('error', () => undefined);
     await feed.until(1);
     res.pause();
-    await flood(() => dropped.sse > before);
+    const sent = await flood(() => dropped.sse > before);
     expect(dropped.sse).toBe(before + 1);
-    // The connection was cut: the response ends aborted.
-    const closed = new Promise((resolve) => res.once('close', resolve));
-    res.on('error', () => undefined);
+    expect(sent).toBeLessThan(5000);
+    expect(server.logs.filter((line) => line.includes('slow subscriber dropped') && line.includes('"transport":"sse"'))).toHaveLength(1);
     res.resume();
-    await closed;
+    // The connection was cut: the response ends aborted, never completed.
+    expect(await aborted).toBe(true);
+    await feed.until(0);
+  });
+
+  it('keeps an SSE client that reads, through a burst larger than its limit', async () => {
+    const before = dropped.sse;
+    const res = await rawEventStream(server.url, bearer('personalization'), TRIGGERS);
+    res.on('error', () => undefined);
+    let text = '';
+    res.on('data', (chunk) => (text += String(chunk)));
+    const events = () => text.split('event: next').length - 1;
+    await feed.until(1);
+    // Written within one tick, before the socket has had a turn: half again the limit.
+    for (let i = 0; i < 12; i++) feed.trigger('CART_ABANDONED', '3', undefined, `${i}:${'x'.repeat(8192)}`);
+    while (events() < 12 && !res.destroyed) await sleep(5);
+    expect(events()).toBe(12);
+    expect(dropped.sse).toBe(before);
+    res.destroy();
     await feed.until(0);
   });
 });
