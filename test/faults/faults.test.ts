@@ -13,10 +13,12 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { personAt } from '../../sandbox/demo/people.ts';
 import type { SourceName } from '../../sources/errors.ts';
 import { analyze, recovery, type Criteria } from './analysis.ts';
 import { FAULTS, type Fault } from './catalog.ts';
 import { Load, postQuery, presentSources } from './load.ts';
+import { PUSH_PARTS, PushProbe, type PushStep, type PushSubject, type PushTarget } from './push.ts';
 import { markdown, writeResults, type CellResult } from './report.ts';
 import { presentParts, PROBE_PARTS, probeProblems, probeVisitors } from './visitors.ts';
 import { startFaultWorld, SUITE_SETTINGS, type FaultServer, type FaultWorld } from './world.ts';
@@ -40,6 +42,13 @@ const CRITERIA: Criteria = {
   maxRecoveryMs: MAX_RECOVERY_MS,
   maxHeapGrowthMb: 16,
 };
+/** A pushed change must reach the push probe within this, from the change (a resolution, then the subscriber's selection, each within the budget). */
+const PUSH_BOUND_MS = 2 * Number(SUITE_SETTINGS.REQUEST_BUDGET_MS) + CRITERIA.latencyMarginMs;
+/**
+ * A signal that needs the faulty source must be counted within this: the hub's resolution budget
+ * (5 s), after any trigger evaluation of the change before it (TRIGGER_READ_TIMEOUT_MS, 5 s).
+ */
+const PUSH_SIGNAL_BOUND_MS = 10_000 + CRITERIA.latencyMarginMs;
 /** Heap growth (after GC) allowed from the first cell to the last. */
 const HEAP_GROWTH_MB = 64;
 
@@ -71,6 +80,10 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
   let visitorBaseline = new Set<string>();
   let browsers = { unlinked: '', linked: '' };
   const visitorProbes: Array<{ fault: string; problems: string[] }> = [];
+  /** The push probe's subject, the parts a healthy server pushes for it, and what each fault's probe found. */
+  let pushSubject: PushSubject | undefined;
+  let pushBaseline = new Set<string>();
+  const pushProbes: Array<{ fault: string; problems: string[]; detail: string[] }> = [];
   const cells: CellResult[] = [];
   const notes: string[] = [];
   const crashes = { unhandledRejections: 0, uncaughtExceptions: 0, first: [] as string[] };
@@ -128,6 +141,25 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
         browsers = { unlinked: world.browsers.unlinked[i] ?? world.browsers.unlinked[0]!, linked: world.browsers.linked[i]! };
         visitorBaseline = presentParts((await probeVisitors(server.url, browsers, 10_000)).body);
       }
+      // The first customer in every source whose pushed change a healthy server answers in full.
+      const candidates = world.emails.map((_, index) => personAt(world!.world, index)).filter((person) => person.customerId && person.crm && person.emailMarketing);
+      for (const person of candidates.slice(0, 5)) {
+        if (baseline.get(person.email)?.size !== 4) continue;
+        const anonymousId = await linkedBrowser(String(person.customerId));
+        if (!anonymousId) continue;
+        const subject = { customerId: String(person.customerId), contactId: person.crm!.contactId, anonymousId };
+        const probe = await PushProbe.open(pushTarget(server), subject);
+        try {
+          const step = await probe.during([], new Set(), PUSH_BOUND_MS, PUSH_SIGNAL_BOUND_MS);
+          if (step.problems.length === 0 && step.present.size === PUSH_PARTS.length) {
+            [pushSubject, pushBaseline] = [subject, step.present];
+            break;
+          }
+          notes.push(`Push probe candidate ${subject.customerId} passed over: ${[...step.problems, ...step.detail].join('; ')}.`);
+        } finally {
+          await probe.close();
+        }
+      }
     } finally {
       await server.close();
     }
@@ -150,6 +182,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
           `"others answered": responses where every field of every source not under fault (and not reading through it: \`web\` and \`id\` read by the shop's id, so they are excused while the shop database fails) answered, over every response of the run. "typed errors": responses whose every error has code SOURCE_UNAVAILABLE, SOURCE_TIMEOUT or RATE_LIMITED and names a faulty source. Target 100% for both.`,
           `Latency: every response must end within budget + ${CRITERIA.latencyMarginMs} ms. Calls: upstream requests (SQL statements, HTTP requests) the faulty source received while the fault was in force, and the upstream batch calls the server made (in brackets); the bound is test/faults/catalog.ts callBound (breaker failures + calls in flight before the breaker can know + one probe per cool-down, times one call's attempts; for a partial fault or one the source absorbed, two calls per family per request). Recovery: from the fault's removal to the first of ${CRITERIA.recoveredStreak}+ complete answers in a row; bound = cool-down + Retry-After + budget + ${CRITERIA.recoverySlackMs} ms.`,
           `Visitor probe (issue 12): once per fault, at its start, a never-identified browser's profile and a linked customer's are asked for beside the load; every part the healthy server answered that needs no faulty source must answer, every error must be typed and name a faulty source, and the answer must end within budget + ${CRITERIA.latencyMarginMs} ms. ${visitorSummary()}`,
+          `Push probe (issue 14): once per lasting fault, a graphql-ws subscriber on \`customerChanged\` (commerce purchases, crm lifecycleStage, emailMarketing status, web sessionCount) opened before the fault; during it, a change through each path that needs no faulty source (an intake event by user id, a shop row change through NOTIFY; none when the shop is faulty) must reach it within ${PUSH_BOUND_MS} ms with every part that needs no faulty source answered and typed errors naming a faulty source; a signal whose resolution needs the faulty source (shop: intake by user id; warehouse: intake by anonymous id; HubSpot: a contact webhook; Mailchimp: none needs it) must be counted failed by the hub (or resolved from the cache and delivered) within ${PUSH_SIGNAL_BOUND_MS} ms; after recovery the same subscription must deliver a change in full, and it must never error or complete. ${pushSummary()}`,
           `"complete before fault": complete, error-free answers in the ${WARM_MS} ms before the fault (a control: below 100%, the machine is too loaded for the budget, and timeouts of healthy sources in that cell are noise rather than containment failures).`,
           `"refuse" for the SQL sources closes a TCP proxy in front of that source's database (both share the suite's cluster); "hang" holds every byte through it. The cluster restart and stop hit both SQL sources. 500s, 429s and malformed bodies apply to the HTTP sources only; lost tables and columns to the SQL sources only.`,
           `Heap growth: used heap after GC, with the cell's server running, after recovery minus before the fault (at most ${CRITERIA.maxHeapGrowthMb} MB). Across the suite: ${firstHeapMb.toFixed(0)} MB before the first fault, ${heapMb().toFixed(0)} MB at the end, with ${cells.length} servers started and closed${gc ? '' : ' (no gc(): loose)'}. Unhandled rejections ${crashes.unhandledRejections}, uncaught exceptions ${crashes.uncaughtExceptions}.`,
@@ -168,6 +201,11 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     expect([...visitorBaseline].sort()).toEqual([...PROBE_PARTS].sort());
   });
 
+  it('pushes a change of a customer to a subscriber with every source answered when nothing is wrong', () => {
+    expect(pushSubject, 'a customer in every source whose pushed change is answered in full').toBeDefined();
+    expect([...pushBaseline].sort()).toEqual([...PUSH_PARTS].sort());
+  });
+
   it('answers every customer from every source when nothing is wrong', () => {
     expect(baseline.size, 'customers answered without any error by a healthy server').toBe(CUSTOMERS);
     const present = (source: SourceName) => [...baseline.values()].filter((sources) => sources.has(source)).length;
@@ -182,7 +220,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     const name = cellName(fault);
     // A failed cell runs once more on a fresh server: a neighbour on a shared machine can make a
     // healthy source miss the budget once, while a containment bug fails both runs. Both are listed.
-    it(name, { retry: 1, timeout: 40_000 }, async () => {
+    it(name, { retry: 1, timeout: 60_000 }, async () => {
       const cell = await runCell(fault);
       cells.push(cell);
       const bound = budgetMs + CRITERIA.latencyMarginMs;
@@ -200,6 +238,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       expect.soft(cell.heapGrowthMb, 'heap growth (after GC) from before the fault to after recovery, MB').toBeLessThan(CRITERIA.maxHeapGrowthMb);
       expect.soft(cell.afterRecovery, 'what must hold again after recovery (server alive, cache in use)').toEqual([]);
       if (!fault.transient) expect.soft(visitorProbes.findLast((probe) => probe.fault === name)?.problems, 'the visitor probe under this fault').toEqual([]);
+      if (!fault.transient) expect.soft(pushProbes.findLast((probe) => probe.fault === name)?.problems, 'the push probe under this fault and after it').toEqual([]);
     });
   }
 
@@ -208,6 +247,48 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     expect(crashes.unhandledRejections + crashes.uncaughtExceptions).toBe(0);
     expect(heapMb() - firstHeapMb).toBeLessThan(gc ? HEAP_GROWTH_MB : HEAP_GROWTH_MB * 4);
   });
+
+  function pushSummary(): string {
+    if (pushProbes.length === 0) return 'No probe ran.';
+    const failed = pushProbes.filter((probe) => probe.problems.length > 0);
+    const each = pushProbes.map((probe) => `${probe.fault.replace(/^.*\((.*)\)$/, '$1')}: ${[...probe.detail, ...probe.problems.map((problem) => `FAIL ${problem}`)].join(', ')}`);
+    return `${failed.length === 0 ? `All ${pushProbes.length} probes held` : `${failed.length} of ${pushProbes.length} probes failed`}. ${each.join(' | ')}.`;
+  }
+
+  /** What the push probe needs of a server: its URL, the hub's signal counts, and a change of a shop row that bypasses the fault proxy. */
+  function pushTarget(server: FaultServer): PushTarget {
+    return {
+      url: server.url,
+      counts: server.push.counts,
+      async touchShop(customerId) {
+        const client = await world!.admin('shop');
+        try {
+          // A change and its undoing in one transaction: one NOTIFY, and the row as it was.
+          await client.query('BEGIN');
+          await client.query(`UPDATE customers SET first_name = first_name || '~' WHERE id = $1`, [customerId]);
+          await client.query(`UPDATE customers SET first_name = left(first_name, -1) WHERE id = $1`, [customerId]);
+          await client.query('COMMIT');
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  /** A browser identified as this customer alone (resolving it needs the warehouse). */
+  async function linkedBrowser(customerId: string): Promise<string | undefined> {
+    const client = await world!.admin('warehouse');
+    try {
+      const { rows } = await client.query<{ anonymous_id: string }>(
+        `SELECT anonymous_id FROM web.identifies i WHERE user_id = $1
+          AND NOT EXISTS (SELECT 1 FROM web.identifies o WHERE o.anonymous_id = i.anonymous_id AND o.user_id <> i.user_id) LIMIT 1`,
+        [customerId],
+      );
+      return rows[0]?.anonymous_id;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
 
   function visitorSummary(): string {
     const failed = visitorProbes.filter((probe) => probe.problems.length > 0);
@@ -230,7 +311,10 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     const batches = { before: { ...server.batchCalls }, after: { ...server.batchCalls } };
     const afterRecovery: string[] = [];
     const heap = { before: NaN, after: NaN };
+    let push: { probe: PushProbe; during?: Promise<PushStep> } | undefined;
     try {
+      // Opened before the fault, so that it must stay open through it.
+      if (!fault.transient && pushSubject) push = { probe: await PushProbe.open(pushTarget(server), pushSubject) };
       await load.until(WARM_MS);
       heap.before = heapMb();
       received.before = w.received();
@@ -242,7 +326,9 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
         // A restart ends by itself, so only lasting faults are probed: from their start, before
         // any breaker knows.
         const probe = probeVisitors(server.url, browsers, budgetMs + 10_000);
+        if (push) push.during = push.probe.during(fault.faulty, pushBaseline, PUSH_BOUND_MS, PUSH_SIGNAL_BOUND_MS);
         await load.until(marks.injectedAt + FAULT_MS);
+        await push?.during;
         const problems = probeProblems(await probe, visitorBaseline, fault.faulty, budgetMs + CRITERIA.latencyMarginMs);
         visitorProbes.push({ fault: cellName(fault), problems });
       }
@@ -261,9 +347,14 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
         () => false,
       );
       if (!alive) afterRecovery.push('server not alive');
+      if (push?.during) {
+        const [during, after] = [await push.during, await push.probe.after(pushBaseline, PUSH_BOUND_MS)];
+        pushProbes.push({ fault: cellName(fault), problems: [...during.problems, ...after.problems.map((problem) => `after: ${problem}`)], detail: during.detail });
+      }
       const broken = await fault.recovered?.(w);
       if (broken) afterRecovery.push(broken);
     } finally {
+      await push?.probe.close().catch(() => undefined);
       await load.stop();
       if (current.fault) await current.fault.remove(w).catch(() => undefined);
       await server.close();

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import type { FamilyObserver } from '../../cache/family.ts';
+import { setupNotify } from '../../push/shop/setup.ts';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { seedShop } from '../../sandbox/demo/shop.ts';
 import { seedWarehouse } from '../../sandbox/demo/warehouse.ts';
@@ -15,6 +16,7 @@ import type { Queryable } from '../../sources/commerce/index.ts';
 import type { SourceName } from '../../sources/errors.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { TcpProxy } from './proxy.ts';
+import { PUSH_SETTINGS, startFaultPush, type FaultPush } from './push.ts';
 import { startRedis, type OwnRedis } from './redis.ts';
 
 const TOKEN = 'pat-faults-0000000000000000';
@@ -79,6 +81,8 @@ export interface FaultServer {
   readonly batchCalls: Counts;
   /** The last warn/error log lines (at most 200). */
   readonly logs: string[];
+  /** Push as main.ts starts it (test/faults/push.ts): the hub's signal outcomes so far. */
+  readonly push: Pick<FaultPush, 'counts'>;
   close(): Promise<void>;
 }
 
@@ -122,6 +126,8 @@ export async function startFaultWorld(customers: number): Promise<FaultWorld> {
     let browsers: FaultWorld['browsers'];
     try {
       await Promise.all([seedShop(shop, world), seedWarehouse(warehouse, world, { schema: 'web', historyDays: 30 })]);
+      // The shop's NOTIFY triggers, as `npm run push:setup -- notify` installs them.
+      await setupNotify(shop);
       browsers = await probeBrowsers(warehouse);
     } finally {
       await Promise.all([shop.end(), warehouse.end()]);
@@ -168,6 +174,7 @@ async function startFaultServer(parts: {
   const { proxies, statements } = parts;
   const config = loadConfig({
     ...SUITE_SETTINGS,
+    ...PUSH_SETTINGS,
     DATABASE_URL: `postgres://postgres@127.0.0.1:${proxies.commerce.port}/shop`,
     ANALYTICS_DATABASE_URL: `postgres://postgres@127.0.0.1:${proxies.web.port}/warehouse`,
     REDIS_URL: parts.redis.url,
@@ -222,8 +229,10 @@ async function startFaultServer(parts: {
   // tiers are not waited for; here they are, so that no fault meets a server still starting).
   const commerceLog = logger.child({ source: 'commerce' });
   await Promise.all([sources.commerce.rfm.start(commerceLog), sources.commerce.clv.start(commerceLog), sources.commerce.priceTiers.start(commerceLog)]);
+  const push = await startFaultPush(config, upstreams, logger);
   const server = await startServer(
     {
+      ...push.serverOptions,
       upstreams,
       budgetMs: config.REQUEST_BUDGET_MS,
       logger,
@@ -243,12 +252,14 @@ async function startFaultServer(parts: {
     config,
     batchCalls,
     logs,
+    push,
     async close() {
       if (closed) return;
       closed = true;
       // In main.ts's shutdown order; each step bounded, so a wedged one cannot hold the suite.
       const bounded = (step: Promise<unknown>) => Promise.race([step.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
       await bounded(server.stop());
+      await bounded(push.stop());
       for (const keeper of [sources.commerce.rfm, sources.commerce.clv, sources.commerce.priceTiers]) keeper.stop();
       await bounded(sources.crm.close());
       await bounded(upstreams.store?.close() ?? Promise.resolve());
