@@ -141,5 +141,7 @@ CREATE INDEX IF NOT EXISTS tracks_anonymous_identified_idx ON :"schema".tracks (
 -- How current the warehouse is (loadStatus): max() of each is one end of its index.
 CREATE INDEX IF NOT EXISTS pages_received_idx ON :"schema".pages (received_at);
 CREATE INDEX IF NOT EXISTS tracks_received_idx ON :"schema".tracks (received_at);
+-- The people of a load (push's warehouse poll) are a range of received_at in each table.
+CREATE INDEX IF NOT EXISTS identifies_received_idx ON :"schema".identifies (received_at);
 CREATE INDEX IF NOT EXISTS pages_loaded_idx ON :"schema".pages (uuid_ts);
 CREATE INDEX IF NOT EXISTS tracks_loaded_idx ON :"schema".tracks (uuid_ts);

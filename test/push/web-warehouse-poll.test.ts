@@ -107,7 +107,7 @@ describe('warehouse poll', () => {
     expect(h.signals[3]).toMatchObject({ subject: { customerId: '1' }, at: at(3).toISOString() });
   });
 
-  it('reads a load of pages and tracks through their received_at indexes', async () => {
+  it('reads a load of pages, tracks and identifies through their received_at indexes', async () => {
     const h = await harness();
     await start(h);
     await h.fixture.page({ userId: '3' }, at(1));
@@ -116,6 +116,7 @@ describe('warehouse poll', () => {
     const plan = await planWithoutSeqScan(db.pool, { text, values: [at(0), at(2), '', 10] });
     expect(indexUse(plan, 'pages')).toEqual({ indexes: ['pages_received_idx'], sequential: false });
     expect(indexUse(plan, 'tracks')).toEqual({ indexes: ['tracks_received_idx'], sequential: false });
+    expect(indexUse(plan, 'identifies')).toEqual({ indexes: ['identifies_received_idx'], sequential: false });
   });
 
   it('names its signals alike on every replica that sees the same load', async () => {
