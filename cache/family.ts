@@ -224,7 +224,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
       return keys.map(() => undefined);
     });
     const now = Date.now();
-    const out: Array<R | Error> = new Array(keys.length);
+    const out = new Array<R | Error>(keys.length);
     const misses: number[] = [];
     const stale: K[] = [];
     let cached = 0;

@@ -52,7 +52,7 @@ export function splitFamily<K, R>(isCached: (key: K) => boolean, cached: Family<
     const toCache: number[] = [];
     const toLive: number[] = [];
     keys.forEach((key, i) => (isCached(key) ? toCache : toLive).push(i));
-    const out: Array<R | Error> = new Array(keys.length);
+    const out = new Array<R | Error>(keys.length);
     const run = async (family: Family<K, R>, positions: readonly number[]) => {
       if (positions.length === 0) return;
       const values = await family(

@@ -1,8 +1,32 @@
+import type { ArgumentCheck } from '../server/argument-checks.ts';
 import type { Settings } from '../server/context.ts';
 import type { RfmSegment, SegmentPageKey } from '../sources/commerce/model.ts';
 import { decodeCustomerCursor, decodeOrderCursor } from './cursors.ts';
 import { EmailActivityType, toSource } from './enums.ts';
 import { badUserInput } from './errors.ts';
+import type {
+  AffinitiesCategoriesArgs,
+  AnonymousVisitorLocationArgs,
+  AnonymousVisitorWebArgs,
+  CommerceProfileOrdersArgs,
+  CrmContactPropertiesArgs,
+  CustomerLocationArgs,
+  CustomerWebArgs,
+  EmailMarketingActivityArgs,
+  PurchasesTopCategoriesArgs,
+  QueryCustomerArgs,
+  QueryCustomerSegmentArgs,
+  QueryCustomersArgs,
+  QueryVisitorArgs,
+  TraitsAffinitiesArgs,
+  TraitsChannelArgs,
+  TraitsDiscountSensitivityArgs,
+  TraitsEngagementTrendArgs,
+  TraitsPredictedValueArgs,
+  WebBehaviourRecentlyViewedProductsArgs,
+  WebBehaviourSearchesArgs,
+  WebBehaviourTopCategoriesArgs,
+} from './generated/types.ts';
 
 type EmailActivityTypeName = keyof typeof EmailActivityType;
 
@@ -190,30 +214,42 @@ export function entityRepresentations(args: { representations?: readonly unknown
   });
 }
 
-type Args = Record<string, any>;
+/**
+ * A check over the arguments of the field at its coordinate, as graphql-js coerced them
+ * (getArgumentValues) against the schema: what that field's generated `Args` type describes, the
+ * contract graphql-js itself gives a resolver through GraphQLFieldResolver's TArgs. The callers
+ * hold the coerced values as a plain map, so the one assertion is here, and `argumentChecks`
+ * pairs each coordinate with its own field's type.
+ */
+function check<TArgs extends Record<string, unknown>>(parse: (args: TArgs, settings: Settings) => unknown): ArgumentCheck {
+  return (args, settings) => parse(args as TArgs, settings);
+}
+
+/** The arguments of Federation's `_entities`, which it adds without SDL of ours, so without a generated type. */
+type EntitiesArgs = { representations?: readonly unknown[] | null };
 
 /** The checks run before execution, by schema coordinate. */
-export const argumentChecks: Record<string, (args: Args, settings: Settings) => unknown> = {
-  'Query.customer': (args) => customerKey(args),
-  'Query._entities': (args) => entityRepresentations(args),
-  'Query.customers': (args) => customersKeys(args),
-  'Query.customerSegment': (args, settings) => segmentKey(args, settings),
-  'CommerceProfile.orders': (args) => orderPageArgs(args),
-  'Purchases.topCategories': (args) => pageSize(args.first, 10),
-  'CrmContact.properties': (args, settings) => crmPropertyNames(args.names, settings.crmProperties),
-  'EmailMarketing.activity': (args) => emailActivityArgs(args.first, args.types),
-  'Query.visitor': (args) => anonymousId(args.anonymousId, 'anonymousId'),
-  'Customer.web': (args) => webDays(args.days),
-  'Customer.location': (args) => webDays(args.days),
-  'AnonymousVisitor.web': (args) => webDays(args.days),
-  'AnonymousVisitor.location': (args) => webDays(args.days),
-  'Traits.predictedValue': (args) => predictionDays(args.days),
-  'Traits.discountSensitivity': (args) => discountDays(args.days),
-  'Traits.channel': (args) => channelDays(args.days),
-  'Traits.engagementTrend': (args) => trendDays(args.days),
-  'Traits.affinities': (args) => affinityDays(args.days),
-  'Affinities.categories': (args) => affinityCategories(args.first),
-  'WebBehaviour.recentlyViewedProducts': (args) => webListArgs(args),
-  'WebBehaviour.topCategories': (args) => webListArgs(args),
-  'WebBehaviour.searches': (args) => webListArgs(args),
+export const argumentChecks: Record<string, ArgumentCheck> = {
+  'Query.customer': check<QueryCustomerArgs>(customerKey),
+  'Query._entities': check<EntitiesArgs>(entityRepresentations),
+  'Query.customers': check<QueryCustomersArgs>(customersKeys),
+  'Query.customerSegment': check<QueryCustomerSegmentArgs>(segmentKey),
+  'CommerceProfile.orders': check<CommerceProfileOrdersArgs>(orderPageArgs),
+  'Purchases.topCategories': check<PurchasesTopCategoriesArgs>((args) => pageSize(args.first, 10)),
+  'CrmContact.properties': check<CrmContactPropertiesArgs>((args, settings) => crmPropertyNames(args.names, settings.crmProperties)),
+  'EmailMarketing.activity': check<EmailMarketingActivityArgs>((args) => emailActivityArgs(args.first, args.types)),
+  'Query.visitor': check<QueryVisitorArgs>((args) => anonymousId(args.anonymousId, 'anonymousId')),
+  'Customer.web': check<CustomerWebArgs>((args) => webDays(args.days)),
+  'Customer.location': check<CustomerLocationArgs>((args) => webDays(args.days)),
+  'AnonymousVisitor.web': check<AnonymousVisitorWebArgs>((args) => webDays(args.days)),
+  'AnonymousVisitor.location': check<AnonymousVisitorLocationArgs>((args) => webDays(args.days)),
+  'Traits.predictedValue': check<TraitsPredictedValueArgs>((args) => predictionDays(args.days)),
+  'Traits.discountSensitivity': check<TraitsDiscountSensitivityArgs>((args) => discountDays(args.days)),
+  'Traits.channel': check<TraitsChannelArgs>((args) => channelDays(args.days)),
+  'Traits.engagementTrend': check<TraitsEngagementTrendArgs>((args) => trendDays(args.days)),
+  'Traits.affinities': check<TraitsAffinitiesArgs>((args) => affinityDays(args.days)),
+  'Affinities.categories': check<AffinitiesCategoriesArgs>((args) => affinityCategories(args.first)),
+  'WebBehaviour.recentlyViewedProducts': check<WebBehaviourRecentlyViewedProductsArgs>(webListArgs),
+  'WebBehaviour.topCategories': check<WebBehaviourTopCategoriesArgs>(webListArgs),
+  'WebBehaviour.searches': check<WebBehaviourSearchesArgs>(webListArgs),
 };

@@ -17,7 +17,7 @@ function treeOf(list: string): PathTree {
       const existing = node.get(part);
       if (existing === true) return;
       if (i === parts.length - 1) return void node.set(part, true);
-      const next = existing ?? new Map();
+      const next = existing ?? new Map<string, PathTree | true>();
       node.set(part, next);
       node = next;
     });

@@ -55,16 +55,23 @@ export function declaredCosts(schema: GraphQLSchema): ReadonlyMap<string, FieldC
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) && !isInterfaceType(type)) continue;
     for (const field of Object.values(type.getFields())) {
-      const args = (name: string): Record<string, any> | undefined => {
+      const at = `${type.name}.${field.name}`;
+      const args = (name: string): Record<string, unknown> | undefined => {
         const directive = field.astNode?.directives?.find((d) => d.name.value === name);
         return directive && Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value)]));
       };
       const [cost, listSize, batched] = [args('cost'), args('listSize'), args('batchedCost')];
       if (!cost && !listSize && !batched) continue;
-      found.set(`${type.name}.${field.name}`, {
-        ...(cost && { weight: cost.weight }),
-        ...(listSize && { listSize: { slicingArguments: listSize.slicingArguments ?? [], sizedFields: listSize.sizedFields ?? [], assumedSize: listSize.assumedSize } }),
-        ...(batched && { batched: { weight: batched.weight, keysPerCall: batched.keysPerCall } }),
+      found.set(at, {
+        ...(cost && { weight: int(cost.weight, `${at} @cost(weight:)`) }),
+        ...(listSize && {
+          listSize: {
+            slicingArguments: names(listSize.slicingArguments, `${at} @listSize(slicingArguments:)`),
+            sizedFields: names(listSize.sizedFields, `${at} @listSize(sizedFields:)`),
+            assumedSize: listSize.assumedSize == null ? undefined : int(listSize.assumedSize, `${at} @listSize(assumedSize:)`),
+          },
+        }),
+        ...(batched && { batched: { weight: int(batched.weight, `${at} @batchedCost(weight:)`), keysPerCall: int(batched.keysPerCall, `${at} @batchedCost(keysPerCall:)`) } }),
       });
     }
   }
@@ -72,6 +79,23 @@ export function declaredCosts(schema: GraphQLSchema): ReadonlyMap<string, FieldC
   costs = found;
   declared.set(schema, costs);
   return costs;
+}
+
+// SDL validation checks that a directive's required arguments are given, not that their literals
+// have the declared types; a cost read from a mistyped one could be NaN, which `cost > maxCost`
+// never refuses (limits.ts). So a mistyped declaration fails the request instead.
+
+/** A directive argument the definition types `Int`. */
+function int(value: unknown, at: string): number {
+  if (typeof value !== 'number') throw new Error(`${at}: expected an Int, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** A directive argument the definition types `[String!]`; none when not given. */
+function names(value: unknown, at: string): readonly string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((name): name is string => typeof name === 'string')) throw new Error(`${at}: expected a list of names, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 export interface CostOptions {

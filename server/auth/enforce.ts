@@ -1,6 +1,6 @@
 import { defaultFieldResolver, GraphQLError, isObjectType, type GraphQLField, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../../resolvers/errors.ts';
-import type { AnonymousVisitorOfRecord, CustomerOfRecord } from '../../resolvers/models.ts';
+import type { CrmProperty } from '../../resolvers/generated/types.ts';
 import type { Context } from '../context.ts';
 import { guardPropertyValue, PROPERTY_VALUE } from './crm-properties.ts';
 import { mask } from './masking.ts';
@@ -19,10 +19,20 @@ import { isBoundScope, Scope, type BoundScope, type Principal } from './scopes.t
 interface Binding {
   readonly type: string;
   readonly own: (principal: Principal) => string | null;
-  readonly keyOf: (parent: any) => string | null;
-  readonly roots: Record<string, (args: Record<string, any>, own: string) => boolean>;
+  /** The key of an object of `type`, as its fields receive it (their parent, a model of resolvers/models.ts); null when it has none. */
+  readonly keyOf: (parent: unknown) => string | null;
+  readonly roots: Record<string, (args: Args, own: string) => boolean>;
   readonly message: string;
 }
+
+/** A field's arguments as graphql-js coerced them; each reader narrows the ones it uses. */
+type Args = Record<string, unknown>;
+
+/**
+ * A field's resolver as this file wraps it. The parent is whatever the parent field's resolver
+ * returned (graphql-js types it `any`); the wrappers read it only through a binding's `keyOf`.
+ */
+type Resolver = GraphQLFieldResolver<unknown, Context, Args>;
 
 const SELF_TYPE = 'Customer';
 
@@ -30,7 +40,8 @@ const BINDINGS: Record<BoundScope, Binding> = {
   [Scope.Self]: {
     type: SELF_TYPE,
     own: (principal) => principal.customerId,
-    keyOf: (customer: CustomerOfRecord | null | undefined) => (customer?.id == null ? null : String(customer.id)),
+    // A CustomerOfRecord, whose id is null when the shop database failed.
+    keyOf: (customer) => (isRecord(customer) && customer.id != null ? String(customer.id) : null),
     roots: {
       'Query.me': () => true,
       'Query.customer': (args, own) => args.id != null && String(args.id) === own,
@@ -41,7 +52,8 @@ const BINDINGS: Record<BoundScope, Binding> = {
   [Scope.Visitor]: {
     type: 'AnonymousVisitor',
     own: (principal) => principal.anonymousId,
-    keyOf: (visitor: AnonymousVisitorOfRecord | null | undefined) => visitor?.record?.anonymousId ?? null,
+    // An AnonymousVisitorOfRecord.
+    keyOf: (visitor) => (isRecord(visitor) && isRecord(visitor.record) && typeof visitor.record.anonymousId === 'string' ? visitor.record.anonymousId : null),
     roots: {
       'Query.visitor': (args, own) => args.anonymousId != null && String(args.anonymousId) === own,
     },
@@ -63,9 +75,10 @@ const UNGUARDED = new Set(['Query._service']);
 
 /**
  * Fields whose access depends on which value an object holds, decided in code per object: the
- * CRM properties configured as direct identifiers (crm-properties.ts).
+ * CRM properties configured as direct identifiers (crm-properties.ts). Typed for the parent of the
+ * one such field so far, a CrmProperty; a guard on another type's field widens this to a union.
  */
-const VALUE_GUARDS: Record<string, (resolve: GraphQLFieldResolver<any, Context>) => GraphQLFieldResolver<any, Context>> = {
+const VALUE_GUARDS: Record<string, (resolve: GraphQLFieldResolver<CrmProperty, Context>) => GraphQLFieldResolver<CrmProperty, Context>> = {
   [PROPERTY_VALUE]: guardPropertyValue,
 };
 
@@ -83,21 +96,30 @@ export function effectivePolicy(schema: GraphQLSchema, type: GraphQLObjectType, 
  * `null` at a position: a key that cannot name the bound customer (an email, another type).
  */
 interface Itemized {
-  keys(args: Record<string, any>): ReadonlyArray<string | null>;
+  keys(args: Args): ReadonlyArray<string | null>;
   /** The arguments narrowed to the given positions, for the field's own resolver. */
-  narrow(args: Record<string, any>, positions: readonly number[]): Record<string, any>;
+  narrow(args: Args, positions: readonly number[]): Args;
 }
 
 const ITEMIZED: Record<string, Itemized> = {
   'Query.customers': {
-    keys: (args) => (args.ids ? args.ids.map(String) : (args.emails ?? []).map(() => null)),
-    narrow: (args, positions) => ({ ids: positions.map((i) => args.ids[i]) }),
+    keys: (args) => (Array.isArray(args.ids) ? args.ids.map(String) : listOf(args.emails).map(() => null)),
+    narrow: (args, positions) => ({ ids: pick(listOf(args.ids), positions) }),
   },
   'Query._entities': {
-    keys: (args) => (args.representations ?? []).map((r: Record<string, unknown>) => (r.__typename === SELF_TYPE && r.id != null ? String(r.id) : null)),
-    narrow: (args, positions) => ({ ...args, representations: positions.map((i) => args.representations[i]) }),
+    keys: (args) => listOf(args.representations).map((r) => (isRecord(r) && r.__typename === SELF_TYPE && r.id != null ? String(r.id) : null)),
+    narrow: (args, positions) => ({ ...args, representations: pick(listOf(args.representations), positions) }),
   },
 };
+
+/** A list argument's items; none when it is not given. */
+function listOf(value: unknown): readonly unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function pick(list: readonly unknown[], positions: readonly number[]): unknown[] {
+  return positions.map((i) => list[i]);
+}
 
 interface Rule {
   readonly coordinate: string;
@@ -163,7 +185,7 @@ function access(rule: Rule, principal: Principal): Access {
   return { kind: masked ? 'masked' : 'full' };
 }
 
-function guarded(rule: Rule, resolve: GraphQLFieldResolver<any, Context>): GraphQLFieldResolver<any, Context> {
+function guarded(rule: Rule, resolve: Resolver): Resolver {
   const itemized = ITEMIZED[rule.coordinate];
   const boundType = BOUND_TYPES.has(rule.type);
   return (parent, args, context, info) => {
@@ -193,7 +215,8 @@ function guarded(rule: Rule, resolve: GraphQLFieldResolver<any, Context>): Graph
       }
     }
     audit.fields.add(rule.coordinate);
-    if (rule.type === SELF_TYPE && parent?.id != null) audit.customers.add(String(parent.id));
+    const customer = rule.type === SELF_TYPE ? BINDINGS[Scope.Self].keyOf(parent) : null;
+    if (customer !== null) audit.customers.add(customer);
     const result = resolve(parent, args, context, info);
     if (decided.kind !== 'masked') return result;
     audit.masked.add(rule.coordinate);
@@ -214,6 +237,10 @@ function interleave(length: number, allowed: readonly number[], answers: unknown
 
 function forbidden(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.Forbidden } });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 function isPromise(value: unknown): value is Promise<unknown> {

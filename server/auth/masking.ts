@@ -54,7 +54,7 @@ function maskIp(value: string): string {
     const [head = '', tail = ''] = value.split('::');
     const left = head ? head.split(':') : [];
     const right = tail ? tail.split(':') : [];
-    const groups = value.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+    const groups = value.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
     return `${groups.slice(0, 3).join(':')}::`;
   }
   return REDACTED;

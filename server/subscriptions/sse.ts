@@ -47,7 +47,9 @@ export function serverSentEventsTransport(schema: GraphQLSchema, options: Transp
       method: req.method,
       url: req.originalUrl,
       headers: { get: (name) => req.get(name) ?? null },
-      body: () => req.body,
+      // express.json() has parsed it (an object or an array) when the request says JSON, the only
+      // kind graphql-sse reads; anything else is left for graphql-sse to refuse as not an object.
+      body: () => (isObject(req.body) ? req.body : null),
       raw: req,
       context: { principal },
     });
@@ -98,4 +100,8 @@ export function serverSentEventsTransport(schema: GraphQLSchema, options: Transp
       for (const res of open) res.destroy();
     },
   };
+}
+
+function isObject(value: unknown): value is Record<PropertyKey, unknown> {
+  return typeof value === 'object' && value !== null;
 }
