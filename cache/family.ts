@@ -117,6 +117,14 @@ export interface FamilyOptions<K, R> {
   };
   readonly logger: Logger;
   readonly observer?: FamilyObserver;
+  /**
+   * Share upstream batches between concurrent calls (requests): while `maxInFlight` batches of this
+   * family are under way, keys from further calls wait and leave together in the next one, up to
+   * `maxKeys`. For a quota-bound source whose batch endpoint takes many keys (HubSpot: 100 per call,
+   * 100 calls per 10 s), calls then grow with load instead of with requests. A call that does not
+   * have to wait leaves at once, so an idle server adds no delay.
+   */
+  readonly coalesce?: { readonly maxKeys: number; readonly maxInFlight: number };
 }
 
 /** `family`, with `observer` given to every family it makes (unless the options name another). */
@@ -142,13 +150,29 @@ export const cacheKey = (source: SourceName, family: string, key: string): strin
 export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const { source, guard, cache, logger } = options;
   const batch = watched(options);
+  // One guarded upstream batch; `after` runs inside it (the cache write), so an answer that comes
+  // after its callers' deadline still fills the cache.
+  const upstreamOf = (after?: (keys: readonly K[], values: ReadonlyArray<R | Error>) => Promise<void>) => {
+    const guarded = (keys: readonly K[], deadline: number | undefined) =>
+      guard.run(
+        async (signal) => {
+          const values = await batch(keys, signal);
+          await after?.(keys, values);
+          return values;
+        },
+        deadline,
+        options.name,
+      );
+    return options.coalesce ? coalesced(guarded, options.coalesce, source) : guarded;
+  };
   if (!cache) {
+    const upstream = upstreamOf();
     return around(options, async (keys, call) => {
       const started = performance.now();
       const report = (failed: number) =>
         call.report?.({ source, keys: keys.length, live: keys.length - failed, cached: 0, stale: 0, failed, maxAgeMs: 0, upstreamMs: performance.now() - started });
       try {
-        const values = await guard.run((signal) => batch(keys, signal), call.deadline, options.name);
+        const values = await upstream(keys, call.deadline);
         const readAt = Date.now();
         for (const value of values) if (!(value instanceof Error)) call.readAt?.(value, readAt);
         report(values.filter((value) => value instanceof Error).length);
@@ -182,6 +206,8 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
     await store.setMany(entries).catch((error: Error) => logger.warn({ err: error, source }, 'cache write failed'));
   };
 
+  const upstream = upstreamOf(save);
+
   // One upstream batch for keys nobody is fetching yet; every key's promise is shared until it
   // settles, with the deadline of the call that started it. The answer is saved inside the guarded
   // call, so one that comes after the deadline (a request under way when the signal aborted) still
@@ -189,17 +215,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const fetch = (keys: readonly K[], deadline: number | undefined): Array<Promise<R | Error>> => {
     const todo = keys.filter((key) => !inFlight.has(fullKey(key)));
     if (todo.length > 0) {
-      const fetched = guard
-        .run(
-          async (signal) => {
-            const values = await batch(todo, signal);
-            await save(todo, values);
-            return values;
-          },
-          deadline,
-          options.name,
-        )
-        .catch((error: unknown) => todo.map(() => error as Error));
+      const fetched = upstream(todo, deadline).catch((error: unknown) => todo.map(() => error as Error));
       todo.forEach((key, i) => {
         const promise = fetched.then((values) => values[i]!);
         inFlight.set(fullKey(key), promise);
@@ -318,6 +334,71 @@ function around<K, R>(options: FamilyOptions<K, R>, run: Family<K, R>): Family<K
 }
 
 /** A shared fetch as one caller sees it: its own deadline, whatever the fetch's. */
+/**
+ * `run` (one guarded upstream batch) shared by concurrent callers (FamilyOptions.coalesce): up to
+ * `maxInFlight` batches run at once; keys asked for meanwhile wait, and leave together (repeats
+ * once) in the next batch, with the latest deadline among its callers, so the breaker and the
+ * bulkhead see one call. Each caller still gets SOURCE_TIMEOUT at its own deadline, and one whose
+ * deadline passed while it waited is left out of the batch.
+ */
+function coalesced<K, R>(
+  run: (keys: readonly K[], deadline: number | undefined) => Promise<ReadonlyArray<R | Error>>,
+  { maxKeys, maxInFlight }: { readonly maxKeys: number; readonly maxInFlight: number },
+  source: SourceName,
+): (keys: readonly K[], deadline: number | undefined) => Promise<ReadonlyArray<R | Error>> {
+  interface Waiting {
+    readonly keys: readonly K[];
+    readonly deadline: number | undefined;
+    readonly resolve: (values: ReadonlyArray<R | Error>) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  const waiting: Waiting[] = [];
+  let inFlight = 0;
+  const dispatch = () => {
+    while (inFlight < maxInFlight && waiting.length > 0) {
+      const callers: Waiting[] = [];
+      const unique = new Map<K, number>();
+      while (waiting.length > 0) {
+        const next = waiting[0]!;
+        const fresh = new Set(next.keys.filter((key) => !unique.has(key))).size;
+        if (callers.length > 0 && unique.size + fresh > maxKeys) break;
+        waiting.shift();
+        // Gone already (its caller answered SOURCE_TIMEOUT): not worth a key in the batch.
+        if (next.deadline !== undefined && next.deadline <= Date.now()) continue;
+        callers.push(next);
+        for (const key of next.keys) if (!unique.has(key)) unique.set(key, unique.size);
+      }
+      if (callers.length === 0) continue;
+      inFlight++;
+      const deadline = callers.some((caller) => caller.deadline === undefined) ? undefined : Math.max(...callers.map((caller) => caller.deadline!));
+      run([...unique.keys()], deadline)
+        .then(
+          (values) => {
+            for (const caller of callers) caller.resolve(caller.keys.map((key) => values[unique.get(key)!]!));
+          },
+          (error: unknown) => {
+            for (const caller of callers) caller.reject(error);
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          dispatch();
+        });
+    }
+  };
+  return (keys, deadline) => {
+    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(new SourceError(source, 'timeout', 'did not answer within the request time budget'));
+    const answer = new Promise<ReadonlyArray<R | Error>>((resolve, reject) => waiting.push({ keys, deadline, resolve, reject }));
+    dispatch();
+    if (deadline === undefined) return answer;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SourceError(source, 'timeout', 'did not answer within the request time budget')), deadline - Date.now());
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  };
+}
+
 async function withDeadline<T>(promise: Promise<T | Error>, deadline: number | undefined, source: SourceName): Promise<T | Error> {
   if (deadline === undefined) return promise;
   const remaining = deadline - Date.now();

@@ -41,6 +41,12 @@ export const ORDER_PERIOD_SHAPES = declareShapes<{ days: number }>('commerce', '
 
 /** HubSpot's batch read takes at most 100 inputs. */
 const CRM_BATCH = 100;
+/**
+ * HubSpot's quota counts calls, and one batch read takes 100 contacts: concurrent requests' contact
+ * reads share calls once 4 are under way (family.ts `coalesce`), so calls grow with load, not with
+ * requests.
+ */
+const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 4 };
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
 
@@ -108,6 +114,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
       name: 'contact-by-email',
       batch: crm.contactsByEmail,
       guard: guards.crm,
+      coalesce: CRM_COALESCE,
       logger,
       ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
     }),
@@ -116,6 +123,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
       name: 'contact-by-id',
       batch: crm.contactsById,
       guard: guards.crm,
+      coalesce: CRM_COALESCE,
       logger,
       ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
     }),

@@ -182,3 +182,77 @@ describe.skipIf(!process.env.REDIS_URL)('evictions across replicas (Redis)', () 
     }
   });
 });
+
+describe('coalescing concurrent calls (a quota-bound source)', () => {
+  const coalescing = (cache?: EntityStore, breakerFailures = guardOptions.breakerFailures) => {
+    const source = upstream();
+    const guard = new SourceGuard('crm', { ...guardOptions, breakerFailures });
+    const run = family({
+      source: 'crm',
+      name: randomUUID(),
+      batch: source.batch,
+      guard,
+      logger,
+      coalesce: { maxKeys: 5, maxInFlight: 1 },
+      ...(cache && { cache: { store: cache, policy, keyOf: (key: string) => key } }),
+    });
+    return { source, run };
+  };
+
+  it('leaves at once when nothing is under way, and sends what waited meanwhile together, repeats once', async () => {
+    const { source, run } = coalescing();
+    source.delay(30);
+    const first = run(['a'], { deadline: Date.now() + 5000 });
+    // While the first batch is out, three calls wait: they leave as one batch when it is back.
+    const waiting = [run(['b', 'c'], { deadline: Date.now() + 5000 }), run(['c', 'd'], { deadline: Date.now() + 5000 }), run(['e'], { deadline: Date.now() + 5000 })];
+    expect(await first).toEqual(['value:a']);
+    expect(await Promise.all(waiting)).toEqual([['value:b', 'value:c'], ['value:c', 'value:d'], ['value:e']]);
+    expect(source.calls).toEqual([['a'], ['b', 'c', 'd', 'e']]);
+  });
+
+  it('splits what waited at maxKeys, keeping each call whole', async () => {
+    const { source, run } = coalescing();
+    source.delay(20);
+    const first = run(['a'], { deadline: Date.now() + 5000 });
+    const waiting = [run(['b', 'c', 'd'], { deadline: Date.now() + 5000 }), run(['e', 'f', 'g'], { deadline: Date.now() + 5000 }), run(['h'], { deadline: Date.now() + 5000 })];
+    await Promise.all([first, ...waiting]);
+    expect(source.calls).toEqual([['a'], ['b', 'c', 'd'], ['e', 'f', 'g', 'h']]);
+  });
+
+  it('answers each caller SOURCE_TIMEOUT at its own deadline, and leaves a caller that gave up while waiting out of the batch', async () => {
+    const { source, run } = coalescing();
+    source.delay(60);
+    const first = run(['a'], { deadline: Date.now() + 5000 });
+    const impatient = run(['b'], { deadline: Date.now() + 20 });
+    const patient = run(['c'], { deadline: Date.now() + 5000 });
+    await expect(impatient).rejects.toMatchObject({ source: 'crm', kind: 'timeout' });
+    expect(await patient).toEqual(['value:c']);
+    await first;
+    expect(source.calls).toEqual([['a'], ['c']]);
+  });
+
+  it('is one call for the breaker: a failed shared batch fails each of its callers, and counts once', async () => {
+    // Three failures open it: two batches for three callers must leave it closed.
+    const { source, run } = coalescing(undefined, 3);
+    source.delay(20);
+    source.fail(true);
+    const calls = [run(['a'], { deadline: Date.now() + 5000 }), run(['b'], { deadline: Date.now() + 5000 }), run(['c'], { deadline: Date.now() + 5000 })];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(source.calls).toEqual([['a'], ['b', 'c']]);
+    source.fail(false);
+    expect(await run(['d'], { deadline: Date.now() + 5000 })).toEqual(['value:d']);
+  });
+
+  it('fills the cache from a shared batch, also for a caller whose deadline passed', async () => {
+    const cache = new MemoryStore({ maxEntries: 100, maxBytes: 1 << 20 });
+    const { source, run } = coalescing(cache);
+    source.delay(40);
+    const answer = await run(['late'], { deadline: Date.now() + 10 });
+    expect(answer[0]).toBeInstanceOf(SourceError);
+    await vi.waitFor(() => expect(source.calls).toEqual([['late']]));
+    await sleep(60);
+    expect(await run(['late'], { deadline: Date.now() + 5000 })).toEqual(['value:late']);
+    expect(source.calls).toEqual([['late']]);
+  });
+});
