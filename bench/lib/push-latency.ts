@@ -1,4 +1,5 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { hubspotDeliveryHeaders } from '../../sandbox/hubspot/signing.ts';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { personAt, populationSize, type DemoWorld } from '../../sandbox/demo/people.ts';
@@ -96,13 +97,7 @@ async function change(server: ServerProcess, source: LatencySource, person: Pers
       },
     ]);
     const url = `${server.url}/webhooks/hubspot`;
-    const timestamp = String(now);
-    const signature = createHmac('sha256', settings.hubspotSecret).update(`POST${url}${body}${timestamp}`).digest('base64');
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hubspot-request-timestamp': timestamp, 'x-hubspot-signature-v3': signature },
-      body,
-    });
+    response = await fetch(url, { method: 'POST', headers: hubspotDeliveryHeaders(settings.hubspotSecret, url, body, now), body });
   } else {
     const body = JSON.stringify({
       type: 'track',

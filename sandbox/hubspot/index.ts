@@ -7,6 +7,7 @@ import { matchRoute } from './routes.ts';
 import { Counters, type StandInStats } from './stats.ts';
 
 export { ENDPOINTS, type Endpoint } from './routes.ts';
+export { hubspotDeliveryHeaders } from './signing.ts';
 export type { StandInStats, ServedCall } from './stats.ts';
 export type { RateLimitPolicy } from './bodies.ts';
 

@@ -1,9 +1,8 @@
-import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { personCacheKeys } from '../../cache/loaders.ts';
 import { MemoryStore } from '../../cache/store.ts';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
-import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
+import { ENDPOINTS, hubspotDeliveryHeaders, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
 import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -109,13 +108,7 @@ describe('invalidation', () => {
   const hubspotWebhook = (events: unknown, { secret = CLIENT_SECRET, ageMs = 0 } = {}) => {
     const url = `${server.url}/webhooks/hubspot`;
     const body = JSON.stringify(events);
-    const timestamp = String(Date.now() - ageMs);
-    const signature = createHmac('sha256', secret).update(`POST${url}${body}${timestamp}`).digest('base64');
-    return fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hubspot-request-timestamp': timestamp, 'x-hubspot-signature-v3': signature },
-      body,
-    });
+    return fetch(url, { method: 'POST', headers: hubspotDeliveryHeaders(secret, url, body, Date.now() - ageMs), body });
   };
   const contactEvent = (objectId: string) => ({
     eventId: 1,

@@ -1,4 +1,5 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { hubspotDeliveryHeaders } from '../../sandbox/hubspot/signing.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -322,11 +323,9 @@ export class PushProbe {
         propertyValue: 'customer',
       },
     ]);
-    const timestamp = String(now);
-    const signature = createHmac('sha256', PUSH_SETTINGS.HUBSPOT_CLIENT_SECRET).update(`POST${url}${body}${timestamp}`).digest('base64');
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hubspot-request-timestamp': timestamp, 'x-hubspot-signature-v3': signature },
+      headers: hubspotDeliveryHeaders(PUSH_SETTINGS.HUBSPOT_CLIENT_SECRET, url, body, now),
       body,
       signal: AbortSignal.timeout(5000),
     });

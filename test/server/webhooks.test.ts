@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { contactEmailKey, crmContactKeys, emailMemberKey } from '../../cache/loaders.ts';
 import { MemoryStore, type CacheEntry } from '../../cache/store.ts';
 import type { Signal } from '../../push/signals.ts';
+import { hubspotDeliveryHeaders } from '../../sandbox/hubspot/signing.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const CLIENT_SECRET = 'hubspot-app-client-secret';
@@ -63,8 +63,7 @@ const mailchimpUrl = (secret = MAILCHIMP_SECRET) => `${server.url}/webhooks/mail
 
 /** Headers of a HubSpot v3 delivery of `body`, signed now. */
 function signed(body: string, timestamp = String(Date.now())): Record<string, string> {
-  const signature = createHmac('sha256', CLIENT_SECRET).update(`POST${hubspotUrl()}${body}${timestamp}`).digest('base64');
-  return { 'content-type': 'application/json', 'x-hubspot-request-timestamp': timestamp, 'x-hubspot-signature-v3': signature };
+  return hubspotDeliveryHeaders(CLIENT_SECRET, hubspotUrl(), body, Number(timestamp));
 }
 
 const postHubSpot = (body: string, headers = signed(body)) => fetch(hubspotUrl(), { method: 'POST', headers, body });
