@@ -56,6 +56,8 @@ const schema = z
       .transform(crmPropertyList)
       .refine((list) => new Set(list.map(({ name }) => name)).size === list.length, { message: 'expected each property once' })
       .optional(),
+    HUBSPOT_SEARCH_REQUESTS_PER_SECOND: z.coerce.number().int().min(1).max(5).default(4),
+    HUBSPOT_SEARCH_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
     HUBSPOT_OWNERS_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
     TRAIT_BIRTHDATE_PROPERTY: z
       .string()
@@ -94,6 +96,11 @@ const schema = z
       .regex(/^[\w-]{16,128}$/, 'expected 16-128 URL-safe characters')
       .optional(),
     REQUEST_BUDGET_MS: z.coerce.number().int().min(10).max(60_000).default(800),
+    AUDIENCE_BUDGET_MS: z.coerce.number().int().min(100).max(300_000).default(30_000),
+    AUDIENCE_MAX_CRM_CALLS: z.coerce.number().int().min(1).max(10_000).default(50),
+    AUDIENCE_MAX_EMAIL_CALLS: z.coerce.number().int().min(1).max(100_000).default(500),
+    AUDIENCE_MAX_CANDIDATES: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+    AUDIENCE_COST_PER_CALL: z.coerce.number().int().min(0).max(10_000).default(10),
     READINESS_PROBE_INTERVAL_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
     BREAKER_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
     BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),

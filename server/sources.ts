@@ -6,8 +6,8 @@ import { MemoryStore, type EntityStore } from '../cache/store.ts';
 import type { DemoUpstreams } from '../sandbox/demo.ts';
 import { createCommerceSource, type Queryable } from '../sources/commerce/index.ts';
 import { SourceError, type SourceName } from '../sources/errors.ts';
-import { createHubSpotSource, type HubSpotSource } from '../sources/hubspot/index.ts';
-import { createMailchimpSource, type MailchimpSource } from '../sources/mailchimp/index.ts';
+import { createHubSpotSource, unconfiguredCrmAudience, type HubSpotSource } from '../sources/hubspot/index.ts';
+import { createMailchimpSource, emailAudienceNotConfigured, type MailchimpSource } from '../sources/mailchimp/index.ts';
 import { createWebSource } from '../sources/web/index.ts';
 import type { Config } from './config.ts';
 
@@ -109,12 +109,14 @@ function crmSource(config: Config, logger: Logger, demo: DemoUpstreams['hubspot'
     retryBudgetMs: config.HUBSPOT_RETRY_BUDGET_MS,
     rateLimit: { requests: config.HUBSPOT_RATE_LIMIT_REQUESTS, intervalMs: config.HUBSPOT_RATE_LIMIT_INTERVAL_MS },
     ownersTtlMs: config.HUBSPOT_OWNERS_TTL_MS,
+    search: { requestsPerSecond: config.HUBSPOT_SEARCH_REQUESTS_PER_SECOND, retryBudgetMs: config.HUBSPOT_SEARCH_RETRY_BUDGET_MS },
     logger,
   });
 }
 
 function emailSource(config: Config, logger: Logger, demo: DemoUpstreams['mailchimp'] | undefined): MailchimpSource {
   const upstream = config.MAILCHIMP_API_KEY ? { apiKey: config.MAILCHIMP_API_KEY, listId: config.MAILCHIMP_LIST_ID!, baseUrl: config.MAILCHIMP_BASE_URL } : demo;
+  // The audience push-down fails as not_configured too (sources/mailchimp/audience.ts).
   if (!upstream) return emailNotConfigured();
   return createMailchimpSource({
     ...upstream,
@@ -143,6 +145,7 @@ export function crmNotConfigured(): HubSpotSource {
     allowedProperties: [],
     companiesForContacts: fail,
     ownersById: fail,
+    audience: unconfiguredCrmAudience(fail),
     ping: fail,
     // Not configured is not a contract problem: the source says so on every call.
     checkContract: async () => [],
@@ -152,5 +155,5 @@ export function crmNotConfigured(): HubSpotSource {
 
 export function emailNotConfigured(): MailchimpSource {
   const fail = failing('email', 'MAILCHIMP_API_KEY');
-  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail, checkContract: async () => [] };
+  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail, checkContract: async () => [], audience: emailAudienceNotConfigured() };
 }

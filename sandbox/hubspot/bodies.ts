@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 /** Response bodies HubSpot sends when something is wrong, in its own words and shapes. */
 
-export type RateLimitPolicy = 'TEN_SECONDLY_ROLLING' | 'DAILY';
+/** SECONDLY: the CRM search endpoints' own per-account limit (5 requests per second). */
+export type RateLimitPolicy = 'TEN_SECONDLY_ROLLING' | 'DAILY' | 'SECONDLY';
 
 /** A status code and the JSON body to send with it. */
 export interface Reply {
@@ -36,11 +37,17 @@ export const internalError = (): Reply => ({
   body: errorBody('INTERNAL_ERROR', 'internal error'),
 });
 
+const RATE_LIMIT_MESSAGES: Record<RateLimitPolicy, string> = {
+  DAILY: 'You have reached your daily limit.',
+  TEN_SECONDLY_ROLLING: 'You have reached your ten_secondly_rolling limit.',
+  SECONDLY: 'You have reached your secondly limit.',
+};
+
 /** The 429 body: note it has `errorType` and `policyName` and no `category`. */
 export function rateLimitedBody(policy: RateLimitPolicy): Record<string, unknown> {
   return {
     status: 'error',
-    message: policy === 'DAILY' ? 'You have reached your daily limit.' : 'You have reached your ten_secondly_rolling limit.',
+    message: RATE_LIMIT_MESSAGES[policy],
     errorType: 'RATE_LIMIT',
     correlationId: randomUUID(),
     policyName: policy,

@@ -3,13 +3,15 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { DemoWorld } from '../demo/people.ts';
 import { internalError, rateLimitedBody, unauthorized, validationError, errorBody, type RateLimitPolicy, type Reply } from './bodies.ts';
-import { matchRoute } from './routes.ts';
+import { ENDPOINTS, matchRoute } from './routes.ts';
+import { SEARCH_LIMITS } from './search.ts';
 import { Counters, type StandInStats } from './stats.ts';
 
 export { ENDPOINTS, type Endpoint } from './routes.ts';
 export { hubspotDeliveryHeaders } from './signing.ts';
 export type { StandInStats, ServedCall } from './stats.ts';
 export type { RateLimitPolicy } from './bodies.ts';
+export { prepareSearchIndex, SEARCH_LIMITS } from './search.ts';
 
 export interface HubSpotStandInOptions {
   readonly world: DemoWorld;
@@ -20,6 +22,8 @@ export interface HubSpotStandInOptions {
   readonly host?: '127.0.0.1';
   /** The TEN_SECONDLY_ROLLING limit to enforce; HubSpot's Free/Starter one by default, null for none. */
   readonly rateLimit?: RollingLimit | null;
+  /** CRM search's own per-account limit (HubSpot: 5 per second), apart from `rateLimit`; null for none. */
+  readonly searchRateLimit?: RollingLimit | null;
 }
 
 export interface RollingLimit {
@@ -52,6 +56,13 @@ export interface HubSpotStandIn {
   /** 429s to send before anything else; decremented as they are sent, then back to null. */
   force429: Forced429 | null;
   rateLimit: RollingLimit | null;
+  /**
+   * The limit CRM search requests meet instead of `rateLimit` (search is exempt from the
+   * ten-secondly one): 429 SECONDLY beyond it, and no X-HubSpot-RateLimit headers on search answers.
+   */
+  searchRateLimit: RollingLimit | null;
+  /** Results one search may page through before `after + limit` is a 400 (HubSpot: 10,000). */
+  searchResultCap: number;
   /** Accept requests and never answer them (for client timeouts). */
   hang: boolean;
   /**
@@ -94,6 +105,8 @@ class StandIn implements HubSpotStandIn {
   errorRate = 0;
   force429: Forced429 | null = null;
   rateLimit: RollingLimit | null;
+  searchRateLimit: RollingLimit | null;
+  searchResultCap: number = SEARCH_LIMITS.results;
   hang = false;
   scopes = [...DEFAULT_SCOPES];
   corruptResponses = 0;
@@ -102,6 +115,7 @@ class StandIn implements HubSpotStandIn {
   private readonly token: Buffer;
   private readonly accessToken: string;
   private readonly window: number[] = [];
+  private readonly searchWindow: number[] = [];
   private dailyCount = 0;
   private bound: { port: number; host: string } | undefined;
 
@@ -110,6 +124,7 @@ class StandIn implements HubSpotStandIn {
     this.token = Buffer.from(`Bearer ${options.accessToken}`);
     this.accessToken = options.accessToken;
     this.rateLimit = options.rateLimit === undefined ? { max: 100, intervalMs: 10_000 } : options.rateLimit;
+    this.searchRateLimit = options.searchRateLimit === undefined ? { max: 5, intervalMs: 1000 } : options.searchRateLimit;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch(() => {
         // A bug here must look like HubSpot having a bad moment, not kill the process.
@@ -158,18 +173,20 @@ class StandIn implements HubSpotStandIn {
     if (this.hang) return;
     await sleep(this.latency.fixedMs + Math.random() * this.latency.jitterMs);
     if (res.destroyed) return;
-    this.send(res, this.answer(req, url, match, raw, parsed));
+    const searching = match?.route.endpoint === ENDPOINTS.contactsSearch;
+    const reply = await this.answer(req, url, match, raw, parsed, searching);
+    if (!res.destroyed) this.send(res, reply, !searching);
   }
 
-  private answer(req: IncomingMessage, url: URL, match: ReturnType<typeof matchRoute>, raw: string, parsed: unknown): Reply {
+  private async answer(req: IncomingMessage, url: URL, match: ReturnType<typeof matchRoute>, raw: string, parsed: unknown, searching: boolean): Promise<Reply> {
     if (!match) return { status: 404, body: errorBody('OBJECT_NOT_FOUND', `No route for ${req.method} ${url.pathname}`) };
     if (!this.authorized(req.headers.authorization)) return unauthorized();
-    const limited = this.limit();
+    const limited = this.limit(searching);
     if (limited) return limited;
     if (Math.random() < this.errorRate) return internalError();
     if (raw !== '' && parsed === undefined) return validationError('Invalid input JSON on line 1, column 1: malformed JSON');
     const token = { key: this.accessToken, scopes: this.scopes };
-    return match.route.handle({ world: this.world, params: match.params, query: url.searchParams, body: parsed, token });
+    return match.route.handle({ world: this.world, params: match.params, query: url.searchParams, body: parsed, token, searchResultCap: this.searchResultCap });
   }
 
   private authorized(header: string | undefined): boolean {
@@ -177,17 +194,22 @@ class StandIn implements HubSpotStandIn {
     return given.length === this.token.length && timingSafeEqual(given, this.token);
   }
 
-  /** A 429 when one is forced or the rolling window is full; counts the request otherwise. */
-  private limit(): Reply | null {
+  /**
+   * A 429 when one is forced or the request's window is full (search's own secondly one, or the
+   * rolling one); counts the request otherwise.
+   */
+  private limit(searching: boolean): Reply | null {
     const forced = this.force429;
     if (forced) {
       if (forced.times !== 'always') this.force429 = forced.times > 1 ? { ...forced, times: forced.times - 1 } : null;
-      const headers = this.limitHeaders(forced.policy);
+      const headers: Record<string, string> = searching ? {} : this.limitHeaders(forced.policy);
       if (forced.retryAfterSeconds !== undefined) headers['Retry-After'] = String(forced.retryAfterSeconds);
       return { status: 429, body: rateLimitedBody(forced.policy), headers };
     }
     const now = Date.now();
-    if (this.rateLimit) {
+    if (searching) {
+      if (this.searchRateLimit && !admit(this.searchWindow, this.searchRateLimit, now)) return { status: 429, body: rateLimitedBody('SECONDLY') };
+    } else if (this.rateLimit) {
       while (this.window.length > 0 && this.window[0]! <= now - this.rateLimit.intervalMs) this.window.shift();
       if (this.window.length >= this.rateLimit.max) {
         return { status: 429, body: rateLimitedBody('TEN_SECONDLY_ROLLING'), headers: this.limitHeaders('TEN_SECONDLY_ROLLING') };
@@ -212,7 +234,8 @@ class StandIn implements HubSpotStandIn {
     };
   }
 
-  private send(res: ServerResponse, reply: Reply): void {
+  /** `rateHeaders`: HubSpot sends no X-HubSpot-RateLimit headers on search answers. */
+  private send(res: ServerResponse, reply: Reply, rateHeaders = true): void {
     let text = JSON.stringify(reply.body);
     if (reply.status < 300 && this.corruptResponses > 0) {
       this.corruptResponses -= 1;
@@ -220,11 +243,19 @@ class StandIn implements HubSpotStandIn {
     }
     res.writeHead(reply.status, {
       'Content-Type': 'application/json;charset=utf-8',
-      ...(reply.status === 429 ? {} : this.limitHeaders()),
+      ...(reply.status === 429 || !rateHeaders ? {} : this.limitHeaders()),
       ...reply.headers,
     });
     res.end(text);
   }
+}
+
+/** Whether a request at `now` fits the rolling window (and if so, records it there). */
+function admit(window: number[], limit: RollingLimit, now: number): boolean {
+  while (window.length > 0 && window[0]! <= now - limit.intervalMs) window.shift();
+  if (window.length >= limit.max) return false;
+  window.push(now);
+  return true;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

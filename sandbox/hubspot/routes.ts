@@ -2,11 +2,13 @@ import type { DemoWorld } from '../demo/people.ts';
 import { batchError, batchReply, errorBody, notFound, unauthorized, validationError, type Reply } from './bodies.ts';
 import { COMPANY_PROPERTY_NAMES, CONTACT_PROPERTY_NAMES, contactPropertyDefinition, contactPropertyDefinitions } from './properties.ts';
 import { companyById, companyIdOfContact, contactByEmail, contactById, ownerById, type StoredObject } from './records.ts';
+import { parseSearch, search } from './search.ts';
 
 /** The endpoints the stand-in serves, named as its stats count them. */
 export const ENDPOINTS = {
   contactsBatchRead: 'POST /crm/v3/objects/contacts/batch/read',
   contactGet: 'GET /crm/v3/objects/contacts/{contactId}',
+  contactsSearch: 'POST /crm/v3/objects/contacts/search',
   contactCompanyAssociationsBatchRead: 'POST /crm/v4/associations/contacts/companies/batch/read',
   companiesBatchRead: 'POST /crm/v3/objects/companies/batch/read',
   ownerGet: 'GET /crm/v3/owners/{ownerId}',
@@ -25,16 +27,20 @@ export interface RouteRequest {
   readonly body: unknown;
   /** The private-app token the stand-in accepts, and the scopes it was granted. */
   readonly token: { readonly key: string; readonly scopes: readonly string[] };
+  /** Results one search may page through (HubSpot: 10,000). */
+  readonly searchResultCap: number;
 }
 
 interface Route {
   readonly endpoint: Endpoint;
   readonly pattern: RegExp;
-  handle(request: RouteRequest): Reply;
+  handle(request: RouteRequest): Reply | Promise<Reply>;
 }
 
 const ROUTES: readonly Route[] = [
   { endpoint: ENDPOINTS.contactsBatchRead, pattern: /^\/crm\/v3\/objects\/contacts\/batch\/read$/, handle: readContacts },
+  // Before contactGet: `search` is not a contact id (and GET would not match it anyway).
+  { endpoint: ENDPOINTS.contactsSearch, pattern: /^\/crm\/v3\/objects\/contacts\/search$/, handle: searchContacts },
   { endpoint: ENDPOINTS.contactGet, pattern: /^\/crm\/v3\/objects\/contacts\/(?<contactId>[^/]+)$/, handle: getContact },
   {
     endpoint: ENDPOINTS.contactCompanyAssociationsBatchRead,
@@ -103,6 +109,24 @@ function readContacts(request: RouteRequest): Reply {
     always: ['createdate', 'lastmodifieddate', 'hs_object_id'],
     whenNoneRequested: ['email', 'firstname', 'lastname'],
   });
+}
+
+/**
+ * `{ total, results, paging? }` (CollectionResponseWithTotalSimplePublicObjectForwardPaging):
+ * requested properties (or email, firstname, lastname) plus createdate, lastmodifieddate and
+ * hs_object_id, as HubSpot's search returns them. See search.ts.
+ */
+async function searchContacts(request: RouteRequest): Promise<Reply> {
+  const query = parseSearch(request.body, request.searchResultCap);
+  if ('status' in query) return query;
+  const page = await search(request.world, query);
+  const names = ['createdate', 'lastmodifieddate', 'hs_object_id', ...(query.properties.length > 0 ? query.properties : ['email', 'firstname', 'lastname'])];
+  const body: Record<string, unknown> = {
+    total: page.total,
+    results: page.contacts.map((contact) => simplePublicObject(contact, names, CONTACT_PROPERTY_NAMES)),
+  };
+  if (page.nextAfter !== null) body.paging = { next: { after: String(page.nextAfter), link: `?after=${page.nextAfter}` } };
+  return { status: 200, body };
 }
 
 function readCompanies(request: RouteRequest): Reply {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DemoWorld, MemberStatus } from '../demo/people.ts';
-import { MailchimpApi, endpointOf, type Endpoint } from './api.ts';
+import { ENDPOINTS, MailchimpApi, endpointOf, type Endpoint } from './api.ts';
 import { problems, type Problem } from './problem.ts';
 
 /** Faults and limits to inject; change them on a running stand-in through `standIn.knobs`. */
@@ -77,8 +77,6 @@ export interface MailchimpStandIn {
   /** Listens again on the port it had before `stopListening`. */
   listenAgain(): Promise<void>;
 }
-
-const ENDPOINTS: readonly Endpoint[] = ['ping', 'member', 'activity', 'tags', 'other'];
 
 class Counters {
   requests = 0;

@@ -1,6 +1,8 @@
 import { Client } from '@hubspot/api-client';
+import type { AudienceSource, CrmCondition } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import { SourceError, type BatchFn } from '../errors.ts';
+import { crmAudience } from './audience.ts';
 import { createCaller } from './caller.ts';
 import { companiesForContacts } from './companies.ts';
 import { checkTokenScopes } from './contract.ts';
@@ -13,9 +15,14 @@ export type * from './model.ts';
 export type { ContactReaders } from './contacts.ts';
 export { STANDARD_CONTACT_PROPERTIES, BATCH_READ_MAX } from './contacts.ts';
 export { NEEDED_SCOPES } from './contract.ts';
+export { unconfiguredCrmAudience, CONDITION_FILTERS_MAX } from './audience.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const DEFAULT_OWNERS_TTL_MS = 5 * 60_000;
+/** Under HubSpot's 5 search requests per second per account, so a burst never meets its 429. */
+const DEFAULT_SEARCH_REQUESTS_PER_SECOND = 4;
+/** A search waits its turn behind the others of an audience (a few per second); the caller's deadline still bounds it. */
+const DEFAULT_SEARCH_RETRY_BUDGET_MS = 10_000;
 /** HubSpot internal property names: lower-case letters, digits and underscores. */
 const PROPERTY_NAME = /^[a-z0-9_]{1,100}$/;
 
@@ -33,6 +40,12 @@ export interface HubSpotSource extends ContactReaders {
   readonly companiesForContacts: BatchFn<string, CrmCompany>;
   /** Keys: owner ids (`CrmContact.ownerId`). Kept in process, refreshed in the background every `ownersTtlMs` (owners.ts). */
   readonly ownersById: BatchFn<string, CrmOwner>;
+  /**
+   * Audiences (sources/audience.ts): which contacts, by lower-cased email, meet a CrmCondition,
+   * answered by HubSpot's CRM search (audience.ts). Search calls have their own rate limiter
+   * (HubSpotSearchOptions), apart from the one the batch reads share.
+   */
+  readonly audience: AudienceSource<CrmCondition>;
   /** Resolves when HubSpot answers a small authenticated read; throws SourceError otherwise. */
   ping(): Promise<void>;
   /**
@@ -44,12 +57,29 @@ export interface HubSpotSource extends ContactReaders {
   close(): Promise<void>;
 }
 
+/** CRM search settings, beyond HubSpotSourceOptions. */
+export interface HubSpotSearchOptions {
+  /**
+   * Search requests per second this process may send; 4 by default. HubSpot allows 5 per second
+   * per account on the search endpoints, apart from (and not counted in) the ten-secondly limit.
+   */
+  readonly requestsPerSecond?: number;
+  /**
+   * Longest one search may wait for a slot or between retries; 10 s by default (the planner's
+   * deadline, through the AbortSignal, cuts it shorter). Searches of one audience queue behind
+   * each other at `requestsPerSecond`, so the batch reads' budget would be too short.
+   */
+  readonly retryBudgetMs?: number;
+  /** For tests: results one search may page through before the source restarts it (HubSpot: 10,000). */
+  readonly maxResultsPerQuery?: number;
+}
+
 /**
  * Creates the CRM source. Throws SourceError `not_configured` without a token, and RangeError
  * for an extra property name HubSpot could not have. Calls share one rate limiter, retry and
  * time out as HubSpotSourceOptions says, and fail with SourceError only (see caller.ts).
  */
-export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSource {
+export function createHubSpotSource(options: HubSpotSourceOptions & { readonly search?: HubSpotSearchOptions }): HubSpotSource {
   if (!options.accessToken) throw new SourceError('crm', 'not_configured', 'no HubSpot access token configured');
   const invalid = options.extraProperties.filter((name) => !PROPERTY_NAME.test(name));
   if (invalid.length > 0) throw new RangeError(`expected HubSpot internal property names, got: ${invalid.join(', ')}`);
@@ -70,12 +100,21 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     companies: client.crm.companies.batchApi,
     owners: client.crm.owners.ownersApi,
     properties: client.crm.properties.coreApi,
+    search: client.crm.contacts.searchApi,
   };
 
   const caller = createCaller({
     timeoutMs: options.timeoutMs,
     retryBudgetMs: options.retryBudgetMs,
     rateLimit: options.rateLimit,
+    logger: options.logger,
+  });
+  // Search has its own quota (per second, per account): its own limiter, and its own 429 cool-down,
+  // so a search 429 does not pause the batch reads, nor a batch 429 the searches.
+  const searchCaller = createCaller({
+    timeoutMs: options.timeoutMs,
+    retryBudgetMs: options.search?.retryBudgetMs ?? DEFAULT_SEARCH_RETRY_BUDGET_MS,
+    rateLimit: { requests: options.search?.requestsPerSecond ?? DEFAULT_SEARCH_REQUESTS_PER_SECOND, intervalMs: 1000 },
     logger: options.logger,
   });
   let closed = false;
@@ -97,6 +136,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
     allowedProperties: allowed,
     companiesForContacts: open(companiesForContacts(caller, api.associations, api.companies)),
     ownersById: open(owners.ownersById),
+    audience: openAudience(crmAudience(searchCaller, api.search, { maxResultsPerQuery: options.search?.maxResultsPerQuery }), open),
     ping: open(async () => {
       await caller.call('readiness check', () => api.properties.getByName('contacts', 'email'));
     }),
@@ -105,6 +145,18 @@ export function createHubSpotSource(options: HubSpotSourceOptions): HubSpotSourc
       closed = true;
       owners.clear();
     },
+  };
+}
+
+/** The audience with its calls failing once the source is closed. */
+function openAudience(audience: AudienceSource<CrmCondition>, open: <F extends (...args: never[]) => Promise<unknown>>(fn: F) => F): AudienceSource<CrmCondition> {
+  return {
+    key: audience.key,
+    estimate: open(audience.estimate),
+    enumerationCalls: audience.enumerationCalls,
+    enumerate: open(audience.enumerate),
+    checkCalls: audience.checkCalls,
+    check: open(audience.check),
   };
 }
 

@@ -1,6 +1,8 @@
+import type { AudienceSource, EmailCondition } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
 import { SourceError } from '../errors.ts';
+import { createEmailAudience, type EmailAudienceOptions } from './audience.ts';
 import { eachKey } from './batch.ts';
 import { createMailchimpClient } from './client.ts';
 import { checkAudience } from './contract.ts';
@@ -9,6 +11,7 @@ import { subscriberHash, type EmailActivity, type EmailMember, type EmailTag } f
 import { createUpstream, type BatchState, type MailchimpLogger } from './upstream.ts';
 
 export * from './model.ts';
+export { emailAudienceNotConfigured, MEMBERS_PAGE_SIZE, type EmailAudienceOptions } from './audience.ts';
 export type { MailchimpLogger } from './upstream.ts';
 
 /** Mailchimp's per-account connection limit; lower it when replicas share one account. */
@@ -60,6 +63,8 @@ export interface MailchimpSourceOptions {
   readonly maxInFlight?: number;
   /** Receives one line when the API key is refused; nothing is logged without it. */
   readonly logger?: MailchimpLogger;
+  /** The audience push-down's own settings (see sources/mailchimp/audience.ts). */
+  readonly audience?: EmailAudienceOptions;
 }
 
 export interface ActivityOptions {
@@ -91,6 +96,12 @@ export interface MailchimpSource {
    * Rejects only when Mailchimp cannot be reached.
    */
   checkContract(): Promise<ContractFinding[]>;
+  /**
+   * The audience's members for the audience planner (sources/audience.ts), by lower-cased email:
+   * status and opt-in time pushed down to the member listing, opens, clicks, rating and tags
+   * checked per candidate. Shares this source's in-flight limit.
+   */
+  readonly audience: AudienceSource<EmailCondition>;
 }
 
 const silent: MailchimpLogger = { warn: () => {}, error: () => {} };
@@ -148,5 +159,9 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
       if (body === null) throw new SourceError('email', 'bad_response', 'expected a ping answer from Mailchimp, got 404');
     },
     checkContract: () => checkAudience(upstream, client, listId),
+    audience: createEmailAudience(upstream, client, listId, {
+      checkConcurrency: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+      ...options.audience,
+    }),
   };
 }

@@ -1,6 +1,8 @@
+import type { WebAudienceSource } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import { sqlStateOf } from '../sql.ts';
 import { summariesStatement, devicesStatement, touchesStatement } from './activity.ts';
+import { audienceStatement, createWebAudience } from './audience.ts';
 import { affinityEvidenceStatement, type BrowsingEvidence } from './affinity.ts';
 import { cartActivityStatement } from './cart.ts';
 import { engagementPeriodsStatement, sessionSourcesStatement, type SessionSourceGroup, type WebPeriods } from './channels.ts';
@@ -143,6 +145,14 @@ export interface WebSource {
   ping(): Promise<void>;
   /** What the warehouse lacks now (missing tables and columns, as of the last catalog read), for readiness. */
   drift(): readonly ContractFinding[];
+  /**
+   * Which identified people (user id = shop customer id) meet a WebCondition, pushed down
+   * (audience.ts): one statement per estimate, enumerate and check, with the families' subjects,
+   * consent and sessions, on the source's clock. A missing table or column is data here too (nobody
+   * matches the fields that read it); the statement is tallied, the catalog reads are not. Also
+   * the first-touch medium breakdown of a set of customers (firstTouchMediums), one statement.
+   */
+  readonly audience: WebAudienceSource;
   /** Reads the catalog again and returns what it lacks (ContractCheck); rejects only when it cannot be read. */
   checkContract(): Promise<ContractFinding[]>;
 }
@@ -233,6 +243,7 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
     },
     drift: () => keeper.findings().filter((finding) => finding.severity === 'warning'),
     checkContract: () => checkWarehouse(keeper),
+    audience: createWebAudience((query) => answer(1, (st) => st.audience(db, query)), now),
   };
 }
 
@@ -259,6 +270,7 @@ function buildStatements(w: Relations) {
     sessionSources: sessionSourcesStatement(w),
     engagementPeriods: engagementPeriodsStatement(w),
     loadStatus: loadStatement(w),
+    audience: audienceStatement(w),
   };
 }
 

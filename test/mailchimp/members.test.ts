@@ -29,7 +29,7 @@ describe('membersByEmail', () => {
     const results = await sourceFor(standIn).source.membersByEmail(emails);
     expect(emailsOf(results)).toEqual(emails);
     const { byEndpoint, byStatus, peakInFlight } = standIn.stats;
-    expect(byEndpoint).toEqual({ ping: 0, member: 100, activity: 0, tags: 0, other: 0 });
+    expect(byEndpoint).toEqual({ ping: 0, member: 100, members: 0, activity: 0, tags: 0, other: 0 });
     expect(peakInFlight).toBe(10);
     expect(byStatus).toEqual({ 200: 100 });
   });

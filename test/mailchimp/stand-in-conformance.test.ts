@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { API_KEY, LIST_ID, memberEmails, resetStandIn, startStandIn, strangerEmails, type TestStandIn } from './helpers.ts';
+import { endpointOf } from '../../sandbox/mailchimp/api.ts';
+import { isMember, type Member } from '../../sandbox/mailchimp/members.ts';
+import { API_KEY, LIST_ID, memberEmails, peopleWhere, resetStandIn, startStandIn, strangerEmails, type TestStandIn } from './helpers.ts';
 import { responseValidator } from './openapi.ts';
 
 const MEMBER = '/lists/{listId}/members/{subscriberHash}';
@@ -133,5 +135,79 @@ describe('the Mailchimp stand-in, as the live API behaves', () => {
     expect(sends).toEqual(all.filter((item) => item.activity_type === 'sent'));
     expect((await get(memberPath(email, '/activity-feed'))).body.activity).toHaveLength(Math.min(10, all.length));
     expect((await get(memberPath(email, '/activity-feed?count=1001'))).status).toBe(400);
+  });
+});
+
+describe('the Mailchimp stand-in member listing (GET /lists/{list_id}/members)', () => {
+  const members = peopleWhere(isMember) as Member[];
+  const listing = (query = '') => get(`/lists/${LIST_ID}/members${query}`);
+  const emailsOf = (body: Record<string, unknown>) => (body.members as Array<{ email_address: string }>).map((m) => m.email_address);
+
+  it('lists members whose bodies match the spec, with total_items counting every match', async () => {
+    const validate = responseValidator(MEMBER, '200');
+    const { status, type, body } = await listing('?count=1000');
+    expect(status).toBe(200);
+    expect(type).toMatch(/^application\/json/);
+    expect(body).toMatchObject({ list_id: LIST_ID, total_items: members.length });
+    expect(emailsOf(body)).toEqual(members.map((m) => m.email));
+    for (const member of body.members as object[]) expect(validate(member)).toEqual([]);
+    // The same body as the single-member GET gives.
+    const one = await get(memberPath(members[3]!.email));
+    expect((body.members as object[])[3]).toEqual(one.body);
+  });
+
+  it('pages by count (default 10, at most 1000) and offset', async () => {
+    expect(emailsOf((await listing()).body)).toEqual(members.slice(0, 10).map((m) => m.email));
+    const page = await listing('?count=7&offset=20');
+    expect(emailsOf(page.body)).toEqual(members.slice(20, 27).map((m) => m.email));
+    expect(page.body.total_items).toBe(members.length);
+    expect((await listing(`?count=10&offset=${members.length}`)).body).toMatchObject({ members: [], total_items: members.length });
+    for (const bad of ['?count=1001', '?count=0', '?offset=-1']) expect((await listing(bad)).status).toBe(400);
+  });
+
+  it('filters by status and by opt-in time, seconds as Mailchimp keeps them', async () => {
+    const since = new Date('2025-06-01T00:00:00Z');
+    const before = new Date('2026-06-01T00:00:00Z');
+    const opt = (m: Member) => Math.floor(m.emailMarketing.optInAt.getTime() / 1000) * 1000;
+    for (const status of ['subscribed', 'unsubscribed', 'cleaned', 'pending', 'transactional', 'archived']) {
+      const expected = members.filter((m) => m.emailMarketing.status === status && opt(m) >= since.getTime() && opt(m) < before.getTime());
+      const query = `?count=1000&status=${status}&since_timestamp_opt=${encodeURIComponent('2025-06-01T00:00:00+00:00')}&before_timestamp_opt=${encodeURIComponent(before.toISOString())}`;
+      const { body } = await listing(query);
+      expect(emailsOf(body)).toEqual(expected.map((m) => m.email));
+      expect(body.total_items).toBe(expected.length);
+    }
+    expect((await listing('?status=gone')).status).toBe(400);
+    expect((await listing('?since_timestamp_opt=yesterday')).status).toBe(400);
+  });
+
+  it('keeps only the `fields` asked for, and drops the `exclude_fields`', async () => {
+    const { body } = await listing('?count=3&fields=members.email_address,total_items');
+    expect(body).toEqual({ members: members.slice(0, 3).map((m) => ({ email_address: m.email })), total_items: members.length });
+    const excluded = await listing('?count=2&exclude_fields=members._links,members.merge_fields,_links');
+    expect(excluded.body).not.toHaveProperty('_links');
+    for (const member of excluded.body.members as object[]) expect(member).not.toHaveProperty('merge_fields');
+  });
+
+  it('reflects a status changed since start, in the listing as in the member', async () => {
+    const member = members.find((m) => m.emailMarketing.status === 'subscribed')!;
+    const count = async (status: string) => (await listing(`?status=${status}&count=1`)).body.total_items as number;
+    const [subscribed, cleaned] = [await count('subscribed'), await count('cleaned')];
+    standIn.setMemberStatus(member.email, 'cleaned');
+    try {
+      expect([await count('subscribed'), await count('cleaned')]).toEqual([subscribed - 1, cleaned + 1]);
+      const { body } = await listing('?status=cleaned&count=1000');
+      expect((body.members as Array<{ email_address: string; status: string }>).find((m) => m.email_address === member.email)?.status).toBe('cleaned');
+      expect(emailsOf(body)).toEqual(members.filter((m) => m === member || m.emailMarketing.status === 'cleaned').map((m) => m.email));
+    } finally {
+      standIn.setMemberStatus(member.email, 'subscribed');
+    }
+  });
+
+  it('answers an unknown list with 404 and counts listings as their own endpoint', async () => {
+    expect((await get('/lists/other-list/members')).status).toBe(404);
+    expect(endpointOf(`/3.0/lists/${LIST_ID}/members`)).toBe('members');
+    expect(endpointOf(`/3.0/lists/${LIST_ID}/members/`)).toBe('members');
+    expect(endpointOf(`/3.0/lists/${LIST_ID}/members/${md5('a@b.c')}`)).toBe('member');
+    expect(standIn.stats.requests).toBe(1);
   });
 });
