@@ -260,7 +260,11 @@ export function createLoaders(upstreams: Upstreams, request: CallContext) {
   // value shared with other requests is still one answer per request: the map is this request's).
   const readTimes = new WeakMap<object, number>();
   const call: CallContext = {
-    ...request,
+    // Read at each call: an analyst's question extends its request's budget (audiences/service.ts).
+    get deadline() {
+      return request.deadline;
+    },
+    ...(request.report && { report: request.report }),
     readAt: (value, epochMs) => {
       if (typeof value === 'object' && value !== null) readTimes.set(value, epochMs);
       request.readAt?.(value, epochMs);

@@ -1,4 +1,5 @@
 import type { SourceName } from '../sources/errors.ts';
+import type { PlanReport } from '../audiences/planner.ts';
 import type { CallReport } from './family.ts';
 
 /**
@@ -19,6 +20,12 @@ export type SourceProvenance = Omit<CallReport, 'source'> & {
 /** Collects the reports of one request's calls; read once, when the response goes out. */
 export class Provenance {
   private readonly bySource = new Map<SourceName, Omit<SourceProvenance, 'status'>>();
+  /** The audience plans the request ran (audiences/planner.ts), in the order they finished. */
+  readonly plans: PlanReport[] = [];
+
+  readonly recordPlan = (plan: PlanReport): void => {
+    this.plans.push(plan);
+  };
 
   readonly record = (report: CallReport): void => {
     const seen = this.bySource.get(report.source) ?? { keys: 0, live: 0, cached: 0, stale: 0, failed: 0, maxAgeMs: 0, upstreamMs: 0, calls: 0 };

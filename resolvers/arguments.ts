@@ -1,22 +1,28 @@
 import type { ArgumentCheck } from '../server/argument-checks.ts';
 import type { Settings } from '../server/context.ts';
 import type { RfmSegment, SegmentPageKey } from '../sources/commerce/model.ts';
-import { decodeCustomerCursor, decodeOrderCursor } from './cursors.ts';
+import { audienceName, filterOf, histogramWindow, orderOf } from '../audiences/input.ts';
+import { decodeCustomerCursor, decodeListCursor, decodeOrderCursor } from './cursors.ts';
 import { EmailActivityType, toSource } from './enums.ts';
 import { badUserInput } from './errors.ts';
 import type {
   AffinitiesCategoriesArgs,
   AnonymousVisitorLocationArgs,
   AnonymousVisitorWebArgs,
+  AudienceMembersArgs,
   CommerceProfileOrdersArgs,
   CrmContactPropertiesArgs,
   CustomerLocationArgs,
   CustomerWebArgs,
   EmailMarketingActivityArgs,
+  MutationSaveAudienceArgs,
   PurchasesTopCategoriesArgs,
   QueryCustomerArgs,
+  QueryCustomerCountsArgs,
+  QueryCustomerHistogramArgs,
   QueryCustomerSegmentArgs,
   QueryCustomersArgs,
+  QueryFindCustomersArgs,
   QueryVisitorArgs,
   TraitsAffinitiesArgs,
   TraitsChannelArgs,
@@ -71,7 +77,7 @@ function keyList<T>(values: readonly T[], argument: string): readonly T[] {
 }
 
 /** A non-negative decimal amount with at most two fraction digits, e.g. `250` or `19.90`. */
-function decimalAmount(value: string, argument: string): string {
+export function decimalAmount(value: string, argument: string): string {
   if (!/^\d{1,12}(\.\d{1,2})?$/.test(value)) throw badUserInput(`${argument}: expected a decimal amount such as "250.00", got "${value.slice(0, 40)}"`, argument);
   return value;
 }
@@ -234,6 +240,25 @@ export const argumentChecks: Record<string, ArgumentCheck> = {
   'Query._entities': check<EntitiesArgs>(entityRepresentations),
   'Query.customers': check<QueryCustomersArgs>(customersKeys),
   'Query.customerSegment': check<QueryCustomerSegmentArgs>(segmentKey),
+  // Filters are checked whole before any source is called (audiences/input.ts).
+  'Query.findCustomers': check<QueryFindCustomersArgs>((args, settings) => {
+    filterOf(args.filter, settings);
+    pageSize(args.first, 100);
+    return decodeListCursor(args.after, orderOf(args.orderBy));
+  }),
+  'Query.customerCounts': check<QueryCustomerCountsArgs>((args, settings) => filterOf(args.filter, settings)),
+  'Query.customerHistogram': check<QueryCustomerHistogramArgs>((args, settings) => {
+    filterOf(args.filter, settings);
+    return histogramWindow(args);
+  }),
+  'Mutation.saveAudience': check<MutationSaveAudienceArgs>((args, settings) => {
+    audienceName(args.name);
+    return filterOf(args.filter, settings);
+  }),
+  'Audience.members': check<AudienceMembersArgs>((args) => {
+    pageSize(args.first, 100);
+    return decodeListCursor(args.after, orderOf(args.orderBy));
+  }),
   'CommerceProfile.orders': check<CommerceProfileOrdersArgs>(orderPageArgs),
   'Purchases.topCategories': check<PurchasesTopCategoriesArgs>((args) => pageSize(args.first, 10)),
   'CrmContact.properties': check<CrmContactPropertiesArgs>((args, settings) => crmPropertyNames(args.names, settings.crmProperties)),

@@ -20,6 +20,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   /** Depth, aliases, directives, document size or cost over its limit, before any execution. */
   OperationLimitExceeded: 'OPERATION_LIMIT_EXCEEDED',
+  /** Saved audiences' store (Redis) did not answer: the audience fields fail, nothing else does. */
+  AudienceStoreUnavailable: 'AUDIENCE_STORE_UNAVAILABLE',
   /** Allow-list mode: the operation is not a registered persisted query. */
   PersistedQueryNotInList: 'PERSISTED_QUERY_NOT_IN_LIST',
 } as const;

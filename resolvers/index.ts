@@ -1,4 +1,5 @@
 import { CountryCodeResolver, CurrencyResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+import { Audience, AudienceMutation, AudienceQuery, CustomerList } from './audiences.ts';
 import { CrmCompany, CrmContact } from './crm.ts';
 import { CommerceProfile, Customer, Identities, Purchases } from './customer.ts';
 import { EmailActivity, EmailMarketing, EmailTag } from './email.ts';
@@ -22,8 +23,10 @@ export const resolvers: Resolvers = {
   EmailAddress: EmailAddressResolver,
   Currency: CurrencyResolver,
   CountryCode: CountryCodeResolver,
-  Query: { ...Query, ...WebhookQuery },
-  Mutation: { ...Mutation, ...WebhookMutation },
+  Query: { ...Query, ...WebhookQuery, ...AudienceQuery },
+  Mutation: { ...Mutation, ...WebhookMutation, ...AudienceMutation },
+  CustomerList,
+  Audience,
   Subscription,
   CustomerChange,
   SegmentChange,

@@ -6,6 +6,9 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
+import type { PlannerLimits } from '../audiences/planner.ts';
+import { AudienceQueries, DEFAULT_AUDIENCE_BUDGET_MS, type AudienceRuntime } from '../audiences/service.ts';
+import { MemoryAudienceStore, type AudienceStore } from '../audiences/store.ts';
 import { createLoaders, type Upstreams } from '../cache/loaders.ts';
 import { Invalidator } from '../cache/invalidation.ts';
 import { Provenance } from '../cache/provenance.ts';
@@ -56,6 +59,12 @@ export interface ServerOptions {
   readonly intake?: Omit<EventIntakeOptions, 'logger'>;
   /** Erases what push keeps about a shop customer (the trigger state), when forgetCustomer finds them. */
   readonly forgetCustomer?: (customerId: string) => Promise<void>;
+  /**
+   * Filters across sources and saved audiences (audiences/, docs/audiences.md): where definitions
+   * are kept (in process when omitted), the planner's limits, and the time budget of a request
+   * that asks an audience question (AUDIENCE_BUDGET_MS; `x-time-budget-ms` may shorten it).
+   */
+  readonly audiences?: { readonly store?: AudienceStore; readonly limits?: PlannerLimits; readonly budgetMs?: number };
   /** Routes of the embedded demo (POST /demo/orders); mounted only when the demo runs, never in front of a real shop. */
   readonly demoRoutes?: Router;
 }
@@ -81,6 +90,12 @@ export async function startServer(options: ServerOptions, listen: { host: string
   const httpServer = createHttpServer(app);
   const explorer = createExplorer(security.explorer);
   const schema = security.protect(buildSchema());
+  const audienceBudgetMs = options.audiences?.budgetMs ?? DEFAULT_AUDIENCE_BUDGET_MS;
+  const audiences: AudienceRuntime = {
+    upstreams: options.upstreams,
+    store: options.audiences?.store ?? new MemoryAudienceStore(),
+    ...(options.audiences?.limits && { limits: options.audiences.limits }),
+  };
   const invalidator = new Invalidator(options.upstreams, options.logger, undefined, undefined, options.forgetCustomer);
   const subscriptions =
     options.push &&
@@ -157,16 +172,31 @@ export async function startServer(options: ServerOptions, listen: { host: string
       context: async ({ req, res }) => {
         const requestId = graphqlRequestId(res);
         const provenance = new Provenance();
-        const deadline = Date.now() + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
+        const startedAt = Date.now();
+        const deadline = startedAt + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
+        // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
+        const budget = { deadline };
+        const analystDeadline = startedAt + budgetOf(req.get('x-time-budget-ms'), audienceBudgetMs);
+        const auth = security.context(res);
         return {
-          loaders: createLoaders(options.upstreams, { deadline, report: provenance.record }),
+          loaders: createLoaders(options.upstreams, {
+            get deadline() {
+              return budget.deadline;
+            },
+            report: provenance.record,
+          }),
           cache: invalidator.within(deadline),
           provenance,
           requestId,
           log: options.logger.child({ requestId }),
           settings: options.settings,
-          auth: security.context(res),
+          auth,
           ...(outgoing && { webhooks: outgoing }),
+          audiences: new AudienceQueries(audiences, {
+            extendDeadline: () => (budget.deadline = Math.max(budget.deadline, analystDeadline)),
+            report: provenance.recordPlan,
+            ...(auth.spend && { spend: auth.spend }),
+          }),
         };
       },
     }),
@@ -203,10 +233,14 @@ function provenanceReport(): ApolloServerPlugin<Context> {
     async requestDidStart() {
       return {
         async willSendResponse({ response, contextValue }) {
-          if (contextValue.provenance.empty) return;
-          response.http.headers.set('server-timing', contextValue.provenance.serverTiming());
+          const { provenance } = contextValue;
+          if (response.body.kind === 'single' && provenance.plans.length > 0) {
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, plans: provenance.plans };
+          }
+          if (provenance.empty) return;
+          response.http.headers.set('server-timing', provenance.serverTiming());
           if (response.body.kind === 'single') {
-            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: contextValue.provenance.summary() };
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: provenance.summary() };
           }
         },
       };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AudienceQueries } from '../audiences/service.ts';
 import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
 import type { Provenance } from '../cache/provenance.ts';
@@ -23,6 +24,8 @@ export interface Context {
   readonly webhooks?: OutgoingWebhooks;
   /** The change feed's events, on subscription operations only (server/subscriptions). */
   readonly changes?: ChangeStreams;
+  /** Filters across sources, counts and saved audiences (audiences/); on /graphql requests only. */
+  readonly audiences?: AudienceQueries;
 }
 
 /** Configuration that decides whether arguments are valid, and how traits are computed. */

@@ -22,6 +22,7 @@ const PUBLIC_CODES = new Set<string>([
   ErrorCode.Forbidden,
   ErrorCode.OperationLimitExceeded,
   ErrorCode.PersistedQueryNotInList,
+  ErrorCode.AudienceStoreUnavailable,
   // A client's own rate limit (HTTP 429); a source's arrives as a SourceError (see formatError).
   ErrorCode.RateLimited,
   'GRAPHQL_PARSE_FAILED',

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Router } from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { MemoryAudienceStore, RedisAudienceStore } from '../audiences/store.ts';
 import { Invalidator } from '../cache/invalidation.ts';
 import { PushHub } from '../push/hub.ts';
 import { AbandonedCartSweep } from '../push/shop/abandoned-sweep.ts';
@@ -72,6 +73,9 @@ async function main(): Promise<void> {
   const sourceHealth = new SourceHealth();
   const upstreams = await createConfiguredUpstreams(config, sources, logger, sourceHealth.watch(observability.observer));
   const push = await startPush(config, { upstreams, pool, analyticsPool, demo, logger, observability });
+  // Saved audience definitions: in Redis when there is one, so every replica sees them.
+  const audienceRedis = config.REDIS_URL ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 }) : null;
+  audienceRedis?.on('error', () => undefined);
   let security = securityFromConfig(config);
   let credentials = '';
   if (demo && security.apiKeys.length === 0) {
@@ -132,6 +136,16 @@ async function main(): Promise<void> {
         onDelivery: (outcome) => observability.metrics.push.delivery(outcome.result),
       },
       forgetCustomer: push.forgetCustomer,
+      audiences: {
+        store: audienceRedis ? new RedisAudienceStore(audienceRedis) : new MemoryAudienceStore(),
+        budgetMs: config.AUDIENCE_BUDGET_MS,
+        limits: {
+          maxCalls: { crm: config.AUDIENCE_MAX_CRM_CALLS, email: config.AUDIENCE_MAX_EMAIL_CALLS, web: 1 },
+          maxCandidates: config.AUDIENCE_MAX_CANDIDATES,
+          costPerCall: config.AUDIENCE_COST_PER_CALL,
+          costPerStatement: Math.ceil(config.AUDIENCE_COST_PER_CALL / 5),
+        },
+      },
       intake: { secret: config.EVENT_INTAKE_SECRET, emit: push.hub.emit, analyticsCategory: config.WEB_CONSENT_ANALYTICS_CATEGORY },
       ...(demo && { demoRoutes: demo.routes }),
     },
@@ -152,6 +166,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.stop();
     await push.stop();
+    audienceRedis?.disconnect();
     await observability.shutdown();
     await sources.crm.close();
     await upstreams.store?.close();

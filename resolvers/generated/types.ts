@@ -2,6 +2,8 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { CustomerOfRecord as CustomerOfRecordModel, OrderPageOfRecord as OrderPageOfRecordModel, SegmentPageOfRecord as SegmentPageOfRecordModel, EmailTagOnMember as EmailTagOnMemberModel, WebWindow as WebWindowModel, AnonymousVisitorOfRecord as AnonymousVisitorOfRecordModel, VisitorOfRecord as VisitorOfRecordModel, PredictedValueOfRecord as PredictedValueOfRecordModel, CartRecoveryOfRecord as CartRecoveryOfRecordModel } from '../models.ts';
 import type { CommerceCustomer as CommerceCustomerModel, PurchaseStats as PurchaseStatsModel, CategorySpend as CategorySpendModel, RfmScore as RfmScoreModel, Order as OrderModel, LineItem as LineItemModel, Product as ProductModel, Cart as CartModel, CartItem as CartItemModel, Money as MoneyModel } from '../../sources/commerce/model.ts';
+import type { CustomerListModel as CustomerListModelModel, CountsModel as CountsModelModel } from '../../audiences/service.ts';
+import type { SavedAudience as SavedAudienceModel } from '../../audiences/store.ts';
 import type { CrmContact as CrmContactModel, CrmCompany as CrmCompanyModel, CrmOwner as CrmOwnerModel } from '../../sources/hubspot/model.ts';
 import type { EmailMember as EmailMemberModel, EmailActivity as EmailActivityModel } from '../../sources/mailchimp/model.ts';
 import type { WebLocation as WebLocationModel, WarehouseLoad as WarehouseLoadModel, ViewedProduct as ViewedProductModel, CategoryInterest as CategoryInterestModel, CartActivity as CartActivityModel, CartChange as CartChangeModel, AbandonedCheckout as AbandonedCheckoutModel, WebDevice as WebDeviceModel, Touch as TouchModel, ProductSearch as ProductSearchModel } from '../../sources/web/model.ts';
@@ -35,6 +37,14 @@ export type Scalars = {
   /** An email address (RFC 5322). Keys are compared case-insensitively; responses are lower-cased. */
   EmailAddress: { input: string; output: string; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+/** An abandoned cart: an open cart untouched for ABANDONED_CART_AFTER_MINUTES with no order since its last change. */
+export type AbandonedCartFilter = {
+  /** Worth at least this. */
+  readonly minValue?: InputMaybe<DecimalMoneyInput>;
+  /** Last changed at or after this time (e.g. a week ago: abandoned this week). */
+  readonly since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 /** A checkout that did not end in an order. */
@@ -166,6 +176,35 @@ export type AnonymousVisitorWebArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A saved filter: its membership is computed live each time it is read. */
+export type Audience = {
+  readonly __typename?: 'Audience';
+  /** How many customers belong now; null, with the error, when a source its filter needs fails. */
+  readonly count?: Maybe<Count>;
+  /** The filter, as the `CustomerFilter` JSON it was saved with. */
+  readonly definition: Scalars['String']['output'];
+  /** What it is for. */
+  readonly description?: Maybe<Scalars['String']['output']>;
+  /** Who belongs now, as `findCustomers` lists them. */
+  readonly members?: Maybe<CustomerList>;
+  /** Its name. */
+  readonly name: Scalars['String']['output'];
+  /** When this version was saved. */
+  readonly savedAt: Scalars['DateTime']['output'];
+  /** This version's number (1 for the first save). */
+  readonly version: Scalars['Int']['output'];
+  /** Every version's number, oldest first. */
+  readonly versions: ReadonlyArray<Scalars['Int']['output']>;
+};
+
+
+/** A saved filter: its membership is computed live each time it is read. */
+export type AudienceMembersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  orderBy?: InputMaybe<CustomerOrder>;
+};
+
 /** A source whose answers the shared cache keeps. */
 export type CachedSource =
   /** The shop database: the customer by email and by id, their purchase statistics and carts. */
@@ -256,6 +295,14 @@ export type CartRecovery = {
    * (RESULT_LIMITED). Shares its one Mailchimp call with `EmailMarketing.lastOpenedAt`.
    */
   readonly openedEmailSince?: Maybe<Scalars['Boolean']['output']>;
+};
+
+/** Categories bought, in completed orders. */
+export type CategoriesFilter = {
+  /** Any of these categories (1-50). */
+  readonly categories: ReadonlyArray<Scalars['String']['input']>;
+  /** Only orders placed at or after this time. */
+  readonly since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 /** A customer's affinity to one category. */
@@ -389,6 +436,36 @@ export type ChannelTrait = {
   readonly web?: Maybe<WebResponse>;
 };
 
+/** Shop conditions (one SQL statement with the rest of the filter). Money is in the shop currency. */
+export type CommerceFilter = {
+  /** Has an abandoned cart (as `Carts.abandoned`) matching this. */
+  readonly abandonedCart?: InputMaybe<AbandonedCartFilter>;
+  /** Bought a product of one of these categories. */
+  readonly boughtCategories?: InputMaybe<CategoriesFilter>;
+  /** Frequency score, 1-5. */
+  readonly frequencyScore?: InputMaybe<IntRange>;
+  /** true: has an abandoned cart; false: has none. */
+  readonly hasAbandonedCart?: InputMaybe<Scalars['Boolean']['input']>;
+  /** The latest completed order is at or after this time. */
+  readonly lastOrderAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** The latest completed order is before this time (customers who never bought do not match). */
+  readonly lastOrderBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Monetary score, 1-5. */
+  readonly monetaryScore?: InputMaybe<IntRange>;
+  /** Completed orders. */
+  readonly orderCount?: InputMaybe<IntRange>;
+  /** Recency score, 1-5. */
+  readonly recencyScore?: InputMaybe<IntRange>;
+  /** RFM segment is one of these (customers who never bought have none). */
+  readonly rfmSegments?: InputMaybe<ReadonlyArray<RfmSegment>>;
+  /** Signed up at or after this time. */
+  readonly signedUpAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Signed up before this time. */
+  readonly signedUpBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Spent over all completed orders. */
+  readonly totalSpent?: InputMaybe<MoneyRange>;
+};
+
 /**
  * What the shop database knows about a customer. Purchases and RFM count completed orders in the
  * shop currency only (refunded and cancelled orders are left out).
@@ -466,6 +543,44 @@ export type ConsentSource =
   /** The event warehouse: the consent preferences carried by the person's events. */
   | 'WAREHOUSE';
 
+/** A count of customers, and whether it is exact. */
+export type Count = {
+  readonly __typename?: 'Count';
+  /**
+   * True: every matching customer was counted. False: the filter is one condition of another source
+   * whose people could not be listed within the plan's limits, and this is that source's own count
+   * of its records (HubSpot's search total, Mailchimp's member total), which may include people the
+   * shop does not have.
+   */
+  readonly exact: Scalars['Boolean']['output'];
+  /** The number. */
+  readonly value: Scalars['Int']['output'];
+};
+
+/** What `customerCounts` groups by. */
+export type CountDimension =
+  /** Mailchimp member status. */
+  | 'EMAIL_STATUS'
+  /** The first session's utm_medium (event warehouse), lower-cased; for customers with up to 100,000 matching. */
+  | 'FIRST_TOUCH_MEDIUM'
+  /** HubSpot lifecycle stage (the default stages). */
+  | 'LIFECYCLE_STAGE'
+  /** RFM segment (shop). */
+  | 'RFM_SEGMENT'
+  /** The category bought most (units, completed orders; shop). */
+  | 'TOP_CATEGORY';
+
+/** One group of a breakdown. */
+export type CountGroup = {
+  readonly __typename?: 'CountGroup';
+  /** Customers in the group. */
+  readonly count: Scalars['Int']['output'];
+  /** Whether the count is exact. */
+  readonly exact: Scalars['Boolean']['output'];
+  /** The value (an enum's name for RFM segments, lifecycle stages and statuses), or null for the rest. */
+  readonly key?: Maybe<Scalars['String']['output']>;
+};
+
 /** A count in the current period against the previous one. */
 export type CountTrend = {
   readonly __typename?: 'CountTrend';
@@ -536,6 +651,23 @@ export type CrmContactPropertiesArgs = {
   names: ReadonlyArray<Scalars['String']['input']>;
 };
 
+/**
+ * HubSpot conditions on the contact, one CRM search filter group: at most six conditions in all
+ * (each field given is one, each property condition one).
+ */
+export type CrmFilter = {
+  /** The contact's `company` property is one of these (case-insensitive). */
+  readonly companies?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
+  /** `hs_lead_status` is one of these internal values. */
+  readonly leadStatuses?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
+  /** Lifecycle stage is one of these. */
+  readonly lifecycleStages?: InputMaybe<ReadonlyArray<LifecycleStage>>;
+  /** Owned by one of these HubSpot owners. */
+  readonly ownerIds?: InputMaybe<ReadonlyArray<Scalars['ID']['input']>>;
+  /** Conditions on contact properties of the allow-list (CRM_PROPERTIES). */
+  readonly properties?: InputMaybe<ReadonlyArray<CrmPropertyFilter>>;
+};
+
 /** A contact's address as HubSpot holds it (free text). */
 export type CrmLocation = {
   readonly __typename?: 'CrmLocation';
@@ -548,6 +680,29 @@ export type CrmLocation = {
   /** Postal code (`zip`). */
   readonly zip?: Maybe<Scalars['String']['output']>;
 };
+
+/** HubSpot's search operators (case-insensitive, except on enumeration properties). */
+export type CrmOperator =
+  /** Equal. */
+  | 'EQ'
+  /** Greater than. */
+  | 'GT'
+  /** At least. */
+  | 'GTE'
+  /** Has a value. */
+  | 'HAS_PROPERTY'
+  /** One of `values`. */
+  | 'IN'
+  /** Less than. */
+  | 'LT'
+  /** At most. */
+  | 'LTE'
+  /** Not equal. */
+  | 'NEQ'
+  /** Has no value. */
+  | 'NOT_HAS_PROPERTY'
+  /** None of `values`. */
+  | 'NOT_IN';
 
 /** A HubSpot user who can own records. */
 export type CrmOwner = {
@@ -571,6 +726,18 @@ export type CrmProperty = {
   readonly name: Scalars['String']['output'];
   /** The value as HubSpot holds it (always text); null when empty. */
   readonly value?: Maybe<Scalars['String']['output']>;
+};
+
+/** A condition on one contact property. */
+export type CrmPropertyFilter = {
+  /** How to compare. */
+  readonly operator: CrmOperator;
+  /** The property's internal name; must be on the allow-list. */
+  readonly property: Scalars['String']['input'];
+  /** For EQ, NEQ, GT, GTE, LT, LTE. */
+  readonly value?: InputMaybe<Scalars['String']['input']>;
+  /** For IN and NOT_IN (1-100). */
+  readonly values?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
 };
 
 /**
@@ -748,6 +915,15 @@ export type CustomerConnection = {
   readonly pageInfo: PageInfo;
 };
 
+/** Counts of customers matching a filter. */
+export type CustomerCounts = {
+  readonly __typename?: 'CustomerCounts';
+  /** Per value of the dimension; `key` null is the rest. Groups with no customer are left out. */
+  readonly groups: ReadonlyArray<CountGroup>;
+  /** All of them. */
+  readonly total: Count;
+};
+
 /** A customer and its cursor. */
 export type CustomerEdge = {
   readonly __typename?: 'CustomerEdge';
@@ -756,6 +932,59 @@ export type CustomerEdge = {
   /** The customer. */
   readonly node: Customer;
 };
+
+/**
+ * Who belongs, across sources. Every field given must hold (and); `and`, `or` and `not` combine
+ * filters. Each source's part is evaluated by that source: see the input types.
+ */
+export type CustomerFilter = {
+  /** Every one of these filters holds. */
+  readonly and?: InputMaybe<ReadonlyArray<CustomerFilter>>;
+  /** Conditions on the shop database: orders, RFM, carts. */
+  readonly commerce?: InputMaybe<CommerceFilter>;
+  /** Conditions on the HubSpot contact. */
+  readonly crm?: InputMaybe<CrmFilter>;
+  /** Conditions on the Mailchimp audience. */
+  readonly email?: InputMaybe<EmailFilter>;
+  /** This filter does not hold. */
+  readonly not?: InputMaybe<CustomerFilter>;
+  /** At least one of these filters holds. */
+  readonly or?: InputMaybe<ReadonlyArray<CustomerFilter>>;
+  /** Conditions on the event warehouse (identified behaviour, consent respected). */
+  readonly web?: InputMaybe<WebFilter>;
+};
+
+/** A page of customers matching a filter. */
+export type CustomerList = {
+  readonly __typename?: 'CustomerList';
+  /** The customers of this page, each with its cursor. */
+  readonly edges: ReadonlyArray<CustomerEdge>;
+  /** Where this page starts and ends. */
+  readonly pageInfo: PageInfo;
+  /** How many customers match (planned and run as the list is). */
+  readonly totalCount: Count;
+};
+
+/** How to order customers; the customer id breaks ties. */
+export type CustomerOrder = {
+  /** Ascending (default) or descending. */
+  readonly direction?: InputMaybe<SortDirection>;
+  /** What to order by. */
+  readonly field: CustomerOrderField;
+};
+
+/** What customers can be ordered by (shop data). */
+export type CustomerOrderField =
+  /** The customer id. */
+  | 'ID'
+  /** The latest completed order (never: earliest). */
+  | 'LAST_ORDER_AT'
+  /** Completed orders. */
+  | 'ORDER_COUNT'
+  /** Signed up. */
+  | 'SIGNED_UP_AT'
+  /** Spent over all completed orders. */
+  | 'TOTAL_SPENT';
 
 /** The sources a profile is read from. */
 export type DataSource =
@@ -948,6 +1177,26 @@ export type EmailActivityType =
   | 'SENT'
   /** The member unsubscribed. */
   | 'UNSUBSCRIBE';
+
+/**
+ * Mailchimp conditions on the configured audience. Status and opt-in time are listed by Mailchimp
+ * itself; opens, clicks, rating and tags it cannot list, so they are checked per candidate (one or two
+ * calls each) and need other conditions that leave few candidates.
+ */
+export type EmailFilter = {
+  /** Clicked in a campaign at or after this time (checked per candidate). */
+  readonly clickedSince?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Member rating (1-5) at least this (checked per candidate). */
+  readonly minRating?: InputMaybe<Scalars['Int']['input']>;
+  /** Opened a campaign at or after this time (checked per candidate). */
+  readonly openedSince?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Opted in at or after this time. */
+  readonly optedInSince?: InputMaybe<Scalars['DateTime']['input']>;
+  /** The member's status is one of these. */
+  readonly statuses?: InputMaybe<ReadonlyArray<EmailSubscriptionStatus>>;
+  /** Has one of these tags (checked per candidate). */
+  readonly tags?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
+};
 
 /** Where Mailchimp places a member. */
 export type EmailLocation = {
@@ -1180,6 +1429,40 @@ export type Gender =
   /** Recorded as other. */
   | 'OTHER';
 
+/** Counts over time. */
+export type Histogram = {
+  readonly __typename?: 'Histogram';
+  /** The buckets with something in them, oldest first. */
+  readonly buckets: ReadonlyArray<HistogramBucket>;
+};
+
+/** One interval of a histogram. */
+export type HistogramBucket = {
+  readonly __typename?: 'HistogramBucket';
+  /** What was counted in it. */
+  readonly count: Scalars['Int']['output'];
+  /** When the interval starts. */
+  readonly start: Scalars['DateTime']['output'];
+  /** Its value in the shop currency. */
+  readonly value: DecimalMoney;
+};
+
+/** A histogram's bucket width. */
+export type HistogramInterval =
+  /** Calendar days. */
+  | 'DAY'
+  /** Calendar months. */
+  | 'MONTH'
+  /** Weeks starting on Monday. */
+  | 'WEEK';
+
+/** What a histogram counts. */
+export type HistogramOf =
+  /** Carts, by when they became abandoned (value: the carts' worth). */
+  | 'ABANDONED_CARTS'
+  /** Completed orders, by when they were placed (value: their total). */
+  | 'ORDERS';
+
 /**
  * How a profile was found and what it merges. Identity is stitched when asked, never copied: the
  * links are the warehouse's identify calls as they are now.
@@ -1254,6 +1537,14 @@ export type Identities = {
   readonly hubspotContactId?: Maybe<Scalars['ID']['output']>;
   /** Mailchimp subscriber hash (MD5 of the lower-cased email); null when the email is not in the audience, or when Mailchimp failed (then an error names the `email` source). Costs one Mailchimp call. */
   readonly mailchimpSubscriberHash?: Maybe<Scalars['String']['output']>;
+};
+
+/** An inclusive range of integers; either end may be omitted. */
+export type IntRange = {
+  /** At most this. */
+  readonly max?: InputMaybe<Scalars['Int']['input']>;
+  /** At least this. */
+  readonly min?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** HubSpot's default lifecycle stages (internal names upper-cased). */
@@ -1335,6 +1626,14 @@ export type MarketingPermission = {
   readonly text: Scalars['String']['output'];
 };
 
+/** An inclusive range of amounts in the shop currency; either end may be omitted. */
+export type MoneyRange = {
+  /** At most this. */
+  readonly max?: InputMaybe<DecimalMoneyInput>;
+  /** At least this. */
+  readonly min?: InputMaybe<DecimalMoneyInput>;
+};
+
 /** An amount in the current period against the previous one. */
 export type MoneyTrend = {
   readonly __typename?: 'MoneyTrend';
@@ -1351,6 +1650,8 @@ export type MoneyTrend = {
 /** Operations that change what this server holds, for operators (the admin scope). */
 export type Mutation = {
   readonly __typename?: 'Mutation';
+  /** Deletes an audience and all its versions; false when there was none. Needs `audiences:write`. */
+  readonly deleteAudience?: Maybe<Scalars['Boolean']['output']>;
   /**
    * Evicts everything the shared cache holds about the person with this email, in every replica
    * (for privacy requests), and says per source whether that is done. The person's ids in the shop
@@ -1384,6 +1685,17 @@ export type Mutation = {
    * signed with it only. BAD_USER_INPUT when no endpoint has this id. Needs the `admin` scope.
    */
   readonly rotateWebhookSecret?: Maybe<RegisteredWebhookEndpoint>;
+  /**
+   * Saves a filter under a name: a new audience (version 1) or a new version of an existing one
+   * (earlier versions stay readable). The filter is validated, not run. Needs `audiences:write`.
+   */
+  readonly saveAudience?: Maybe<Audience>;
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationDeleteAudienceArgs = {
+  name: Scalars['String']['input'];
 };
 
 
@@ -1414,6 +1726,14 @@ export type MutationReplayWebhookDeadLetterArgs = {
 /** Operations that change what this server holds, for operators (the admin scope). */
 export type MutationRotateWebhookSecretArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+/** Operations that change what this server holds, for operators (the admin scope). */
+export type MutationSaveAudienceArgs = {
+  description?: InputMaybe<Scalars['String']['input']>;
+  filter: CustomerFilter;
+  name: Scalars['String']['input'];
 };
 
 /** One order. */
@@ -1586,6 +1906,10 @@ export type PurchasesTopCategoriesArgs = {
 /** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type Query = {
   readonly __typename?: 'Query';
+  /** A saved audience by name (its latest version unless `version` is given); null when there is none. Needs `segments:read`. */
+  readonly audience?: Maybe<Audience>;
+  /** The saved audiences, by name. Needs `segments:read`. */
+  readonly audiences?: Maybe<ReadonlyArray<Audience>>;
   /**
    * One customer, by exactly one of `id`, `email`, `hubspotContactId` or `anonymousId` (BAD_USER_INPUT otherwise).
    * Null when no system knows the key. Found by email (or by a HubSpot contact, which gives its
@@ -1595,6 +1919,19 @@ export type Query = {
    * (anything else is FORBIDDEN, whether or not that customer exists).
    */
   readonly customer?: Maybe<Customer>;
+  /**
+   * How many customers match a filter, in total and per value of one dimension. A group's count is
+   * the filter with that value's condition added, planned as `findCustomers` plans it; `null` is the rest
+   * (no RFM segment: never bought; no lifecycle stage, email status or medium: not in that system).
+   * Needs `segments:read`.
+   */
+  readonly customerCounts?: Maybe<CustomerCounts>;
+  /**
+   * Completed orders (with their value) or carts becoming abandoned, of the customers matching a
+   * filter, per day, week or month in the shop's time zone (SHOP_TIME_ZONE). At most 400 intervals.
+   * Needs `segments:read`.
+   */
+  readonly customerHistogram?: Maybe<Histogram>;
   /**
    * Customers matching a filter, for analysts: a cursor-paginated list in customer-id order (stable
    * while new customers arrive). `first` is 1-100. Needs `segments:read` (null with FORBIDDEN
@@ -1610,6 +1947,18 @@ export type Query = {
    * own id is null with FORBIDDEN.
    */
   readonly customers: ReadonlyArray<Maybe<Customer>>;
+  /**
+   * Customers matching a filter across sources (docs/audiences.md), each condition evaluated by the
+   * system that holds its data: SQL in the shop database, HubSpot's CRM search, Mailchimp's member
+   * listing, SQL in the event warehouse. Nothing is copied: each request asks the sources again. The
+   * plan that ran, with its calls per source, is in `extensions.plans`. Keyset pagination in the
+   * order asked for (stable while new customers arrive); `first` is 1-100. A filter whose conditions
+   * would take too many calls is refused (BAD_USER_INPUT, naming the condition). Besides the cost
+   * declared here, each upstream call of the plan is spent from the client's budget as it is planned.
+   * Needs `segments:read`; identifiers in the nodes are masked unless the token also has
+   * `customer:read:pii`.
+   */
+  readonly findCustomers?: Maybe<CustomerList>;
   /**
    * The customer a `customer:read:self` token is bound to (its JWT `sub`, the shop database id).
    * When the token names the browser the customer signed in on (its `anonymous_id` claim), that
@@ -1641,11 +1990,35 @@ export type Query = {
 
 
 /** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
+export type QueryAudienceArgs = {
+  name: Scalars['String']['input'];
+  version?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomerArgs = {
   anonymousId?: InputMaybe<Scalars['ID']['input']>;
   email?: InputMaybe<Scalars['EmailAddress']['input']>;
   hubspotContactId?: InputMaybe<Scalars['ID']['input']>;
   id?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
+export type QueryCustomerCountsArgs = {
+  by: CountDimension;
+  filter?: InputMaybe<CustomerFilter>;
+};
+
+
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
+export type QueryCustomerHistogramArgs = {
+  filter?: InputMaybe<CustomerFilter>;
+  interval: HistogramInterval;
+  of: HistogramOf;
+  since: Scalars['DateTime']['input'];
+  until?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
@@ -1661,6 +2034,15 @@ export type QueryCustomerSegmentArgs = {
 export type QueryCustomersArgs = {
   emails?: InputMaybe<ReadonlyArray<Scalars['EmailAddress']['input']>>;
   ids?: InputMaybe<ReadonlyArray<Scalars['ID']['input']>>;
+};
+
+
+/** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
+export type QueryFindCustomersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<CustomerFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  orderBy?: InputMaybe<CustomerOrder>;
 };
 
 
@@ -1855,6 +2237,14 @@ export type SendHour = {
   readonly timeZone: Scalars['String']['output'];
 };
 
+/** Sessions counted from a time. */
+export type SessionsFilter = {
+  /** At least this many (1 or more). */
+  readonly min: Scalars['Int']['input'];
+  /** Sessions started at or after this time. */
+  readonly since: Scalars['DateTime']['input'];
+};
+
 /**
  * A product as the shop database records it. (Not `Product`: a catalog subgraph usually owns that
  * entity; its `id` is this one's.)
@@ -1881,6 +2271,13 @@ export type ShopTrend = {
   /** Their total value, in the shop currency. */
   readonly spend: MoneyTrend;
 };
+
+/** A sort direction. */
+export type SortDirection =
+  /** Smallest first. */
+  | 'ASC'
+  /** Largest first. */
+  | 'DESC';
 
 /**
  * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
@@ -1967,6 +2364,14 @@ export type Touch = {
   readonly referrer?: Maybe<Scalars['String']['output']>;
   /** utm_source, e.g. `google`, `newsletter`. */
   readonly source?: Maybe<Scalars['String']['output']>;
+};
+
+/** A session's campaign (UTM) tags; each list matches any of its values, case-insensitively. */
+export type TouchFilter = {
+  /** utm_campaign. */
+  readonly campaigns?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
+  /** utm_medium, e.g. `cpc`, `email`. */
+  readonly mediums?: InputMaybe<ReadonlyArray<Scalars['String']['input']>>;
 };
 
 /**
@@ -2207,6 +2612,14 @@ export type ValueModel = {
   readonly repeatCustomers: Scalars['Int']['output'];
 };
 
+/** Product views by category. */
+export type ViewedCategoriesFilter = {
+  /** Any of these categories (1-50). */
+  readonly categories: ReadonlyArray<Scalars['String']['input']>;
+  /** Views at or after this time. */
+  readonly since: Scalars['DateTime']['input'];
+};
+
 /** A product the customer viewed. */
 export type ViewedProduct = {
   readonly __typename?: 'ViewedProduct';
@@ -2224,6 +2637,14 @@ export type ViewedProduct = {
   readonly timeOnPageSeconds: Scalars['Float']['output'];
   /** Views in the window. */
   readonly viewCount: Scalars['Int']['output'];
+};
+
+/** Product views by product. */
+export type ViewedProductsFilter = {
+  /** Any of these product ids (1-100). */
+  readonly productIds: ReadonlyArray<Scalars['ID']['input']>;
+  /** Views at or after this time. */
+  readonly since: Scalars['DateTime']['input'];
 };
 
 /**
@@ -2448,6 +2869,28 @@ export type WebDevice = {
 };
 
 /**
+ * Event warehouse conditions, on identified people (the warehouse's user id is the customer id), with
+ * the events of browsers linked to them; people who refused the analytics purpose never match. One
+ * SQL statement in the warehouse per condition.
+ */
+export type WebFilter = {
+  /** The first session's campaign tags. */
+  readonly firstTouch?: InputMaybe<TouchFilter>;
+  /** Seen (any page or event) at or after this time. */
+  readonly lastSeenAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Last seen before this time (people never seen do not match). */
+  readonly lastSeenBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  /** The latest session with campaign tags. */
+  readonly lastTouch?: InputMaybe<TouchFilter>;
+  /** At least this many sessions. */
+  readonly sessions?: InputMaybe<SessionsFilter>;
+  /** Viewed a product of one of these categories. */
+  readonly viewedCategories?: InputMaybe<ViewedCategoriesFilter>;
+  /** Viewed one of these products. */
+  readonly viewedProducts?: InputMaybe<ViewedProductsFilter>;
+};
+
+/**
  * How far the event warehouse's loads have got: the same for every profile, read at most every 30
  * seconds. The pipeline loads in batches (Segment at best hourly, RudderStack every 30 minutes by
  * default), so minutes to hours of lag are normal.
@@ -2635,6 +3078,7 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  AbandonedCartFilter: AbandonedCartFilter;
   AbandonedCheckout: ResolverTypeWrapper<AbandonedCheckoutModel>;
   Affinities: ResolverTypeWrapper<AffinitiesOfRecordModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
@@ -2644,13 +3088,15 @@ export type ResolversTypes = {
   AnonymousLink: AnonymousLink;
   AnonymousVisitor: ResolverTypeWrapper<AnonymousVisitorOfRecordModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Audience: ResolverTypeWrapper<SavedAudienceModel>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
   CachedSource: CachedSource;
   Cart: ResolverTypeWrapper<CartModel>;
   CartActivity: ResolverTypeWrapper<CartActivityModel>;
   CartChange: ResolverTypeWrapper<CartChangeModel>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   CartItem: ResolverTypeWrapper<CartItemModel>;
   CartRecovery: ResolverTypeWrapper<CartRecoveryOfRecordModel>;
+  CategoriesFilter: CategoriesFilter;
   CategoryAffinity: ResolverTypeWrapper<CategoryAffinity>;
   CategoryInterest: ResolverTypeWrapper<CategoryInterestModel>;
   CategorySpend: ResolverTypeWrapper<CategorySpendModel>;
@@ -2659,21 +3105,33 @@ export type ResolversTypes = {
   ChannelEvidence: ResolverTypeWrapper<ChannelEvidence>;
   ChannelReach: ResolverTypeWrapper<ChannelTraitModelModel>;
   ChannelTrait: ResolverTypeWrapper<ChannelTraitModelModel>;
+  CommerceFilter: CommerceFilter;
   CommerceProfile: ResolverTypeWrapper<CommerceCustomerModel>;
   Consent: ResolverTypeWrapper<VisitorOfRecordModel>;
   ConsentSource: ConsentSource;
+  Count: ResolverTypeWrapper<Count>;
+  CountDimension: CountDimension;
+  CountGroup: ResolverTypeWrapper<CountGroup>;
   CountTrend: ResolverTypeWrapper<CountTrend>;
   CountryCode: ResolverTypeWrapper<Scalars['CountryCode']['output']>;
   CrmCompany: ResolverTypeWrapper<CrmCompanyModel>;
   CrmContact: ResolverTypeWrapper<CrmContactModel>;
+  CrmFilter: CrmFilter;
   CrmLocation: ResolverTypeWrapper<CrmLocation>;
+  CrmOperator: CrmOperator;
   CrmOwner: ResolverTypeWrapper<CrmOwnerModel>;
   CrmProperty: ResolverTypeWrapper<CrmProperty>;
+  CrmPropertyFilter: CrmPropertyFilter;
   Currency: ResolverTypeWrapper<Scalars['Currency']['output']>;
   Customer: ResolverTypeWrapper<CustomerOfRecordModel>;
   CustomerChange: ResolverTypeWrapper<CustomerChangeModel>;
   CustomerConnection: ResolverTypeWrapper<SegmentPageOfRecordModel>;
+  CustomerCounts: ResolverTypeWrapper<CountsModelModel>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
+  CustomerFilter: CustomerFilter;
+  CustomerList: ResolverTypeWrapper<CustomerListModelModel>;
+  CustomerOrder: CustomerOrder;
+  CustomerOrderField: CustomerOrderField;
   DataSource: DataSource;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DecimalMoney: ResolverTypeWrapper<MoneyModel>;
@@ -2687,6 +3145,7 @@ export type ResolversTypes = {
   EmailActivity: ResolverTypeWrapper<EmailActivityModel>;
   EmailActivityType: EmailActivityType;
   EmailAddress: ResolverTypeWrapper<Scalars['EmailAddress']['output']>;
+  EmailFilter: EmailFilter;
   EmailLocation: ResolverTypeWrapper<EmailLocation>;
   EmailMarketing: ResolverTypeWrapper<EmailMemberModel>;
   EmailResponse: ResolverTypeWrapper<EmailResponseModelModel>;
@@ -2698,15 +3157,21 @@ export type ResolversTypes = {
   ForgetFailure: ResolverTypeWrapper<ForgetFailure>;
   ForgetStep: ForgetStep;
   Gender: Gender;
+  Histogram: ResolverTypeWrapper<Omit<Histogram, 'buckets'> & { buckets: ReadonlyArray<ResolversTypes['HistogramBucket']> }>;
+  HistogramBucket: ResolverTypeWrapper<Omit<HistogramBucket, 'value'> & { value: ResolversTypes['DecimalMoney'] }>;
+  HistogramInterval: HistogramInterval;
+  HistogramOf: HistogramOf;
   Identification: ResolverTypeWrapper<VisitorOfRecordModel>;
   IdentifiedBy: IdentifiedBy;
   Identities: ResolverTypeWrapper<CustomerOfRecordModel>;
+  IntRange: IntRange;
   LifecycleStage: LifecycleStage;
   LineItem: ResolverTypeWrapper<LineItemModel>;
   Location: ResolverTypeWrapper<Location>;
   LocationCandidate: ResolverTypeWrapper<LocationCandidateModel>;
   LocationSource: LocationSource;
   MarketingPermission: ResolverTypeWrapper<MarketingPermission>;
+  MoneyRange: MoneyRange;
   MoneyTrend: ResolverTypeWrapper<Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversTypes['DecimalMoney'], previous: ResolversTypes['DecimalMoney'] }>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderModel>;
@@ -2733,10 +3198,13 @@ export type ResolversTypes = {
   SegmentFilter: SegmentFilter;
   SegmentMembership: SegmentMembership;
   SendHour: ResolverTypeWrapper<SendHour>;
+  SessionsFilter: SessionsFilter;
   ShopProduct: ResolverTypeWrapper<ProductModel>;
   ShopTrend: ResolverTypeWrapper<Omit<ShopTrend, 'spend'> & { spend: ResolversTypes['MoneyTrend'] }>;
+  SortDirection: SortDirection;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Touch: ResolverTypeWrapper<TouchModel>;
+  TouchFilter: TouchFilter;
   TraitFreshness: ResolverTypeWrapper<TraitFreshnessModelModel>;
   TraitInput: ResolverTypeWrapper<TraitInputModelModel>;
   Traits: ResolverTypeWrapper<CustomerOfRecordModel>;
@@ -2744,7 +3212,9 @@ export type ResolversTypes = {
   TriggerFired: ResolverTypeWrapper<TriggerEventModel>;
   TriggerName: TriggerName;
   ValueModel: ResolverTypeWrapper<ClvFitModel>;
+  ViewedCategoriesFilter: ViewedCategoriesFilter;
   ViewedProduct: ResolverTypeWrapper<ViewedProductModel>;
+  ViewedProductsFilter: ViewedProductsFilter;
   Visitor: ResolverTypeWrapper<VisitorOfRecordModel>;
   VisitorLocation: ResolverTypeWrapper<WebLocationModel>;
   VisitorTraits: ResolverTypeWrapper<AnonymousVisitorOfRecordModel>;
@@ -2752,6 +3222,7 @@ export type ResolversTypes = {
   VisitsByChannel: ResolverTypeWrapper<VisitsByChannel>;
   WebBehaviour: ResolverTypeWrapper<WebWindowModel>;
   WebDevice: ResolverTypeWrapper<WebDeviceModel>;
+  WebFilter: WebFilter;
   WebFreshness: ResolverTypeWrapper<WarehouseLoadModel>;
   WebResponse: ResolverTypeWrapper<Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversTypes['VisitsByCampaign']> }>;
   WebTrend: ResolverTypeWrapper<WebTrend>;
@@ -2762,6 +3233,7 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  AbandonedCartFilter: AbandonedCartFilter;
   AbandonedCheckout: AbandonedCheckoutModel;
   Affinities: AffinitiesOfRecordModel;
   Boolean: Scalars['Boolean']['output'];
@@ -2769,12 +3241,14 @@ export type ResolversParentTypes = {
   AffinityEvidence: AffinityEvidence;
   AnonymousVisitor: AnonymousVisitorOfRecordModel;
   ID: Scalars['ID']['output'];
+  Audience: SavedAudienceModel;
+  String: Scalars['String']['output'];
   Cart: CartModel;
   CartActivity: CartActivityModel;
   CartChange: CartChangeModel;
-  String: Scalars['String']['output'];
   CartItem: CartItemModel;
   CartRecovery: CartRecoveryOfRecordModel;
+  CategoriesFilter: CategoriesFilter;
   CategoryAffinity: CategoryAffinity;
   CategoryInterest: CategoryInterestModel;
   CategorySpend: CategorySpendModel;
@@ -2782,20 +3256,29 @@ export type ResolversParentTypes = {
   ChannelEvidence: ChannelEvidence;
   ChannelReach: ChannelTraitModelModel;
   ChannelTrait: ChannelTraitModelModel;
+  CommerceFilter: CommerceFilter;
   CommerceProfile: CommerceCustomerModel;
   Consent: VisitorOfRecordModel;
+  Count: Count;
+  CountGroup: CountGroup;
   CountTrend: CountTrend;
   CountryCode: Scalars['CountryCode']['output'];
   CrmCompany: CrmCompanyModel;
   CrmContact: CrmContactModel;
+  CrmFilter: CrmFilter;
   CrmLocation: CrmLocation;
   CrmOwner: CrmOwnerModel;
   CrmProperty: CrmProperty;
+  CrmPropertyFilter: CrmPropertyFilter;
   Currency: Scalars['Currency']['output'];
   Customer: CustomerOfRecordModel;
   CustomerChange: CustomerChangeModel;
   CustomerConnection: SegmentPageOfRecordModel;
+  CustomerCounts: CountsModelModel;
   CustomerEdge: Omit<CustomerEdge, 'node'> & { node: ResolversParentTypes['Customer'] };
+  CustomerFilter: CustomerFilter;
+  CustomerList: CustomerListModelModel;
+  CustomerOrder: CustomerOrder;
   DateTime: Scalars['DateTime']['output'];
   DecimalMoney: MoneyModel;
   DecimalMoneyInput: DecimalMoneyInput;
@@ -2805,6 +3288,7 @@ export type ResolversParentTypes = {
   DiscountSensitivity: DiscountSensitivityOfRecordModel;
   EmailActivity: EmailActivityModel;
   EmailAddress: Scalars['EmailAddress']['output'];
+  EmailFilter: EmailFilter;
   EmailLocation: EmailLocation;
   EmailMarketing: EmailMemberModel;
   EmailResponse: EmailResponseModelModel;
@@ -2813,12 +3297,16 @@ export type ResolversParentTypes = {
   EngagementTrend: EngagementTrendModelModel;
   ForgetCustomerResult: ForgetCustomerResult;
   ForgetFailure: ForgetFailure;
+  Histogram: Omit<Histogram, 'buckets'> & { buckets: ReadonlyArray<ResolversParentTypes['HistogramBucket']> };
+  HistogramBucket: Omit<HistogramBucket, 'value'> & { value: ResolversParentTypes['DecimalMoney'] };
   Identification: VisitorOfRecordModel;
   Identities: CustomerOfRecordModel;
+  IntRange: IntRange;
   LineItem: LineItemModel;
   Location: Location;
   LocationCandidate: LocationCandidateModel;
   MarketingPermission: MarketingPermission;
+  MoneyRange: MoneyRange;
   MoneyTrend: Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversParentTypes['DecimalMoney'], previous: ResolversParentTypes['DecimalMoney'] };
   Mutation: Record<PropertyKey, never>;
   Order: OrderModel;
@@ -2838,16 +3326,20 @@ export type ResolversParentTypes = {
   SegmentChange: SegmentChangeOfRecordModel;
   SegmentFilter: SegmentFilter;
   SendHour: SendHour;
+  SessionsFilter: SessionsFilter;
   ShopProduct: ProductModel;
   ShopTrend: Omit<ShopTrend, 'spend'> & { spend: ResolversParentTypes['MoneyTrend'] };
   Subscription: Record<PropertyKey, never>;
   Touch: TouchModel;
+  TouchFilter: TouchFilter;
   TraitFreshness: TraitFreshnessModelModel;
   TraitInput: TraitInputModelModel;
   Traits: CustomerOfRecordModel;
   TriggerFired: TriggerEventModel;
   ValueModel: ClvFitModel;
+  ViewedCategoriesFilter: ViewedCategoriesFilter;
   ViewedProduct: ViewedProductModel;
+  ViewedProductsFilter: ViewedProductsFilter;
   Visitor: VisitorOfRecordModel;
   VisitorLocation: WebLocationModel;
   VisitorTraits: AnonymousVisitorOfRecordModel;
@@ -2855,6 +3347,7 @@ export type ResolversParentTypes = {
   VisitsByChannel: VisitsByChannel;
   WebBehaviour: WebWindowModel;
   WebDevice: WebDeviceModel;
+  WebFilter: WebFilter;
   WebFreshness: WarehouseLoadModel;
   WebResponse: Omit<WebResponse, 'byCampaign'> & { byCampaign: ReadonlyArray<ResolversParentTypes['VisitsByCampaign']> };
   WebTrend: WebTrend;
@@ -2899,6 +3392,17 @@ export type AnonymousVisitorResolvers<ContextType = Context, ParentType extends 
   traits?: Resolver<Maybe<ResolversTypes['VisitorTraits']>, ParentType, ContextType>;
   web?: Resolver<Maybe<ResolversTypes['WebBehaviour']>, ParentType, ContextType, RequireFields<AnonymousVisitorWebArgs, 'days'>>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type AudienceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Audience'] = ResolversParentTypes['Audience']> = {
+  count?: Resolver<Maybe<ResolversTypes['Count']>, ParentType, ContextType>;
+  definition?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  members?: Resolver<Maybe<ResolversTypes['CustomerList']>, ParentType, ContextType, RequireFields<AudienceMembersArgs, 'first'>>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  savedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  versions?: Resolver<ReadonlyArray<ResolversTypes['Int']>, ParentType, ContextType>;
 };
 
 export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = {
@@ -3006,6 +3510,17 @@ export type ConsentResolvers<ContextType = Context, ParentType extends Resolvers
   email?: Resolver<Maybe<ResolversTypes['ChannelConsent']>, ParentType, ContextType>;
 };
 
+export type CountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Count'] = ResolversParentTypes['Count']> = {
+  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type CountGroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CountGroup'] = ResolversParentTypes['CountGroup']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  key?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type CountTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CountTrend'] = ResolversParentTypes['CountTrend']> = {
   change?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   current?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -3095,9 +3610,20 @@ export type CustomerConnectionResolvers<ContextType = Context, ParentType extend
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
+export type CustomerCountsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerCounts'] = ResolversParentTypes['CustomerCounts']> = {
+  groups?: Resolver<ReadonlyArray<ResolversTypes['CountGroup']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Count'], ParentType, ContextType>;
+};
+
 export type CustomerEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerEdge'] = ResolversParentTypes['CustomerEdge']> = {
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Customer'], ParentType, ContextType>;
+};
+
+export type CustomerListResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerList'] = ResolversParentTypes['CustomerList']> = {
+  edges?: Resolver<ReadonlyArray<ResolversTypes['CustomerEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Count'], ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -3229,6 +3755,16 @@ export type ForgetFailureResolvers<ContextType = Context, ParentType extends Res
   step?: Resolver<ResolversTypes['ForgetStep'], ParentType, ContextType>;
 };
 
+export type HistogramResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Histogram'] = ResolversParentTypes['Histogram']> = {
+  buckets?: Resolver<ReadonlyArray<ResolversTypes['HistogramBucket']>, ParentType, ContextType>;
+};
+
+export type HistogramBucketResolvers<ContextType = Context, ParentType extends ResolversParentTypes['HistogramBucket'] = ResolversParentTypes['HistogramBucket']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
 export type IdentificationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Identification'] = ResolversParentTypes['Identification']> = {
   ambiguousAnonymousIds?: Resolver<Maybe<ReadonlyArray<ResolversTypes['ID']>>, ParentType, ContextType>;
   by?: Resolver<ResolversTypes['IdentifiedBy'], ParentType, ContextType>;
@@ -3280,11 +3816,13 @@ export type MoneyTrendResolvers<ContextType = Context, ParentType extends Resolv
 };
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  deleteAudience?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationDeleteAudienceArgs, 'name'>>;
   forgetCustomer?: Resolver<ResolversTypes['ForgetCustomerResult'], ParentType, ContextType, RequireFields<MutationForgetCustomerArgs, 'email'>>;
   registerWebhookEndpoint?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRegisterWebhookEndpointArgs, 'input'>>;
   removeWebhookEndpoint?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationRemoveWebhookEndpointArgs, 'id'>>;
   replayWebhookDeadLetter?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
   rotateWebhookSecret?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
+  saveAudience?: Resolver<Maybe<ResolversTypes['Audience']>, ParentType, ContextType, RequireFields<MutationSaveAudienceArgs, 'filter' | 'name'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -3353,9 +3891,14 @@ export type PurchasesResolvers<ContextType = Context, ParentType extends Resolve
 };
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  audience?: Resolver<Maybe<ResolversTypes['Audience']>, ParentType, ContextType, RequireFields<QueryAudienceArgs, 'name'>>;
+  audiences?: Resolver<Maybe<ReadonlyArray<ResolversTypes['Audience']>>, ParentType, ContextType>;
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType, Partial<QueryCustomerArgs>>;
+  customerCounts?: Resolver<Maybe<ResolversTypes['CustomerCounts']>, ParentType, ContextType, RequireFields<QueryCustomerCountsArgs, 'by'>>;
+  customerHistogram?: Resolver<Maybe<ResolversTypes['Histogram']>, ParentType, ContextType, RequireFields<QueryCustomerHistogramArgs, 'interval' | 'of' | 'since'>>;
   customerSegment?: Resolver<Maybe<ResolversTypes['CustomerConnection']>, ParentType, ContextType, RequireFields<QueryCustomerSegmentArgs, 'first'>>;
   customers?: Resolver<ReadonlyArray<Maybe<ResolversTypes['Customer']>>, ParentType, ContextType, Partial<QueryCustomersArgs>>;
+  findCustomers?: Resolver<Maybe<ResolversTypes['CustomerList']>, ParentType, ContextType, RequireFields<QueryFindCustomersArgs, 'first'>>;
   me?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   visitor?: Resolver<Maybe<ResolversTypes['Visitor']>, ParentType, ContextType, RequireFields<QueryVisitorArgs, 'anonymousId'>>;
   webhookDeadLetters?: Resolver<Maybe<ReadonlyArray<ResolversTypes['WebhookDeadLetter']>>, ParentType, ContextType, RequireFields<QueryWebhookDeadLettersArgs, 'endpointId' | 'first'>>;
@@ -3584,6 +4127,7 @@ export type Resolvers<ContextType = Context> = {
   Affinities?: AffinitiesResolvers<ContextType>;
   AffinityEvidence?: AffinityEvidenceResolvers<ContextType>;
   AnonymousVisitor?: AnonymousVisitorResolvers<ContextType>;
+  Audience?: AudienceResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
   CartActivity?: CartActivityResolvers<ContextType>;
   CartChange?: CartChangeResolvers<ContextType>;
@@ -3598,6 +4142,8 @@ export type Resolvers<ContextType = Context> = {
   ChannelTrait?: ChannelTraitResolvers<ContextType>;
   CommerceProfile?: CommerceProfileResolvers<ContextType>;
   Consent?: ConsentResolvers<ContextType>;
+  Count?: CountResolvers<ContextType>;
+  CountGroup?: CountGroupResolvers<ContextType>;
   CountTrend?: CountTrendResolvers<ContextType>;
   CountryCode?: GraphQLScalarType;
   CrmCompany?: CrmCompanyResolvers<ContextType>;
@@ -3609,7 +4155,9 @@ export type Resolvers<ContextType = Context> = {
   Customer?: CustomerResolvers<ContextType>;
   CustomerChange?: CustomerChangeResolvers<ContextType>;
   CustomerConnection?: CustomerConnectionResolvers<ContextType>;
+  CustomerCounts?: CustomerCountsResolvers<ContextType>;
   CustomerEdge?: CustomerEdgeResolvers<ContextType>;
+  CustomerList?: CustomerListResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DecimalMoney?: DecimalMoneyResolvers<ContextType>;
   DemographicLocation?: DemographicLocationResolvers<ContextType>;
@@ -3626,6 +4174,8 @@ export type Resolvers<ContextType = Context> = {
   EngagementTrend?: EngagementTrendResolvers<ContextType>;
   ForgetCustomerResult?: ForgetCustomerResultResolvers<ContextType>;
   ForgetFailure?: ForgetFailureResolvers<ContextType>;
+  Histogram?: HistogramResolvers<ContextType>;
+  HistogramBucket?: HistogramBucketResolvers<ContextType>;
   Identification?: IdentificationResolvers<ContextType>;
   Identities?: IdentitiesResolvers<ContextType>;
   LineItem?: LineItemResolvers<ContextType>;

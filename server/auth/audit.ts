@@ -24,6 +24,8 @@ export class AuditTrail {
 export interface RequestAuth {
   readonly principal: Principal;
   readonly audit: AuditTrail;
+  /** Spends `cost` more from the client's budget during execution (an audience plan's upstream calls); rejects with RATE_LIMITED when spent. */
+  readonly spend?: (cost: number) => Promise<void>;
 }
 
 /**

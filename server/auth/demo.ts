@@ -9,7 +9,7 @@ import { DEFAULT_VISITOR_MAX_TTL_SECONDS, signVisitorToken, visitorClaims } from
 const ROLES: ReadonlyArray<{ client: string; scopes: Scope[]; role: string }> = [
   { client: 'demo-personalization', scopes: [Scope.Traits], role: 'personalization engine (traits, no identifiers)' },
   { client: 'demo-support', scopes: [Scope.Traits, Scope.Pii], role: 'support tool (traits and identifiers)' },
-  { client: 'demo-analyst', scopes: [Scope.Segments], role: 'analyst (segments, introspection; identifiers masked)' },
+  { client: 'demo-analyst', scopes: [Scope.Segments, Scope.AudiencesWrite], role: 'analyst (segments, audiences, introspection; identifiers masked)' },
   { client: 'demo-admin', scopes: [Scope.Admin, Scope.Segments], role: 'admin (forgetCustomer, introspection)' },
 ];
 

@@ -118,7 +118,10 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
     ],
     explorer: options.explorer,
     protect: enforceScopes,
-    context: (res) => ({ principal: principalOf(res), audit: new AuditTrail() }),
+    context: (res) => {
+      const principal = principalOf(res);
+      return { principal, audit: new AuditTrail(), ...(limiter && { spend: (cost: number) => limiter.consume(principal, Math.max(1, Math.ceil(cost))) }) };
+    },
     subscriptions: { authenticate: authenticateToken, check: operationCheck(options.limits, limiter), limits: options.limits },
   };
 }

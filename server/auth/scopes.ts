@@ -15,6 +15,8 @@ export const Scope = {
   Visitor: 'visitor:read:self',
   /** `customerSegment` and introspection; identifiers masked unless `customer:read:pii` is also held. */
   Segments: 'segments:read',
+  /** `saveAudience` and `deleteAudience`: definitions only (reading members needs segments:read). */
+  AudiencesWrite: 'audiences:write',
   /** `forgetCustomer`, cache operations, introspection. */
   Admin: 'admin',
 } as const;
@@ -24,7 +26,7 @@ export type Scope = (typeof Scope)[keyof typeof Scope];
 export const ALL_SCOPES: readonly Scope[] = Object.values(Scope);
 
 /** What anonymous callers get outside production, so `npm start` + Sandbox work with no key. */
-export const DEVELOPMENT_ANONYMOUS_SCOPES: readonly Scope[] = [Scope.Traits, Scope.Pii, Scope.Segments];
+export const DEVELOPMENT_ANONYMOUS_SCOPES: readonly Scope[] = [Scope.Traits, Scope.Pii, Scope.Segments, Scope.AudiencesWrite];
 
 /** The scopes that bind a token to one person (its `sub`); only JWTs carry them, and at most one. */
 export const BOUND_SCOPES = [Scope.Self, Scope.Visitor] as const;

@@ -1,6 +1,7 @@
 import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
 import { purchaseEvidence, type PurchaseEvidence } from './affinity.ts';
+import { commerceAudience, type CommerceAudience, type StatementObserver } from './audience.ts';
 import { customerCarts } from './carts.ts';
 import { clvModel, clvSummaries, type ClvModel, type ClvSummary } from './clv.ts';
 import { checkShopContract, readShopCatalog } from './contract.ts';
@@ -85,6 +86,8 @@ export interface CommerceSource {
   orderPeriods(keys: readonly OrderPeriodsKey[]): Promise<OrderPeriods[]>;
   /** One page of a segment (one statement); not batched: each key is its own scan. */
   segmentPage(key: SegmentPageKey): Promise<SegmentPage>;
+  /** The statements of an audience's shop part (audience.ts), each reported to `observe` with its rows. */
+  audience(observe: StatementObserver): CommerceAudience;
   /** Throws SourceError when the shop database cannot answer. */
   ping(): Promise<void>;
   /**
@@ -128,6 +131,8 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
     async segmentPage(key) {
       return segmentPage(db, key, { ...context(), boundaries: key.filter.rfmSegments?.length ? await rfm.ensure() : null });
     },
+    audience: (observe) =>
+      commerceAudience(db, { currency: options.currency, now: now(), abandonedAfterMs: options.abandonedAfterMs, timeZone }, async () => rfm.current() ?? rfm.ensure(), observe),
     async ping() {
       await run(db, 'SELECT 1', []);
     },

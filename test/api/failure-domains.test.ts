@@ -7,13 +7,15 @@ import { buildSchema, schemaSource } from '../../server/schema.ts';
 /**
  * Who answers a field. Upstreams fail on their own: commerce (the shop database), crm (HubSpot),
  * email (Mailchimp), web (the event warehouse), cache (the shared cache, for the mutations), push
- * (where outgoing webhook endpoints and dead letters are kept: Redis when configured). The
+ * (where outgoing webhook endpoints and dead letters are kept: Redis when configured), audiences
+ * (where saved audience definitions are kept: Redis when configured), plan (an audience question:
+ * the shop database and every source its filter names, audiences/planner.ts). The
  * others never fail by themselves: `request` is what the request brings (arguments, and the key a
  * customer was found by), `parent` is computed from the parent object with no call of its own,
  * `schema` is the SDL.
  */
-type Source = 'commerce' | 'crm' | 'email' | 'web' | 'cache' | 'push' | 'request' | 'parent' | 'schema';
-const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache', 'push']);
+type Source = 'commerce' | 'crm' | 'email' | 'web' | 'cache' | 'push' | 'audiences' | 'plan' | 'request' | 'parent' | 'schema';
+const FAILS = new Set<Source>(['commerce', 'crm', 'email', 'web', 'cache', 'push', 'audiences', 'plan']);
 
 /**
  * Every object type: `own` is the source of the object itself (what its parent value holds), and
@@ -28,9 +30,25 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
     web: 'visitor',
     schema: '_service',
     push: 'webhookEndpoints webhookDeadLetters',
+    plan: 'findCustomers customerCounts customerHistogram',
+    audiences: 'audiences audience',
   },
   // forgetCustomer reports each source's lookup or eviction failure as data (`failed`), not as errors.
-  Mutation: { own: 'cache', cache: 'forgetCustomer', push: 'registerWebhookEndpoint rotateWebhookSecret removeWebhookEndpoint replayWebhookDeadLetter' },
+  Mutation: {
+    own: 'cache',
+    cache: 'forgetCustomer',
+    push: 'registerWebhookEndpoint rotateWebhookSecret removeWebhookEndpoint replayWebhookDeadLetter',
+    audiences: 'saveAudience deleteAudience',
+  },
+  // An audience question is one plan: its page, count and breakdowns come from the same sources.
+  // A saved audience's definition is the store's; its members and count are a plan of their own.
+  CustomerList: { own: 'plan', plan: 'totalCount pageInfo', commerce: 'edges' },
+  Count: { own: 'parent', parent: 'value exact' },
+  CustomerCounts: { own: 'plan', plan: 'total groups' },
+  CountGroup: { own: 'parent', parent: 'key count exact' },
+  Histogram: { own: 'plan', plan: 'buckets' },
+  HistogramBucket: { own: 'parent', parent: 'start count value' },
+  Audience: { own: 'audiences', audiences: 'name version description definition savedAt versions', plan: 'count members' },
   RegisteredWebhookEndpoint: { own: 'push', push: 'endpoint secret' },
   WebhookEndpoint: { own: 'push', push: 'id url triggers selection scopes description createdAt secretRotatedAt disabledAt' },
   WebhookDeadLetter: { own: 'push', push: 'id endpointId webhookId trigger customerId attempts reason failedAt' },
@@ -187,6 +205,14 @@ const ITEMS: Record<string, Source> = {
   'Query._entities': 'commerce',
 };
 
+/**
+ * Whether `inner`'s failure is always `outer`'s too, so `inner`'s data may sit non-null inside
+ * `outer`'s: a source's own, and the shop database's inside a plan (every plan runs there).
+ */
+function failsWith(inner: Source, outer: Source): boolean {
+  return inner === outer || (outer === 'plan' && inner === 'commerce');
+}
+
 /** "Type.field" -> source, from ANSWERED_BY. */
 function fieldSources(): Map<string, Source> {
   const sources = new Map<string, Source>();
@@ -224,7 +250,7 @@ function failureDomainProblems(schema: GraphQLSchema): string[] {
       sources.delete(at);
       // A non-null field answered by another source than its parent's would carry that source's
       // failure up into the parent, and so into every other source's data beside it.
-      if (FAILS.has(source) && source !== declared.own && isNonNullType(field.type)) {
+      if (FAILS.has(source) && !failsWith(source, declared.own) && isNonNullType(field.type)) {
         problems.push(`${at}: non-null, but answered by ${source} inside ${declared.own} data`);
       }
       const items = ITEMS[at];
@@ -235,7 +261,7 @@ function failureDomainProblems(schema: GraphQLSchema): string[] {
       // An object holding one source's data is reached only through that source's fields.
       const returned = getNamedType(field.type);
       const target = ANSWERED_BY[returned.name];
-      if (target && FAILS.has(target.own) && target.own !== (items ?? source)) {
+      if (target && FAILS.has(target.own) && !failsWith(target.own, items ?? source)) {
         problems.push(`${at}: returns ${returned.name} (${target.own} data) but is answered by ${items ?? source}`);
       }
     }

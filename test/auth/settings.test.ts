@@ -21,7 +21,7 @@ const failure = (run: () => unknown): string => {
 describe('security settings', () => {
   it('outside production: anonymous read scopes, the Sandbox, Apollo Studio as a CORS origin', () => {
     expect(settings({})).toMatchObject({
-      anonymousScopes: ['customer:read:traits', 'customer:read:pii', 'segments:read'],
+      anonymousScopes: ['customer:read:traits', 'customer:read:pii', 'segments:read', 'audiences:write'],
       explorer: 'sandbox',
       corsOrigins: ['https://studio.apollographql.com'],
       persistedQueries: 'apq',

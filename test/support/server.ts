@@ -51,6 +51,8 @@ export interface TestServerOptions {
   readonly security?: Partial<SecurityOptions>;
   /** Settings beyond the shop currency and the CRM's allowed properties (e.g. the demographics' CRM properties). */
   readonly settings?: Partial<Settings>;
+  /** Where saved audiences are kept and the planner's limits (in process and the defaults when omitted). */
+  readonly audiences?: ServerOptions['audiences'];
 }
 
 const minutes = (n: number) => n * 60_000;
@@ -115,6 +117,7 @@ export async function startTestServer(
       ...(options.outgoingWebhooks && { outgoingWebhooks: options.outgoingWebhooks }),
       ...(options.forgetCustomer && { forgetCustomer: options.forgetCustomer }),
       ...(options.push && { push: options.push }),
+      ...(options.audiences && { audiences: options.audiences }),
       logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [], ...options.settings },
       production: options.production ?? false,
