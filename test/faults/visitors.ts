@@ -7,8 +7,16 @@ import { TYPED_CODES } from './load.ts';
  * alone, and a browser linked to a customer, which also reads the shop database (the customer's
  * record, orders, carts and catalogue), Mailchimp (email consent, activity) and HubSpot (location),
  * for every trait (issue 13): each trait part is null only when one of its inputs' sources fails.
+ * Beside them, an analyst's audience question per source (issue 15), each narrowed by the shop: it
+ * fails only when the shop or its own source does.
  */
-export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
+export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!, $since: DateTime!) {
+  shopAudience: findCustomers(filter: { commerce: { orderCount: { min: 2 } } }, first: 3) { totalCount { value } edges { node { id } } }
+  crmAudience: findCustomers(filter: { commerce: { orderCount: { min: 2 } }, crm: { lifecycleStages: [CUSTOMER, LEAD, SUBSCRIBER, OPPORTUNITY] } }, first: 3) {
+    totalCount { value }
+  }
+  emailAudience: findCustomers(filter: { commerce: { orderCount: { min: 2 } }, email: { statuses: [SUBSCRIBED] } }, first: 3) { totalCount { value } }
+  webAudience: findCustomers(filter: { commerce: { orderCount: { min: 2 } }, web: { sessions: { min: 1, since: $since } } }, first: 3) { totalCount { value } }
   unlinked: visitor(anonymousId: $unlinked) {
     __typename web { sessionCount } location { country } consent { analytics { granted } }
     ... on AnonymousVisitor { traits { affinities { categories(first: 3) { category } } } }
@@ -31,6 +39,10 @@ export const VISITOR_PROBE = `query VisitorProbe($unlinked: ID!, $linked: ID!) {
 
 /** Each part of the probe's answer and the sources it needs (a part of a linked customer needs its shop record). */
 const NEEDS: Record<string, readonly SourceName[]> = {
+  shopAudience: ['commerce'],
+  crmAudience: ['commerce', 'crm'],
+  emailAudience: ['commerce', 'email'],
+  webAudience: ['commerce', 'web'],
   unlinked: ['web'],
   'unlinked.web': ['web'],
   'unlinked.location': ['web'],
@@ -69,13 +81,15 @@ export interface ProbeAnswer {
   readonly failure?: string;
 }
 
-export async function probeVisitors(url: string, browsers: { unlinked: string; linked: string }, timeoutMs: number): Promise<ProbeAnswer> {
+export async function probeVisitors(url: string, browsers: { unlinked: string; linked: string }, budgetMs: number, timeoutMs: number): Promise<ProbeAnswer> {
   const started = performance.now();
   try {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: VISITOR_PROBE, variables: browsers }),
+      // The request's budget, as the visitors' parts have by default: audience questions would
+      // otherwise extend the whole request to AUDIENCE_BUDGET_MS.
+      headers: { 'content-type': 'application/json', 'x-time-budget-ms': String(budgetMs) },
+      body: JSON.stringify({ query: VISITOR_PROBE, variables: { ...browsers, since: new Date(Date.now() - 7 * 86_400_000).toISOString() } }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await response.json()) as ProbeBody;
