@@ -87,6 +87,7 @@ const config: CodegenConfig = {
           ProductSearch: `${web}#ProductSearch`,
           CustomerChange: '../../push/signals.ts#CustomerChange',
           SegmentChange: '../subscription.ts#SegmentChangeOfRecord',
+          AudienceChange: '../subscription.ts#AudienceChangeOfRecord',
           TriggerFired: '../../push/signals.ts#TriggerEvent',
         },
       },

@@ -104,6 +104,8 @@ export class Planner {
   private readonly current = new AsyncLocalStorage<PlanStep>();
   /** This plan's report, live: it grows as steps run, and is read when the response goes out. */
   readonly report: PlanReport;
+  /** Set by `contains`: the context is one customer, so every condition is checked for them alone. */
+  private onePerson = false;
 
   constructor(private readonly options: PlannerOptions) {
     this.limits = options.limits ?? DEFAULT_PLANNER_LIMITS;
@@ -137,6 +139,17 @@ export class Planner {
   /** The filter as one predicate over the shop's customers (running what it needs in the other sources). */
   async compile(node: FilterNode): Promise<Predicate> {
     return this.compileIn(node, TRUE);
+  }
+
+  /**
+   * Whether one customer meets the filter: every other source's condition is checked for that one
+   * person (no estimates, no listings), then one statement. What a subscription asks on each change.
+   */
+  async contains(node: FilterNode, customerId: string): Promise<boolean> {
+    this.onePerson = true;
+    const context = keyIn('customerId', new Set([customerId]));
+    const predicate = await this.compileIn(node, context);
+    return (await this.select('count', 'membership', () => this.options.sources.commerce.count(allOf([context, predicate])))) > 0;
   }
 
   /**
@@ -194,7 +207,8 @@ export class Planner {
     const nested = flat.filter((child) => child.kind === 'any' || child.kind === 'not');
     const parts: Predicate[] = [];
     for (const child of commerce) parts.push(await this.compileIn(child, outer));
-    const estimates = await Promise.all(external.map((leaf) => this.estimate(leaf)));
+    // For one person no order pays for its estimates: each condition is one check.
+    const estimates = this.onePerson ? external.map(() => ({ count: 0, exact: true })) : await Promise.all(external.map((leaf) => this.estimate(leaf)));
     const order = external.map((leaf, i) => ({ leaf, estimate: estimates[i]! })).sort((a, b) => a.estimate.count - b.estimate.count);
     for (const { leaf, estimate } of order) parts.push(await this.compileExternal(leaf, allOf([outer, ...parts]), estimate));
     for (const child of nested) parts.push(await this.compileIn(child, allOf([outer, ...parts])));
@@ -203,6 +217,7 @@ export class Planner {
 
   private async compileExternal(leaf: ExternalLeaf, context: Predicate, known?: Estimate): Promise<Predicate> {
     const source = this.source(leaf);
+    if (this.onePerson) return keyIn(source.key, await this.check(leaf, context, 1, source.checkCalls(leaf.condition, 1)));
     const name = describe(leaf);
     const estimate = known ?? (await this.estimate(leaf));
     const enumerationCalls = source.enumerationCalls(leaf.condition, estimate.count);

@@ -109,6 +109,12 @@ export class AudienceQueries {
     return { total, groups };
   }
 
+  /** Whether one customer is in the audience of `filter` now. */
+  async contains(field: string, filter: FilterNode, customerId: string): Promise<boolean> {
+    const { planner } = this.planner(field, filter);
+    return guard(planner.contains(filter, customerId));
+  }
+
   async histogram(field: string, filter: FilterNode, of: HistogramOf, interval: HistogramInterval, window: { since: Date; until: Date }) {
     const { planner, commerce } = this.planner(field, filter);
     const where = await guard(planner.compile(filter));

@@ -36,7 +36,7 @@ function filterFor(input: CustomerFilter | null | undefined, context: Context, a
 }
 
 /** A saved audience's filter, read back through the schema's input type as a client's would be. */
-function savedFilter(audience: SavedAudience, schema: GraphQLSchema, context: Context): FilterNode {
+export function savedFilter(audience: SavedAudience, schema: GraphQLSchema, context: Context): FilterNode {
   const type = schema.getType('CustomerFilter');
   if (!type || !isInputType(type)) throw new Error('the schema has no CustomerFilter input');
   let input: CustomerFilter;

@@ -8,7 +8,7 @@ import { Cart, Order, OrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
-import { CustomerChange, SegmentChange, Subscription, TriggerFired } from './subscription.ts';
+import { AudienceChange, CustomerChange, SegmentChange, Subscription, TriggerFired } from './subscription.ts';
 import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
 import { Affinities, AnonymousVisitorTraits, TraitsAffinities, VisitorTraits } from './traits-affinity.ts';
 import { ChannelReach, ChannelTrait, EmailResponse, EngagementTrend, TraitsChannel, VisitsByCampaign } from './traits-channel.ts';
@@ -30,6 +30,7 @@ export const resolvers: Resolvers = {
   Subscription,
   CustomerChange,
   SegmentChange,
+  AudienceChange,
   TriggerFired,
   Customer,
   Identities,

@@ -5,7 +5,20 @@ import type { ChangeStreams } from '../server/subscriptions/streams.ts';
 import type { RfmSegment } from '../sources/commerce/model.ts';
 import { SourceError } from '../sources/errors.ts';
 import { customerId } from './arguments.ts';
-import type { ChangeSource, CustomerChangeResolvers, SegmentChangeResolvers, SegmentMembership, SubscriptionResolvers, TriggerFiredResolvers } from './generated/types.ts';
+import { audienceName } from '../audiences/input.ts';
+import type { AudienceQueries } from '../audiences/service.ts';
+import type { SavedAudience } from '../audiences/store.ts';
+import { savedFilter } from './audiences.ts';
+import { badUserInput } from './errors.ts';
+import type {
+  AudienceChangeResolvers,
+  ChangeSource,
+  CustomerChangeResolvers,
+  SegmentChangeResolvers,
+  SegmentMembership,
+  SubscriptionResolvers,
+  TriggerFiredResolvers,
+} from './generated/types.ts';
 import { customerWithId } from './lookup.ts';
 
 /** What `SegmentChange` hands its fields: the change, the segment watched and where the customer stands. */
@@ -14,6 +27,13 @@ export interface SegmentChangeOfRecord {
   readonly segment: RfmSegment;
   readonly membership: SegmentMembership;
   readonly currentSegment: RfmSegment | null;
+}
+
+/** What `AudienceChange` hands its fields: the change, the audience watched and where the customer stands. */
+export interface AudienceChangeOfRecord {
+  readonly change: Change;
+  readonly audience: SavedAudience;
+  readonly membership: SegmentMembership;
 }
 
 /** Customers whose membership one segment subscription remembers (to tell ENTERED, STAYED and LEFT); the least recent are forgotten. */
@@ -46,6 +66,34 @@ export const Subscription: SubscriptionResolvers = {
     resolve: (record: SegmentChangeOfRecord) => record,
   },
 
+  audienceChanged: {
+    subscribe: async (_, args, context, info) => {
+      const audience = await audiencesOf(context).store.get(audienceName(args.name));
+      if (!audience) throw badUserInput(`name: no saved audience is called ${args.name}`, 'name');
+      const filter = savedFilter(audience, info.schema, context);
+      const wasIn = new LRUCache<string, boolean>({ max: REMEMBERED_CUSTOMERS });
+      return streamsOf(context).everyone(async (change): Promise<AudienceChangeOfRecord | null> => {
+        let isIn: boolean;
+        try {
+          // The operation's context, renewed for this event: its deadline and plan report.
+          isIn = await audiencesOf(context).contains(`audienceChanged(${audience.name})`, filter, change.customerId);
+        } catch (error) {
+          if (!(error instanceof SourceError)) throw error;
+          context.log.warn(
+            { source: error.source, kind: error.kind, customerId: change.customerId },
+            'audience subscription skipped a change: its membership could not be decided',
+          );
+          return null;
+        }
+        const before = wasIn.get(change.customerId);
+        wasIn.set(change.customerId, isIn);
+        const membership = membershipOf(before, isIn);
+        return membership && { change, audience, membership };
+      });
+    },
+    resolve: (record: AudienceChangeOfRecord) => record,
+  },
+
   triggerFired: {
     subscribe: (_, args, context) => streamsOf(context).triggers(args.triggers ? new Set<TriggerName>(args.triggers) : null),
     resolve: (event: TriggerEvent) => event,
@@ -66,11 +114,26 @@ export const SegmentChange: SegmentChangeResolvers = {
   receivedAt: ({ change }) => new Date(change.receivedAt),
 };
 
+export const AudienceChange: AudienceChangeResolvers = {
+  audience: ({ audience }) => audience.name,
+  version: ({ audience }) => audience.version,
+  customer: ({ change }, _, { loaders }) => customerWithId(loaders, change.customerId),
+  customerId: ({ change }) => change.customerId,
+  sources: ({ change }) => change.sources.map(changeSource),
+  kinds: ({ change }) => change.kinds,
+  receivedAt: ({ change }) => new Date(change.receivedAt),
+};
+
 export const TriggerFired: TriggerFiredResolvers = {
   customer: (event, _, { loaders }) => customerWithId(loaders, event.customerId),
   segment: (event) => (event.segment as RfmSegment | undefined) ?? null,
   receivedAt: (event) => new Date(event.receivedAt),
 };
+
+function audiencesOf(context: Context): AudienceQueries {
+  if (!context.audiences) throw new Error('no audiences: the server was started without them');
+  return context.audiences;
+}
 
 /** The subscription's event sources; only subscription operations (server/subscriptions) have them, and only they reach here. */
 function streamsOf(context: Context): ChangeStreams {

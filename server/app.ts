@@ -106,6 +106,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
       settings: options.settings,
       logger: options.logger,
       security: security.subscriptions,
+      audiences,
     });
   const apollo = new ApolloServer<Context>({
     schema,

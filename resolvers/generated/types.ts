@@ -15,7 +15,7 @@ import type { ChosenLocation as ChosenLocationModel, LocationCandidate as Locati
 import type { ChannelTraitModel as ChannelTraitModelModel, EmailResponseModel as EmailResponseModelModel, EngagementTrendModel as EngagementTrendModelModel } from '../traits-channel.ts';
 import type { CampaignVisits as CampaignVisitsModel } from '../../traits/channel.ts';
 import type { CustomerChange as CustomerChangeModel, TriggerEvent as TriggerEventModel } from '../../push/signals.ts';
-import type { SegmentChangeOfRecord as SegmentChangeOfRecordModel } from '../subscription.ts';
+import type { SegmentChangeOfRecord as SegmentChangeOfRecordModel, AudienceChangeOfRecord as AudienceChangeOfRecordModel } from '../subscription.ts';
 import type { Context } from '../../server/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -203,6 +203,27 @@ export type AudienceMembersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   orderBy?: InputMaybe<CustomerOrder>;
+};
+
+/** One change of a customer, and their place in the watched audience across it. */
+export type AudienceChange = {
+  readonly __typename?: 'AudienceChange';
+  /** The audience watched. */
+  readonly audience: Scalars['String']['output'];
+  /** The customer after the change, resolved again for this event (see `CustomerChange.customer`). */
+  readonly customer?: Maybe<Customer>;
+  /** The shop database customer id the change is about. */
+  readonly customerId: Scalars['ID']['output'];
+  /** What changed, in each source's words. */
+  readonly kinds: ReadonlyArray<Scalars['String']['output']>;
+  /** Whether the customer belongs after the change, and did before it as far as this subscription saw. */
+  readonly membership: SegmentMembership;
+  /** When this server received the first signal of the change. */
+  readonly receivedAt: Scalars['DateTime']['output'];
+  /** The sources whose signals this change covers. */
+  readonly sources: ReadonlyArray<ChangeSource>;
+  /** The version of its definition this subscription watches. */
+  readonly version: Scalars['Int']['output'];
 };
 
 /** A source whose answers the shared cache keeps. */
@@ -2290,6 +2311,15 @@ export type SortDirection =
 export type Subscription = {
   readonly __typename?: 'Subscription';
   /**
+   * Changes of the members of a saved audience (its latest version when the subscription starts): an
+   * event for each change of a customer who belongs after it, and one when a customer this
+   * subscription saw in it has left it. On each change the customer's membership is decided live,
+   * each condition of another source checked for that one person (no listing). A change whose
+   * membership cannot be decided (a source the filter needs failed) sends nothing, and is logged.
+   * Needs `segments:read` (identifiers masked unless `customer:read:pii` is also held).
+   */
+  readonly audienceChanged: AudienceChange;
+  /**
    * Every change of one customer, from any source (an order, a cart, a CRM property, an email
    * unsubscribe, a web event). Needs `customer:read:traits`, or `customer:read:self` for the token's
    * own customer only (any other `id` is FORBIDDEN, whether or not that customer exists).
@@ -2308,6 +2338,19 @@ export type Subscription = {
    * (identifiers masked unless `customer:read:pii` is also held) or `customer:read:traits`.
    */
   readonly triggerFired: TriggerFired;
+};
+
+
+/**
+ * Live changes, pushed as they happen (docs/push-subscriptions.md): over the GraphQL WebSocket
+ * protocol (`graphql-transport-ws`, at /graphql) or Server-Sent Events (`graphql-sse`, at
+ * /graphql/stream). Each event runs the subscriber's selection again, live, against every source,
+ * as a query would: the customer in an event is the customer after the change, never a copy.
+ * Events carry no history: a subscriber that was not connected when a change happened does not
+ * receive it (outgoing webhooks are the durable channel). Scopes are those of the queries.
+ */
+export type SubscriptionAudienceChangedArgs = {
+  name: Scalars['String']['input'];
 };
 
 
@@ -3090,6 +3133,7 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Audience: ResolverTypeWrapper<SavedAudienceModel>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  AudienceChange: ResolverTypeWrapper<AudienceChangeOfRecordModel>;
   CachedSource: CachedSource;
   Cart: ResolverTypeWrapper<CartModel>;
   CartActivity: ResolverTypeWrapper<CartActivityModel>;
@@ -3243,6 +3287,7 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   Audience: SavedAudienceModel;
   String: Scalars['String']['output'];
+  AudienceChange: AudienceChangeOfRecordModel;
   Cart: CartModel;
   CartActivity: CartActivityModel;
   CartChange: CartChangeModel;
@@ -3403,6 +3448,17 @@ export type AudienceResolvers<ContextType = Context, ParentType extends Resolver
   savedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   versions?: Resolver<ReadonlyArray<ResolversTypes['Int']>, ParentType, ContextType>;
+};
+
+export type AudienceChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AudienceChange'] = ResolversParentTypes['AudienceChange']> = {
+  audience?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kinds?: Resolver<ReadonlyArray<ResolversTypes['String']>, ParentType, ContextType>;
+  membership?: Resolver<ResolversTypes['SegmentMembership'], ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sources?: Resolver<ReadonlyArray<ResolversTypes['ChangeSource']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = {
@@ -3956,6 +4012,7 @@ export type ShopTrendResolvers<ContextType = Context, ParentType extends Resolve
 };
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  audienceChanged?: SubscriptionResolver<ResolversTypes['AudienceChange'], "audienceChanged", ParentType, ContextType, RequireFields<SubscriptionAudienceChangedArgs, 'name'>>;
   customerChanged?: SubscriptionResolver<ResolversTypes['CustomerChange'], "customerChanged", ParentType, ContextType, RequireFields<SubscriptionCustomerChangedArgs, 'id'>>;
   segmentChanged?: SubscriptionResolver<ResolversTypes['SegmentChange'], "segmentChanged", ParentType, ContextType, RequireFields<SubscriptionSegmentChangedArgs, 'segment'>>;
   triggerFired?: SubscriptionResolver<ResolversTypes['TriggerFired'], "triggerFired", ParentType, ContextType, Partial<SubscriptionTriggerFiredArgs>>;
@@ -4128,6 +4185,7 @@ export type Resolvers<ContextType = Context> = {
   AffinityEvidence?: AffinityEvidenceResolvers<ContextType>;
   AnonymousVisitor?: AnonymousVisitorResolvers<ContextType>;
   Audience?: AudienceResolvers<ContextType>;
+  AudienceChange?: AudienceChangeResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
   CartActivity?: CartActivityResolvers<ContextType>;
   CartChange?: CartChangeResolvers<ContextType>;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { AudienceQueries, type AudienceRuntime } from '../../audiences/service.ts';
 import type { Invalidator } from '../../cache/invalidation.ts';
 import { createLoaders, type Loaders, type Upstreams } from '../../cache/loaders.ts';
 import { Provenance } from '../../cache/provenance.ts';
@@ -17,6 +18,8 @@ export interface ContextParts {
   readonly settings: Settings;
   readonly logger: Logger;
   readonly streams: StreamRegistry;
+  /** For `audienceChanged`: each event decides the customer's membership within its own budget. */
+  readonly audiences: AudienceRuntime;
 }
 
 /**
@@ -57,6 +60,12 @@ export class OperationContext implements Context {
   get loaders(): Loaders {
     this.current ??= createLoaders(this.parts.upstreams, { deadline: this.deadline, report: this.provenance.record });
     return this.current;
+  }
+
+  /** The event's audience questions, within its deadline (never extended: an event is one person's). */
+  get audiences(): AudienceQueries {
+    const { deadline, provenance } = this;
+    return new AudienceQueries(this.parts.audiences, { extendDeadline: () => deadline, report: provenance.recordPlan });
   }
 
   renew(): void {

@@ -54,10 +54,11 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   WebhookDeadLetter: { own: 'push', push: 'id endpointId webhookId trigger customerId attempts reason failedAt' },
   // An event is the change feed's; the customer in it is re-read from the shop. A segment change is
   // sent only once the shop has said where the customer stands (decided before the event exists).
-  Subscription: { own: 'request', request: 'customerChanged segmentChanged triggerFired' },
+  Subscription: { own: 'request', request: 'customerChanged segmentChanged triggerFired audienceChanged' },
   CustomerChange: { own: 'request', commerce: 'customer', parent: 'customerId sources kinds receivedAt' },
   SegmentChange: { own: 'request', commerce: 'customer', parent: 'segment membership currentSegment customerId sources kinds receivedAt' },
   TriggerFired: { own: 'request', commerce: 'customer', parent: 'id trigger segment customerId at receivedAt' },
+  AudienceChange: { own: 'request', commerce: 'customer', parent: 'audience version membership customerId sources kinds receivedAt' },
   ForgetCustomerResult: { own: 'cache', cache: 'email cacheKeysCleared cleared failed' },
   ForgetFailure: { own: 'cache', cache: 'source step code retryable' },
   _Service: { own: 'schema', schema: 'sdl' },
