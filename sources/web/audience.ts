@@ -257,7 +257,7 @@ function buildAudience(w: Relations, query: AudienceQuery & { answer: 'count' | 
   }
 
   const ctes = [...heads, ...parts.map((part, i) => `p${i} AS (${part})`)];
-  const matched = parts.map((_, i) => `SELECT person FROM p${i}`).join(' INTERSECT ');
+  const matched = `SELECT m.person FROM (${parts.map((_, i) => `SELECT person FROM p${i}`).join(' INTERSECT ')}) m WHERE ${notRefusing(w, p, 'm.person', query.now)}`;
   const text =
     query.answer === 'count' ? `WITH ${ctes.join(',\n')} SELECT count(*)::int AS count FROM (${matched}) m` : `WITH ${ctes.join(',\n')} SELECT m.person FROM (${matched}) m`;
   return { text, values: p.values };
@@ -270,8 +270,35 @@ function buildAudience(w: Relations, query: AudienceQuery & { answer: 'count' | 
 function buildMediums(w: Relations, query: AudienceQuery & { answer: 'mediums' }): { text: string; values: unknown[] } {
   const p = new Params();
   const { heads, stream } = readerOf(w, p, query.candidates, query.now);
-  const firsts = `SELECT DISTINCT ON (e.person) e.person, e.medium FROM (${stream('', true)}) e ORDER BY e.person, e.at, e.kind, e.id`;
+  const firsts = `SELECT DISTINCT ON (e.person) e.person, e.medium FROM (${stream('', true)}) e
+    WHERE ${notRefusing(w, p, 'e.person', query.now)} ORDER BY e.person, e.at, e.kind, e.id`;
   return { text: `WITH ${heads.join(',\n')} SELECT f.medium, count(*)::int AS count FROM (${firsts}) f GROUP BY f.medium`, values: p.values };
+}
+
+/**
+ * True unless `person`'s newest analytics answer (their own rows' and their browsers' alone, up to
+ * `at`) is a refusal: someone who withdrew consent is not matched on behaviour at all, as the
+ * per-customer reads answer nothing then (resolvers/visitor.ts consentedWindow). Each (table,
+ * subject) is one index range read backwards, stopping at its first answer (consent.ts's rule).
+ */
+function notRefusing(w: Relations, p: Params, person: string, at: Date): string {
+  const column = w.consent.analytics;
+  if (column === null) return 'true';
+  const now = p.add(at, 'timestamptz');
+  const newest = (['pages', 'tracks'] as const)
+    .filter((table) => w.has(table, column))
+    .flatMap((table) => {
+      const read = `SELECT x."timestamp" AS at, ${STREAM[table].kind} AS kind, x.id, x."${column}" AS granted FROM ${w(table)} x`;
+      const answered = `x."${column}" IS NOT NULL AND x."timestamp" <= ${now} ORDER BY x."timestamp" DESC LIMIT 1`;
+      return [
+        `(${read} WHERE x.user_id = ${person} AND ${answered})`,
+        `(SELECT b.* FROM ${w('identifies')} i CROSS JOIN LATERAL (${read} WHERE x.anonymous_id = i.anonymous_id AND x.user_id IS NULL AND ${answered}) b
+           WHERE i.user_id = ${person} AND i.anonymous_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM ${w('identifies')} o WHERE o.anonymous_id = i.anonymous_id AND o.user_id <> ${person}))`,
+      ];
+    });
+  if (newest.length === 0) return 'true';
+  return `(SELECT a.granted FROM (${newest.join(' UNION ALL ')}) a ORDER BY a.at DESC, a.kind DESC, a.id DESC LIMIT 1) IS NOT FALSE`;
 }
 
 /**

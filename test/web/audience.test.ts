@@ -40,7 +40,7 @@ const signal = () => new AbortController().signal;
  * consent: a page at -1 d, a Home view exactly 30 min later (same session), a page 31 min after that
  * (a second session) and one more a minute later carrying a social campaign (mid-session: no touch).
  * User 7 exists only through anon-7, whose one page came from a UTM source with no medium. anon-x
- * viewed a Home product and was never identified.
+ * viewed a Home product and was never identified. User 8 (below) withdrew consent after browsing.
  */
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -80,6 +80,11 @@ beforeAll(async () => {
 
   await fx.track({ anonymousId: 'anon-x' }, 'product_viewed', ago(DAY), { product_id: '9', name: 'Lamp', category: 'Home' });
 
+  // User 8 browsed with consent, then withdrew it: matched on nothing, as their profile shows nothing.
+  await fx.page({ userId: '8' }, ago(5 * DAY), { medium: 'email', ...granted });
+  await fx.track({ userId: '8' }, 'product_viewed', ago(5 * DAY - MINUTE), { product_id: '9', name: 'Lamp', category: 'Home' }, granted);
+  await fx.page({ userId: '8' }, ago(DAY), refused);
+
   const recording: Queryable = {
     query(text, values) {
       if (!isCatalog(text)) sent.push({ text, values });
@@ -90,11 +95,11 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-const EVERYONE = ['1', '2', '3', '4', '5', '6', '7', '99'];
+const EVERYONE = ['1', '2', '3', '4', '5', '6', '7', '8', '99'];
 
 const CASES: Array<[string, WebCondition, string[]]> = [
   [
-    'viewed a Home product in 10 days: 1 through its linked browser, 6; not the refusal, not the unidentified browser',
+    'viewed a Home product in 10 days: 1 through its linked browser, 6; not the refusal, not 8 who withdrew consent since, not the unidentified browser',
     { viewedCategories: { categories: ['Home'], since: ago(10 * DAY) } },
     ['1', '6'],
   ],
