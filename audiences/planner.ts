@@ -207,8 +207,11 @@ export class Planner {
     const nested = flat.filter((child) => child.kind === 'any' || child.kind === 'not');
     const parts: Predicate[] = [];
     for (const child of commerce) parts.push(await this.compileIn(child, outer));
-    // For one person no order pays for its estimates: each condition is one check.
-    const estimates = this.onePerson ? external.map(() => ({ count: 0, exact: true })) : await Promise.all(external.map((leaf) => this.estimate(leaf)));
+    // No estimate where it would not change the plan: for one person (each condition is one check),
+    // and for a condition listed in one call whatever its size (the warehouse's: it goes first, as
+    // it narrows the candidates of the others for one statement).
+    const unestimated = (leaf: ExternalLeaf) => this.onePerson || this.constantCost(leaf);
+    const estimates = await Promise.all(external.map((leaf) => (unestimated(leaf) ? Promise.resolve({ count: 0, exact: true }) : this.estimate(leaf))));
     const order = external.map((leaf, i) => ({ leaf, estimate: estimates[i]! })).sort((a, b) => a.estimate.count - b.estimate.count);
     for (const { leaf, estimate } of order) parts.push(await this.compileExternal(leaf, allOf([outer, ...parts]), estimate));
     for (const child of nested) parts.push(await this.compileIn(child, allOf([outer, ...parts])));
@@ -219,7 +222,7 @@ export class Planner {
     const source = this.source(leaf);
     if (this.onePerson) return keyIn(source.key, await this.check(leaf, context, 1, source.checkCalls(leaf.condition, 1)));
     const name = describe(leaf);
-    const estimate = known ?? (await this.estimate(leaf));
+    const estimate = known ?? (this.constantCost(leaf) ? { count: 0, exact: true } : await this.estimate(leaf));
     const enumerationCalls = source.enumerationCalls(leaf.condition, estimate.count);
     const maxCalls = this.limits.maxCalls[leaf.kind];
     const memo = this.enumerations.get(key(leaf));
@@ -237,6 +240,11 @@ export class Planner {
     }
     if (enumerable) return keyIn(source.key, await this.enumerate(leaf, enumerationCalls));
     throw refused(leaf, name, { estimate, enumerationCalls, candidates, checkCalls, maxCalls });
+  }
+
+  /** Whether listing who meets `leaf` takes one call however many they are (then its estimate would decide nothing). */
+  private constantCost(leaf: ExternalLeaf): boolean {
+    return this.source(leaf).enumerationCalls(leaf.condition, Number.MAX_SAFE_INTEGER) === 1;
   }
 
   private estimate(leaf: ExternalLeaf): Promise<Estimate> {
