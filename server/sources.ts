@@ -110,6 +110,8 @@ function crmSource(config: Config, logger: Logger, demo: DemoUpstreams['hubspot'
     rateLimit: { requests: config.HUBSPOT_RATE_LIMIT_REQUESTS, intervalMs: config.HUBSPOT_RATE_LIMIT_INTERVAL_MS },
     ownersTtlMs: config.HUBSPOT_OWNERS_TTL_MS,
     search: { requestsPerSecond: config.HUBSPOT_SEARCH_REQUESTS_PER_SECOND, retryBudgetMs: config.HUBSPOT_SEARCH_RETRY_BUDGET_MS },
+    // The quotas are the app's, not the process's: with Redis, the fleet counts them together.
+    ...(config.REDIS_URL && { quotaRedisUrl: config.REDIS_URL }),
     logger,
   });
 }

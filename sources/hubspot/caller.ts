@@ -2,7 +2,7 @@ import { Cooldown, parseRetryAfter } from '../cooldown.ts';
 import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError, type SourceErrorKind } from '../errors.ts';
 import { NEEDED_SCOPES } from './contract.ts';
-import { createLimiter } from './limiter.ts';
+import { createLimiter, type SharedQuota } from './limiter.ts';
 import type { HubSpotLogger } from './model.ts';
 import { attempt, AttemptTimedOut, type AttemptTrace } from './transport.ts';
 
@@ -29,6 +29,8 @@ export interface CallerOptions {
   readonly timeoutMs: number;
   readonly retryBudgetMs: number;
   readonly rateLimit: { readonly requests: number; readonly intervalMs: number };
+  /** Counts the rate limit in Redis with the fleet's other replicas (limiter.ts); in process when absent. */
+  readonly sharedQuota?: SharedQuota;
   readonly logger: HubSpotLogger;
 }
 
@@ -50,7 +52,7 @@ const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 
 export function createCaller(options: CallerOptions): Caller {
-  const takeSlot = createLimiter(options.rateLimit);
+  const takeSlot = createLimiter(options.rateLimit, options.sharedQuota);
   const daily = new DailyCircuit(options.logger);
   // One pause for the whole source after a TEN_SECONDLY 429: the rolling window belongs to the
   // app, so every call would meet the same 429 (and each would count against the window).

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Client } from '@hubspot/api-client';
+import { Redis } from 'ioredis';
 import type { AudienceSource, CrmCondition } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import { SourceError, type BatchFn } from '../errors.ts';
@@ -103,10 +105,18 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
     search: client.crm.contacts.searchApi,
   };
 
+  // The quota is the app's (its token's): replicas with the same token count it together, under a
+  // key that names the token by a hash (the token itself never leaves the process).
+  const quotaRedis = options.quotaRedisUrl
+    ? new Redis(options.quotaRedisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200, lazyConnect: false })
+    : null;
+  quotaRedis?.on('error', () => undefined);
+  const quotaKey = `c360:quota:hubspot:${createHash('sha256').update(options.accessToken).digest('hex').slice(0, 16)}`;
   const caller = createCaller({
     timeoutMs: options.timeoutMs,
     retryBudgetMs: options.retryBudgetMs,
     rateLimit: options.rateLimit,
+    ...(quotaRedis && { sharedQuota: { redis: quotaRedis, key: `${quotaKey}:calls` } }),
     logger: options.logger,
   });
   // Search has its own quota (per second, per account): its own limiter, and its own 429 cool-down,
@@ -115,6 +125,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
     timeoutMs: options.timeoutMs,
     retryBudgetMs: options.search?.retryBudgetMs ?? DEFAULT_SEARCH_RETRY_BUDGET_MS,
     rateLimit: { requests: options.search?.requestsPerSecond ?? DEFAULT_SEARCH_REQUESTS_PER_SECOND, intervalMs: 1000 },
+    ...(quotaRedis && { sharedQuota: { redis: quotaRedis, key: `${quotaKey}:search` } }),
     logger: options.logger,
   });
   let closed = false;
@@ -144,6 +155,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
     async close() {
       closed = true;
       owners.clear();
+      quotaRedis?.disconnect();
     },
   };
 }

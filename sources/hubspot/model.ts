@@ -72,8 +72,13 @@ export interface HubSpotSourceOptions {
    * ends within about `retryBudgetMs + timeoutMs`.
    */
   readonly retryBudgetMs: number;
-  /** Requests this process may send per interval (HubSpot private apps: 100, 190 or 250 per 10 s). */
+  /** Requests this process may send per interval (HubSpot private apps: 100, 190 or 250 per 10 s); the fleet's, with `quotaRedisUrl`. */
   readonly rateLimit: { readonly requests: number; readonly intervalMs: number };
+  /**
+   * A Redis every replica shares: the rate limit and the search limit are then counted there, for
+   * the fleet, instead of per process (limiter.ts). The source opens its own connection.
+   */
+  readonly quotaRedisUrl?: string;
   /** Contact properties beyond the standard set that callers may read (internal names). */
   readonly extraProperties: readonly string[];
   /** How often remembered owners (and the fact that there is none) are read again in the background; 5 minutes by default, 0 = never remember. */

@@ -52,7 +52,7 @@ export function capturingLogger(): HubSpotLogger & { lines: LogLine[] } {
   };
 }
 
-const silentLogger = (): HubSpotLogger => ({ warn: () => undefined, error: () => undefined });
+export const silentLogger = (): HubSpotLogger => ({ warn: () => undefined, error: () => undefined });
 
 /** Everyone in WORLD, customers first. */
 export function everyone(): DemoPerson[] {
