@@ -98,7 +98,7 @@ export class Planner {
   private readonly limits: PlannerLimits;
   private readonly estimates = new Map<string, Promise<Estimate>>();
   private readonly enumerations = new Map<string, Promise<ReadonlySet<string>>>();
-  private readonly counts = new Map<Predicate, Promise<number>>();
+  private readonly keys = new Map<Predicate, Map<'email' | 'customerId', Promise<string[]>>>();
   private readonly steps: PlanStep[] = [];
   /** The step a commerce statement belongs to (steps of one plan may run at once: a page and its count). */
   private readonly current = new AsyncLocalStorage<PlanStep>();
@@ -220,7 +220,10 @@ export class Planner {
 
   private async compileExternal(leaf: ExternalLeaf, context: Predicate, known?: Estimate): Promise<Predicate> {
     const source = this.source(leaf);
-    if (this.onePerson) return keyIn(source.key, await this.check(leaf, context, 1, source.checkCalls(leaf.condition, 1)));
+    if (this.onePerson) {
+      const keys = await this.candidates(context, source.key, 1);
+      return keyIn(source.key, await this.check(leaf, keys, source.checkCalls(leaf.condition, keys.length)));
+    }
     const name = describe(leaf);
     const estimate = known ?? (this.constantCost(leaf) ? { count: 0, exact: true } : await this.estimate(leaf));
     const enumerationCalls = source.enumerationCalls(leaf.condition, estimate.count);
@@ -230,16 +233,19 @@ export class Planner {
     const enumerable = enumerationCalls !== null && enumerationCalls <= maxCalls;
     // With nothing around it to narrow the candidates, every customer is one: list the source's people.
     if (context === TRUE && enumerable) return keyIn(source.key, await this.enumerate(leaf, enumerationCalls));
-    const candidates = await this.count(context);
-    const checkCalls = candidates <= this.limits.maxCandidates ? source.checkCalls(leaf.condition, candidates) : Infinity;
+    // The candidates themselves, one past the most a check takes: their number decides, and a
+    // check needs them (one statement where a count and then the keys would scan twice).
+    const keys = await this.candidates(context, source.key, this.limits.maxCandidates + 1);
+    const tooMany = keys.length > this.limits.maxCandidates;
+    const checkCalls = tooMany ? Infinity : source.checkCalls(leaf.condition, keys.length);
     // At equal calls checking wins: it asks about the candidates only (a warehouse statement then
     // reads their index ranges instead of everyone's events).
     if (checkCalls <= maxCalls && (!enumerable || checkCalls <= enumerationCalls)) {
-      if (candidates === 0) return TRUE; // nobody is in the context: the condition does not matter
-      return keyIn(source.key, await this.check(leaf, context, candidates, checkCalls));
+      if (keys.length === 0) return TRUE; // nobody is in the context: the condition does not matter
+      return keyIn(source.key, await this.check(leaf, keys, checkCalls));
     }
     if (enumerable) return keyIn(source.key, await this.enumerate(leaf, enumerationCalls));
-    throw refused(leaf, name, { estimate, enumerationCalls, candidates, checkCalls, maxCalls });
+    throw refused(leaf, name, { estimate, enumerationCalls, candidates: keys.length, tooMany, checkCalls, maxCalls });
   }
 
   /** Whether listing who meets `leaf` takes one call however many they are (then its estimate would decide nothing). */
@@ -281,12 +287,10 @@ export class Planner {
     return found;
   }
 
-  private async check(leaf: ExternalLeaf, context: Predicate, candidates: number, calls: number): Promise<ReadonlySet<string>> {
+  /** Which `leaf` of the customers meeting `keys` meet it: one call or a few to its source. */
+  private async check(leaf: ExternalLeaf, keys: readonly string[], calls: number): Promise<ReadonlySet<string>> {
     const source = this.source(leaf);
-    await this.spend(this.limits.costPerStatement + calls * this.limits.costPerCall);
-    const keys = await this.step({ source: 'commerce', action: 'candidates', condition: `candidates for ${describe(leaf)}` }, () =>
-      this.options.sources.commerce.keys(context, source.key, candidates),
-    );
+    await this.spend(calls * this.limits.costPerCall);
     return this.step({ source: leaf.kind, action: 'check', condition: describe(leaf) }, async (tally, step) => {
       step.candidates = keys.length;
       const people = await source.check(leaf.condition, keys, tally, this.options.signal);
@@ -295,17 +299,21 @@ export class Planner {
     });
   }
 
-  /** How many customers meet `predicate` (one statement, remembered for the request). */
-  private count(predicate: Predicate): Promise<number> {
-    let counted = this.counts.get(predicate);
-    if (!counted) {
-      counted = (async () => {
+  /** Up to `limit` keys (ids or emails) of the customers meeting `context`: one statement, remembered for the request. */
+  private candidates(context: Predicate, by: 'email' | 'customerId', limit: number): Promise<string[]> {
+    let byKey = this.keys.get(context);
+    if (!byKey) this.keys.set(context, (byKey = new Map<'email' | 'customerId', Promise<string[]>>()));
+    let found = byKey.get(by);
+    if (!found) {
+      found = (async () => {
         await this.spend(this.limits.costPerStatement);
-        return this.step({ source: 'commerce', action: 'count', condition: 'candidates' }, () => this.options.sources.commerce.count(predicate));
+        return this.step({ source: 'commerce', action: 'candidates', condition: `candidates by ${by === 'email' ? 'email' : 'id'}` }, () =>
+          this.options.sources.commerce.keys(context, by, limit),
+        );
       })();
-      this.counts.set(predicate, counted);
+      byKey.set(by, found);
     }
-    return counted;
+    return found;
   }
 
   private source(leaf: ExternalLeaf): AudienceSource<object> {
@@ -342,23 +350,24 @@ function key(leaf: ExternalLeaf): string {
 function refused(
   leaf: ExternalLeaf,
   name: string,
-  facts: { estimate: Estimate; enumerationCalls: number | null; candidates: number; checkCalls: number; maxCalls: number },
+  facts: { estimate: Estimate; enumerationCalls: number | null; candidates: number; tooMany: boolean; checkCalls: number; maxCalls: number },
 ): GraphQLError {
   const system = { crm: 'HubSpot', email: 'Mailchimp', web: 'the warehouse' }[leaf.kind];
   const listing =
     facts.enumerationCalls === null
       ? `${system} cannot list who meets ${fieldsOf(leaf.condition).join(', ')} without one call per person`
       : `listing the ${facts.estimate.count} people ${system} says meet it would take ${facts.enumerationCalls} calls`;
-  const checking = Number.isFinite(facts.checkCalls)
-    ? `checking the ${facts.candidates} candidates the other conditions leave would take ${facts.checkCalls}`
-    : `the other conditions leave ${facts.candidates} candidates`;
+  const checking = facts.tooMany
+    ? `the other conditions leave more than ${facts.candidates - 1} candidates`
+    : `checking the ${facts.candidates} candidates the other conditions leave would take ${facts.checkCalls}`;
+  const { tooMany: _, ...shown } = facts;
   return new GraphQLError(
     `The filter's condition ${name} is refused: ${listing}, and ${checking}; the limit is ${facts.maxCalls} calls. ` +
       'Add conditions that narrow the customers (commerce, crm or web), or ask for fewer.',
     {
       extensions: {
         code: ErrorCode.BadUserInput,
-        refused: { source: leaf.kind, condition: name, ...facts, checkCalls: Number.isFinite(facts.checkCalls) ? facts.checkCalls : null },
+        refused: { source: leaf.kind, condition: name, ...shown, checkCalls: Number.isFinite(facts.checkCalls) ? facts.checkCalls : null },
       },
     },
   );

@@ -97,6 +97,8 @@ const schema = z
       .optional(),
     REQUEST_BUDGET_MS: z.coerce.number().int().min(10).max(60_000).default(800),
     AUDIENCE_BUDGET_MS: z.coerce.number().int().min(100).max(300_000).default(30_000),
+    AUDIENCE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    AUDIENCE_POOL_MAX: z.coerce.number().int().min(1).max(50).default(2),
     AUDIENCE_MAX_CRM_CALLS: z.coerce.number().int().min(1).max(10_000).default(50),
     AUDIENCE_MAX_EMAIL_CALLS: z.coerce.number().int().min(1).max(100_000).default(500),
     AUDIENCE_MAX_CANDIDATES: z.coerce.number().int().min(1).max(10_000_000).default(100_000),

@@ -51,7 +51,21 @@ async function main(): Promise<void> {
   // The CLV fit reads every order in one statement: one connection of its own, with a timeout that allows it.
   const fitPool = createPool(config.DATABASE_URL ?? demo!.databaseUrl, { max: 1, statementTimeoutMs: config.CLV_FIT_STATEMENT_TIMEOUT_MS });
 
-  const sources = createSources(config, { db: pool, fitDb: fitPool, logger, ...(analyticsPool && { analyticsDb: analyticsPool }), ...(demo && { demo }) });
+  // An analyst's audience statements scan every customer (or event): a few connections of their
+  // own, with a timeout that allows that, so they never hold the request path's.
+  const audienceLimits = { max: config.AUDIENCE_POOL_MAX, statementTimeoutMs: config.AUDIENCE_STATEMENT_TIMEOUT_MS };
+  const audiencePool = createPool(config.DATABASE_URL ?? demo!.databaseUrl, audienceLimits);
+  const audienceAnalyticsPool = config.ANALYTICS_DATABASE_URL ? createPool(config.ANALYTICS_DATABASE_URL, audienceLimits) : undefined;
+
+  const sources = createSources(config, {
+    db: pool,
+    fitDb: fitPool,
+    audienceDb: audiencePool,
+    logger,
+    ...(analyticsPool && { analyticsDb: analyticsPool }),
+    ...(audienceAnalyticsPool && { audienceAnalyticsDb: audienceAnalyticsPool }),
+    ...(demo && { demo }),
+  });
   // RFM quintile boundaries before the first request, then kept fresh in the background (never
   // rejects). The CLV fit (seconds on a large shop) is not waited for: a prediction asked before it
   // lands waits for it within its request's budget.
@@ -174,6 +188,8 @@ async function main(): Promise<void> {
     sources.commerce.priceTiers.stop();
     await pool.end();
     await fitPool.end();
+    await audiencePool.end();
+    await audienceAnalyticsPool?.end();
     await analyticsPool?.end();
     await demo?.close();
     logger.info('stopped');

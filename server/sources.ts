@@ -15,7 +15,10 @@ import type { Config } from './config.ts';
  * Every source, from configuration: a configured upstream wins; in the embedded demo the stand-ins
  * fill in for what is not configured; otherwise the source answers SOURCE_NOT_CONFIGURED.
  */
-export function createSources(config: Config, deps: { db: Queryable; analyticsDb?: Queryable; fitDb?: Queryable; logger: Logger; demo?: DemoUpstreams }): Sources {
+export function createSources(
+  config: Config,
+  deps: { db: Queryable; analyticsDb?: Queryable; fitDb?: Queryable; audienceDb?: Queryable; audienceAnalyticsDb?: Queryable; logger: Logger; demo?: DemoUpstreams },
+): Sources {
   const { demo, logger } = deps;
   return {
     commerce: createCommerceSource(deps.db, {
@@ -25,6 +28,7 @@ export function createSources(config: Config, deps: { db: Queryable; analyticsDb
       clvFitTtlMs: config.CLV_FIT_TTL_SECONDS * 1000,
       timeZone: config.SHOP_TIME_ZONE,
       ...(deps.fitDb && { fitDb: deps.fitDb }),
+      ...(deps.audienceDb && { audienceDb: deps.audienceDb }),
     }),
     crm: crmSource(config, logger.child({ source: 'crm' }), demo?.hubspot),
     email: emailSource(config, logger.child({ source: 'email' }), demo?.mailchimp),
@@ -34,6 +38,7 @@ export function createSources(config: Config, deps: { db: Queryable; analyticsDb
       logger: logger.child({ source: 'web' }),
       // An empty category id turns that purpose off.
       consent: { analytics: config.WEB_CONSENT_ANALYTICS_CATEGORY || null, advertising: config.WEB_CONSENT_ADVERTISING_CATEGORY || null },
+      ...((deps.audienceAnalyticsDb ?? deps.audienceDb) && { audienceDb: (deps.audienceAnalyticsDb ?? deps.audienceDb)! }),
     }),
   };
 }

@@ -228,9 +228,14 @@ export type StatementObserver = (rows: number) => void;
 
 export function commerceAudience(db: Queryable, env: CommerceEnvironment, boundaries: () => Promise<RfmBoundaries>, observe: StatementObserver): CommerceAudience {
   const query = async <R extends object>(text: string, p: Params): Promise<R[]> => {
-    const rows = await run<R>(db, text, p.values);
-    observe(rows.length);
-    return rows;
+    let rows: R[] = [];
+    try {
+      rows = await run<R>(db, text, p.values);
+      return rows;
+    } finally {
+      // A failed statement is a call too.
+      observe(rows.length);
+    }
   };
   /** The FROM clause a statement over `needs` reads. */
   const from = async (p: Params, needs: { stats: boolean; scores: boolean }): Promise<string> => {

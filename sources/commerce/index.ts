@@ -47,6 +47,11 @@ export interface CommerceOptions {
    * allows that scan (the request pool's does not on a large shop). `db` by default.
    */
   readonly fitDb?: Queryable;
+  /**
+   * Where an analyst's audience statements run (audience.ts): a pool whose statement timeout allows
+   * their scans of every customer (the request pool's does not on a large shop). `db` by default.
+   */
+  readonly audienceDb?: Queryable;
   /** The source's clock (tests fix it). */
   readonly now?: () => Date;
 }
@@ -132,7 +137,12 @@ export function createCommerceSource(db: Queryable, options: CommerceOptions): C
       return segmentPage(db, key, { ...context(), boundaries: key.filter.rfmSegments?.length ? await rfm.ensure() : null });
     },
     audience: (observe) =>
-      commerceAudience(db, { currency: options.currency, now: now(), abandonedAfterMs: options.abandonedAfterMs, timeZone }, async () => rfm.current() ?? rfm.ensure(), observe),
+      commerceAudience(
+        options.audienceDb ?? db,
+        { currency: options.currency, now: now(), abandonedAfterMs: options.abandonedAfterMs, timeZone },
+        async () => rfm.current() ?? rfm.ensure(),
+        observe,
+      ),
     async ping() {
       await run(db, 'SELECT 1', []);
     },

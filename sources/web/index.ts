@@ -64,6 +64,11 @@ export interface WebOptions {
   readonly consent?: ConsentCategories;
   /** How long a loadStatus() answer is used before a call reads again, on the `now` clock; 30 s by default. */
   readonly loadStatusRefreshMs?: number;
+  /**
+   * Where the audience statements run (audience.ts): a pool whose statement timeout allows an
+   * analyst's scan of the whole warehouse (the request pool's does not on a large one). `db` by default.
+   */
+  readonly audienceDb?: Queryable;
 }
 
 /** How long a catalog read is used before a call starts another. */
@@ -243,7 +248,7 @@ export function createWebSource(db: Queryable, options: WebOptions): WebSource {
     },
     drift: () => keeper.findings().filter((finding) => finding.severity === 'warning'),
     checkContract: () => checkWarehouse(keeper),
-    audience: createWebAudience((query) => answer(1, (st) => st.audience(db, query)), now),
+    audience: createWebAudience((query) => answer(1, (st) => st.audience(options.audienceDb ?? db, query)), now),
   };
 }
 
