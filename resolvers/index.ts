@@ -4,7 +4,7 @@ import { CrmCompany, CrmContact } from './crm.ts';
 import { CommerceProfile, Customer, Identities, Purchases } from './customer.ts';
 import { EmailActivity, EmailMarketing, EmailTag } from './email.ts';
 import type { Resolvers } from './generated/types.ts';
-import { Cart, Order, OrderConnection } from './orders.ts';
+import { ShopCart, ShopOrder, ShopOrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
@@ -36,9 +36,9 @@ export const resolvers: Resolvers = {
   Identities,
   CommerceProfile,
   Purchases,
-  OrderConnection,
-  Order,
-  Cart,
+  ShopOrderConnection,
+  ShopOrder,
+  ShopCart,
   CustomerConnection,
   CrmContact,
   CrmCompany,

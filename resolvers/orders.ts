@@ -1,7 +1,7 @@
-import type { CartResolvers, OrderConnectionResolvers, OrderResolvers } from './generated/types.ts';
+import type { ShopCartResolvers, ShopOrderConnectionResolvers, ShopOrderResolvers } from './generated/types.ts';
 import { orderCursor } from './cursors.ts';
 
-export const OrderConnection: OrderConnectionResolvers = {
+export const ShopOrderConnection: ShopOrderConnectionResolvers = {
   edges: (page) => page.orders.map((order) => ({ cursor: orderCursor(order), node: order })),
   pageInfo: (page) => ({
     hasNextPage: page.hasNextPage,
@@ -11,10 +11,10 @@ export const OrderConnection: OrderConnectionResolvers = {
   }),
 };
 
-export const Order: OrderResolvers = {
+export const ShopOrder: ShopOrderResolvers = {
   lineItems: (order, _, { loaders }) => loaders.lineItems.load(order.id),
 };
 
-export const Cart: CartResolvers = {
+export const ShopCart: ShopCartResolvers = {
   itemCount: (cart) => cart.items.reduce((sum, item) => sum + item.quantity, 0),
 };

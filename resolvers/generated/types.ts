@@ -241,23 +241,6 @@ export type CachedSource =
    */
   | 'WEB';
 
-/** A shopping cart. */
-export type Cart = {
-  readonly __typename?: 'Cart';
-  /** When the cart was created. */
-  readonly createdAt: Scalars['DateTime']['output'];
-  /** The shop's cart id. */
-  readonly id: Scalars['ID']['output'];
-  /** Total units in the cart. */
-  readonly itemCount: Scalars['Int']['output'];
-  /** What is in the cart, in the order it was added. */
-  readonly items: ReadonlyArray<CartItem>;
-  /** When an item was last added, removed or changed. */
-  readonly updatedAt: Scalars['DateTime']['output'];
-  /** Value of the cart at the prices in it. */
-  readonly value: DecimalMoney;
-};
-
 /**
  * Cart events in the window (at most 50 of each kind, most recent first). A kind of event the
  * warehouse has no table for yet (no Product Removed fired so far, say) reads as an empty list.
@@ -286,24 +269,11 @@ export type CartChange = {
   readonly quantity: Scalars['Int']['output'];
 };
 
-/** A product in a cart. */
-export type CartItem = {
-  readonly __typename?: 'CartItem';
-  /** When the product was added. */
-  readonly addedAt: Scalars['DateTime']['output'];
-  /** The product. */
-  readonly product: ShopProduct;
-  /** Units. */
-  readonly quantity: Scalars['Int']['output'];
-  /** Price per unit when added. */
-  readonly unitPrice: DecimalMoney;
-};
-
 /** An abandoned cart and what a recovery message needs (see `Traits.cartRecovery`). */
 export type CartRecovery = {
   readonly __typename?: 'CartRecovery';
   /** The cart, with its items and value (as `CommerceProfile.abandonedCart`). */
-  readonly cart: Cart;
+  readonly cart: ShopCart;
   /** The carts' read time (the email activity's, when `openedEmailSince` is selected, is in `extensions.sources.email`). */
   readonly freshness: TraitFreshness;
   /** Whole minutes from the cart's last change to when the carts were read. */
@@ -497,9 +467,9 @@ export type CommerceProfile = {
    * The latest open cart left untouched for longer than the configured time (default one hour) with
    * no order placed after it. Null when there is none.
    */
-  readonly abandonedCart?: Maybe<Cart>;
+  readonly abandonedCart?: Maybe<ShopCart>;
   /** Open carts, most recently changed first. */
-  readonly carts: ReadonlyArray<Cart>;
+  readonly carts: ReadonlyArray<ShopCart>;
   /** The shop database's customer id. */
   readonly customerId: Scalars['ID']['output'];
   /** Given name, as entered at signup or checkout. */
@@ -507,9 +477,9 @@ export type CommerceProfile = {
   /** Family name. */
   readonly lastName?: Maybe<Scalars['String']['output']>;
   /** The customer's address on file. */
-  readonly location: Location;
+  readonly location: ShopAddress;
   /** The customer's orders, newest first. */
-  readonly orders: OrderConnection;
+  readonly orders: ShopOrderConnection;
   /** Phone number as stored by the shop. */
   readonly phone?: Maybe<Scalars['String']['output']>;
   /** Purchase aggregates over the customer's whole history. */
@@ -1587,32 +1557,6 @@ export type LifecycleStage =
   /** Subscribed to content (`subscriber`). */
   | 'SUBSCRIBER';
 
-/** One line of an order. */
-export type LineItem = {
-  readonly __typename?: 'LineItem';
-  /** The product ordered. */
-  readonly product: ShopProduct;
-  /** Units ordered. */
-  readonly quantity: Scalars['Int']['output'];
-  /** quantity x unitPrice. */
-  readonly total: DecimalMoney;
-  /** Price per unit paid. */
-  readonly unitPrice: DecimalMoney;
-};
-
-/** A postal location as a source holds it. */
-export type Location = {
-  readonly __typename?: 'Location';
-  /** City name. */
-  readonly city?: Maybe<Scalars['String']['output']>;
-  /** Country. */
-  readonly countryCode?: Maybe<Scalars['CountryCode']['output']>;
-  /** Postal or ZIP code. */
-  readonly postalCode?: Maybe<Scalars['String']['output']>;
-  /** State, province or county. */
-  readonly region?: Maybe<Scalars['String']['output']>;
-};
-
 /** One source's location of the customer (see `DemographicLocation.candidates`). */
 export type LocationCandidate = {
   readonly __typename?: 'LocationCandidate';
@@ -1756,48 +1700,6 @@ export type MutationSaveAudienceArgs = {
   filter: CustomerFilter;
   name: Scalars['String']['input'];
 };
-
-/** One order. */
-export type Order = {
-  readonly __typename?: 'Order';
-  /** The shop's order id. */
-  readonly id: Scalars['ID']['output'];
-  /** What was ordered, in line order. */
-  readonly lineItems: ReadonlyArray<LineItem>;
-  /** When the order was placed. */
-  readonly placedAt: Scalars['DateTime']['output'];
-  /** Current state. */
-  readonly status: OrderStatus;
-  /** Order total. */
-  readonly total: DecimalMoney;
-};
-
-/** A page of orders. */
-export type OrderConnection = {
-  readonly __typename?: 'OrderConnection';
-  /** The orders of this page, each with its cursor. */
-  readonly edges: ReadonlyArray<OrderEdge>;
-  /** Where this page ends. */
-  readonly pageInfo: PageInfo;
-};
-
-/** An order and its cursor. */
-export type OrderEdge = {
-  readonly __typename?: 'OrderEdge';
-  /** Opaque cursor of this order. */
-  readonly cursor: Scalars['String']['output'];
-  /** The order. */
-  readonly node: Order;
-};
-
-/** Order states. */
-export type OrderStatus =
-  /** Cancelled before fulfilment. */
-  | 'CANCELLED'
-  /** Paid and fulfilled (or being fulfilled). */
-  | 'COMPLETED'
-  /** Refunded after payment. */
-  | 'REFUNDED';
 
 /**
  * Where a page of a connection starts and ends (Relay cursor connections). Pages go forward only
@@ -2265,6 +2167,107 @@ export type SessionsFilter = {
   /** Sessions started at or after this time. */
   readonly since: Scalars['DateTime']['input'];
 };
+
+/**
+ * A postal location as a source holds it. (Not `Location`: a stores subgraph usually owns that entity,
+ * a physical store.)
+ */
+export type ShopAddress = {
+  readonly __typename?: 'ShopAddress';
+  /** City name. */
+  readonly city?: Maybe<Scalars['String']['output']>;
+  /** Country. */
+  readonly countryCode?: Maybe<Scalars['CountryCode']['output']>;
+  /** Postal or ZIP code. */
+  readonly postalCode?: Maybe<Scalars['String']['output']>;
+  /** State, province or county. */
+  readonly region?: Maybe<Scalars['String']['output']>;
+};
+
+/** A shopping cart. (Not `Cart`: a carts or checkout subgraph usually owns that entity.) */
+export type ShopCart = {
+  readonly __typename?: 'ShopCart';
+  /** When the cart was created. */
+  readonly createdAt: Scalars['DateTime']['output'];
+  /** The shop's cart id. */
+  readonly id: Scalars['ID']['output'];
+  /** Total units in the cart. */
+  readonly itemCount: Scalars['Int']['output'];
+  /** What is in the cart, in the order it was added. */
+  readonly items: ReadonlyArray<ShopCartItem>;
+  /** When an item was last added, removed or changed. */
+  readonly updatedAt: Scalars['DateTime']['output'];
+  /** Value of the cart at the prices in it. */
+  readonly value: DecimalMoney;
+};
+
+/** A product in a cart. */
+export type ShopCartItem = {
+  readonly __typename?: 'ShopCartItem';
+  /** When the product was added. */
+  readonly addedAt: Scalars['DateTime']['output'];
+  /** The product. */
+  readonly product: ShopProduct;
+  /** Units. */
+  readonly quantity: Scalars['Int']['output'];
+  /** Price per unit when added. */
+  readonly unitPrice: DecimalMoney;
+};
+
+/** One line of an order. */
+export type ShopLineItem = {
+  readonly __typename?: 'ShopLineItem';
+  /** The product ordered. */
+  readonly product: ShopProduct;
+  /** Units ordered. */
+  readonly quantity: Scalars['Int']['output'];
+  /** quantity x unitPrice. */
+  readonly total: DecimalMoney;
+  /** Price per unit paid. */
+  readonly unitPrice: DecimalMoney;
+};
+
+/** One order. (Not `Order`, nor `OrderStatus` or `LineItem`: an orders subgraph usually owns those.) */
+export type ShopOrder = {
+  readonly __typename?: 'ShopOrder';
+  /** The shop's order id. */
+  readonly id: Scalars['ID']['output'];
+  /** What was ordered, in line order. */
+  readonly lineItems: ReadonlyArray<ShopLineItem>;
+  /** When the order was placed. */
+  readonly placedAt: Scalars['DateTime']['output'];
+  /** Current state. */
+  readonly status: ShopOrderStatus;
+  /** Order total. */
+  readonly total: DecimalMoney;
+};
+
+/** A page of orders. */
+export type ShopOrderConnection = {
+  readonly __typename?: 'ShopOrderConnection';
+  /** The orders of this page, each with its cursor. */
+  readonly edges: ReadonlyArray<ShopOrderEdge>;
+  /** Where this page ends. */
+  readonly pageInfo: PageInfo;
+};
+
+/** An order and its cursor. */
+export type ShopOrderEdge = {
+  readonly __typename?: 'ShopOrderEdge';
+  /** Opaque cursor of this order. */
+  readonly cursor: Scalars['String']['output'];
+  /** The order. */
+  readonly node: ShopOrder;
+};
+
+/** Order states. */
+export type ShopOrderStatus =
+  /** Cancelled before fulfilment. */
+  | 'CANCELLED'
+  /** Paid and fulfilled (or being fulfilled). */
+  | 'COMPLETED'
+  /** Refunded after payment. */
+  | 'REFUNDED';
 
 /**
  * A product as the shop database records it. (Not `Product`: a catalog subgraph usually owns that
@@ -3135,10 +3138,8 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AudienceChange: ResolverTypeWrapper<AudienceChangeOfRecordModel>;
   CachedSource: CachedSource;
-  Cart: ResolverTypeWrapper<CartModel>;
   CartActivity: ResolverTypeWrapper<CartActivityModel>;
   CartChange: ResolverTypeWrapper<CartChangeModel>;
-  CartItem: ResolverTypeWrapper<CartItemModel>;
   CartRecovery: ResolverTypeWrapper<CartRecoveryOfRecordModel>;
   CategoriesFilter: CategoriesFilter;
   CategoryAffinity: ResolverTypeWrapper<CategoryAffinity>;
@@ -3210,18 +3211,12 @@ export type ResolversTypes = {
   Identities: ResolverTypeWrapper<CustomerOfRecordModel>;
   IntRange: IntRange;
   LifecycleStage: LifecycleStage;
-  LineItem: ResolverTypeWrapper<LineItemModel>;
-  Location: ResolverTypeWrapper<Location>;
   LocationCandidate: ResolverTypeWrapper<LocationCandidateModel>;
   LocationSource: LocationSource;
   MarketingPermission: ResolverTypeWrapper<MarketingPermission>;
   MoneyRange: MoneyRange;
   MoneyTrend: ResolverTypeWrapper<Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversTypes['DecimalMoney'], previous: ResolversTypes['DecimalMoney'] }>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Order: ResolverTypeWrapper<OrderModel>;
-  OrderConnection: ResolverTypeWrapper<OrderPageOfRecordModel>;
-  OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
-  OrderStatus: OrderStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PredictedValue: ResolverTypeWrapper<PredictedValueOfRecordModel>;
   PreferredChannel: ResolverTypeWrapper<PreferredChannel>;
@@ -3243,6 +3238,14 @@ export type ResolversTypes = {
   SegmentMembership: SegmentMembership;
   SendHour: ResolverTypeWrapper<SendHour>;
   SessionsFilter: SessionsFilter;
+  ShopAddress: ResolverTypeWrapper<ShopAddress>;
+  ShopCart: ResolverTypeWrapper<CartModel>;
+  ShopCartItem: ResolverTypeWrapper<CartItemModel>;
+  ShopLineItem: ResolverTypeWrapper<LineItemModel>;
+  ShopOrder: ResolverTypeWrapper<OrderModel>;
+  ShopOrderConnection: ResolverTypeWrapper<OrderPageOfRecordModel>;
+  ShopOrderEdge: ResolverTypeWrapper<Omit<ShopOrderEdge, 'node'> & { node: ResolversTypes['ShopOrder'] }>;
+  ShopOrderStatus: ShopOrderStatus;
   ShopProduct: ResolverTypeWrapper<ProductModel>;
   ShopTrend: ResolverTypeWrapper<Omit<ShopTrend, 'spend'> & { spend: ResolversTypes['MoneyTrend'] }>;
   SortDirection: SortDirection;
@@ -3288,10 +3291,8 @@ export type ResolversParentTypes = {
   Audience: SavedAudienceModel;
   String: Scalars['String']['output'];
   AudienceChange: AudienceChangeOfRecordModel;
-  Cart: CartModel;
   CartActivity: CartActivityModel;
   CartChange: CartChangeModel;
-  CartItem: CartItemModel;
   CartRecovery: CartRecoveryOfRecordModel;
   CategoriesFilter: CategoriesFilter;
   CategoryAffinity: CategoryAffinity;
@@ -3347,16 +3348,11 @@ export type ResolversParentTypes = {
   Identification: VisitorOfRecordModel;
   Identities: CustomerOfRecordModel;
   IntRange: IntRange;
-  LineItem: LineItemModel;
-  Location: Location;
   LocationCandidate: LocationCandidateModel;
   MarketingPermission: MarketingPermission;
   MoneyRange: MoneyRange;
   MoneyTrend: Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversParentTypes['DecimalMoney'], previous: ResolversParentTypes['DecimalMoney'] };
   Mutation: Record<PropertyKey, never>;
-  Order: OrderModel;
-  OrderConnection: OrderPageOfRecordModel;
-  OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   PageInfo: PageInfo;
   PredictedValue: PredictedValueOfRecordModel;
   PreferredChannel: PreferredChannel;
@@ -3372,6 +3368,13 @@ export type ResolversParentTypes = {
   SegmentFilter: SegmentFilter;
   SendHour: SendHour;
   SessionsFilter: SessionsFilter;
+  ShopAddress: ShopAddress;
+  ShopCart: CartModel;
+  ShopCartItem: CartItemModel;
+  ShopLineItem: LineItemModel;
+  ShopOrder: OrderModel;
+  ShopOrderConnection: OrderPageOfRecordModel;
+  ShopOrderEdge: Omit<ShopOrderEdge, 'node'> & { node: ResolversParentTypes['ShopOrder'] };
   ShopProduct: ProductModel;
   ShopTrend: Omit<ShopTrend, 'spend'> & { spend: ResolversParentTypes['MoneyTrend'] };
   Subscription: Record<PropertyKey, never>;
@@ -3461,15 +3464,6 @@ export type AudienceChangeResolvers<ContextType = Context, ParentType extends Re
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
-export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = {
-  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  itemCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  items?: Resolver<ReadonlyArray<ResolversTypes['CartItem']>, ParentType, ContextType>;
-  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  value?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-};
-
 export type CartActivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartActivity'] = ResolversParentTypes['CartActivity']> = {
   abandonedCheckouts?: Resolver<ReadonlyArray<ResolversTypes['AbandonedCheckout']>, ParentType, ContextType>;
   productsAdded?: Resolver<ReadonlyArray<ResolversTypes['CartChange']>, ParentType, ContextType>;
@@ -3483,15 +3477,8 @@ export type CartChangeResolvers<ContextType = Context, ParentType extends Resolv
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
-export type CartItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartItem'] = ResolversParentTypes['CartItem']> = {
-  addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  product?: Resolver<ResolversTypes['ShopProduct'], ParentType, ContextType>;
-  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  unitPrice?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-};
-
 export type CartRecoveryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartRecovery'] = ResolversParentTypes['CartRecovery']> = {
-  cart?: Resolver<ResolversTypes['Cart'], ParentType, ContextType>;
+  cart?: Resolver<ResolversTypes['ShopCart'], ParentType, ContextType>;
   freshness?: Resolver<ResolversTypes['TraitFreshness'], ParentType, ContextType>;
   minutesSinceAbandoned?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   openedEmailSince?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
@@ -3546,13 +3533,13 @@ export type ChannelTraitResolvers<ContextType = Context, ParentType extends Reso
 };
 
 export type CommerceProfileResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommerceProfile'] = ResolversParentTypes['CommerceProfile']> = {
-  abandonedCart?: Resolver<Maybe<ResolversTypes['Cart']>, ParentType, ContextType>;
-  carts?: Resolver<ReadonlyArray<ResolversTypes['Cart']>, ParentType, ContextType>;
+  abandonedCart?: Resolver<Maybe<ResolversTypes['ShopCart']>, ParentType, ContextType>;
+  carts?: Resolver<ReadonlyArray<ResolversTypes['ShopCart']>, ParentType, ContextType>;
   customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   firstName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   lastName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  location?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
-  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<CommerceProfileOrdersArgs, 'first'>>;
+  location?: Resolver<ResolversTypes['ShopAddress'], ParentType, ContextType>;
+  orders?: Resolver<ResolversTypes['ShopOrderConnection'], ParentType, ContextType, RequireFields<CommerceProfileOrdersArgs, 'first'>>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   purchases?: Resolver<ResolversTypes['Purchases'], ParentType, ContextType>;
   rfm?: Resolver<Maybe<ResolversTypes['Rfm']>, ParentType, ContextType>;
@@ -3838,20 +3825,6 @@ export type IdentitiesResolvers<ContextType = Context, ParentType extends Resolv
   mailchimpSubscriberHash?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
-export type LineItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LineItem'] = ResolversParentTypes['LineItem']> = {
-  product?: Resolver<ResolversTypes['ShopProduct'], ParentType, ContextType>;
-  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  total?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-  unitPrice?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-};
-
-export type LocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Location'] = ResolversParentTypes['Location']> = {
-  city?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  countryCode?: Resolver<Maybe<ResolversTypes['CountryCode']>, ParentType, ContextType>;
-  postalCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-};
-
 export type LocationCandidateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LocationCandidate'] = ResolversParentTypes['LocationCandidate']> = {
   countryCode?: Resolver<Maybe<ResolversTypes['CountryCode']>, ParentType, ContextType>;
   region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -3879,24 +3852,6 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   replayWebhookDeadLetter?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
   rotateWebhookSecret?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
   saveAudience?: Resolver<Maybe<ResolversTypes['Audience']>, ParentType, ContextType, RequireFields<MutationSaveAudienceArgs, 'filter' | 'name'>>;
-};
-
-export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
-  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  lineItems?: Resolver<ReadonlyArray<ResolversTypes['LineItem']>, ParentType, ContextType>;
-  placedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
-  total?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-};
-
-export type OrderConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderConnection'] = ResolversParentTypes['OrderConnection']> = {
-  edges?: Resolver<ReadonlyArray<ResolversTypes['OrderEdge']>, ParentType, ContextType>;
-  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
-};
-
-export type OrderEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderEdge'] = ResolversParentTypes['OrderEdge']> = {
-  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  node?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
 };
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -3996,6 +3951,54 @@ export type SendHourResolvers<ContextType = Context, ParentType extends Resolver
   opens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   opensAtHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ShopAddressResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopAddress'] = ResolversParentTypes['ShopAddress']> = {
+  city?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  countryCode?: Resolver<Maybe<ResolversTypes['CountryCode']>, ParentType, ContextType>;
+  postalCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  region?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ShopCartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopCart'] = ResolversParentTypes['ShopCart']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  itemCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  items?: Resolver<ReadonlyArray<ResolversTypes['ShopCartItem']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
+export type ShopCartItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopCartItem'] = ResolversParentTypes['ShopCartItem']> = {
+  addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  product?: Resolver<ResolversTypes['ShopProduct'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
+export type ShopLineItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopLineItem'] = ResolversParentTypes['ShopLineItem']> = {
+  product?: Resolver<ResolversTypes['ShopProduct'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
+export type ShopOrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopOrder'] = ResolversParentTypes['ShopOrder']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lineItems?: Resolver<ReadonlyArray<ResolversTypes['ShopLineItem']>, ParentType, ContextType>;
+  placedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ShopOrderStatus'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
+export type ShopOrderConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopOrderConnection'] = ResolversParentTypes['ShopOrderConnection']> = {
+  edges?: Resolver<ReadonlyArray<ResolversTypes['ShopOrderEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type ShopOrderEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopOrderEdge'] = ResolversParentTypes['ShopOrderEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['ShopOrder'], ParentType, ContextType>;
 };
 
 export type ShopProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShopProduct'] = ResolversParentTypes['ShopProduct']> = {
@@ -4186,10 +4189,8 @@ export type Resolvers<ContextType = Context> = {
   AnonymousVisitor?: AnonymousVisitorResolvers<ContextType>;
   Audience?: AudienceResolvers<ContextType>;
   AudienceChange?: AudienceChangeResolvers<ContextType>;
-  Cart?: CartResolvers<ContextType>;
   CartActivity?: CartActivityResolvers<ContextType>;
   CartChange?: CartChangeResolvers<ContextType>;
-  CartItem?: CartItemResolvers<ContextType>;
   CartRecovery?: CartRecoveryResolvers<ContextType>;
   CategoryAffinity?: CategoryAffinityResolvers<ContextType>;
   CategoryInterest?: CategoryInterestResolvers<ContextType>;
@@ -4236,15 +4237,10 @@ export type Resolvers<ContextType = Context> = {
   HistogramBucket?: HistogramBucketResolvers<ContextType>;
   Identification?: IdentificationResolvers<ContextType>;
   Identities?: IdentitiesResolvers<ContextType>;
-  LineItem?: LineItemResolvers<ContextType>;
-  Location?: LocationResolvers<ContextType>;
   LocationCandidate?: LocationCandidateResolvers<ContextType>;
   MarketingPermission?: MarketingPermissionResolvers<ContextType>;
   MoneyTrend?: MoneyTrendResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
-  Order?: OrderResolvers<ContextType>;
-  OrderConnection?: OrderConnectionResolvers<ContextType>;
-  OrderEdge?: OrderEdgeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PredictedValue?: PredictedValueResolvers<ContextType>;
   PreferredChannel?: PreferredChannelResolvers<ContextType>;
@@ -4257,6 +4253,13 @@ export type Resolvers<ContextType = Context> = {
   Rfm?: RfmResolvers<ContextType>;
   SegmentChange?: SegmentChangeResolvers<ContextType>;
   SendHour?: SendHourResolvers<ContextType>;
+  ShopAddress?: ShopAddressResolvers<ContextType>;
+  ShopCart?: ShopCartResolvers<ContextType>;
+  ShopCartItem?: ShopCartItemResolvers<ContextType>;
+  ShopLineItem?: ShopLineItemResolvers<ContextType>;
+  ShopOrder?: ShopOrderResolvers<ContextType>;
+  ShopOrderConnection?: ShopOrderConnectionResolvers<ContextType>;
+  ShopOrderEdge?: ShopOrderEdgeResolvers<ContextType>;
   ShopProduct?: ShopProductResolvers<ContextType>;
   ShopTrend?: ShopTrendResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;

@@ -91,7 +91,7 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
 
   DecimalMoney: { own: 'parent', parent: 'amount currencyCode' },
   PageInfo: { own: 'parent', parent: 'hasNextPage hasPreviousPage startCursor endCursor' },
-  Location: { own: 'parent', parent: 'city region postalCode countryCode' },
+  ShopAddress: { own: 'parent', parent: 'city region postalCode countryCode' },
 
   CommerceProfile: {
     own: 'commerce',
@@ -100,13 +100,13 @@ const ANSWERED_BY: Record<string, { own: Source } & Partial<Record<Source, strin
   Purchases: { own: 'commerce', commerce: 'orderCount totalSpent averageOrderValue firstOrderAt lastOrderAt daysSinceLastOrder topCategories' },
   CategorySpend: { own: 'commerce', commerce: 'category spent orderCount' },
   Rfm: { own: 'commerce', commerce: 'recency frequency monetary segment boundariesComputedAt' },
-  OrderConnection: { own: 'commerce', commerce: 'edges pageInfo' },
-  OrderEdge: { own: 'commerce', commerce: 'cursor node' },
-  Order: { own: 'commerce', commerce: 'id placedAt status total lineItems' },
-  LineItem: { own: 'commerce', commerce: 'product quantity unitPrice total' },
+  ShopOrderConnection: { own: 'commerce', commerce: 'edges pageInfo' },
+  ShopOrderEdge: { own: 'commerce', commerce: 'cursor node' },
+  ShopOrder: { own: 'commerce', commerce: 'id placedAt status total lineItems' },
+  ShopLineItem: { own: 'commerce', commerce: 'product quantity unitPrice total' },
   ShopProduct: { own: 'commerce', commerce: 'id sku name category price' },
-  Cart: { own: 'commerce', commerce: 'id createdAt updatedAt items itemCount value' },
-  CartItem: { own: 'commerce', commerce: 'product quantity unitPrice addedAt' },
+  ShopCart: { own: 'commerce', commerce: 'id createdAt updatedAt items itemCount value' },
+  ShopCartItem: { own: 'commerce', commerce: 'product quantity unitPrice addedAt' },
   CustomerConnection: { own: 'commerce', commerce: 'edges pageInfo' },
   CustomerEdge: { own: 'commerce', commerce: 'cursor node' },
 

@@ -45,8 +45,8 @@ describe('the access policy declared in the schema', () => {
         'EmailMarketing.subscriberHash',
         'Identities.email',
         'Identities.mailchimpSubscriberHash',
-        'Location.city',
-        'Location.postalCode',
+        'ShopAddress.city',
+        'ShopAddress.postalCode',
       ]),
     );
     for (const coordinate of identifiers) {
