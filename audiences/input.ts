@@ -11,7 +11,7 @@ import type {
   DecimalMoneyInput,
   EmailFilter,
   IntRange,
-  MoneyRange,
+  DecimalMoneyRange,
   QueryCustomerHistogramArgs,
   TouchFilter,
   WebFilter,
@@ -197,7 +197,7 @@ function intRange(range: IntRange, path: string, lowest: number, highest: number
   return checkedRange({ min: range.min ?? null, max: range.max ?? null }, path, (a, b) => a > b);
 }
 
-function moneyRange(range: MoneyRange, settings: FilterSettings, path: string): Range<string> {
+function moneyRange(range: DecimalMoneyRange, settings: FilterSettings, path: string): Range<string> {
   const min = range.min ? money(range.min, settings, `${path}.min`) : null;
   const max = range.max ? money(range.max, settings, `${path}.max`) : null;
   return checkedRange({ min, max }, path, (a, b) => Number(a) > Number(b));

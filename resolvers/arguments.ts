@@ -9,7 +9,7 @@ import type {
   AffinitiesCategoriesArgs,
   AnonymousVisitorLocationArgs,
   AnonymousVisitorWebArgs,
-  AudienceMembersArgs,
+  SavedAudienceMembersArgs,
   CommerceProfileOrdersArgs,
   CrmContactPropertiesArgs,
   CustomerLocationArgs,
@@ -255,7 +255,7 @@ export const argumentChecks: Record<string, ArgumentCheck> = {
     audienceName(args.name);
     return filterOf(args.filter, settings);
   }),
-  'Audience.members': check<AudienceMembersArgs>((args) => {
+  'SavedAudience.members': check<SavedAudienceMembersArgs>((args) => {
     pageSize(args.first, 100);
     return decodeListCursor(args.after, orderOf(args.orderBy));
   }),

@@ -3,12 +3,12 @@ import type { FilterNode } from '../audiences/filter.ts';
 import { audienceName, crmPropertiesIn, DEFAULT_ORDER, filterOf, histogramWindow, MAX_AUDIENCE_DESCRIPTION, orderOf } from '../audiences/input.ts';
 import { Scope } from '../server/auth/scopes.ts';
 import type { AudienceQueries } from '../audiences/service.ts';
-import type { SavedAudience } from '../audiences/store.ts';
+import type { SavedAudience as StoredAudience } from '../audiences/store.ts';
 import type { Context } from '../server/context.ts';
 import { pageSize } from './arguments.ts';
 import { decodeListCursor, listCursor } from './cursors.ts';
 import { badUserInput, ErrorCode } from './errors.ts';
-import type { AudienceResolvers, CustomerFilter, CustomerListResolvers, MutationResolvers, QueryResolvers } from './generated/types.ts';
+import type { SavedAudienceResolvers, CustomerFilter, CustomerListResolvers, MutationResolvers, QueryResolvers } from './generated/types.ts';
 import { ofRecord } from './lookup.ts';
 
 /** Where a field's answer is in the response (its alias when it has one): how its plan is named in `extensions.plans`. */
@@ -36,7 +36,7 @@ function filterFor(input: CustomerFilter | null | undefined, context: Context, a
 }
 
 /** A saved audience's filter, read back through the schema's input type as a client's would be. */
-export function savedFilter(audience: SavedAudience, schema: GraphQLSchema, context: Context): FilterNode {
+export function savedFilter(audience: StoredAudience, schema: GraphQLSchema, context: Context): FilterNode {
   const type = schema.getType('CustomerFilter');
   if (!type || !isInputType(type)) throw new Error('the schema has no CustomerFilter input');
   let input: CustomerFilter;
@@ -99,7 +99,7 @@ export const CustomerList: CustomerListResolvers = {
   },
 };
 
-export const Audience: AudienceResolvers = {
+export const SavedAudience: SavedAudienceResolvers = {
   savedAt: (audience) => new Date(audience.savedAt),
   count: (audience, _, context, info) =>
     queries(context)

@@ -1,5 +1,5 @@
 import { CountryCodeResolver, CurrencyResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
-import { Audience, AudienceMutation, AudienceQuery, CustomerList } from './audiences.ts';
+import { AudienceMutation, AudienceQuery, CustomerList, SavedAudience } from './audiences.ts';
 import { CrmCompany, CrmContact } from './crm.ts';
 import { CommerceProfile, Customer, Identities, Purchases } from './customer.ts';
 import { EmailActivity, EmailMarketing, EmailTag } from './email.ts';
@@ -8,7 +8,7 @@ import { ShopCart, ShopOrder, ShopOrderConnection } from './orders.ts';
 import { Mutation } from './mutation.ts';
 import { Query } from './query.ts';
 import { CustomerConnection } from './segment.ts';
-import { AudienceChange, CustomerChange, SegmentChange, Subscription, TriggerFired } from './subscription.ts';
+import { CustomerChange, SavedAudienceChange, SegmentChange, Subscription, TriggerFired } from './subscription.ts';
 import { CartRecovery, PredictedValue, TraitInput, Traits, ValueModel } from './traits.ts';
 import { Affinities, AnonymousVisitorTraits, TraitsAffinities, VisitorTraits } from './traits-affinity.ts';
 import { ChannelReach, ChannelTrait, EmailResponse, EngagementTrend, TraitsChannel, VisitsByCampaign } from './traits-channel.ts';
@@ -26,11 +26,11 @@ export const resolvers: Resolvers = {
   Query: { ...Query, ...WebhookQuery, ...AudienceQuery },
   Mutation: { ...Mutation, ...WebhookMutation, ...AudienceMutation },
   CustomerList,
-  Audience,
+  SavedAudience,
   Subscription,
   CustomerChange,
   SegmentChange,
-  AudienceChange,
+  SavedAudienceChange,
   TriggerFired,
   Customer,
   Identities,

@@ -11,7 +11,7 @@ import type { SavedAudience } from '../audiences/store.ts';
 import { savedFilter } from './audiences.ts';
 import { badUserInput } from './errors.ts';
 import type {
-  AudienceChangeResolvers,
+  SavedAudienceChangeResolvers,
   ChangeSource,
   CustomerChangeResolvers,
   SegmentChangeResolvers,
@@ -114,7 +114,7 @@ export const SegmentChange: SegmentChangeResolvers = {
   receivedAt: ({ change }) => new Date(change.receivedAt),
 };
 
-export const AudienceChange: AudienceChangeResolvers = {
+export const SavedAudienceChange: SavedAudienceChangeResolvers = {
   audience: ({ audience }) => audience.name,
   version: ({ audience }) => audience.version,
   customer: ({ change }, _, { loaders }) => customerWithId(loaders, change.customerId),

@@ -176,56 +176,6 @@ export type AnonymousVisitorWebArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
 };
 
-/** A saved filter: its membership is computed live each time it is read. */
-export type Audience = {
-  readonly __typename?: 'Audience';
-  /** How many customers belong now; null, with the error, when a source its filter needs fails. */
-  readonly count?: Maybe<Count>;
-  /** The filter, as the `CustomerFilter` JSON it was saved with. */
-  readonly definition: Scalars['String']['output'];
-  /** What it is for. */
-  readonly description?: Maybe<Scalars['String']['output']>;
-  /** Who belongs now, as `findCustomers` lists them. */
-  readonly members?: Maybe<CustomerList>;
-  /** Its name. */
-  readonly name: Scalars['String']['output'];
-  /** When this version was saved. */
-  readonly savedAt: Scalars['DateTime']['output'];
-  /** This version's number (1 for the first save). */
-  readonly version: Scalars['Int']['output'];
-  /** Every version's number, oldest first. */
-  readonly versions: ReadonlyArray<Scalars['Int']['output']>;
-};
-
-
-/** A saved filter: its membership is computed live each time it is read. */
-export type AudienceMembersArgs = {
-  after?: InputMaybe<Scalars['String']['input']>;
-  first?: InputMaybe<Scalars['Int']['input']>;
-  orderBy?: InputMaybe<CustomerOrder>;
-};
-
-/** One change of a customer, and their place in the watched audience across it. */
-export type AudienceChange = {
-  readonly __typename?: 'AudienceChange';
-  /** The audience watched. */
-  readonly audience: Scalars['String']['output'];
-  /** The customer after the change, resolved again for this event (see `CustomerChange.customer`). */
-  readonly customer?: Maybe<Customer>;
-  /** The shop database customer id the change is about. */
-  readonly customerId: Scalars['ID']['output'];
-  /** What changed, in each source's words. */
-  readonly kinds: ReadonlyArray<Scalars['String']['output']>;
-  /** Whether the customer belongs after the change, and did before it as far as this subscription saw. */
-  readonly membership: SegmentMembership;
-  /** When this server received the first signal of the change. */
-  readonly receivedAt: Scalars['DateTime']['output'];
-  /** The sources whose signals this change covers. */
-  readonly sources: ReadonlyArray<ChangeSource>;
-  /** The version of its definition this subscription watches. */
-  readonly version: Scalars['Int']['output'];
-};
-
 /** A source whose answers the shared cache keeps. */
 export type CachedSource =
   /** The shop database: the customer by email and by id, their purchase statistics and carts. */
@@ -454,7 +404,7 @@ export type CommerceFilter = {
   /** Signed up before this time. */
   readonly signedUpBefore?: InputMaybe<Scalars['DateTime']['input']>;
   /** Spent over all completed orders. */
-  readonly totalSpent?: InputMaybe<MoneyRange>;
+  readonly totalSpent?: InputMaybe<DecimalMoneyRange>;
 };
 
 /**
@@ -533,44 +483,6 @@ export type ConsentSource =
   | 'MAILCHIMP'
   /** The event warehouse: the consent preferences carried by the person's events. */
   | 'WAREHOUSE';
-
-/** A count of customers, and whether it is exact. */
-export type Count = {
-  readonly __typename?: 'Count';
-  /**
-   * True: every matching customer was counted. False: the filter is one condition of another source
-   * whose people could not be listed within the plan's limits, and this is that source's own count
-   * of its records (HubSpot's search total, Mailchimp's member total), which may include people the
-   * shop does not have.
-   */
-  readonly exact: Scalars['Boolean']['output'];
-  /** The number. */
-  readonly value: Scalars['Int']['output'];
-};
-
-/** What `customerCounts` groups by. */
-export type CountDimension =
-  /** Mailchimp member status. */
-  | 'EMAIL_STATUS'
-  /** The first session's utm_medium (event warehouse), lower-cased; for customers with up to 100,000 matching. */
-  | 'FIRST_TOUCH_MEDIUM'
-  /** HubSpot lifecycle stage (the default stages). */
-  | 'LIFECYCLE_STAGE'
-  /** RFM segment (shop). */
-  | 'RFM_SEGMENT'
-  /** The category bought most (units, completed orders; shop). */
-  | 'TOP_CATEGORY';
-
-/** One group of a breakdown. */
-export type CountGroup = {
-  readonly __typename?: 'CountGroup';
-  /** Customers in the group. */
-  readonly count: Scalars['Int']['output'];
-  /** Whether the count is exact. */
-  readonly exact: Scalars['Boolean']['output'];
-  /** The value (an enum's name for RFM segments, lifecycle stages and statuses), or null for the rest. */
-  readonly key?: Maybe<Scalars['String']['output']>;
-};
 
 /** A count in the current period against the previous one. */
 export type CountTrend = {
@@ -906,13 +818,51 @@ export type CustomerConnection = {
   readonly pageInfo: PageInfo;
 };
 
+/** A count of customers, and whether it is exact. */
+export type CustomerCount = {
+  readonly __typename?: 'CustomerCount';
+  /**
+   * True: every matching customer was counted. False: the filter is one condition of another source
+   * whose people could not be listed within the plan's limits, and this is that source's own count
+   * of its records (HubSpot's search total, Mailchimp's member total), which may include people the
+   * shop does not have.
+   */
+  readonly exact: Scalars['Boolean']['output'];
+  /** The number. */
+  readonly value: Scalars['Int']['output'];
+};
+
+/** What `customerCounts` groups by. */
+export type CustomerCountDimension =
+  /** Mailchimp member status. */
+  | 'EMAIL_STATUS'
+  /** The first session's utm_medium (event warehouse), lower-cased; for customers with up to 100,000 matching. */
+  | 'FIRST_TOUCH_MEDIUM'
+  /** HubSpot lifecycle stage (the default stages). */
+  | 'LIFECYCLE_STAGE'
+  /** RFM segment (shop). */
+  | 'RFM_SEGMENT'
+  /** The category bought most (units, completed orders; shop). */
+  | 'TOP_CATEGORY';
+
+/** One group of a breakdown. */
+export type CustomerCountGroup = {
+  readonly __typename?: 'CustomerCountGroup';
+  /** Customers in the group. */
+  readonly count: Scalars['Int']['output'];
+  /** Whether the count is exact. */
+  readonly exact: Scalars['Boolean']['output'];
+  /** The value (an enum's name for RFM segments, lifecycle stages and statuses), or null for the rest. */
+  readonly key?: Maybe<Scalars['String']['output']>;
+};
+
 /** Counts of customers matching a filter. */
 export type CustomerCounts = {
   readonly __typename?: 'CustomerCounts';
   /** Per value of the dimension; `key` null is the rest. Groups with no customer are left out. */
-  readonly groups: ReadonlyArray<CountGroup>;
+  readonly groups: ReadonlyArray<CustomerCountGroup>;
   /** All of them. */
-  readonly total: Count;
+  readonly total: CustomerCount;
 };
 
 /** A customer and its cursor. */
@@ -945,6 +895,40 @@ export type CustomerFilter = {
   readonly web?: InputMaybe<WebFilter>;
 };
 
+/** Counts over time. */
+export type CustomerHistogram = {
+  readonly __typename?: 'CustomerHistogram';
+  /** The buckets with something in them, oldest first. */
+  readonly buckets: ReadonlyArray<CustomerHistogramBucket>;
+};
+
+/** One interval of a histogram. */
+export type CustomerHistogramBucket = {
+  readonly __typename?: 'CustomerHistogramBucket';
+  /** What was counted in it. */
+  readonly count: Scalars['Int']['output'];
+  /** When the interval starts. */
+  readonly start: Scalars['DateTime']['output'];
+  /** Its value in the shop currency. */
+  readonly value: DecimalMoney;
+};
+
+/** A histogram's bucket width. */
+export type CustomerHistogramInterval =
+  /** Calendar days. */
+  | 'DAY'
+  /** Calendar months. */
+  | 'MONTH'
+  /** Weeks starting on Monday. */
+  | 'WEEK';
+
+/** What a histogram counts. */
+export type CustomerHistogramOf =
+  /** Carts, by when they became abandoned (value: the carts' worth). */
+  | 'ABANDONED_CARTS'
+  /** Completed orders, by when they were placed (value: their total). */
+  | 'ORDERS';
+
 /** A page of customers matching a filter. */
 export type CustomerList = {
   readonly __typename?: 'CustomerList';
@@ -953,7 +937,7 @@ export type CustomerList = {
   /** Where this page starts and ends. */
   readonly pageInfo: PageInfo;
   /** How many customers match (planned and run as the list is). */
-  readonly totalCount: Count;
+  readonly totalCount: CustomerCount;
 };
 
 /** How to order customers; the customer id breaks ties. */
@@ -1007,6 +991,14 @@ export type DecimalMoneyInput = {
   readonly amount: Scalars['String']['input'];
   /** The currency of `amount`. */
   readonly currencyCode: Scalars['Currency']['input'];
+};
+
+/** An inclusive range of amounts in the shop currency; either end may be omitted. */
+export type DecimalMoneyRange = {
+  /** At most this. */
+  readonly max?: InputMaybe<DecimalMoneyInput>;
+  /** At least this. */
+  readonly min?: InputMaybe<DecimalMoneyInput>;
 };
 
 /** The chosen location and what every source said (see `Demographics.location`). */
@@ -1420,40 +1412,6 @@ export type Gender =
   /** Recorded as other. */
   | 'OTHER';
 
-/** Counts over time. */
-export type Histogram = {
-  readonly __typename?: 'Histogram';
-  /** The buckets with something in them, oldest first. */
-  readonly buckets: ReadonlyArray<HistogramBucket>;
-};
-
-/** One interval of a histogram. */
-export type HistogramBucket = {
-  readonly __typename?: 'HistogramBucket';
-  /** What was counted in it. */
-  readonly count: Scalars['Int']['output'];
-  /** When the interval starts. */
-  readonly start: Scalars['DateTime']['output'];
-  /** Its value in the shop currency. */
-  readonly value: DecimalMoney;
-};
-
-/** A histogram's bucket width. */
-export type HistogramInterval =
-  /** Calendar days. */
-  | 'DAY'
-  /** Calendar months. */
-  | 'MONTH'
-  /** Weeks starting on Monday. */
-  | 'WEEK';
-
-/** What a histogram counts. */
-export type HistogramOf =
-  /** Carts, by when they became abandoned (value: the carts' worth). */
-  | 'ABANDONED_CARTS'
-  /** Completed orders, by when they were placed (value: their total). */
-  | 'ORDERS';
-
 /**
  * How a profile was found and what it merges. Identity is stitched when asked, never copied: the
  * links are the warehouse's identify calls as they are now.
@@ -1591,14 +1549,6 @@ export type MarketingPermission = {
   readonly text: Scalars['String']['output'];
 };
 
-/** An inclusive range of amounts in the shop currency; either end may be omitted. */
-export type MoneyRange = {
-  /** At most this. */
-  readonly max?: InputMaybe<DecimalMoneyInput>;
-  /** At least this. */
-  readonly min?: InputMaybe<DecimalMoneyInput>;
-};
-
 /** An amount in the current period against the previous one. */
 export type MoneyTrend = {
   readonly __typename?: 'MoneyTrend';
@@ -1654,7 +1604,7 @@ export type Mutation = {
    * Saves a filter under a name: a new audience (version 1) or a new version of an existing one
    * (earlier versions stay readable). The filter is validated, not run. Needs `audiences:write`.
    */
-  readonly saveAudience?: Maybe<Audience>;
+  readonly saveAudience?: Maybe<SavedAudience>;
 };
 
 
@@ -1830,9 +1780,9 @@ export type PurchasesTopCategoriesArgs = {
 export type Query = {
   readonly __typename?: 'Query';
   /** A saved audience by name (its latest version unless `version` is given); null when there is none. Needs `segments:read`. */
-  readonly audience?: Maybe<Audience>;
+  readonly audience?: Maybe<SavedAudience>;
   /** The saved audiences, by name. Needs `segments:read`. */
-  readonly audiences?: Maybe<ReadonlyArray<Audience>>;
+  readonly audiences?: Maybe<ReadonlyArray<SavedAudience>>;
   /**
    * One customer, by exactly one of `id`, `email`, `hubspotContactId` or `anonymousId` (BAD_USER_INPUT otherwise).
    * Null when no system knows the key. Found by email (or by a HubSpot contact, which gives its
@@ -1854,7 +1804,7 @@ export type Query = {
    * filter, per day, week or month in the shop's time zone (SHOP_TIME_ZONE). At most 400 intervals.
    * Needs `segments:read`.
    */
-  readonly customerHistogram?: Maybe<Histogram>;
+  readonly customerHistogram?: Maybe<CustomerHistogram>;
   /**
    * Customers matching a filter, for analysts: a cursor-paginated list in customer-id order (stable
    * while new customers arrive). `first` is 1-100. Needs `segments:read` (null with FORBIDDEN
@@ -1930,7 +1880,7 @@ export type QueryCustomerArgs = {
 
 /** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomerCountsArgs = {
-  by: CountDimension;
+  by: CustomerCountDimension;
   filter?: InputMaybe<CustomerFilter>;
 };
 
@@ -1938,8 +1888,8 @@ export type QueryCustomerCountsArgs = {
 /** Customers and anonymous visitors, each assembled live from the shop, CRM, email and analytics sources. */
 export type QueryCustomerHistogramArgs = {
   filter?: InputMaybe<CustomerFilter>;
-  interval: HistogramInterval;
-  of: HistogramOf;
+  interval: CustomerHistogramInterval;
+  of: CustomerHistogramOf;
   since: Scalars['DateTime']['input'];
   until?: InputMaybe<Scalars['DateTime']['input']>;
 };
@@ -2096,6 +2046,56 @@ export type RfmSegment =
   | 'POTENTIAL_LOYALIST'
   /** Recent one-time buyers (R 4, F 1). */
   | 'PROMISING';
+
+/** A saved filter: its membership is computed live each time it is read. */
+export type SavedAudience = {
+  readonly __typename?: 'SavedAudience';
+  /** How many customers belong now; null, with the error, when a source its filter needs fails. */
+  readonly count?: Maybe<CustomerCount>;
+  /** The filter, as the `CustomerFilter` JSON it was saved with. */
+  readonly definition: Scalars['String']['output'];
+  /** What it is for. */
+  readonly description?: Maybe<Scalars['String']['output']>;
+  /** Who belongs now, as `findCustomers` lists them. */
+  readonly members?: Maybe<CustomerList>;
+  /** Its name. */
+  readonly name: Scalars['String']['output'];
+  /** When this version was saved. */
+  readonly savedAt: Scalars['DateTime']['output'];
+  /** This version's number (1 for the first save). */
+  readonly version: Scalars['Int']['output'];
+  /** Every version's number, oldest first. */
+  readonly versions: ReadonlyArray<Scalars['Int']['output']>;
+};
+
+
+/** A saved filter: its membership is computed live each time it is read. */
+export type SavedAudienceMembersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  orderBy?: InputMaybe<CustomerOrder>;
+};
+
+/** One change of a customer, and their place in the watched audience across it. */
+export type SavedAudienceChange = {
+  readonly __typename?: 'SavedAudienceChange';
+  /** The audience watched. */
+  readonly audience: Scalars['String']['output'];
+  /** The customer after the change, resolved again for this event (see `CustomerChange.customer`). */
+  readonly customer?: Maybe<Customer>;
+  /** The shop database customer id the change is about. */
+  readonly customerId: Scalars['ID']['output'];
+  /** What changed, in each source's words. */
+  readonly kinds: ReadonlyArray<Scalars['String']['output']>;
+  /** Whether the customer belongs after the change, and did before it as far as this subscription saw. */
+  readonly membership: SegmentMembership;
+  /** When this server received the first signal of the change. */
+  readonly receivedAt: Scalars['DateTime']['output'];
+  /** The sources whose signals this change covers. */
+  readonly sources: ReadonlyArray<ChangeSource>;
+  /** The version of its definition this subscription watches. */
+  readonly version: Scalars['Int']['output'];
+};
 
 /** A change of a customer seen from one RFM segment. */
 export type SegmentChange = {
@@ -2321,7 +2321,7 @@ export type Subscription = {
    * membership cannot be decided (a source the filter needs failed) sends nothing, and is logged.
    * Needs `segments:read` (identifiers masked unless `customer:read:pii` is also held).
    */
-  readonly audienceChanged: AudienceChange;
+  readonly audienceChanged: SavedAudienceChange;
   /**
    * Every change of one customer, from any source (an order, a cart, a CRM property, an email
    * unsubscribe, a web event). Needs `customer:read:traits`, or `customer:read:self` for the token's
@@ -3134,12 +3134,10 @@ export type ResolversTypes = {
   AnonymousLink: AnonymousLink;
   AnonymousVisitor: ResolverTypeWrapper<AnonymousVisitorOfRecordModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Audience: ResolverTypeWrapper<SavedAudienceModel>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
-  AudienceChange: ResolverTypeWrapper<AudienceChangeOfRecordModel>;
   CachedSource: CachedSource;
   CartActivity: ResolverTypeWrapper<CartActivityModel>;
   CartChange: ResolverTypeWrapper<CartChangeModel>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
   CartRecovery: ResolverTypeWrapper<CartRecoveryOfRecordModel>;
   CategoriesFilter: CategoriesFilter;
   CategoryAffinity: ResolverTypeWrapper<CategoryAffinity>;
@@ -3154,9 +3152,6 @@ export type ResolversTypes = {
   CommerceProfile: ResolverTypeWrapper<CommerceCustomerModel>;
   Consent: ResolverTypeWrapper<VisitorOfRecordModel>;
   ConsentSource: ConsentSource;
-  Count: ResolverTypeWrapper<Count>;
-  CountDimension: CountDimension;
-  CountGroup: ResolverTypeWrapper<CountGroup>;
   CountTrend: ResolverTypeWrapper<CountTrend>;
   CountryCode: ResolverTypeWrapper<Scalars['CountryCode']['output']>;
   CrmCompany: ResolverTypeWrapper<CrmCompanyModel>;
@@ -3171,9 +3166,16 @@ export type ResolversTypes = {
   Customer: ResolverTypeWrapper<CustomerOfRecordModel>;
   CustomerChange: ResolverTypeWrapper<CustomerChangeModel>;
   CustomerConnection: ResolverTypeWrapper<SegmentPageOfRecordModel>;
+  CustomerCount: ResolverTypeWrapper<CustomerCount>;
+  CustomerCountDimension: CustomerCountDimension;
+  CustomerCountGroup: ResolverTypeWrapper<CustomerCountGroup>;
   CustomerCounts: ResolverTypeWrapper<CountsModelModel>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
   CustomerFilter: CustomerFilter;
+  CustomerHistogram: ResolverTypeWrapper<Omit<CustomerHistogram, 'buckets'> & { buckets: ReadonlyArray<ResolversTypes['CustomerHistogramBucket']> }>;
+  CustomerHistogramBucket: ResolverTypeWrapper<Omit<CustomerHistogramBucket, 'value'> & { value: ResolversTypes['DecimalMoney'] }>;
+  CustomerHistogramInterval: CustomerHistogramInterval;
+  CustomerHistogramOf: CustomerHistogramOf;
   CustomerList: ResolverTypeWrapper<CustomerListModelModel>;
   CustomerOrder: CustomerOrder;
   CustomerOrderField: CustomerOrderField;
@@ -3181,6 +3183,7 @@ export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DecimalMoney: ResolverTypeWrapper<MoneyModel>;
   DecimalMoneyInput: DecimalMoneyInput;
+  DecimalMoneyRange: DecimalMoneyRange;
   DemographicLocation: ResolverTypeWrapper<ChosenLocationModel>;
   Demographics: ResolverTypeWrapper<CustomerOfRecordModel>;
   DeviceShare: ResolverTypeWrapper<DeviceShareModel>;
@@ -3202,10 +3205,6 @@ export type ResolversTypes = {
   ForgetFailure: ResolverTypeWrapper<ForgetFailure>;
   ForgetStep: ForgetStep;
   Gender: Gender;
-  Histogram: ResolverTypeWrapper<Omit<Histogram, 'buckets'> & { buckets: ReadonlyArray<ResolversTypes['HistogramBucket']> }>;
-  HistogramBucket: ResolverTypeWrapper<Omit<HistogramBucket, 'value'> & { value: ResolversTypes['DecimalMoney'] }>;
-  HistogramInterval: HistogramInterval;
-  HistogramOf: HistogramOf;
   Identification: ResolverTypeWrapper<VisitorOfRecordModel>;
   IdentifiedBy: IdentifiedBy;
   Identities: ResolverTypeWrapper<CustomerOfRecordModel>;
@@ -3214,7 +3213,6 @@ export type ResolversTypes = {
   LocationCandidate: ResolverTypeWrapper<LocationCandidateModel>;
   LocationSource: LocationSource;
   MarketingPermission: ResolverTypeWrapper<MarketingPermission>;
-  MoneyRange: MoneyRange;
   MoneyTrend: ResolverTypeWrapper<Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversTypes['DecimalMoney'], previous: ResolversTypes['DecimalMoney'] }>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -3233,6 +3231,8 @@ export type ResolversTypes = {
   RespondingChannel: RespondingChannel;
   Rfm: ResolverTypeWrapper<RfmScoreModel>;
   RfmSegment: RfmSegment;
+  SavedAudience: ResolverTypeWrapper<SavedAudienceModel>;
+  SavedAudienceChange: ResolverTypeWrapper<AudienceChangeOfRecordModel>;
   SegmentChange: ResolverTypeWrapper<SegmentChangeOfRecordModel>;
   SegmentFilter: SegmentFilter;
   SegmentMembership: SegmentMembership;
@@ -3288,11 +3288,9 @@ export type ResolversParentTypes = {
   AffinityEvidence: AffinityEvidence;
   AnonymousVisitor: AnonymousVisitorOfRecordModel;
   ID: Scalars['ID']['output'];
-  Audience: SavedAudienceModel;
-  String: Scalars['String']['output'];
-  AudienceChange: AudienceChangeOfRecordModel;
   CartActivity: CartActivityModel;
   CartChange: CartChangeModel;
+  String: Scalars['String']['output'];
   CartRecovery: CartRecoveryOfRecordModel;
   CategoriesFilter: CategoriesFilter;
   CategoryAffinity: CategoryAffinity;
@@ -3305,8 +3303,6 @@ export type ResolversParentTypes = {
   CommerceFilter: CommerceFilter;
   CommerceProfile: CommerceCustomerModel;
   Consent: VisitorOfRecordModel;
-  Count: Count;
-  CountGroup: CountGroup;
   CountTrend: CountTrend;
   CountryCode: Scalars['CountryCode']['output'];
   CrmCompany: CrmCompanyModel;
@@ -3320,14 +3316,19 @@ export type ResolversParentTypes = {
   Customer: CustomerOfRecordModel;
   CustomerChange: CustomerChangeModel;
   CustomerConnection: SegmentPageOfRecordModel;
+  CustomerCount: CustomerCount;
+  CustomerCountGroup: CustomerCountGroup;
   CustomerCounts: CountsModelModel;
   CustomerEdge: Omit<CustomerEdge, 'node'> & { node: ResolversParentTypes['Customer'] };
   CustomerFilter: CustomerFilter;
+  CustomerHistogram: Omit<CustomerHistogram, 'buckets'> & { buckets: ReadonlyArray<ResolversParentTypes['CustomerHistogramBucket']> };
+  CustomerHistogramBucket: Omit<CustomerHistogramBucket, 'value'> & { value: ResolversParentTypes['DecimalMoney'] };
   CustomerList: CustomerListModelModel;
   CustomerOrder: CustomerOrder;
   DateTime: Scalars['DateTime']['output'];
   DecimalMoney: MoneyModel;
   DecimalMoneyInput: DecimalMoneyInput;
+  DecimalMoneyRange: DecimalMoneyRange;
   DemographicLocation: ChosenLocationModel;
   Demographics: CustomerOfRecordModel;
   DeviceShare: DeviceShareModel;
@@ -3343,14 +3344,11 @@ export type ResolversParentTypes = {
   EngagementTrend: EngagementTrendModelModel;
   ForgetCustomerResult: ForgetCustomerResult;
   ForgetFailure: ForgetFailure;
-  Histogram: Omit<Histogram, 'buckets'> & { buckets: ReadonlyArray<ResolversParentTypes['HistogramBucket']> };
-  HistogramBucket: Omit<HistogramBucket, 'value'> & { value: ResolversParentTypes['DecimalMoney'] };
   Identification: VisitorOfRecordModel;
   Identities: CustomerOfRecordModel;
   IntRange: IntRange;
   LocationCandidate: LocationCandidateModel;
   MarketingPermission: MarketingPermission;
-  MoneyRange: MoneyRange;
   MoneyTrend: Omit<MoneyTrend, 'current' | 'previous'> & { current: ResolversParentTypes['DecimalMoney'], previous: ResolversParentTypes['DecimalMoney'] };
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -3364,6 +3362,8 @@ export type ResolversParentTypes = {
   RegisterWebhookEndpointInput: RegisterWebhookEndpointInput;
   RegisteredWebhookEndpoint: RegisteredWebhookEndpoint;
   Rfm: RfmScoreModel;
+  SavedAudience: SavedAudienceModel;
+  SavedAudienceChange: AudienceChangeOfRecordModel;
   SegmentChange: SegmentChangeOfRecordModel;
   SegmentFilter: SegmentFilter;
   SendHour: SendHour;
@@ -3440,28 +3440,6 @@ export type AnonymousVisitorResolvers<ContextType = Context, ParentType extends 
   traits?: Resolver<Maybe<ResolversTypes['VisitorTraits']>, ParentType, ContextType>;
   web?: Resolver<Maybe<ResolversTypes['WebBehaviour']>, ParentType, ContextType, RequireFields<AnonymousVisitorWebArgs, 'days'>>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
-};
-
-export type AudienceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Audience'] = ResolversParentTypes['Audience']> = {
-  count?: Resolver<Maybe<ResolversTypes['Count']>, ParentType, ContextType>;
-  definition?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  members?: Resolver<Maybe<ResolversTypes['CustomerList']>, ParentType, ContextType, RequireFields<AudienceMembersArgs, 'first'>>;
-  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  savedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  versions?: Resolver<ReadonlyArray<ResolversTypes['Int']>, ParentType, ContextType>;
-};
-
-export type AudienceChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AudienceChange'] = ResolversParentTypes['AudienceChange']> = {
-  audience?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
-  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  kinds?: Resolver<ReadonlyArray<ResolversTypes['String']>, ParentType, ContextType>;
-  membership?: Resolver<ResolversTypes['SegmentMembership'], ParentType, ContextType>;
-  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  sources?: Resolver<ReadonlyArray<ResolversTypes['ChangeSource']>, ParentType, ContextType>;
-  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type CartActivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartActivity'] = ResolversParentTypes['CartActivity']> = {
@@ -3553,17 +3531,6 @@ export type ConsentResolvers<ContextType = Context, ParentType extends Resolvers
   email?: Resolver<Maybe<ResolversTypes['ChannelConsent']>, ParentType, ContextType>;
 };
 
-export type CountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Count'] = ResolversParentTypes['Count']> = {
-  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  value?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-};
-
-export type CountGroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CountGroup'] = ResolversParentTypes['CountGroup']> = {
-  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  key?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-};
-
 export type CountTrendResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CountTrend'] = ResolversParentTypes['CountTrend']> = {
   change?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   current?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -3653,9 +3620,20 @@ export type CustomerConnectionResolvers<ContextType = Context, ParentType extend
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
+export type CustomerCountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerCount'] = ResolversParentTypes['CustomerCount']> = {
+  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type CustomerCountGroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerCountGroup'] = ResolversParentTypes['CustomerCountGroup']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  exact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  key?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type CustomerCountsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerCounts'] = ResolversParentTypes['CustomerCounts']> = {
-  groups?: Resolver<ReadonlyArray<ResolversTypes['CountGroup']>, ParentType, ContextType>;
-  total?: Resolver<ResolversTypes['Count'], ParentType, ContextType>;
+  groups?: Resolver<ReadonlyArray<ResolversTypes['CustomerCountGroup']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['CustomerCount'], ParentType, ContextType>;
 };
 
 export type CustomerEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerEdge'] = ResolversParentTypes['CustomerEdge']> = {
@@ -3663,10 +3641,20 @@ export type CustomerEdgeResolvers<ContextType = Context, ParentType extends Reso
   node?: Resolver<ResolversTypes['Customer'], ParentType, ContextType>;
 };
 
+export type CustomerHistogramResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerHistogram'] = ResolversParentTypes['CustomerHistogram']> = {
+  buckets?: Resolver<ReadonlyArray<ResolversTypes['CustomerHistogramBucket']>, ParentType, ContextType>;
+};
+
+export type CustomerHistogramBucketResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerHistogramBucket'] = ResolversParentTypes['CustomerHistogramBucket']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
+};
+
 export type CustomerListResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CustomerList'] = ResolversParentTypes['CustomerList']> = {
   edges?: Resolver<ReadonlyArray<ResolversTypes['CustomerEdge']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
-  totalCount?: Resolver<ResolversTypes['Count'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['CustomerCount'], ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -3798,16 +3786,6 @@ export type ForgetFailureResolvers<ContextType = Context, ParentType extends Res
   step?: Resolver<ResolversTypes['ForgetStep'], ParentType, ContextType>;
 };
 
-export type HistogramResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Histogram'] = ResolversParentTypes['Histogram']> = {
-  buckets?: Resolver<ReadonlyArray<ResolversTypes['HistogramBucket']>, ParentType, ContextType>;
-};
-
-export type HistogramBucketResolvers<ContextType = Context, ParentType extends ResolversParentTypes['HistogramBucket'] = ResolversParentTypes['HistogramBucket']> = {
-  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  value?: Resolver<ResolversTypes['DecimalMoney'], ParentType, ContextType>;
-};
-
 export type IdentificationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Identification'] = ResolversParentTypes['Identification']> = {
   ambiguousAnonymousIds?: Resolver<Maybe<ReadonlyArray<ResolversTypes['ID']>>, ParentType, ContextType>;
   by?: Resolver<ResolversTypes['IdentifiedBy'], ParentType, ContextType>;
@@ -3851,7 +3829,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   removeWebhookEndpoint?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationRemoveWebhookEndpointArgs, 'id'>>;
   replayWebhookDeadLetter?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType, RequireFields<MutationReplayWebhookDeadLetterArgs, 'id'>>;
   rotateWebhookSecret?: Resolver<Maybe<ResolversTypes['RegisteredWebhookEndpoint']>, ParentType, ContextType, RequireFields<MutationRotateWebhookSecretArgs, 'id'>>;
-  saveAudience?: Resolver<Maybe<ResolversTypes['Audience']>, ParentType, ContextType, RequireFields<MutationSaveAudienceArgs, 'filter' | 'name'>>;
+  saveAudience?: Resolver<Maybe<ResolversTypes['SavedAudience']>, ParentType, ContextType, RequireFields<MutationSaveAudienceArgs, 'filter' | 'name'>>;
 };
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -3902,11 +3880,11 @@ export type PurchasesResolvers<ContextType = Context, ParentType extends Resolve
 };
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
-  audience?: Resolver<Maybe<ResolversTypes['Audience']>, ParentType, ContextType, RequireFields<QueryAudienceArgs, 'name'>>;
-  audiences?: Resolver<Maybe<ReadonlyArray<ResolversTypes['Audience']>>, ParentType, ContextType>;
+  audience?: Resolver<Maybe<ResolversTypes['SavedAudience']>, ParentType, ContextType, RequireFields<QueryAudienceArgs, 'name'>>;
+  audiences?: Resolver<Maybe<ReadonlyArray<ResolversTypes['SavedAudience']>>, ParentType, ContextType>;
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType, Partial<QueryCustomerArgs>>;
   customerCounts?: Resolver<Maybe<ResolversTypes['CustomerCounts']>, ParentType, ContextType, RequireFields<QueryCustomerCountsArgs, 'by'>>;
-  customerHistogram?: Resolver<Maybe<ResolversTypes['Histogram']>, ParentType, ContextType, RequireFields<QueryCustomerHistogramArgs, 'interval' | 'of' | 'since'>>;
+  customerHistogram?: Resolver<Maybe<ResolversTypes['CustomerHistogram']>, ParentType, ContextType, RequireFields<QueryCustomerHistogramArgs, 'interval' | 'of' | 'since'>>;
   customerSegment?: Resolver<Maybe<ResolversTypes['CustomerConnection']>, ParentType, ContextType, RequireFields<QueryCustomerSegmentArgs, 'first'>>;
   customers?: Resolver<ReadonlyArray<Maybe<ResolversTypes['Customer']>>, ParentType, ContextType, Partial<QueryCustomersArgs>>;
   findCustomers?: Resolver<Maybe<ResolversTypes['CustomerList']>, ParentType, ContextType, RequireFields<QueryFindCustomersArgs, 'first'>>;
@@ -3933,6 +3911,28 @@ export type RfmResolvers<ContextType = Context, ParentType extends ResolversPare
   monetary?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   segment?: Resolver<ResolversTypes['RfmSegment'], ParentType, ContextType>;
+};
+
+export type SavedAudienceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SavedAudience'] = ResolversParentTypes['SavedAudience']> = {
+  count?: Resolver<Maybe<ResolversTypes['CustomerCount']>, ParentType, ContextType>;
+  definition?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  members?: Resolver<Maybe<ResolversTypes['CustomerList']>, ParentType, ContextType, RequireFields<SavedAudienceMembersArgs, 'first'>>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  savedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  versions?: Resolver<ReadonlyArray<ResolversTypes['Int']>, ParentType, ContextType>;
+};
+
+export type SavedAudienceChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SavedAudienceChange'] = ResolversParentTypes['SavedAudienceChange']> = {
+  audience?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kinds?: Resolver<ReadonlyArray<ResolversTypes['String']>, ParentType, ContextType>;
+  membership?: Resolver<ResolversTypes['SegmentMembership'], ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sources?: Resolver<ReadonlyArray<ResolversTypes['ChangeSource']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type SegmentChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentChange'] = ResolversParentTypes['SegmentChange']> = {
@@ -4015,7 +4015,7 @@ export type ShopTrendResolvers<ContextType = Context, ParentType extends Resolve
 };
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
-  audienceChanged?: SubscriptionResolver<ResolversTypes['AudienceChange'], "audienceChanged", ParentType, ContextType, RequireFields<SubscriptionAudienceChangedArgs, 'name'>>;
+  audienceChanged?: SubscriptionResolver<ResolversTypes['SavedAudienceChange'], "audienceChanged", ParentType, ContextType, RequireFields<SubscriptionAudienceChangedArgs, 'name'>>;
   customerChanged?: SubscriptionResolver<ResolversTypes['CustomerChange'], "customerChanged", ParentType, ContextType, RequireFields<SubscriptionCustomerChangedArgs, 'id'>>;
   segmentChanged?: SubscriptionResolver<ResolversTypes['SegmentChange'], "segmentChanged", ParentType, ContextType, RequireFields<SubscriptionSegmentChangedArgs, 'segment'>>;
   triggerFired?: SubscriptionResolver<ResolversTypes['TriggerFired'], "triggerFired", ParentType, ContextType, Partial<SubscriptionTriggerFiredArgs>>;
@@ -4187,8 +4187,6 @@ export type Resolvers<ContextType = Context> = {
   Affinities?: AffinitiesResolvers<ContextType>;
   AffinityEvidence?: AffinityEvidenceResolvers<ContextType>;
   AnonymousVisitor?: AnonymousVisitorResolvers<ContextType>;
-  Audience?: AudienceResolvers<ContextType>;
-  AudienceChange?: AudienceChangeResolvers<ContextType>;
   CartActivity?: CartActivityResolvers<ContextType>;
   CartChange?: CartChangeResolvers<ContextType>;
   CartRecovery?: CartRecoveryResolvers<ContextType>;
@@ -4201,8 +4199,6 @@ export type Resolvers<ContextType = Context> = {
   ChannelTrait?: ChannelTraitResolvers<ContextType>;
   CommerceProfile?: CommerceProfileResolvers<ContextType>;
   Consent?: ConsentResolvers<ContextType>;
-  Count?: CountResolvers<ContextType>;
-  CountGroup?: CountGroupResolvers<ContextType>;
   CountTrend?: CountTrendResolvers<ContextType>;
   CountryCode?: GraphQLScalarType;
   CrmCompany?: CrmCompanyResolvers<ContextType>;
@@ -4214,8 +4210,12 @@ export type Resolvers<ContextType = Context> = {
   Customer?: CustomerResolvers<ContextType>;
   CustomerChange?: CustomerChangeResolvers<ContextType>;
   CustomerConnection?: CustomerConnectionResolvers<ContextType>;
+  CustomerCount?: CustomerCountResolvers<ContextType>;
+  CustomerCountGroup?: CustomerCountGroupResolvers<ContextType>;
   CustomerCounts?: CustomerCountsResolvers<ContextType>;
   CustomerEdge?: CustomerEdgeResolvers<ContextType>;
+  CustomerHistogram?: CustomerHistogramResolvers<ContextType>;
+  CustomerHistogramBucket?: CustomerHistogramBucketResolvers<ContextType>;
   CustomerList?: CustomerListResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DecimalMoney?: DecimalMoneyResolvers<ContextType>;
@@ -4233,8 +4233,6 @@ export type Resolvers<ContextType = Context> = {
   EngagementTrend?: EngagementTrendResolvers<ContextType>;
   ForgetCustomerResult?: ForgetCustomerResultResolvers<ContextType>;
   ForgetFailure?: ForgetFailureResolvers<ContextType>;
-  Histogram?: HistogramResolvers<ContextType>;
-  HistogramBucket?: HistogramBucketResolvers<ContextType>;
   Identification?: IdentificationResolvers<ContextType>;
   Identities?: IdentitiesResolvers<ContextType>;
   LocationCandidate?: LocationCandidateResolvers<ContextType>;
@@ -4251,6 +4249,8 @@ export type Resolvers<ContextType = Context> = {
   Reachability?: ReachabilityResolvers<ContextType>;
   RegisteredWebhookEndpoint?: RegisteredWebhookEndpointResolvers<ContextType>;
   Rfm?: RfmResolvers<ContextType>;
+  SavedAudience?: SavedAudienceResolvers<ContextType>;
+  SavedAudienceChange?: SavedAudienceChangeResolvers<ContextType>;
   SegmentChange?: SegmentChangeResolvers<ContextType>;
   SendHour?: SendHourResolvers<ContextType>;
   ShopAddress?: ShopAddressResolvers<ContextType>;

@@ -270,7 +270,7 @@ describe('customerCounts and customerHistogram', () => {
       ['LIFECYCLE_STAGE', (p: Profile) => p.lifecycleStage],
     ] as const) {
       const { body } = await server.query(
-        `query($filter: CustomerFilter, $by: CountDimension!) { customerCounts(filter: $filter, by: $by) { total { value exact } groups { key count exact } } }`,
+        `query($filter: CustomerFilter, $by: CustomerCountDimension!) { customerCounts(filter: $filter, by: $by) { total { value exact } groups { key count exact } } }`,
         {
           filter,
           by,
@@ -287,7 +287,7 @@ describe('customerCounts and customerHistogram', () => {
 
   it('counts per top category (units) and per first-touch medium as the shop and the per-customer fields say', async () => {
     const filter = { commerce: { orderCount: { min: 1 } } };
-    const query = `query($filter: CustomerFilter, $by: CountDimension!) { customerCounts(filter: $filter, by: $by) { total { value } groups { key count } } }`;
+    const query = `query($filter: CustomerFilter, $by: CustomerCountDimension!) { customerCounts(filter: $filter, by: $by) { total { value } groups { key count } } }`;
     const buyers = profiles.filter((p) => p.orderCount >= 1);
     const { rows } = await db.pool.query<{ category: string }>(
       `SELECT (SELECT pr.category FROM orders o JOIN order_items i ON i.order_id = o.id JOIN products pr ON pr.id = i.product_id
