@@ -142,6 +142,14 @@ export class Planner {
   }
 
   /**
+   * `node` among the customers meeting `context` (an already compiled filter): the predicate of
+   * both, planned as `and` would plan `node` after the filter's parts, reusing what was read for it.
+   */
+  async compileWithin(node: FilterNode, context: Predicate): Promise<Predicate> {
+    return allOf([context, await this.compileIn(node, context)]);
+  }
+
+  /**
    * Whether one customer meets the filter: every other source's condition is checked for that one
    * person (no estimates, no listings), then one statement. What a subscription asks on each change.
    */

@@ -96,10 +96,14 @@ export class AudienceQueries {
     if (by === 'FIRST_TOUCH_MEDIUM') return { total, groups: await this.mediums(planner, commerce, filter, total) };
     const values = by === 'LIFECYCLE_STAGE' ? LifecycleStage : EmailSubscriptionStatus;
     const groups: Array<{ key: string | null; count: number; exact: boolean }> = [];
+    // The filter is compiled once: each value's condition is planned within it, so the shop's
+    // candidates are read once for all the values.
+    const where = total.exact ? await guard(planner.compile(filter)) : null;
     for (const [key, value] of Object.entries(values)) {
       const leaf: FilterNode =
         by === 'LIFECYCLE_STAGE' ? { kind: 'crm', condition: { lifecycleStages: [value] } } : { kind: 'email', condition: { statuses: [value as EmailSubscriptionStatus] } };
-      const group = await countOf(planner, commerce, both(filter, leaf));
+      const within = where && (() => planner.compileWithin(leaf, where));
+      const group = await countOf(planner, commerce, both(filter, leaf), within ?? undefined, key);
       if (group.value > 0) groups.push({ key, count: group.value, exact: group.exact });
     }
     // The rest: customers the system does not hold (exact only when every group was).
@@ -207,10 +211,10 @@ async function guard<T>(work: Promise<T>): Promise<T> {
  * is refused and the filter is one condition of another source, that source's own count instead,
  * flagged estimated (it counts its records, e.g. HubSpot contacts the shop may not have).
  */
-async function countOf(planner: Planner, commerce: CommerceAudience, filter: FilterNode, compiled?: () => Promise<Predicate>): Promise<CountResult> {
+async function countOf(planner: Planner, commerce: CommerceAudience, filter: FilterNode, compiled?: () => Promise<Predicate>, label = 'total'): Promise<CountResult> {
   try {
-    const where = await (compiled ? compiled() : guard(planner.compile(filter)));
-    return { value: await guard(planner.select('count', 'total', () => commerce.count(where))), exact: true };
+    const where = await guard(compiled ? compiled() : planner.compile(filter));
+    return { value: await guard(planner.select('count', label, () => commerce.count(where))), exact: true };
   } catch (error) {
     if (!isRefusal(error)) throw error;
     const estimate = await guard(planner.estimateAlone(filter));
