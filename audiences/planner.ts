@@ -98,7 +98,7 @@ export class Planner {
   private readonly limits: PlannerLimits;
   private readonly estimates = new Map<string, Promise<Estimate>>();
   private readonly enumerations = new Map<string, Promise<ReadonlySet<string>>>();
-  private readonly keys = new Map<Predicate, Map<'email' | 'customerId', Promise<string[]>>>();
+  private readonly keys = new Map<Predicate, Map<string, Promise<string[]>>>();
   private readonly steps: PlanStep[] = [];
   /** The step a commerce statement belongs to (steps of one plan may run at once: a page and its count). */
   private readonly current = new AsyncLocalStorage<PlanStep>();
@@ -241,10 +241,12 @@ export class Planner {
     const enumerable = enumerationCalls !== null && enumerationCalls <= maxCalls;
     // With nothing around it to narrow the candidates, every customer is one: list the source's people.
     if (context === TRUE && enumerable) return keyIn(source.key, await this.enumerate(leaf, enumerationCalls));
-    // The candidates themselves, one past the most a check takes: their number decides, and a
-    // check needs them (one statement where a count and then the keys would scan twice).
-    const keys = await this.candidates(context, source.key, this.limits.maxCandidates + 1);
-    const tooMany = keys.length > this.limits.maxCandidates;
+    // The candidates themselves, up to one past the most a check could win with: their number
+    // decides, and a check needs them (one statement where a count and then the keys would scan
+    // twice; bounded, so a condition listed in a few calls never reads a large shop's candidates).
+    const checkable = this.checkable(source, leaf.condition, Math.min(maxCalls, enumerable ? enumerationCalls : maxCalls));
+    const keys = await this.candidates(context, source.key, checkable + 1);
+    const tooMany = keys.length > checkable;
     const checkCalls = tooMany ? Infinity : source.checkCalls(leaf.condition, keys.length);
     // At equal calls checking wins: it asks about the candidates only (a warehouse statement then
     // reads their index ranges instead of everyone's events).
@@ -254,6 +256,18 @@ export class Planner {
     }
     if (enumerable) return keyIn(source.key, await this.enumerate(leaf, enumerationCalls));
     throw refused(leaf, name, { estimate, enumerationCalls, candidates: keys.length, tooMany, checkCalls, maxCalls });
+  }
+
+  /** The most candidates `source` checks for `condition` within `calls` (and AUDIENCE_MAX_CANDIDATES): checkCalls grows with them. */
+  private checkable(source: AudienceSource<object>, condition: object, calls: number): number {
+    let [low, high] = [0, this.limits.maxCandidates];
+    if (source.checkCalls(condition, high) <= calls) return high;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      if (source.checkCalls(condition, middle) <= calls) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 
   /** Whether listing who meets `leaf` takes one call however many they are (then its estimate would decide nothing). */
@@ -310,8 +324,9 @@ export class Planner {
   /** Up to `limit` keys (ids or emails) of the customers meeting `context`: one statement, remembered for the request. */
   private candidates(context: Predicate, by: 'email' | 'customerId', limit: number): Promise<string[]> {
     let byKey = this.keys.get(context);
-    if (!byKey) this.keys.set(context, (byKey = new Map<'email' | 'customerId', Promise<string[]>>()));
-    let found = byKey.get(by);
+    if (!byKey) this.keys.set(context, (byKey = new Map<string, Promise<string[]>>()));
+    const memoKey = `${by}:${limit}`;
+    let found = byKey.get(memoKey);
     if (!found) {
       found = (async () => {
         await this.spend(this.limits.costPerStatement);
@@ -319,7 +334,7 @@ export class Planner {
           this.options.sources.commerce.keys(context, by, limit),
         );
       })();
-      byKey.set(by, found);
+      byKey.set(memoKey, found);
     }
     return found;
   }
@@ -366,7 +381,7 @@ function refused(
       ? `${system} cannot list who meets ${fieldsOf(leaf.condition).join(', ')} without one call per person`
       : `listing the ${facts.estimate.count} people ${system} says meet it would take ${facts.enumerationCalls} calls`;
   const checking = facts.tooMany
-    ? `the other conditions leave more than ${facts.candidates - 1} candidates`
+    ? `the other conditions leave more than the ${facts.candidates - 1} candidates it could check within the limit`
     : `checking the ${facts.candidates} candidates the other conditions leave would take ${facts.checkCalls}`;
   const { tooMany: _, ...shown } = facts;
   return new GraphQLError(
