@@ -159,10 +159,14 @@ export class StandIns {
 export class CountingPool {
   readonly pool: pg.Pool;
   private readonly fitPool: pg.Pool;
+  private readonly audiencePool: pg.Pool;
   readonly statements = { commerce: 0, web: 0 };
   readonly commerce: Queryable;
   readonly web: Queryable;
   readonly fit: Queryable;
+  /** main.ts's pool for the audience statements (AUDIENCE_POOL_MAX, AUDIENCE_STATEMENT_TIMEOUT_MS), counted by source too. */
+  readonly audienceCommerce: Queryable;
+  readonly audienceWeb: Queryable;
 
   constructor(url: string) {
     const config = loadConfig({});
@@ -175,6 +179,8 @@ export class CountingPool {
     this.pool.on('error', () => undefined);
     this.fitPool = new pg.Pool({ connectionString: url, max: 1, statement_timeout: config.CLV_FIT_STATEMENT_TIMEOUT_MS });
     this.fitPool.on('error', () => undefined);
+    this.audiencePool = new pg.Pool({ connectionString: url, max: config.AUDIENCE_POOL_MAX, statement_timeout: config.AUDIENCE_STATEMENT_TIMEOUT_MS });
+    this.audiencePool.on('error', () => undefined);
     const counting = (source: 'commerce' | 'web', pool: pg.Pool) =>
       ({
         query: (text: string, values?: unknown[]) => {
@@ -185,10 +191,12 @@ export class CountingPool {
     this.commerce = counting('commerce', this.pool);
     this.web = counting('web', this.pool);
     this.fit = counting('commerce', this.fitPool);
+    this.audienceCommerce = counting('commerce', this.audiencePool);
+    this.audienceWeb = counting('web', this.audiencePool);
   }
 
   async end(): Promise<void> {
-    await Promise.all([this.pool.end(), this.fitPool.end()]);
+    await Promise.all([this.pool.end(), this.fitPool.end(), this.audiencePool.end()]);
   }
 
   reset(): void {
@@ -230,6 +238,8 @@ export async function startBenchServer(db: CountingPool, standIns: StandIns, env
     db: db.commerce,
     analyticsDb: db.web,
     fitDb: db.fit,
+    audienceDb: db.audienceCommerce,
+    audienceAnalyticsDb: db.audienceWeb,
     logger,
     demo: {
       databaseUrl: '',
