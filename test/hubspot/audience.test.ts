@@ -5,8 +5,8 @@ import { contactById, type StoredObject } from '../../sandbox/hubspot/records.ts
 import { crmNotConfigured } from '../../server/sources.ts';
 import { AudienceRefused, type CrmCondition, type PropertyCondition } from '../../sources/audience.ts';
 import { SourceError } from '../../sources/errors.ts';
-import { createHubSpotSource, type HubSpotSearchOptions, type HubSpotSource } from '../../sources/hubspot/index.ts';
-import { TOKEN, WORLD } from './support.ts';
+import type { HubSpotSearchOptions, HubSpotSource } from '../../sources/hubspot/index.ts';
+import { source as supportSource, TOKEN, WORLD } from './support.ts';
 
 /**
  * The CRM audience (sources/hubspot/audience.ts) through the real SDK against the stand-in over
@@ -32,18 +32,7 @@ async function standIn(world: DemoWorld = WORLD, options: Partial<HubSpotStandIn
 
 /** A source whose search limiter does not slow the tests down, unless `search` says otherwise. */
 function source(stand: HubSpotStandIn, search: HubSpotSearchOptions = {}): HubSpotSource {
-  const created = createHubSpotSource({
-    accessToken: TOKEN,
-    baseUrl: stand.url,
-    timeoutMs: 2000,
-    retryBudgetMs: 1000,
-    rateLimit: { requests: 100, intervalMs: 10_000 },
-    extraProperties: ['preferred_store', 'loyalty_tier'],
-    logger: { warn: () => undefined, error: () => undefined },
-    search: { requestsPerSecond: 1000, retryBudgetMs: 2000, ...search },
-  });
-  running.push(created);
-  return created;
+  return supportSource(stand, { search: { requestsPerSecond: 1000, retryBudgetMs: 2000, ...search } });
 }
 
 function counting() {
@@ -320,17 +309,7 @@ describe('rate limits', () => {
 
   it('does not spend the batch reads’ rate limit', async () => {
     const stand = await standIn();
-    const crm = createHubSpotSource({
-      accessToken: TOKEN,
-      baseUrl: stand.url,
-      timeoutMs: 2000,
-      retryBudgetMs: 500,
-      rateLimit: { requests: 1, intervalMs: 60_000 },
-      extraProperties: [],
-      logger: { warn: () => undefined, error: () => undefined },
-      search: { requestsPerSecond: 1000 },
-    });
-    running.push(crm);
+    const crm = supportSource(stand, { retryBudgetMs: 500, rateLimit: { requests: 1, intervalMs: 60_000 }, extraProperties: [], search: { requestsPerSecond: 1000 } });
     await crm.audience.enumerate({ lifecycleStages: ['lead'] }, counting(), never());
     await crm.audience.estimate({}, counting(), never());
     const [contact] = await crm.contactsByEmail([value(CONTACTS[0]!, 'email')!]);

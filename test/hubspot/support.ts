@@ -1,7 +1,7 @@
 import { afterEach } from 'vitest';
 import { personAt, populationSize, type DemoPerson, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { startHubSpotStandIn, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
-import { createHubSpotSource, type HubSpotLogger, type HubSpotSource, type HubSpotSourceOptions } from '../../sources/hubspot/index.ts';
+import { createHubSpotSource, type HubSpotLogger, type HubSpotSearchOptions, type HubSpotSource, type HubSpotSourceOptions } from '../../sources/hubspot/index.ts';
 
 /** A world small enough to walk entirely: 200 customers and 20 prospects. */
 export const WORLD: DemoWorld = { seed: 360, customers: 200, asOf: new Date('2026-11-01T00:00:00Z') };
@@ -20,7 +20,7 @@ export async function standIn(world: DemoWorld = WORLD): Promise<HubSpotStandIn>
 }
 
 /** A source against `stand`, with short budgets so failures show quickly; closed after the test. */
-export function source(stand: HubSpotStandIn, overrides: Partial<HubSpotSourceOptions> = {}): HubSpotSource {
+export function source(stand: HubSpotStandIn, overrides: Partial<HubSpotSourceOptions & { search: HubSpotSearchOptions }> = {}): HubSpotSource {
   const created = createHubSpotSource({
     accessToken: TOKEN,
     baseUrl: stand.url,
