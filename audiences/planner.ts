@@ -48,6 +48,12 @@ export const DEFAULT_PLANNER_LIMITS: PlannerLimits = {
   costPerStatement: 2,
 };
 
+/**
+ * The step a commerce statement belongs to (steps of one plan may run at once: a page and its
+ * count). One for the process: a step is one planner's, and only its own statements run inside it.
+ */
+const CURRENT_STEP = new AsyncLocalStorage<PlanStep>();
+
 /** One step of a plan, as `extensions.plans` shows it: what ran where, at what cost. No values, no people. */
 export interface PlanStep {
   readonly source: ExternalSource | 'commerce';
@@ -100,8 +106,6 @@ export class Planner {
   private readonly enumerations = new Map<string, Promise<ReadonlySet<string>>>();
   private readonly keys = new Map<Predicate, Map<string, Promise<string[]>>>();
   private readonly steps: PlanStep[] = [];
-  /** The step a commerce statement belongs to (steps of one plan may run at once: a page and its count). */
-  private readonly current = new AsyncLocalStorage<PlanStep>();
   /** This plan's report, live: it grows as steps run, and is read when the response goes out. */
   readonly report: PlanReport;
   /** Set by `contains`: the context is one customer, so every condition is checked for them alone. */
@@ -130,7 +134,7 @@ export class Planner {
 
   /** Where the commerce statements of this planner report (pass to commerceAudience). */
   readonly commerceObserver = (rows: number): void => {
-    const step = this.current.getStore();
+    const step = CURRENT_STEP.getStore();
     if (!step) return;
     step.calls += 1;
     step.rows += rows;
@@ -359,7 +363,7 @@ export class Planner {
     };
     const started = performance.now();
     try {
-      return await this.current.run(step, () => work(tally, step));
+      return await CURRENT_STEP.run(step, () => work(tally, step));
     } finally {
       step.ms = Math.round((performance.now() - started) * 10) / 10;
     }
