@@ -76,7 +76,7 @@ export class SourceGuard {
     private readonly options: GuardOptions,
   ) {
     this.breaker = circuitBreaker(
-      handleWhen((error) => !callerGaveUp.has(error) && countsAgainstSource(error)),
+      handleWhen((error) => !(error instanceof Error && callerGaveUp.has(error)) && countsAgainstSource(error)),
       { halfOpenAfter: options.breakerCooldownMs, breaker: new ConsecutiveBreaker(options.breakerFailures) },
     );
     this.bulkhead = bulkhead(options.maxConcurrent, options.queue);
@@ -114,7 +114,7 @@ export class SourceGuard {
   }
 
   private async guarded<T>(call: (signal: AbortSignal) => Promise<T>, deadline: number): Promise<T> {
-    // cockatiel 3.2's half-open breaker makes every other call await the probe, then run: against
+    // cockatiel's half-open breaker makes every other call await the probe, then run: against
     // a hanging upstream, every request would wait its whole budget each cool-down.
     if (this.breaker.state === CircuitState.HalfOpen) throw this.broken('a probe call is testing the source');
     // Open now means: fail fast, or (cool-down over) become the probe, synchronously in execute.

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import type { GraphQLSchema } from 'graphql';
 import { gql } from 'graphql-tag';
 import { resolvers } from '../resolvers/index.ts';
@@ -18,5 +18,5 @@ export function schemaSource(): string {
 
 /** The Federation 2 subgraph schema: SDL files plus the typed resolver map. */
 export function buildSchema(): GraphQLSchema {
-  return buildSubgraphSchema({ typeDefs: gql(schemaSource()), resolvers: resolvers as GraphQLResolverMap<unknown> });
+  return buildSubgraphSchema([{ typeDefs: gql(schemaSource()), resolvers: resolvers as GraphQLResolverMap<unknown> }]);
 }

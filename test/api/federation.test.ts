@@ -57,13 +57,15 @@ describe('in a supergraph', () => {
 
   beforeAll(async () => {
     const apollo = new ApolloServer({
-      schema: buildSubgraphSchema({
-        typeDefs: loyaltyTypeDefs,
-        resolvers: {
-          Query: { topMembers: () => ['3', '1', '2'].map((id) => ({ id })) },
-          Customer: { loyaltyTier: ({ id }: { id: string }) => (id === '3' ? 'gold' : 'silver') },
+      schema: buildSubgraphSchema([
+        {
+          typeDefs: loyaltyTypeDefs,
+          resolvers: {
+            Query: { topMembers: () => ['3', '1', '2'].map((id) => ({ id })) },
+            Customer: { loyaltyTier: ({ id }: { id: string }) => (id === '3' ? 'gold' : 'silver') },
+          },
         },
-      }),
+      ]),
     });
     const { url } = await startStandaloneServer(apollo, { listen: { port: 0, host: '127.0.0.1' } });
     loyalty = { url, stop: () => apollo.stop() };

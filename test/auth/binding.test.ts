@@ -1,5 +1,5 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { graphql } from 'graphql';
 import { gql } from 'graphql-tag';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -66,7 +66,7 @@ const resolvers = {
     owner: () => customers['7'],
   },
 };
-const schema = enforceScopes(buildSubgraphSchema({ typeDefs: SDL, resolvers: resolvers as GraphQLResolverMap<unknown> }));
+const schema = enforceScopes(buildSubgraphSchema([{ typeDefs: SDL, resolvers: resolvers as GraphQLResolverMap<unknown> }]));
 
 const principal = (scopes: Scope[], bound: Partial<Pick<Principal, 'customerId' | 'anonymousId'>> = {}): Principal => ({
   kind: 'jwt',

@@ -1,5 +1,5 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { graphql } from 'graphql';
 import { gql } from 'graphql-tag';
 import { describe, expect, it } from 'vitest';
@@ -27,10 +27,12 @@ const SDL = gql`
 `;
 const VALUES = { preferred_store: 'Berlin Mitte', mobilephone: '+49 170 5550123', passport_number: 'C01X00T47' };
 const schema = enforceScopes(
-  buildSubgraphSchema({
-    typeDefs: SDL,
-    resolvers: { Query: { contact: () => ({ properties: VALUES }), me: () => ({ properties: VALUES }) }, CrmContact } as GraphQLResolverMap<unknown>,
-  }),
+  buildSubgraphSchema([
+    {
+      typeDefs: SDL,
+      resolvers: { Query: { contact: () => ({ properties: VALUES }), me: () => ({ properties: VALUES }) }, CrmContact } as GraphQLResolverMap<unknown>,
+    },
+  ]),
 );
 const SETTINGS: Settings = {
   shopCurrency: 'USD',

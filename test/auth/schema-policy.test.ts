@@ -8,7 +8,7 @@ import { declaredPolicy } from '../../server/auth/policy.ts';
 import { buildSchema } from '../../server/schema.ts';
 
 const LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@requiresScopes", "@authenticated"])';
-const fixture = (sdl: string) => buildSubgraphSchema({ typeDefs: gql(`${LINK}\n${sdl}`), resolvers: {} });
+const fixture = (sdl: string) => buildSubgraphSchema([{ typeDefs: gql(`${LINK}\n${sdl}`), resolvers: {} }]);
 
 describe('the access policy declared in the schema', () => {
   const schema = buildSchema();

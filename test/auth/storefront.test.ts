@@ -5,7 +5,7 @@ import { INTERNAL_LABELS, reachable, STOREFRONT, storefrontProblems, type Reader
 import { buildSchema } from '../../server/schema.ts';
 
 const LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@requiresScopes", "@authenticated"])';
-const fixture = (sdl: string) => buildSubgraphSchema({ typeDefs: gql(`${LINK}\n${sdl}`), resolvers: {} });
+const fixture = (sdl: string) => buildSubgraphSchema([{ typeDefs: gql(`${LINK}\n${sdl}`), resolvers: {} }]);
 const list = (entries: Record<string, readonly Reader[]>) => new Map(Object.entries(entries));
 
 describe('what a self or visitor token can read, against the storefront list', () => {
