@@ -1,6 +1,7 @@
 import { Cooldown, parseRetryAfter } from '../cooldown.ts';
 import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError, type SourceErrorKind } from '../errors.ts';
+import { retrying } from '../retry.ts';
 import { NEEDED_SCOPES } from './contract.ts';
 import { createLimiter, type SharedQuota } from './limiter.ts';
 import type { HubSpotLogger } from './model.ts';
@@ -98,6 +99,32 @@ export function createCaller(options: CallerOptions): Caller {
     options.logger.error({ source: 'crm', status, category }, message);
   }
 
+  /**
+   * Waits until a request may go out: not while the daily circuit is open or the source cools down
+   * after a 429 (longer than the call can wait: fails at once, without a request), and only with a
+   * slot of the rate limit. Throws `stop`'s error once `signal` has aborted. Its SourceErrors end the call: `retrying` retries only `Failed`.
+   */
+  async function admit(what: string, endsAt: () => number, stop: (reason: string) => never, signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      const closedFor = daily.remaining();
+      if (closedFor > 0) throw sourceError(what, { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: closedFor });
+      const cooling = cooldown.remaining();
+      if (cooling > 0) {
+        if (Date.now() + cooling > endsAt()) {
+          const reason = `HubSpot rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`;
+          throw sourceError(what, { kind: 'rate_limited', reason, retry: false, retryable: true, retryAfterMs: cooling });
+        }
+        await pause(cooling, signal);
+        continue;
+      }
+      if (signal?.aborted) stop('the deadline passed before the next attempt');
+      await takeSlot(what, endsAt(), signal);
+      if (signal?.aborted) stop('the deadline passed before the next attempt');
+      // A 429 may have come while this call waited for its slot.
+      if (cooldown.remaining() === 0) return;
+    }
+  }
+
   return {
     async call<T>(what: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
       const budgetEnds = Date.now() + options.retryBudgetMs;
@@ -110,23 +137,9 @@ export function createCaller(options: CallerOptions): Caller {
         if (last) throw sourceError(what, { ...last, reason: `${last.reason}; ${reason}` });
         throw deadlinePassed(signal!, 'crm', what);
       };
-      for (let attempts = 0; ;) {
-        const closedFor = daily.remaining();
-        if (closedFor > 0) throw sourceError(what, { kind: 'rate_limited', reason: DAILY_REASON, retry: false, retryable: false, retryAfterMs: closedFor });
-        const cooling = cooldown.remaining();
-        if (cooling > 0) {
-          if (Date.now() + cooling > endsAt()) {
-            const reason = `HubSpot rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`;
-            throw sourceError(what, { kind: 'rate_limited', reason, retry: false, retryable: true, retryAfterMs: cooling });
-          }
-          await pause(cooling, signal);
-          continue;
-        }
-        if (signal?.aborted) stop('the deadline passed before the next attempt');
-        await takeSlot(what, endsAt(), signal);
-        if (signal?.aborted) stop('the deadline passed before the next attempt');
-        // A 429 may have come while this call waited for its slot.
-        if (cooldown.remaining() > 0) continue;
+      let attempts = 0;
+      const once = async (): Promise<T> => {
+        await admit(what, endsAt, stop, signal);
         attempts++;
         const result = await attempt(send, options.timeoutMs);
         const verdict = result.ok || result.error instanceof SourceError ? null : judge(result.error, result.trace);
@@ -134,19 +147,38 @@ export function createCaller(options: CallerOptions): Caller {
         if (result.ok) return result.value;
         // Our own checks of an answer's shape throw SourceErrors already.
         if (!verdict) throw result.error;
-        if (!verdict.retry) throw sourceError(what, verdict);
         last = verdict;
+        throw new Failed(verdict);
+      };
+      /** The wait before the next attempt: null when the failure is final or no time is left for it. */
+      const waitAfter = (error: unknown): number | null => {
+        if (!(error instanceof Failed) || !error.verdict.retry) return null;
+        const { verdict } = error;
         const delay = verdict.kind === 'rate_limited' ? cooldown.trip(verdict.retryAfterMs, verdict.windowMs) : (verdict.retryAfterMs ?? backoff(attempts));
         if (Date.now() + delay > endsAt()) {
           const left = budgetEnds <= Date.now() + timeLeft(signal) ? `the ${options.retryBudgetMs} ms retry budget` : "the caller's deadline";
           const retryAfterMs = verdict.retryAfterMs ?? (verdict.kind === 'rate_limited' ? delay : undefined);
-          throw sourceError(what, { ...verdict, retryAfterMs, reason: `${verdict.reason}; gave up after ${attempts} attempt(s), ${left} allows no further wait` });
+          error.verdict = { ...verdict, retryAfterMs, reason: `${verdict.reason}; gave up after ${attempts} attempt(s), ${left} allows no further wait` };
+          return null;
         }
-        // A 429 waits at the top of the loop, on the cool-down every call shares.
-        if (verdict.kind !== 'rate_limited') await pause(delay, signal);
+        // A 429 waits in `admit`, on the cool-down every call shares.
+        return verdict.kind === 'rate_limited' ? 0 : delay;
+      };
+      try {
+        return await retrying(once, waitAfter, signal);
+      } catch (error) {
+        if (error instanceof Failed) throw sourceError(what, error.verdict);
+        throw error;
       }
     },
   };
+}
+
+/** A failed attempt, judged: retried while its verdict allows and time remains. */
+class Failed extends Error {
+  constructor(public verdict: Verdict) {
+    super(verdict.reason);
+  }
 }
 
 const DAILY_REASON = 'HubSpot daily API limit reached';
@@ -200,15 +232,26 @@ function positive(value: string | undefined): number | undefined {
 
 /** No HTTP error status: either the connection failed (worth a retry) or the answer was unreadable. */
 function networkOrParse(error: unknown): Verdict {
-  const failure = error as { name?: unknown; code?: unknown; errno?: unknown } | null;
-  if (failure?.name === 'FetchError') {
-    const code = typeof failure.code === 'string' ? failure.code : typeof failure.errno === 'string' ? failure.errno : 'network error';
-    return { kind: 'unavailable', reason: `could not reach HubSpot (${code})`, retry: true, retryable: true };
-  }
+  const code = connectionErrorCode(error);
+  if (code) return { kind: 'unavailable', reason: `could not reach HubSpot (${code})`, retry: true, retryable: true };
   const name = error instanceof Error ? error.name : typeof error;
   // Not retried within the call, but retryable: a healthy HubSpot does not send an unreadable body,
   // so it counts towards the breaker (cache/guard.ts) instead of costing a call per request.
   return { kind: 'bad_response', reason: `HubSpot's answer could not be read (${name})`, retry: false, retryable: true };
+}
+
+/**
+ * The system error code (ECONNREFUSED, ECONNRESET, ENOTFOUND…) of a failed connection: node:http
+ * rejects with the socket's error, fetch (the SDK's path without an agent) with a TypeError whose
+ * cause is that error.
+ */
+function connectionErrorCode(error: unknown): string | undefined {
+  const codeOf = (value: unknown): string | undefined => {
+    const code = (value as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : undefined;
+  };
+  if (error instanceof TypeError && error.message === 'fetch failed') return codeOf(error.cause) ?? 'fetch failed';
+  return codeOf(error);
 }
 
 /**

@@ -28,7 +28,7 @@ export async function checkTokenScopes(caller: Caller, client: Client, accessTok
   try {
     info = await caller.call('token scope check', async () => {
       const response = await client.apiRequest({ method: 'POST', path: TOKEN_INFO_PATH, body: { tokenKey: accessToken } });
-      const body = (await response.json().catch(() => undefined)) as unknown;
+      const body: unknown = await response.json().catch(() => undefined);
       // Shaped like the SDK's ApiException, so the caller judges the status as for any other call.
       if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { code: response.status, body, headers: {} });
       return body;

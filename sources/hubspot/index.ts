@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { Client } from '@hubspot/api-client';
 import { Redis } from 'ioredis';
 import type { AudienceSource, CrmCondition } from '../audience.ts';
@@ -87,10 +89,15 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
   if (invalid.length > 0) throw new RangeError(`expected HubSpot internal property names, got: ${invalid.join(', ')}`);
   const allowed = [...new Set(options.extraProperties)];
 
+  const basePath = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
+  // With an agent the SDK (14) sends through node:http rather than fetch: a timed-out attempt can
+  // destroy its socket (transport.ts), and the http instrumentation traces every call.
+  const agent = basePath.startsWith('https:') ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   const client = new Client({
     accessToken: options.accessToken,
-    basePath: (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, ''),
+    basePath,
     numberOfApiCallRetries: 0,
+    httpAgent: agent,
     middleware: [traceMiddleware],
   });
   // The SDK's retry/limiter decorators are one process-wide setting, overwritten by every Client
@@ -156,6 +163,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
       closed = true;
       owners.clear();
       quotaRedis?.disconnect();
+      agent.destroy();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 
 /**
  * One HTTP attempt made through the HubSpot SDK, bounded in time and observed from outside.
@@ -41,28 +42,26 @@ function listen(): void {
 }
 
 /**
- * Runs `send` (one SDK call) and settles within `timeoutMs`: with its value, or with the error
- * and the trace. On timeout the HTTP request is destroyed and its late outcome ignored.
+ * Runs `send` (one SDK call) under cockatiel's aggressive timeout, settling within `timeoutMs`:
+ * with its value, or with the error and the trace. On timeout the HTTP request is destroyed and its
+ * late outcome ignored.
  */
-export function attempt<T>(send: () => Promise<T>, timeoutMs: number): Promise<AttemptResult<T>> {
+export async function attempt<T>(send: () => Promise<T>, timeoutMs: number): Promise<AttemptResult<T>> {
   listen();
   const trace: AttemptTrace = {};
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      trace.request?.destroy();
-      resolve({ ok: false, error: new AttemptTimedOut(`no answer within ${timeoutMs} ms`), trace });
-    }, timeoutMs);
-    traces.run(trace, send).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve({ ok: true, value });
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        resolve({ ok: false, error, trace });
-      },
-    );
-  });
+  // abortOnReturn off: the signal aborts only at the timeout, so a finished attempt's socket, back
+  // in the agent's pool for another request, is never destroyed.
+  const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+  try {
+    const value = await policy.execute(({ signal }) => {
+      signal.addEventListener('abort', () => trace.request?.destroy(), { once: true });
+      return traces.run(trace, send);
+    });
+    return { ok: true, value };
+  } catch (error) {
+    const timedOut = error instanceof TaskCancelledError;
+    return { ok: false, error: timedOut ? new AttemptTimedOut(`no answer within ${timeoutMs} ms`) : error, trace };
+  }
 }
 
 interface SdkResponse {

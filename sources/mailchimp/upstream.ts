@@ -2,6 +2,7 @@ import { bulkhead } from 'cockatiel';
 import { Cooldown } from '../cooldown.ts';
 import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError } from '../errors.ts';
+import { retrying } from '../retry.ts';
 import { classify, type Failure } from './failure.ts';
 
 export interface MailchimpLogger {
@@ -68,7 +69,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   }
 
   /** The wait before the next attempt, or null when there is none (no retry, or no time for it). */
-  function retryDelay(failure: Failure, attempt: number, retriedOnce: boolean, endsAt: number): number | null {
+  function retryDelay(failure: Failure, retriedOnce: boolean, endsAt: number): number | null {
     if (failure.retry === 'never' || (failure.retry === 'once' && retriedOnce)) return null;
     const delay = failure.retry === 'once' ? backoffMs(1) : cooldown.trip(failure.retryAfterMs);
     return Date.now() + delay <= endsAt ? delay : null;
@@ -113,41 +114,59 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     const stop = (): never => {
       throw last ? last.error : deadlinePassed(signal!, 'email', 'Mailchimp read');
     };
-    for (let n = 0; ;) {
-      const cooling = cooldown.remaining();
-      if (cooling > 0) {
-        if (Date.now() + cooling > endsAt()) {
-          throw new SourceError('email', 'rate_limited', `Mailchimp rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`, {
-            retryable: true,
-            retryAfterMs: cooling,
-            ...(last && { cause: last.error }),
-          });
+    /** One attempt, once the shared cool-down allows it; its SourceErrors end the call, a `Failed` may be retried. */
+    const once = async (): Promise<unknown> => {
+      for (;;) {
+        const cooling = cooldown.remaining();
+        if (cooling > 0) {
+          if (Date.now() + cooling > endsAt()) {
+            throw new SourceError('email', 'rate_limited', `Mailchimp rate limit: the source is cooling down for ${cooling} ms, longer than this call can wait`, {
+              retryable: true,
+              retryAfterMs: cooling,
+              ...(last && { cause: last.error }),
+            });
+          }
+          await pause(cooling, signal);
+          continue;
         }
-        await pause(cooling, signal);
-        continue;
+        if (signal?.aborted) stop();
+        const outcome = await attempt(request, batch, signal);
+        if (outcome === ABORTED) stop();
+        else if (outcome === COOLING) continue;
+        else if ('body' in outcome) {
+          cooldown.settle();
+          return outcome.body;
+        } else {
+          if (outcome.error.kind !== 'rate_limited') cooldown.settle();
+          if (outcome.keyRejected) refused(outcome, batch);
+          last = outcome;
+          throw new Failed(outcome);
+        }
       }
-      if (signal?.aborted) stop();
-      const outcome = await attempt(request, batch, signal);
-      if (outcome === ABORTED) stop();
-      else if (outcome === COOLING) continue;
-      else if ('body' in outcome) {
-        cooldown.settle();
-        return outcome.body;
-      } else {
-        if (outcome.error.kind !== 'rate_limited') cooldown.settle();
-        if (outcome.keyRejected) refused(outcome, batch);
-        last = outcome;
-        const delay = retryDelay(outcome, n, retriedOnce, endsAt());
-        if (delay === null) throw outcome.error;
-        retriedOnce ||= outcome.retry === 'once';
-        n++;
-        // A 429 waits at the top of the loop, on the cool-down every call shares.
-        if (outcome.retry !== 'backoff') await pause(delay, signal);
-      }
+    };
+    const waitAfter = (error: unknown): number | null => {
+      if (!(error instanceof Failed)) return null;
+      const delay = retryDelay(error.failure, retriedOnce, endsAt());
+      if (delay === null) return null;
+      retriedOnce ||= error.failure.retry === 'once';
+      // A 429 waits in `once`, on the cool-down every call shares.
+      return error.failure.retry === 'backoff' ? 0 : delay;
+    };
+    try {
+      return await retrying(once, waitAfter, signal);
+    } catch (error) {
+      throw error instanceof Failed ? error.failure.error : error;
     }
   }
 
   return { call };
+}
+
+/** A failed attempt, classified: retried as its rule allows while time remains. */
+class Failed extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.error.message);
+  }
 }
 
 const ABORTED = Symbol('aborted');
