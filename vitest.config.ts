@@ -16,6 +16,5 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Each file gets its own database; two workers match the two cores CI has.
     maxWorkers: 2,
-    minWorkers: 1,
   },
 });
