@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cache/redis-client.ts';
 import { ErrorCode } from '../resolvers/errors.ts';
 
 /** One saved version of an audience. */
@@ -68,7 +68,7 @@ export class MemoryAudienceStore implements AudienceStore {
  */
 export class RedisAudienceStore implements AudienceStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'c360:audience',
   ) {}
 

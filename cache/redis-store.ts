@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { createRedisClient, deleteKeys, getBuffers, sendEach, type RedisClient } from './redis-client.ts';
 import { MemoryStore, type CacheEntry, type EntityStore, type StoreHealth, type StoreStats } from './store.ts';
 
 export interface RedisStoreOptions {
+  /** REDIS_URL: one server, or a Redis Cluster's seed nodes (redis-client.ts). */
   readonly url: string;
   /** Namespace of every key and of the evictions channel, so deployments can share one Redis. */
   readonly keyPrefix?: string;
@@ -58,8 +59,8 @@ const Entry = z.object({ value: z.unknown().refine((value) => value !== undefine
  * one is dropped and counted (`stats()`), never thrown.
  */
 export class RedisStore implements EntityStore {
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly local: MemoryStore;
   private readonly id = randomUUID();
   private readonly prefix: string;
@@ -96,8 +97,8 @@ export class RedisStore implements EntityStore {
       // got there (Redis down at start-up) would stay deaf. So we subscribe on every 'ready' ourselves.
       autoResubscribe: false,
     };
-    this.redis = new Redis(options.url, settings);
-    this.subscriber = new Redis(options.url, { ...settings, commandTimeout: undefined });
+    this.redis = createRedisClient(options.url, settings);
+    this.subscriber = createRedisClient(options.url, { ...settings, commandTimeout: undefined });
     this.local = new MemoryStore({ maxEntries: options.localMaxEntries, maxBytes: options.localMaxBytes });
 
     // Reconnect attempts fail once per backoff step; the state change is what gets logged, once.
@@ -119,7 +120,10 @@ export class RedisStore implements EntityStore {
     const timeout = options.connectTimeoutMs ?? 2000;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([store.redis.connect(), store.subscriber.connect()]).then(() => store.subscribing),
+      Promise.allSettled([store.redis.connect(), store.subscriber.connect()])
+        // A cluster resolves connect() a tick before it emits 'ready' (which subscribes): let that run.
+        .then(() => new Promise((resolve) => setImmediate(resolve)))
+        .then(() => store.subscribing),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
     ]);
     clearTimeout(timer);
@@ -141,7 +145,10 @@ export class RedisStore implements EntityStore {
     if (missing.length === 0 || this.current.state === 'down') return found;
     let buffers: Array<Buffer | null>;
     try {
-      buffers = await this.redis.mgetBuffer(...missing.map((key) => this.prefix + key));
+      buffers = await getBuffers(
+        this.redis,
+        missing.map((key) => this.prefix + key),
+      );
     } catch (error) {
       this.commandFailed('read', error);
       return found;
@@ -167,11 +174,12 @@ export class RedisStore implements EntityStore {
     }
     const cap = this.options.localRetainMs;
     await this.local.setMany(entries.map((e) => ({ ...e, retainMs: Math.min(e.retainMs, cap) })));
-    const pipeline = this.redis.pipeline();
-    for (const { key, entry, retainMs } of entries) pipeline.set(this.prefix + key, serialize(entry), 'PX', Math.max(1, Math.round(retainMs)));
     try {
-      const results = await pipeline.exec();
-      const failed = results?.find(([error]) => error)?.[0];
+      const results = await sendEach(
+        this.redis,
+        entries.map(({ key, entry, retainMs }) => ['set', this.prefix + key, serialize(entry), 'PX', Math.max(1, Math.round(retainMs))] as const),
+      );
+      const failed = results.find(([error]) => error)?.[0];
       if (failed) this.commandFailed('write', failed);
     } catch (error) {
       this.commandFailed('write', error);
@@ -210,7 +218,10 @@ export class RedisStore implements EntityStore {
     for (let start = 0; start < keys.length; start += MAX_KEYS_PER_EVICTION) {
       const chunk = keys.slice(start, start + MAX_KEYS_PER_EVICTION);
       try {
-        await this.redis.del(...chunk.map((key) => this.prefix + key));
+        await deleteKeys(
+          this.redis,
+          chunk.map((key) => this.prefix + key),
+        );
         await this.redis.publish(this.channel, JSON.stringify({ from: this.id, keys: chunk }));
       } catch (error) {
         this.commandFailed('delete', error);

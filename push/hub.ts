@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Invalidator } from '../cache/invalidation.ts';
 import { createLoaders, type Upstreams } from '../cache/loaders.ts';
+import { createRedisClient, sendEach, type RedisClient } from '../cache/redis-client.ts';
 import { SourceError } from '../sources/errors.ts';
 import type { ChangeFeed, CustomerChange, Signal, SignalSource, TriggerEvaluator, TriggerEvent } from './signals.ts';
 
@@ -22,7 +22,8 @@ export interface HubOptions {
   /**
    * Redis (REDIS_URL): changes and trigger events reach the subscribers of every replica through
    * pub/sub, and a signal that several replicas receive (a NOTIFY, a warehouse poll) is claimed by
-   * one of them for trigger evaluation. Without it the hub serves this process alone.
+   * one of them for trigger evaluation. Without it the hub serves this process alone. One server or
+   * a Redis Cluster (`url` lists its seed nodes): a cluster carries pub/sub to every node's clients.
    */
   readonly redis?: { readonly url: string; readonly keyPrefix?: string };
   /** How long signals about the same person are gathered into one change (PUSH_COALESCE_MS). */
@@ -60,8 +61,8 @@ export class PushHub implements ChangeFeed {
   private pending: Signal[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
-  private readonly publisher?: Redis;
-  private readonly subscriber?: Redis;
+  private readonly publisher?: RedisClient;
+  private readonly subscriber?: RedisClient;
   private readonly prefix: string;
   private stopped = false;
 
@@ -69,8 +70,8 @@ export class PushHub implements ChangeFeed {
     this.prefix = options.redis?.keyPrefix ?? 'c360:';
     if (options.redis) {
       const settings = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResubscribe: false } as const;
-      this.publisher = new Redis(options.redis.url, { ...settings, commandTimeout: 1000 });
-      this.subscriber = new Redis(options.redis.url, settings);
+      this.publisher = createRedisClient(options.redis.url, { ...settings, commandTimeout: 1000 });
+      this.subscriber = createRedisClient(options.redis.url, settings);
       for (const client of [this.publisher, this.subscriber]) client.on('error', () => undefined);
       this.subscriber.on('ready', () => void this.subscriber!.subscribe(this.channel).catch(() => undefined));
       this.subscriber.on('message', (_channel: string, message: string) => this.received(message));
@@ -240,9 +241,11 @@ export class PushHub implements ChangeFeed {
   private async claim(changes: readonly CustomerChange[]): Promise<CustomerChange[]> {
     if (!this.publisher) return [...changes];
     try {
-      const pipeline = this.publisher.pipeline();
-      for (const change of changes) for (const id of change.signalIds) pipeline.set(`${this.prefix}push:claim:${id}`, this.replica, 'PX', SEEN_TTL_MS, 'NX');
-      const results = (await pipeline.exec()) ?? [];
+      // A claim key per signal, each on its own node on a cluster (no command spans two of them).
+      const results = await sendEach(
+        this.publisher,
+        changes.flatMap((change) => change.signalIds.map((id) => ['set', `${this.prefix}push:claim:${id}`, this.replica, 'PX', SEEN_TTL_MS, 'NX'] as const)),
+      );
       let at = 0;
       return changes.filter((change) => {
         const answers = results.slice(at, (at += change.signalIds.length));

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
+import type { RedisClient } from '../cache/redis-client.ts';
 import { EMAIL_STATUSES } from '../sources/mailchimp/model.ts';
 
 /**
@@ -102,7 +102,7 @@ export interface RedisTriggerStateOptions {
    * and a `commandTimeout`, so that a Redis away rejects at once instead of queueing evaluations
    * behind a reconnect.
    */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Prepended to each customer id: `<prefix><customerId>`. */
   readonly keyPrefix: string;
   /** How long a state is kept after its last evaluation (the key's expiry, renewed by every write). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTIVITY_READS_PER_REQUEST } from '../cache/activity.ts';
+import { checkRedisUrl } from '../cache/redis-client.ts';
 
 /**
  * Settings from the environment, each documented in docs/configuration.md's settings table. Parsing
@@ -146,7 +147,14 @@ const schema = z
     OUTGOING_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     OUTGOING_WEBHOOK_MAX_DEAD_LETTERS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
 
-    REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+    // One URL: one server. Comma-separated: a Redis Cluster's seed nodes (cache/redis-client.ts).
+    REDIS_URL: z
+      .string()
+      .superRefine((url, context) => {
+        const problem = checkRedisUrl(url);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     CACHE: z.enum(['memory', 'redis', 'off']).optional(),
     CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
     CACHE_MAX_MB: z.coerce.number().min(1).default(256),

@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis';
 import type { Router } from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { MemoryAudienceStore, RedisAudienceStore } from '../audiences/store.ts';
 import { Invalidator } from '../cache/invalidation.ts';
+import { createRedisClient } from '../cache/redis-client.ts';
 import { PushHub } from '../push/hub.ts';
 import { AbandonedCartSweep } from '../push/shop/abandoned-sweep.ts';
 import { logicalProducer } from '../push/shop/logical.ts';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const upstreams = await createConfiguredUpstreams(config, sources, logger, sourceHealth.watch(observability.observer));
   const push = await startPush(config, { upstreams, pool, analyticsPool, demo, logger, observability });
   // Saved audience definitions: in Redis when there is one, so every replica sees them.
-  const audienceRedis = config.REDIS_URL ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 }) : null;
+  const audienceRedis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 }) : null;
   audienceRedis?.on('error', () => undefined);
   let security = securityFromConfig(config);
   let credentials = '';
@@ -224,7 +224,7 @@ async function startPush(
   const log = logger.child({ component: 'push' });
   const ttlMs = config.TRIGGER_STATE_TTL_DAYS * 86_400_000;
   // Without the offline queue, commands fail at once while Redis is down instead of piling up.
-  const triggerRedis = config.REDIS_URL ? new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500 }) : null;
+  const triggerRedis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500 }) : null;
   triggerRedis?.on('error', () => undefined);
   const store = triggerRedis
     ? redisTriggerStateStore({ redis: triggerRedis, keyPrefix: 'c360:trigger-state:', ttlMs })

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../cache/redis-client.ts';
 import { badUserInput } from '../../resolvers/errors.ts';
 import { Scope } from '../../server/auth/scopes.ts';
 import { TRIGGERS, type TriggerName } from '../signals.ts';
@@ -135,7 +135,7 @@ export class MemoryEndpointStore implements EndpointStore {
 
 export class RedisEndpointStore implements EndpointStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
   ) {}
 

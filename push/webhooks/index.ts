@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createRedisClient, type RedisClient, type RedisClientOptions } from '../../cache/redis-client.ts';
 import { badUserInput } from '../../resolvers/errors.ts';
 import type { ChangeFeed, TriggerEvent } from '../signals.ts';
 import { Deliverer, type DeliveryOutcome } from './deliver.ts';
@@ -23,8 +23,9 @@ export interface OutgoingWebhooksOptions {
   /** Endpoints must be https in production; http is accepted otherwise. */
   readonly production: boolean;
   /**
-   * REDIS_URL: endpoints, the queue and dead letters in Redis, shared by every replica and kept
-   * across restarts. Without it, all of them live in this process and a restart loses them.
+   * REDIS_URL (one server or a cluster's seed nodes): endpoints, the queue and dead letters in
+   * Redis, shared by every replica and kept across restarts. Without it, all of them live in this
+   * process and a restart loses them.
    */
   readonly redis?: { readonly url: string; readonly keyPrefix?: string };
   /** OUTGOING_WEBHOOK_RETRY_SCHEDULE_MS: the wait before each retry (Standard Webhooks': 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h). */
@@ -96,7 +97,7 @@ export class OutgoingWebhooks {
     private readonly endpoints: EndpointStore,
     private readonly queue: DeliveryQueue,
     private readonly deliverer: Deliverer,
-    private readonly clients: readonly Redis[],
+    private readonly clients: readonly RedisClient[],
   ) {
     this.unsubscribe = options.feed.onTrigger((event) => void this.fanOut(event));
     deliverer.start();
@@ -113,10 +114,10 @@ export class OutgoingWebhooks {
     }
     let endpoints: EndpointStore;
     let queue: DeliveryQueue;
-    const clients: Redis[] = [];
+    const clients: RedisClient[] = [];
     if (options.redis) {
       const prefix = `${options.redis.keyPrefix ?? 'c360:'}webhooks:`;
-      const redis = new Redis(options.redis.url, {
+      const connection: RedisClientOptions = {
         lazyConnect: true,
         // Fail fast while Redis is away: the fan-out keeps its own bounded backlog.
         enableOfflineQueue: false,
@@ -124,9 +125,10 @@ export class OutgoingWebhooks {
         commandTimeout: 2 * SECOND,
         connectTimeout: 2 * SECOND,
         retryStrategy: (attempt: number) => Math.round(Math.min(50 * 2 ** Math.min(attempt - 1, 16), 2000) * (0.8 + Math.random() * 0.4)),
-      });
+      };
+      const redis = createRedisClient(options.redis.url, connection);
       // The blocking read waits up to pollMs: its timeout must allow that.
-      const blocking = redis.duplicate({ commandTimeout: settings.pollMs + 5 * SECOND });
+      const blocking = createRedisClient(options.redis.url, { ...connection, commandTimeout: settings.pollMs + 5 * SECOND });
       clients.push(redis, blocking);
       // Reconnects are ioredis's; the deliverer logs the queue's failures once per outage.
       for (const client of clients) client.on('error', () => undefined);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { slotPrefix, type RedisClient } from '../../cache/redis-client.ts';
 import type { TriggerEvent } from '../signals.ts';
 
 /** One delivery to make: a trigger event for one endpoint. */
@@ -156,11 +156,14 @@ export class MemoryQueue implements DeliveryQueue {
 }
 
 export interface RedisQueueOptions extends QueueBounds {
-  /** Commands. */
-  readonly redis: Redis;
+  /** Commands: one server, or a Redis Cluster. */
+  readonly redis: RedisClient;
   /** A connection of its own for the blocking read (a blocked connection answers nothing else). */
-  readonly blocking: Redis;
-  /** Namespace of the queue's keys: `<prefix>queue`, `<prefix>retries`, `<prefix>dead`, `<prefix>seen:<webhook-id>`. */
+  readonly blocking: RedisClient;
+  /**
+   * Namespace of the queue's keys: `<prefix>queue`, `<prefix>retries`, `<prefix>dead`,
+   * `<prefix>seen:<webhook-id>`; on a cluster `{<prefix>}queue` and so on, one hash slot for all.
+   */
   readonly prefix: string;
   /** This consumer's name in the group, unique in the fleet. */
   readonly consumer: string;
@@ -204,7 +207,9 @@ export class RedisQueue implements DeliveryQueue {
   private groupReady = false;
 
   constructor(private readonly options: RedisQueueOptions) {
-    const { prefix } = options;
+    // The scripts and transactions below each span several of these keys: on a cluster they must
+    // share a slot, so the whole queue lives on one node (its stream is one key there anyway).
+    const prefix = slotPrefix(options.redis, options.prefix);
     this.keys = { queue: `${prefix}queue`, retries: `${prefix}retries`, dead: `${prefix}dead`, seen: `${prefix}seen:` };
     // A restarted Redis without persistence has no group: create it again on the next take.
     options.redis.on('ready', () => void (this.groupReady = false));

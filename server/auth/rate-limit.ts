@@ -1,15 +1,15 @@
 import { HeaderMap } from '@apollo/server';
 import { GraphQLError } from 'graphql';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts';
 import { ErrorCode } from '../../resolvers/errors.ts';
 import type { Principal, RateLimitPolicy } from './scopes.ts';
 
 export interface RateLimitOptions {
   /** The default budget of every client; an API key may carry its own. */
   readonly defaults: RateLimitPolicy;
-  /** Shared by every replica when set; in process otherwise. */
+  /** Shared by every replica when set (REDIS_URL: one server or a cluster's seed nodes); in process otherwise. */
   readonly redisUrl?: string;
   readonly logger: Logger;
 }
@@ -28,11 +28,11 @@ interface Bucket {
  * rather than failing requests.
  */
 export class CostLimiter {
-  private readonly redis: Redis | null;
+  private readonly redis: RedisClient | null;
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly options: RateLimitOptions) {
-    this.redis = options.redisUrl ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : null;
+    this.redis = options.redisUrl ? createRedisClient(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : null;
     // ioredis reconnects on its own; an error event without a listener would crash the process.
     this.redis?.on('error', (error: Error) => options.logger.warn({ err: { message: error.message } }, 'rate-limit redis error'));
   }

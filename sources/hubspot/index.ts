@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Client } from '@hubspot/api-client';
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../../cache/redis-client.ts';
 import type { AudienceSource, CrmCondition } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import { SourceError, type BatchFn } from '../errors.ts';
@@ -115,7 +115,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
   // The quota is the app's (its token's): replicas with the same token count it together, under a
   // key that names the token by a hash (the token itself never leaves the process).
   const quotaRedis = options.quotaRedisUrl
-    ? new Redis(options.quotaRedisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200, lazyConnect: false })
+    ? createRedisClient(options.quotaRedisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200, lazyConnect: false })
     : null;
   quotaRedis?.on('error', () => undefined);
   const quotaKey = `c360:quota:hubspot:${createHash('sha256').update(options.accessToken).digest('hex').slice(0, 16)}`;

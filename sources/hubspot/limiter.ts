@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterQueue, RateLimiterRedis } from 'rate-limiter-flexible';
+import type { RedisClient } from '../../cache/redis-client.ts';
 import { SourceError } from '../errors.ts';
 
 /** Calls that may wait for a slot at once; beyond, a call fails at once rather than queue forever. */
@@ -13,7 +13,8 @@ export type TakeSlot = (what: string, deadline: number, signal?: AbortSignal) =>
 
 /** Where a fleet of replicas counts one quota together: a Redis and the quota's key there. */
 export interface SharedQuota {
-  readonly redis: Redis;
+  /** One server or a cluster: each count is one key, so it lives on one node either way. */
+  readonly redis: RedisClient;
   readonly key: string;
 }
 
