@@ -102,6 +102,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   await server.stop();
   await sources.crm.close();
+  await sources.email.close();
   await mailchimp.close();
   await pool.end();
   await db.close();

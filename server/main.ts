@@ -183,6 +183,7 @@ async function main(): Promise<void> {
     audienceRedis?.disconnect();
     await observability.shutdown();
     await sources.crm.close();
+    await sources.email.close();
     await upstreams.store?.close();
     sources.commerce.clv.stop();
     sources.commerce.priceTiers.stop();

@@ -131,6 +131,7 @@ function emailSource(config: Config, logger: Logger, demo: DemoUpstreams['mailch
     timeoutMs: config.MAILCHIMP_TIMEOUT_MS,
     retryBudgetMs: config.MAILCHIMP_RETRY_BUDGET_MS,
     maxInFlight: config.MAILCHIMP_MAX_IN_FLIGHT,
+    ...(config.REDIS_URL && { connectionsRedisUrl: config.REDIS_URL }),
     logger,
   });
 }
@@ -162,5 +163,13 @@ export function crmNotConfigured(): HubSpotSource {
 
 export function emailNotConfigured(): MailchimpSource {
   const fail = failing('email', 'MAILCHIMP_API_KEY');
-  return { membersByEmail: fail, activityByEmail: () => fail, tagsByEmail: fail, ping: fail, checkContract: async () => [], audience: emailAudienceNotConfigured() };
+  return {
+    membersByEmail: fail,
+    activityByEmail: () => fail,
+    tagsByEmail: fail,
+    ping: fail,
+    checkContract: async () => [],
+    audience: emailAudienceNotConfigured(),
+    close: async () => {},
+  };
 }

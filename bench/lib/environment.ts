@@ -268,6 +268,7 @@ export async function startBenchServer(db: CountingPool, standIns: StandIns, env
     async close() {
       await server.stop();
       await sources.crm.close();
+      await sources.email.close();
       await upstreams.store?.close();
     },
   };

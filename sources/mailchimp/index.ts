@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createRedisClient } from '../../cache/redis-client.ts';
 import type { AudienceSource, EmailCondition } from '../audience.ts';
 import type { ContractFinding } from '../contract.ts';
 import type { BatchFn } from '../errors.ts';
@@ -6,6 +8,7 @@ import { createEmailAudience, type EmailAudienceOptions } from './audience.ts';
 import { eachKey } from './batch.ts';
 import { createMailchimpClient } from './client.ts';
 import { checkAudience } from './contract.ts';
+import { fleetConnections } from './fleet.ts';
 import { ACTIVITY_FIELDS, MEMBER_FIELDS, TAG_FIELDS, toActivity, toMember, toTags } from './mapping.ts';
 import { subscriberHash, type EmailActivity, type EmailMember, type EmailTag } from './model.ts';
 import { createUpstream, type BatchState, type MailchimpLogger } from './upstream.ts';
@@ -14,7 +17,7 @@ export * from './model.ts';
 export { emailAudienceNotConfigured, MEMBERS_PAGE_SIZE, type EmailAudienceOptions } from './audience.ts';
 export type { MailchimpLogger } from './upstream.ts';
 
-/** Mailchimp's per-account connection limit; lower it when replicas share one account. */
+/** Mailchimp's per-account connection limit: the fleet's with `connectionsRedisUrl`, else each process's. */
 export const DEFAULT_MAX_IN_FLIGHT = 10;
 
 /** Activity types the feed can be filtered by (`activity_filters`). */
@@ -59,8 +62,16 @@ export interface MailchimpSourceOptions {
    * its first wait on a cool-down; never past the deadline of the batch function's signal.
    */
   readonly retryBudgetMs: number;
-  /** Most requests in flight from this source at once, whatever the number of batches. Default 10. */
+  /**
+   * Most requests in flight from this source at once, whatever the number of batches; with
+   * `connectionsRedisUrl`, from all the replicas together. Default 10 (Mailchimp's per account).
+   */
   readonly maxInFlight?: number;
+  /**
+   * REDIS_URL: the replicas reading this account count its connections together there (fleet.ts),
+   * under a key named by a hash of the API key. Each process counts its own without it.
+   */
+  readonly connectionsRedisUrl?: string;
   /** Receives one line when the API key is refused; nothing is logged without it. */
   readonly logger?: MailchimpLogger;
   /** The audience push-down's own settings (see sources/mailchimp/audience.ts). */
@@ -91,6 +102,8 @@ export interface MailchimpSource {
   readonly tagsByEmail: BatchFn<string, EmailTag[]>;
   /** Resolves when Mailchimp answers a ping with this key; rejects with a SourceError. */
   ping(): Promise<void>;
+  /** Closes the connection to Redis the fleet's connection count uses; calls after it are not supported. */
+  close(): Promise<void>;
   /**
    * The start-up check (ContractCheck): the configured audience exists and the key is accepted.
    * Rejects only when Mailchimp cannot be reached.
@@ -127,10 +140,27 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
   const { listId } = options;
   if (!listId) throw new SourceError('email', 'not_configured', 'expected a Mailchimp audience (list) id');
   const client = createMailchimpClient({ ...options, timeoutMs: atLeast(1, 'timeoutMs', options.timeoutMs) });
+  const logger = options.logger ?? silent;
+  const maxInFlight = atLeast(1, 'maxInFlight', options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  const redis = options.connectionsRedisUrl ? createRedisClient(options.connectionsRedisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 }) : null;
+  redis?.on('error', () => undefined);
+  // The limit is the account's: replicas with the same key count together, under a key that names
+  // the API key by a hash (the key itself never leaves the process).
+  const account = createHash('sha256').update(options.apiKey).digest('hex').slice(0, 16);
+  let redisFailureLogged = false;
+  const fleet =
+    redis &&
+    fleetConnections(redis, `c360:mailchimp:connections:${account}`, maxInFlight, (error) => {
+      if (redisFailureLogged) return;
+      redisFailureLogged = true;
+      const reason = error instanceof Error ? error.name : typeof error;
+      logger.warn({ source: 'email', reason }, "Redis did not answer for the fleet's Mailchimp connection count: this replica counts its own until it does");
+    });
   const upstream = createUpstream({
-    maxInFlight: atLeast(1, 'maxInFlight', options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+    maxInFlight,
     retryBudgetMs: atLeast(0, 'retryBudgetMs', options.retryBudgetMs),
-    logger: options.logger ?? silent,
+    logger,
+    ...(fleet && { fleet }),
   });
 
   const byEmail =
@@ -159,6 +189,9 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
       if (body === null) throw new SourceError('email', 'bad_response', 'expected a ping answer from Mailchimp, got 404');
     },
     checkContract: () => checkAudience(upstream, client, listId),
+    close: async () => {
+      redis?.disconnect();
+    },
     audience: createEmailAudience(upstream, client, listId, {
       checkConcurrency: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       ...options.audience,

@@ -4,6 +4,7 @@ import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
 import { SourceError } from '../errors.ts';
 import { retrying } from '../retry.ts';
 import { classify, type Failure } from './failure.ts';
+import type { FleetConnections } from './fleet.ts';
 
 export interface MailchimpLogger {
   warn(obj: object, msg: string): void;
@@ -29,8 +30,10 @@ export interface Upstream {
 }
 
 export interface UpstreamOptions {
-  /** Most SDK calls in flight at once across everything this upstream runs. */
+  /** Most SDK calls in flight at once across everything this upstream runs (and across the fleet, with `fleet`). */
   readonly maxInFlight: number;
+  /** Counts the account's connections with the other replicas (fleet.ts): every call also takes a permit there. */
+  readonly fleet?: FleetConnections;
   /** How long a call may keep retrying after its first failure, in ms. */
   readonly retryBudgetMs: number;
   readonly logger: MailchimpLogger;
@@ -48,7 +51,8 @@ function backoffMs(attempt: number): number {
 /**
  * The one door to Mailchimp. Mailchimp allows 10 simultaneous connections per account and answers
  * 429 beyond them, so every call waits for a slot of one bulkhead (unbounded queue) shared by all
- * the batch functions of a source. A retry gives its slot back while it sleeps.
+ * the batch functions of a source, and, with `fleet`, for a permit of the account's connections
+ * counted in Redis with the other replicas. A retry gives its slot back while it sleeps.
  */
 export function createUpstream(options: UpstreamOptions): Upstream {
   const slots = bulkhead(options.maxInFlight, Number.POSITIVE_INFINITY);
@@ -80,7 +84,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     request: () => Promise<unknown>,
     batch: BatchState | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<{ body: unknown } | Failure | typeof ABORTED | typeof COOLING> {
+  ): Promise<{ body: unknown } | Failure | typeof ABORTED | typeof COOLING | typeof FLEET_BUSY> {
     try {
       const body = await slots.execute(async () => {
         // Checked once a slot is free, so the keys queued behind a refused key never call, nor
@@ -88,9 +92,19 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         if (batch?.keyRejected) throw batch.keyRejected;
         if (signal?.aborted) return ABORTED;
         if (cooldown.remaining() > 0) return COOLING;
-        return request();
+        if (!options.fleet) return request();
+        // The account's connections are the fleet's: a permit from Redis too, waiting at most as
+        // long as a retry could.
+        const release = await options.fleet.acquire(Math.min(options.retryBudgetMs, timeLeft(signal)), signal);
+        if (!release) return signal?.aborted ? ABORTED : FLEET_BUSY;
+        try {
+          // A 429 may have come while this call waited for its permit.
+          return cooldown.remaining() > 0 ? COOLING : await request();
+        } finally {
+          release();
+        }
       });
-      if (body === ABORTED || body === COOLING) return body;
+      if (body === ABORTED || body === COOLING || body === FLEET_BUSY) return body;
       keyRefusalLogged = false;
       return { body };
     } catch (raw) {
@@ -133,7 +147,10 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         const outcome = await attempt(request, batch, signal);
         if (outcome === ABORTED) stop();
         else if (outcome === COOLING) continue;
-        else if ('body' in outcome) {
+        else if (outcome === FLEET_BUSY) {
+          const reason = `Mailchimp connections: all ${options.maxInFlight} of the account were in use across the fleet for longer than this call could wait`;
+          throw new SourceError('email', 'rate_limited', reason, { retryable: true });
+        } else if ('body' in outcome) {
           cooldown.settle();
           return outcome.body;
         } else {
@@ -171,3 +188,4 @@ class Failed extends Error {
 
 const ABORTED = Symbol('aborted');
 const COOLING = Symbol('cooling');
+const FLEET_BUSY = Symbol('fleet busy');

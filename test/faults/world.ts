@@ -262,6 +262,7 @@ async function startFaultServer(parts: {
       await bounded(push.stop());
       for (const keeper of [sources.commerce.rfm, sources.commerce.clv, sources.commerce.priceTiers]) keeper.stop();
       await bounded(sources.crm.close());
+      await bounded(sources.email.close());
       await bounded(upstreams.store?.close() ?? Promise.resolve());
       for (const pool of pools) await bounded(pool.end());
     },
