@@ -7,7 +7,7 @@ import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { ActivityOptions, EmailActivity, MailchimpSource } from '../sources/mailchimp/index.ts';
 import type { WebKey, WebSource, WebSubject } from '../sources/web/index.ts';
 import { ACTIVITY_FAMILY, ACTIVITY_READS_PER_REQUEST, ACTIVITY_SHAPES, activityShape, boundedActivityBatch, type ActivityAllowance } from './activity.ts';
-import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FreshnessPolicy } from './family.ts';
+import { cacheKey, entryState, observedFamily, type CallContext, type Family, type FamilyObserver, type FamilyOptions, type FreshnessPolicy } from './family.ts';
 import { SourceGuard, type GuardOptions } from './guard.ts';
 import { declareShapes, splitFamily, type DeclaredShapes } from './shapes.ts';
 import type { EntityStore } from './store.ts';
@@ -51,6 +51,41 @@ const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 4 };
 const COMMERCE_BATCH = 500;
 
 /**
+ * The data sets cached under one of a person's keys, declared once: each family that caches one
+ * takes its source and name (the middle of its cache keys, and its metric label) from here, and
+ * forgetting a person (`personCacheKeys`) deletes an entry of every one, so a family cached by a
+ * person's key cannot be left out of an eviction. The shaped ones (several entries per person:
+ * web windows, engagement periods, activity feeds) declare their keys beside their shapes and
+ * are listed in PERSON_SHAPED.
+ */
+export const PERSON_SETS = {
+  customerById: { source: 'commerce', name: 'customer-by-id', by: 'customerId' },
+  customerByEmail: { source: 'commerce', name: 'customer-by-email', by: 'email' },
+  purchaseStats: { source: 'commerce', name: 'purchases', by: 'customerId' },
+  carts: { source: 'commerce', name: 'carts', by: 'customerId' },
+  clvSummary: { source: 'commerce', name: 'clv-summary', by: 'customerId' },
+  purchaseEvidence: { source: 'commerce', name: 'purchase-evidence', by: 'customerId' },
+  discountHistory: { source: 'commerce', name: 'discounts', by: 'customerId' },
+  crmContactById: { source: 'crm', name: 'contact-by-id', by: 'contactId' },
+  crmCompany: { source: 'crm', name: 'company', by: 'contactId' },
+  crmContactByEmail: { source: 'crm', name: 'contact-by-email', by: 'email' },
+  emailMember: { source: 'email', name: 'member', by: 'email' },
+} as const satisfies Record<string, { readonly source: SourceName; readonly name: string; readonly by: 'customerId' | 'email' | 'contactId' }>;
+
+type PersonSet = keyof typeof PERSON_SETS;
+
+/** The cached families with several entries per person, by the key they are kept under. */
+const PERSON_SHAPED: ReadonlyArray<{ readonly by: 'customerId' | 'email'; readonly keysOf: (key: string) => string[] }> = [
+  { by: 'customerId', keysOf: (id) => ORDER_PERIOD_SHAPES.keysOf(id) },
+  // The warehouse's user id is the shop's customer id.
+  { by: 'customerId', keysOf: webUserKeys },
+  { by: 'email', keysOf: (email) => ACTIVITY_SHAPES.keysOf(email) },
+];
+
+/** A declared set's entry for a person's key. */
+const setKey = (set: PersonSet, key: string): string => cacheKey(PERSON_SETS[set].source, PERSON_SETS[set].name, key);
+
+/**
  * The process-wide side of data access: each source's guard (breaker, bulkhead) and every batch
  * function wrapped as a family (cached where it pays). Built once at start-up; requests bind it to
  * their deadline and provenance through createLoaders.
@@ -92,14 +127,23 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
       logger,
       ...(withCache ? cached('commerce', (key: OrderPeriodsKey) => ORDER_PERIOD_SHAPES.entry(ORDER_PERIOD_SHAPES.shapeOf(key), key.customerId)) : {}),
     });
+  /** A family of a declared person set (PERSON_SETS), cached by its key as it is when there is a store. */
+  const personFamily = <K extends string, R>(
+    set: PersonSet,
+    batch: (keys: readonly K[], signal?: AbortSignal) => Promise<Array<R | Error>>,
+    more: Partial<FamilyOptions<K, R>> = {},
+  ) => {
+    const { source, name } = PERSON_SETS[set];
+    return family<K, R>({ source, name, batch, guard: guards[source], logger, ...cached(source, id), ...more });
+  };
   const families = {
-    customerById: family({ source: 'commerce', name: 'customer-by-id', batch: commerce.customersById, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    customerByEmail: family({ source: 'commerce', name: 'customer-by-email', batch: commerce.customersByEmail, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    purchaseStats: family({ source: 'commerce', name: 'purchases', batch: commerce.purchaseStats, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    carts: family({ source: 'commerce', name: 'carts', batch: commerce.customerCarts, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    clvSummary: family({ source: 'commerce', name: 'clv-summary', batch: commerce.clvSummaries, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    discountHistory: family({ source: 'commerce', name: 'discounts', batch: commerce.discountHistories, guard: guards.commerce, logger, ...cached('commerce', id) }),
-    purchaseEvidence: family({ source: 'commerce', name: 'purchase-evidence', batch: commerce.purchaseEvidence, guard: guards.commerce, logger, ...cached('commerce', id) }),
+    customerById: personFamily('customerById', commerce.customersById),
+    customerByEmail: personFamily('customerByEmail', commerce.customersByEmail),
+    purchaseStats: personFamily('purchaseStats', commerce.purchaseStats),
+    carts: personFamily('carts', commerce.customerCarts),
+    clvSummary: personFamily('clvSummary', commerce.clvSummaries),
+    discountHistory: personFamily('discountHistory', commerce.discountHistories),
+    purchaseEvidence: personFamily('purchaseEvidence', commerce.purchaseEvidence),
     orderPages: family({ source: 'commerce', name: 'orders', batch: commerce.orderPages, guard: guards.commerce, logger }),
     lineItems: family({ source: 'commerce', name: 'line-items', batch: commerce.lineItems, guard: guards.commerce, logger }),
     segmentPage: family({
@@ -109,27 +153,17 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
       guard: guards.commerce,
       logger,
     }),
-    crmContactByEmail: family({
-      source: 'crm',
-      name: 'contact-by-email',
-      batch: crm.contactsByEmail,
-      guard: guards.crm,
+    crmContactByEmail: personFamily('crmContactByEmail', crm.contactsByEmail, {
       coalesce: CRM_COALESCE,
-      logger,
       ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
     }),
-    crmContactById: family({
-      source: 'crm',
-      name: 'contact-by-id',
-      batch: crm.contactsById,
-      guard: guards.crm,
+    crmContactById: personFamily('crmContactById', crm.contactsById, {
       coalesce: CRM_COALESCE,
-      logger,
       ...(store && { cache: { store, policy: options.freshness.crm, keyOf: id, alsoStore: contactEmailIndex } }),
     }),
-    crmCompany: family({ source: 'crm', name: 'company', batch: crm.companiesForContacts, guard: guards.crm, logger, ...cached('crm', id) }),
+    crmCompany: personFamily('crmCompany', crm.companiesForContacts),
     crmOwner: family({ source: 'crm', name: 'owner', batch: crm.ownersById, guard: guards.crm, logger }),
-    emailMember: family({ source: 'email', name: 'member', batch: email.membersByEmail, guard: guards.email, logger, ...cached('email', id) }),
+    emailMember: personFamily('emailMember', email.membersByEmail),
     emailTags: family({ source: 'email', name: 'tags', batch: email.tagsByEmail, guard: guards.email, logger }),
     webIdentity: family({ source: 'web', name: WEB_IDENTITY_FAMILY, batch: web.identities, guard: guards.web, logger, ...cached('web', id) }),
     // Read live: its key is an anonymous id, which forgetting a person could name only by asking
@@ -214,33 +248,26 @@ export interface PersonKeys {
   readonly contactId?: string | null;
 }
 
-/** Every cache key that can hold something about the person (whether or not it is cached now). */
+/** Every cache key that can hold something about the person (whether or not it is cached now): an entry of every declared set. */
 export function personCacheKeys({ email, customerId, contactId }: PersonKeys): string[] {
-  const normalized = email === null ? null : normalizeEmail(email);
+  const keys = { email: email === null ? null : normalizeEmail(email), customerId: customerId ?? null, contactId: contactId ?? null };
   return [
-    ...(normalized ? [cacheKey('commerce', 'customer-by-email', normalized)] : []),
-    ...(customerId ? ['customer-by-id', 'purchases', 'carts', 'clv-summary', 'purchase-evidence', 'discounts'].map((name) => cacheKey('commerce', name, customerId)) : []),
-    ...(customerId ? ORDER_PERIOD_SHAPES.keysOf(customerId) : []),
-    // The warehouse's user id is the shop's customer id.
-    ...(customerId ? webUserKeys(customerId) : []),
-    ...crmContactKeys(contactId ?? null, normalized),
-    ...(normalized ? emailKeys(normalized) : []),
+    ...Object.entries(PERSON_SETS).flatMap(([set, { by }]) => (keys[by] === null ? [] : [setKey(set as PersonSet, keys[by])])),
+    ...(keys.contactId ? [contactEmailKey(keys.contactId)] : []),
+    ...PERSON_SHAPED.flatMap(({ by, keysOf }) => (keys[by] === null ? [] : keysOf(keys[by]))),
   ];
 }
 
 /** A HubSpot contact's entries: by id (with its company and email index) and by email. */
 export function crmContactKeys(contactId: string | null, email: string | null): string[] {
-  return [
-    ...(contactId ? [cacheKey('crm', 'contact-by-id', contactId), cacheKey('crm', 'company', contactId), contactEmailKey(contactId)] : []),
-    ...(email ? [cacheKey('crm', 'contact-by-email', normalizeEmail(email))] : []),
-  ];
+  return personCacheKeys({ email, contactId }).filter((key) => key.startsWith('crm:'));
 }
 
 /** A Mailchimp member's entry. */
-export const emailMemberKey = (email: string): string => cacheKey('email', 'member', normalizeEmail(email));
+export const emailMemberKey = (email: string): string => setKey('emailMember', normalizeEmail(email));
 
 /** Everything cached from Mailchimp about an email: the member and its feeds (activity.ts). */
-export const emailKeys = (email: string): string[] => [emailMemberKey(email), ...ACTIVITY_SHAPES.keysOf(normalizeEmail(email))];
+export const emailKeys = (email: string): string[] => personCacheKeys({ email }).filter((key) => key.startsWith('email:'));
 
 /** Where a contact's email is kept by contact id, so a webhook naming only the id can evict by email. */
 export const contactEmailKey = (contactId: string): string => cacheKey('crm', 'email-of-contact', contactId);
