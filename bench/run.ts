@@ -12,15 +12,18 @@
  * BENCH_HUBSPOT_MS (40), BENCH_MAILCHIMP_MS (60), BENCH_WEB_DAYS (30: days of web events in the
  * warehouse), BENCH_LARGE_WEB_DAYS (1, for the large shop), BENCH_SCALE (1: multiplies request counts and
  * durations), BENCH_SCENARIOS (comma-separated ids to run: single-cold, single-warm, page-100,
- * hot-50, source-down, shop-large), BENCH_OUT (bench/results).
+ * hot-50, source-down, shop-large), BENCH_OUT (bench/results), BENCH_CPU_PROF (1: profile the server's
+ * thread over each measured run; the profiles go beside the report, their top items into it).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { DemoWorld } from '../sandbox/demo/people.ts';
 import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServer, type BenchServer, type Database } from './lib/environment.ts';
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { startNaiveServer } from './lib/naive.ts';
 import { CACHED_FIELDS, PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
+import { startProfile, topSelfTime, type ProfiledRun } from './lib/profile.ts';
 import { markdown, svgChart, type Results, type Row } from './lib/report.ts';
 import { WorkerClient } from './lib/workers.ts';
 
@@ -37,7 +40,17 @@ const settings = {
   scale: Number(env.BENCH_SCALE ?? 1),
   scenarios: env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()),
   out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
+  cpuProfile: env.BENCH_CPU_PROF === '1',
 };
+const startedAt = new Date();
+/** Every file of this run is `<base>.<ext>`: the time it started, in bench/results. */
+const base = `${settings.out.replace(/\/?$/, '/')}${startedAt
+  .toISOString()
+  .replace(/:/g, '-')
+  .replace(/\.\d+Z$/, 'Z')}`;
+const REPOSITORY = fileURLToPath(new URL('../', import.meta.url));
+/** Functions listed per profiled run. */
+const TOP_ITEMS = 15;
 const wanted = (id: string) => !settings.scenarios || settings.scenarios.includes(id);
 const scaled = (n: number) => Math.max(1, Math.round(n * settings.scale));
 /** Mailchimp allows 10 connections per account: one page of 100 members is 10 waves of GETs. */
@@ -120,7 +133,9 @@ class Bench {
     this.label = `${spec.title} [${spec.target.server}] c=${job.connections}`;
     this.total = job.amount ?? 0;
     this.done = 0;
+    const profiling = settings.cpuProfile ? await startProfile() : null;
     const result = await this.load.call<LoadResult>('run', { ...job, url: spec.target.url });
+    const profiled = await profiling?.stop();
     const counts = await this.standIns.counts();
     const totals = { commerce: this.db.statements.commerce, crm: counts.hubspot, email: counts.mailchimp, web: this.db.statements.web };
     const n = Math.max(1, result.requests);
@@ -145,6 +160,7 @@ class Bench {
       errorCodes: result.errorCodes,
       non2xx: result.non2xx + result.timeouts,
       ...(spec.note && { note: spec.note }),
+      ...(profiled && { cpu: await this.keepProfile(spec, job.connections, n, profiled) }),
     };
     this.rows.push(row);
     progress.line(
@@ -152,9 +168,19 @@ class Bench {
         `per request: shop SQL ${row.perRequest.commerce.toFixed(2)}, HubSpot ${row.perRequest.crm.toFixed(2)}, Mailchimp ${row.perRequest.email.toFixed(2)}, warehouse SQL ${row.perRequest.web.toFixed(2)}` +
         (row.errorResponses ? `, ${row.errorResponses} with errors ${JSON.stringify(row.errorCodes)}` : '') +
         (counts.mailchimp429 + counts.hubspot429 ? `, 429s: Mailchimp ${counts.mailchimp429}, HubSpot ${counts.hubspot429}` : '') +
-        `, Mailchimp peak in flight ${counts.mailchimpPeakInFlight}`,
+        `, Mailchimp peak in flight ${counts.mailchimpPeakInFlight}` +
+        (row.cpu ? `, server CPU ${row.cpu.msPerRequest.toFixed(3)} ms per request` : ''),
     );
     return row;
+  }
+
+  /** Writes a run's profile beside the report; returns what the report says of it. */
+  private async keepProfile(spec: { title: string; target: Target }, connections: number, requests: number, { profile, cpuMs }: ProfiledRun): Promise<NonNullable<Row['cpu']>> {
+    const slug = (text: string) => text.replace(/\W+/g, '-').replace(/^-|-$/g, '');
+    const file = `${base}.${slug(spec.title)}.${slug(spec.target.server)}.c${connections}.cpuprofile`;
+    await mkdir(settings.out, { recursive: true });
+    await writeFile(file, JSON.stringify(profile));
+    return { msPerRequest: cpuMs / requests, profile: file.slice(file.lastIndexOf('/') + 1), top: topSelfTime(profile, TOP_ITEMS, REPOSITORY) };
   }
 
   /** Sends every body once (not measured): fills the cache, or computes the RFM boundaries. */
@@ -348,7 +374,6 @@ async function largeShop(): Promise<Row[]> {
 }
 
 async function main(): Promise<void> {
-  const startedAt = new Date();
   const world: DemoWorld = { seed: 360, customers: settings.customers, asOf: new Date() };
   progress.line(
     `benchmark: ${world.customers.toLocaleString('en')} customers on ${settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (one query at a time)'}, ` +
@@ -403,11 +428,6 @@ async function main(): Promise<void> {
     notes,
   };
   await mkdir(settings.out, { recursive: true });
-  const stamp = startedAt
-    .toISOString()
-    .replace(/:/g, '-')
-    .replace(/\.\d+Z$/, 'Z');
-  const base = `${settings.out.replace(/\/?$/, '/')}${stamp}`;
   const table = markdown(results);
   await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(`${base}.md`, table);

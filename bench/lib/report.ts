@@ -1,4 +1,5 @@
 import type { LoadResult } from './load-worker.ts';
+import type { TopItem } from './profile.ts';
 /** One measured run: a scenario against one server at one concurrency. */
 export interface Row extends Pick<LoadResult, 'requests' | 'seconds' | 'rps' | 'p50' | 'p95' | 'p99' | 'max'> {
   /** Scenario id, e.g. `single-cold`; rows of one series share it and `server`. */
@@ -19,6 +20,8 @@ export interface Row extends Pick<LoadResult, 'requests' | 'seconds' | 'rps' | '
   readonly errorCodes: Record<string, number>;
   readonly non2xx: number;
   readonly note?: string;
+  /** With BENCH_CPU_PROF=1: the server thread's CPU per request, its profile's file and top self-time items. */
+  readonly cpu?: { readonly msPerRequest: number; readonly profile: string; readonly top: readonly TopItem[] };
 }
 
 export interface Results {
@@ -51,7 +54,24 @@ export function markdown(results: Results): string {
     '',
     ...results.notes.map((note) => `- ${note}`),
     '',
+    ...profiles(results.rows),
   ].join('\n');
+}
+
+/** Per profiled row: the server's CPU per request and the functions with the most self time. */
+function profiles(rows: readonly Row[]): string[] {
+  return rows.flatMap((row) =>
+    row.cpu
+      ? [
+          `CPU profile, ${row.title} [${row.server}] c=${row.concurrency}: server thread ${row.cpu.msPerRequest.toFixed(3)} ms CPU per request (\`${row.cpu.profile}\`)`,
+          '',
+          '| self ms | % of busy | function |',
+          '|---:|---:|---|',
+          ...row.cpu.top.map((item) => `| ${item.selfMs} | ${item.percent} | \`${item.frame}\` |`),
+          '',
+        ]
+      : [],
+  );
 }
 
 function shop(customers: number): string {

@@ -8,11 +8,13 @@ import {
   isObjectType,
   Kind,
   type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValueNode,
   valueFromASTUntyped,
 } from 'graphql';
 
@@ -115,10 +117,39 @@ interface SetCost {
  * (and comes out astronomically expensive, as it would be to run).
  */
 export function operationCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>, options: CostOptions): number {
+  return costWith(schema, document, operation, variables, options, { readsVariables: false });
+}
+
+/**
+ * The cost of one operation as a function of its variables (coerced), planned once per document:
+ * when no variable sizes a list (the arguments that size lists are literals, or absent), the cost
+ * is the same for any variables and is computed here, once; otherwise (`first: $n`, `ids: $ids`)
+ * each call costs the operation with its variables, as `operationCost` does.
+ */
+export function costPlan(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, options: CostOptions): (variables: Record<string, unknown>) => number {
+  const probe = { readsVariables: false };
+  const fixed = costWith(schema, document, operation, {}, options, probe);
+  if (!probe.readsVariables) return () => fixed;
+  return (variables) => operationCost(schema, document, operation, variables, options);
+}
+
+/** Set when a list's size was read from arguments that name a variable: the cost then depends on the variables. */
+interface Probe {
+  readsVariables: boolean;
+}
+
+function costWith(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+  options: CostOptions,
+  probe: Probe,
+): number {
   const root = schema.getRootType(operation.operation);
   if (!root) return 0;
   const costs = declaredCosts(schema);
-  const { weights, resolutions } = selectionCost(schema, costs, document, variables, options, root, operation.selectionSet);
+  const { weights, resolutions } = selectionCost(schema, costs, document, variables, options, root, operation.selectionSet, probe);
   let calls = 0;
   for (const [at, count] of resolutions) {
     const { weight, keysPerCall } = costs.get(at)!.batched!;
@@ -135,6 +166,7 @@ function selectionCost(
   options: CostOptions,
   rootType: GraphQLCompositeType,
   rootSet: SelectionSetNode,
+  probe: Probe,
 ): SetCost {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
@@ -176,9 +208,13 @@ function selectionCost(
         if (!field) continue;
         const at = `${type.name}.${name}`;
         const declaredCost = costs.get(at) ?? {};
-        const args = argumentsOf(field, selection, variables);
+        const isList = isListType(getNullableType(field.type));
+        // Arguments size only lists, and a connection's sized fields; no other field's are read.
+        const sizing = isList || Boolean(declaredCost.listSize?.sizedFields.length);
+        const args = sizing ? argumentsOf(field, selection, variables) : {};
+        if (sizing) probe.readsVariables ||= namesVariable(selection);
         const returned = getNamedType(field.type);
-        const size = isListType(getNullableType(field.type)) ? listSize(declaredCost, args, sized?.fields.includes(name) ? sized.size : null, options) : 1;
+        const size = isList ? listSize(declaredCost, args, sized?.fields.includes(name) ? sized.size : null, options) : 1;
         // A batched field is resolved once per parent object, whatever the size of what it returns.
         if (declaredCost.batched) resolutions.set(at, (resolutions.get(at) ?? 0) + 1);
         weights += size * (declaredCost.weight ?? (isCompositeType(returned) ? 1 : 0));
@@ -216,6 +252,13 @@ function listSize(declared: FieldCost, args: Record<string, unknown>, fromParent
     if (keys.length) return keys.reduce((sum, list) => sum + list.length, 0);
   }
   return spec.assumedSize ?? options.defaultListSize;
+}
+
+/** True when an argument of the field is, or holds, a variable. */
+function namesVariable(field: FieldNode): boolean {
+  const holds = (value: ValueNode): boolean =>
+    value.kind === Kind.VARIABLE || (value.kind === Kind.LIST && value.values.some(holds)) || (value.kind === Kind.OBJECT && value.fields.some((entry) => holds(entry.value)));
+  return (field.arguments ?? []).some((argument) => holds(argument.value));
 }
 
 function argumentsOf(field: Parameters<typeof getArgumentValues>[0], node: Parameters<typeof getArgumentValues>[1], variables: Record<string, unknown>) {

@@ -14,7 +14,8 @@ import {
 } from 'graphql';
 import { ErrorCode } from '../../resolvers/errors.ts';
 import type { Context } from '../context.ts';
-import { operationCost } from './cost.ts';
+import { DocumentPlans } from '../plan.ts';
+import { costPlan } from './cost.ts';
 import type { CostLimiter } from './rate-limit.ts';
 import { maySeeSchema, type Principal } from './scopes.ts';
 
@@ -64,19 +65,46 @@ export type OperationCheck = (args: {
   principal: Principal;
 }) => Promise<void>;
 
+/** What the limits make of one document, whoever sends it with whatever variables. */
+interface LimitsPlan {
+  /** The first depth, alias or directive limit the document exceeds; null when none. */
+  readonly shape: Rejection | null;
+  /** Per operation of the document, planned on its first check. */
+  readonly operations: Map<OperationDefinitionNode, OperationPlan>;
+}
+
+interface OperationPlan {
+  readonly readsSchema: boolean;
+  /** Planned on first use, after the checks before it passed (a schema's mistyped cost declaration throws here). */
+  cost?: (variables: Record<string, unknown>) => number;
+}
+
+interface Rejection {
+  readonly limit: LimitName;
+  readonly message: string;
+}
+
 /** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin`, the subscription transports on subscribe. */
 export function operationCheck(limits: Limits, limiter: CostLimiter | null): OperationCheck {
   const shapeRules = armorRules(limits);
+  const plans = new DocumentPlans<LimitsPlan>('operation limits', (schema, document) => ({ shape: shapeRejection(schema, document, shapeRules), operations: new Map() }));
   return async ({ schema, document, operation, variables, principal }) => {
-    checkShape(schema, document, shapeRules);
-    if (!maySeeSchema(principal) && readsSchema(document, operation.selectionSet, new Set())) {
+    const plan = plans.of(schema, document);
+    if (plan.shape) throw limitExceeded(plan.shape.limit, plan.shape.message);
+    let planned = plan.operations.get(operation);
+    if (!planned) {
+      planned = { readsSchema: readsSchema(document, operation.selectionSet, new Set()) };
+      plan.operations.set(operation, planned);
+    }
+    if (!maySeeSchema(principal) && planned.readsSchema) {
       throw new GraphQLError('Forbidden: introspection and `_service` need the segments:read or admin scope.', {
         extensions: { code: ErrorCode.Forbidden, http: { status: 403 } },
       });
     }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {});
     if (coerced.errors) return;
-    const cost = operationCost(schema, document, operation, coerced.coerced, limits);
+    planned.cost ??= costPlan(schema, document, operation, limits);
+    const cost = planned.cost(coerced.coerced);
     if (cost > limits.maxCost) {
       throw limitExceeded('cost', `Operation cost limit of ${limits.maxCost} exceeded, found ${Math.round(cost)}.`);
     }
@@ -101,7 +129,7 @@ export function operationLimitsPlugin(limits: Limits, limiter: CostLimiter | nul
   };
 }
 
-let rejections: Array<{ limit: LimitName; message: string }> | null = null;
+let rejections: Rejection[] | null = null;
 
 /** Depth (fragments flattened), aliases and directives, as graphql-armor's validation rules. */
 function armorRules(limits: Limits): ValidationRule[] {
@@ -117,13 +145,13 @@ function armorRules(limits: Limits): ValidationRule[] {
   return validationRules;
 }
 
-function checkShape(schema: GraphQLSchema, document: DocumentNode, rules: ValidationRule[]): void {
+/** The first limit graphql-armor's rules find exceeded in the document, or null. */
+function shapeRejection(schema: GraphQLSchema, document: DocumentNode, rules: ValidationRule[]): Rejection | null {
   // validate() is synchronous, so the module-level list belongs to this call alone.
   rejections = [];
   try {
     validate(schema, document, rules);
-    const first = rejections[0];
-    if (first) throw limitExceeded(first.limit, first.message);
+    return rejections[0] ?? null;
   } finally {
     rejections = null;
   }
