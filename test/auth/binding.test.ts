@@ -1,5 +1,5 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { graphql } from 'graphql';
 import { gql } from 'graphql-tag';
 import { beforeEach, describe, expect, it } from 'vitest';
