@@ -49,8 +49,13 @@ const PUSH_BOUND_MS = 2 * Number(SUITE_SETTINGS.REQUEST_BUDGET_MS) + CRITERIA.la
  * (5 s), after any trigger evaluation of the change before it (TRIGGER_READ_TIMEOUT_MS, 5 s).
  */
 const PUSH_SIGNAL_BOUND_MS = 10_000 + CRITERIA.latencyMarginMs;
-/** Heap growth (after GC) allowed from the first cell to the last. */
-const HEAP_GROWTH_MB = 64;
+/**
+ * Heap growth (after GC) allowed from the first cell to the last, per server started and closed:
+ * each leaves a little behind in the test process (the suite's 22 leave about 40 MB), and a cell
+ * that fails runs again on a server of its own. A leak per request shows in the cell's own bound
+ * (CRITERIA.maxHeapGrowthMb); this one catches what piles up from cell to cell.
+ */
+const HEAP_GROWTH_PER_SERVER_MB = 3;
 
 const budgetMs = Number(SUITE_SETTINGS.REQUEST_BUDGET_MS);
 
@@ -245,7 +250,8 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
   it('raises no unhandled rejection and keeps its heap flat across every fault', () => {
     expect(crashes.first).toEqual([]);
     expect(crashes.unhandledRejections + crashes.uncaughtExceptions).toBe(0);
-    expect(heapMb() - firstHeapMb).toBeLessThan(gc ? HEAP_GROWTH_MB : HEAP_GROWTH_MB * 4);
+    const bound = HEAP_GROWTH_PER_SERVER_MB * cells.length;
+    expect(heapMb() - firstHeapMb).toBeLessThan(gc ? bound : bound * 4);
   });
 
   function pushSummary(): string {
