@@ -43,10 +43,14 @@ export const ORDER_PERIOD_SHAPES = declareShapes<{ days: number }>('commerce', '
 const CRM_BATCH = 100;
 /**
  * HubSpot's quota counts calls, and one batch read takes 100 contacts: concurrent requests' contact
- * reads share calls once 4 are under way (family.ts `coalesce`), so calls grow with load, not with
- * requests.
+ * reads share calls once 2 are under way (family.ts `coalesce`; a call waiting for a slot of the
+ * paced limiter counts), so calls grow with load, not with requests. Two, not more: keys that
+ * arrive while both are out wait for one round (a slot, 112 ms apart at the default quota, and
+ * HubSpot's answer) and leave together, where more calls in flight would each wait their turn for
+ * a slot with a key or two (bench/fleet.ts: 20 new customers a second answered at p50 289 ms with
+ * 2, 516 ms with 4).
  */
-const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 4 };
+const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 2 };
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
 

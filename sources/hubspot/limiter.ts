@@ -1,9 +1,10 @@
-import { RateLimiterMemory, RateLimiterQueue, RateLimiterRedis } from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RedisClient } from '../../cache/redis-client.ts';
+import { pause } from '../deadline.ts';
 import { SourceError } from '../errors.ts';
 
-/** Calls that may wait for a slot at once; beyond, a call fails at once rather than queue forever. */
-const MAX_WAITING = 1000;
+/** The one key of a source's count (its limiter is its own). */
+const KEY = 'calls';
 
 /**
  * A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError; resolves at once,
@@ -27,10 +28,16 @@ export interface SharedQuota {
  * Only an interval of at least two whole seconds is shared (Redis counts seconds): HubSpot's 100
  * per 10 s is; search's per-second limit stays per process.
  *
- * HubSpot counts a rolling window, while RateLimiterMemory counts fixed windows, which let twice
- * the points through across a window edge. So the interval is cut into k slices of
- * floor(requests / (k + 1)) points: any rolling interval overlaps at most k + 1 slices, hence
- * never sees more than `requests`, at the cost of a tenth of the throughput (90 per 10 s for 100).
+ * HubSpot counts a rolling window, while rate-limiter-flexible counts fixed windows, which let
+ * twice the points through across a window edge. In process, the slots are paced evenly: one per
+ * slice of interval / k, plus a burst of b per interval for an idle moment's few calls at once
+ * (b = requests / 20, k = requests - 1 - 2b). A rolling interval overlaps at most k + 1 slices and
+ * two burst windows, so it never sees more than `requests` (100 per 10 s: one slot every 112 ms
+ * and 5 at once). Even pacing matters under load: keys that find no slot wait for the next one,
+ * a tenth of a second away, and leave together in it (cache/family.ts coalescing), where slices
+ * of 10 slots each (1.1 s) let one-key calls take a slice at once and the keys after wait past
+ * a request's budget. Redis counts whole seconds, so the fleet's count slices the interval into
+ * k whole seconds of floor(requests / (k + 1)) points each (90 per 10 s for 100).
  */
 export function createLimiter(rateLimit: { readonly requests: number; readonly intervalMs: number }, shared?: SharedQuota): TakeSlot {
   const { requests, intervalMs } = rateLimit;
@@ -40,45 +47,49 @@ export function createLimiter(rateLimit: { readonly requests: number; readonly i
   // Redis counts whole seconds: the fleet's windows are whole-second slices of the interval, so an
   // interval that has none (search's one second) stays counted in process.
   const fleetSlices = shared ? wholeSecondSlices(intervalMs) : null;
-  const slices = fleetSlices ?? Math.min(9, Math.max(1, requests - 1));
-  const points = Math.max(1, Math.floor(requests / (slices + 1)));
-  const duration = intervalMs / slices / 1000;
-  const local = new RateLimiterMemory({ points, duration });
-  const counter =
-    shared && fleetSlices
-      ? new RateLimiterRedis({ storeClient: shared.redis, keyPrefix: shared.key, points, duration, rejectIfRedisNotReady: true, insuranceLimiter: local })
-      : local;
-  const queue = new RateLimiterQueue(counter, { maxQueueSize: MAX_WAITING });
+  const local = paced(requests, intervalMs);
+  let counter: RateLimiterAbstract | BurstyRateLimiter = local;
+  if (shared && fleetSlices) {
+    const points = Math.max(1, Math.floor(requests / (fleetSlices + 1)));
+    const duration = intervalMs / fleetSlices / 1000;
+    // While Redis does not answer, the same count in process (whole-second slices: RateLimiterRedis
+    // takes a RateLimiterAbstract as its insurance).
+    const insuranceLimiter = new RateLimiterMemory({ points, duration });
+    counter = new RateLimiterRedis({ storeClient: shared.redis, keyPrefix: shared.key, points, duration, rejectIfRedisNotReady: true, insuranceLimiter });
+  }
   const overLimit = (what: string, cause?: unknown) =>
     new SourceError('crm', 'rate_limited', `${what}: no request slot within the retry budget (${counter === local ? 'local' : 'fleet'} limit ${requests} per ${intervalMs} ms)`, {
       retryable: true,
       cause,
     });
 
+  // A waiting call asks again when the count says the next slot opens, and gives up as soon as
+  // that is past its deadline: nothing is left queued for a caller that is gone (a queued request
+  // would take a slot for nobody when its turn came).
   return async (what, deadline, signal) => {
-    if (signal?.aborted) return;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    // Waiting requests expire by the second: a slot granted after our deadline goes unused.
-    const granted = queue.removeTokens(1, undefined, Math.ceil(deadline / 1000));
-    granted.catch(() => undefined);
-    const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - Date.now()));
-    });
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      const outcome = await Promise.race([granted, expired, aborted]);
-      if (outcome === 'expired') throw overLimit(what);
-    } catch (error) {
-      throw error instanceof SourceError ? error : overLimit(what, error);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    for (;;) {
+      if (signal?.aborted) return;
+      let rejection: RateLimiterRes;
+      try {
+        await counter.consume(KEY, 1);
+        return;
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw overLimit(what, error);
+        rejection = error;
+      }
+      const wait = Math.max(1, rejection.msBeforeNext);
+      if (Date.now() + wait > deadline) throw overLimit(what);
+      await pause(wait, signal);
     }
   };
+}
+
+/** Even slots with a small burst, never more than `requests` in any rolling `intervalMs` (see createLimiter). */
+function paced(requests: number, intervalMs: number): RateLimiterMemory | BurstyRateLimiter {
+  const burst = Math.floor(requests / 20);
+  const slices = Math.max(1, requests - 1 - 2 * burst);
+  const even = new RateLimiterMemory({ points: 1, duration: intervalMs / slices / 1000 });
+  return burst > 0 ? new BurstyRateLimiter(even, new RateLimiterMemory({ points: burst, duration: intervalMs / 1000 })) : even;
 }
 
 /** The most slices (2 to 10) of whole seconds that `intervalMs` divides into, or null when it has none. */
