@@ -26,10 +26,11 @@ import { Redis } from 'ioredis';
 import { createDatabase, progress, seed, type Database } from './lib/environment.ts';
 import { FleetStandIns, fleetKeys, placeOrderFor, replicaEnv } from './lib/fleet-environment.ts';
 import { findHaproxy, Haproxy } from './lib/fleet-haproxy.ts';
-import { FreshCustomers, openLoop, personalizationBody, warmCustomers, type OpenLoopResult } from './lib/fleet-load.ts';
+import { openLoop, warmCustomers, type OpenLoopResult } from './lib/fleet-load.ts';
 import { Replica } from './lib/fleet-replicas.ts';
 import { fleetReport, type ColdRateRow, type FleetResults } from './lib/fleet-report.ts';
-import { intSetting, loadBenchSettings, machineFacts, type GraphQLResponse } from './lib/harness.ts';
+import { FreshCustomers, intSetting, loadBenchSettings, machineFacts, type GraphQLResponse } from './lib/harness.ts';
+import { personalizationBody } from './lib/queries.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 

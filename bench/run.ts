@@ -23,7 +23,8 @@ import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServe
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { HELLO_QUERY, startHelloWorld } from './lib/hello.ts';
 import { startNaiveServer } from './lib/naive.ts';
-import { CACHED_FIELDS, PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
+import { FreshCustomers } from './lib/harness.ts';
+import { CACHED_FIELDS, personalizationBody, PROFILE_FIELDS } from './lib/queries.ts';
 import { startProfile, topSelfTime, type ProfiledRun } from './lib/profile.ts';
 import { markdown, svgChart, type Results, type Row } from './lib/report.ts';
 import { WorkerClient } from './lib/workers.ts';
@@ -72,34 +73,9 @@ const PERSONALIZATION_NO_WEB = `query PersonalizationNoWeb($id: ID!) {\n  custom
 const PAGE = `query Page($ids: [ID!]) {\n  customers(ids: $ids) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 
 const graphqlBody = (query: string, variables: object) => JSON.stringify({ query, variables });
-const personalization = (id: string) => graphqlBody(PERSONALIZATION, { id });
 const personalizationNoWeb = (id: string) => graphqlBody(PERSONALIZATION_NO_WEB, { id });
 const page = (ids: readonly string[]) => graphqlBody(PAGE, { ids });
 const naiveBody = (ids: readonly string[]) => JSON.stringify({ ids });
-
-/**
- * Customer ids nobody has asked for yet in this run (so a cold request is really cold), spread
- * over the whole shop: a stride through 1..n coprime with n.
- */
-class FreshCustomers {
-  private next = 0;
-  private readonly stride: number;
-
-  constructor(private readonly total: number) {
-    let stride = Math.floor(total * 0.618) | 1;
-    while (gcd(stride, total) !== 1) stride += 2;
-    this.stride = stride;
-  }
-
-  take(n: number): string[] {
-    if (this.next + n > this.total) throw new Error(`the shop has ${this.total} customers; this run needs more (lower BENCH_SCALE or raise BENCH_CUSTOMERS)`);
-    return Array.from({ length: n }, () => String(((this.next++ * this.stride) % this.total) + 1));
-  }
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
 
 interface Target {
   readonly server: string;
@@ -206,7 +182,7 @@ async function withServer<T>(bench: Bench, server: string, env: Record<string, s
   try {
     const target = { server, url: `${started.url}/graphql` };
     // The first request computes the RFM quintile boundaries (one scan of the orders, then cached).
-    await bench.prime(target, [personalization(bench.fresh.take(1)[0]!)], 1);
+    await bench.prime(target, [personalizationBody(bench.fresh.take(1)[0]!)], 1);
     return await body(target, started);
   } finally {
     await started.close();
@@ -249,16 +225,16 @@ async function mainScenarios(bench: Bench): Promise<void> {
         const n = Math.max(scaled(amount), connections);
         await bench.measure(
           { scenario: 'single-cold', title: 'one customer, cold', target: c360, idealMs: ideal(1, connections) },
-          { connections, amount: n, bodies: fresh(n).map(personalization) },
+          { connections, amount: n, bodies: fresh(n).map(personalizationBody) },
         );
       }
     }
     if (wanted('single-warm')) {
       progress.line('scenario single-warm: the same query, every source answered from the shared cache');
       const warmIds = fresh(256);
-      await bench.prime(c360, warmIds.map(personalization), 16);
+      await bench.prime(c360, warmIds.map(personalizationBody), 16);
       for (const [title, bodies] of [
-        ['one customer, warm', warmIds.map(personalization)],
+        ['one customer, warm', warmIds.map(personalizationBody)],
         ['one customer, warm, no web', warmIds.map(personalizationNoWeb)],
       ] as const) {
         for (const connections of [1, 4, 16, 64]) {
@@ -313,7 +289,10 @@ async function mainScenarios(bench: Bench): Promise<void> {
       progress.line('scenario hot-50: 1,000 requests over 50 hot customers');
       const hot = fresh(50);
       const amount = scaled(1000);
-      await bench.measure({ scenario: 'hot-50', title: '1,000 over 50 hot', target: c360, idealMs: ideal(1, 16) }, { connections: 16, amount, bodies: hot.map(personalization) });
+      await bench.measure(
+        { scenario: 'hot-50', title: '1,000 over 50 hot', target: c360, idealMs: ideal(1, 16) },
+        { connections: 16, amount, bodies: hot.map(personalizationBody) },
+      );
       await withNaive(started, (naive) =>
         bench.measure(
           { scenario: 'hot-50', title: '1,000 over 50 hot', target: naive, idealMs: ideal(1, 16) },
@@ -328,7 +307,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
       const hot = fresh(50);
       await bench.measure(
         { scenario: 'hot-50', title: '1,000 over 50 hot', target, idealMs: ideal(1, 16) },
-        { connections: 16, amount: scaled(1000), bodies: hot.map(personalization) },
+        { connections: 16, amount: scaled(1000), bodies: hot.map(personalizationBody) },
       );
     });
   }
@@ -342,7 +321,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
         const n = scaled(400);
         await bench.measure(
           { scenario: 'source-down', title: 'HubSpot down (hanging)', target, idealMs: ideal(1, 16, { hubspot: false }), note: 'ideal: the slowest source still up' },
-          { connections: 16, amount: n, bodies: fresh(n).map(personalization) },
+          { connections: 16, amount: n, bodies: fresh(n).map(personalizationBody) },
         );
         await withNaive(started, (naive) =>
           bench.measure(
@@ -381,7 +360,7 @@ async function largeShop(): Promise<Row[]> {
         const n = Math.max(scaled(amount), connections);
         await bench.measure(
           { scenario: 'shop-large', title: 'one customer, cold', target, idealMs: ideal(1, connections) },
-          { connections, amount: n, bodies: bench.fresh.take(n).map(personalization) },
+          { connections, amount: n, bodies: bench.fresh.take(n).map(personalizationBody) },
         );
       }
     });

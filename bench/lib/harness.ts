@@ -124,3 +124,27 @@ export async function benchRun(name: string, settings: BenchSettings, body: (run
   process.stdout.write(`\n${written.table}\n`);
   progress.line(`done in ${Math.round((performance.now() - progress.started) / 1000)} s: ${base}.md, .json`);
 }
+
+/**
+ * Customer ids nobody has asked for yet in this run (so a cold request is really cold), spread
+ * over the whole shop: a stride through 1..n coprime with n.
+ */
+export class FreshCustomers {
+  private next = 0;
+  private readonly stride: number;
+
+  constructor(private readonly total: number) {
+    let stride = Math.floor(total * 0.618) | 1;
+    while (gcd(stride, total) !== 1) stride += 2;
+    this.stride = stride;
+  }
+
+  take(n: number): string[] {
+    if (this.next + n > this.total) throw new Error(`the shop has ${this.total} customers; this run needs ${this.next + n} (lower BENCH_SCALE or raise BENCH_CUSTOMERS)`);
+    return Array.from({ length: n }, () => String(((this.next++ * this.stride) % this.total) + 1));
+  }
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}

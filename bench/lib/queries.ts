@@ -15,3 +15,6 @@ export const PROFILE_FIELDS = `${CACHED_FIELDS}
     web { sessionCount lastSeenAt topCategories(first: 3) { category } }`;
 /** What a personalization engine asks on a page render: one customer's traits from every source. */
 export const PERSONALIZATION = `query Personalization($id: ID!) {\n  customer(id: $id) {\n    ${PROFILE_FIELDS}\n  }\n}`;
+
+/** The personalization query's request body for one customer. */
+export const personalizationBody = (id: string) => JSON.stringify({ query: PERSONALIZATION, variables: { id } });
