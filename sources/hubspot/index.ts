@@ -64,8 +64,9 @@ export interface HubSpotSource extends ContactReaders {
 /** CRM search settings, beyond HubSpotSourceOptions. */
 export interface HubSpotSearchOptions {
   /**
-   * Search requests per second this process may send; 4 by default. HubSpot allows 5 per second
-   * per account on the search endpoints, apart from (and not counted in) the ten-secondly limit.
+   * Search requests per second this process may send (the fleet together, with `quotaRedisUrl`);
+   * 4 by default. HubSpot allows 5 per second per account on the search endpoints, apart from
+   * (and not counted in) the ten-secondly limit.
    */
   readonly requestsPerSecond?: number;
   /**

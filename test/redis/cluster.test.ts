@@ -137,7 +137,7 @@ describe.skipIf(!clusterUrl)('shared state on a Redis Cluster', () => {
   });
 
   it("counts HubSpot's quota for two replicas together", async () => {
-    // 22 per 100 s: ten 10-second windows of 2 requests each, counted in Redis.
+    // 22 per 100 s, counted in Redis: a slot every 5.3 s and one more at once, so two calls go and the third waits.
     const rateLimit = { requests: 22, intervalMs: 100_000 };
     const shared = { redis: await connected({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 }), key: `${prefix}quota` };
     const [a, b] = [createLimiter(rateLimit, shared), createLimiter(rateLimit, shared)];
