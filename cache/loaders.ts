@@ -53,6 +53,14 @@ const CRM_BATCH = 100;
 const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 2 };
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
+/**
+ * The shop database and the warehouse share one pool (DATABASE_POOL_MAX, 10 by default) across a
+ * dozen families: concurrent requests' reads of one family share statements once 2 are under way,
+ * so that under load statements (and their round trips) grow with the load, not with requests,
+ * and a statement does not queue for a connection behind many others that each read one key. A
+ * lone request never waits.
+ */
+const DATABASE_COALESCE = { maxKeys: COMMERCE_BATCH, maxInFlight: 2 };
 
 /**
  * The data sets cached under one of a person's keys, declared once: each family that caches one
@@ -113,7 +121,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
    * session's browser added, are always live.
    */
   const webOwnReads = <K extends WebSubject, R>(name: string, batch: (keys: readonly K[]) => Promise<R[]>, entry: (key: K) => string | null): Family<K, R> => {
-    const base = { source: 'web', name, batch, guard: guards.web, logger } as const;
+    const base = { source: 'web', name, batch, guard: guards.web, logger, coalesce: DATABASE_COALESCE } as const;
     const live = family(base);
     if (!store) return live;
     const isCached = (key: K) => key.userId !== null && key.anonymousId === null && entry(key) !== null;
@@ -138,7 +146,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     more: Partial<FamilyOptions<K, R>> = {},
   ) => {
     const { source, name } = PERSON_SETS[set];
-    return family<K, R>({ source, name, batch, guard: guards[source], logger, ...cached(source, id), ...more });
+    return family<K, R>({ source, name, batch, guard: guards[source], logger, ...cached(source, id), ...(source === 'commerce' && { coalesce: DATABASE_COALESCE }), ...more });
   };
   const families = {
     customerById: personFamily('customerById', commerce.customersById),
@@ -169,7 +177,7 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
     crmOwner: family({ source: 'crm', name: 'owner', batch: crm.ownersById, guard: guards.crm, logger }),
     emailMember: personFamily('emailMember', email.membersByEmail),
     emailTags: family({ source: 'email', name: 'tags', batch: email.tagsByEmail, guard: guards.email, logger }),
-    webIdentity: family({ source: 'web', name: WEB_IDENTITY_FAMILY, batch: web.identities, guard: guards.web, logger, ...cached('web', id) }),
+    webIdentity: family({ source: 'web', name: WEB_IDENTITY_FAMILY, batch: web.identities, guard: guards.web, logger, coalesce: DATABASE_COALESCE, ...cached('web', id) }),
     // Read live: its key is an anonymous id, which forgetting a person could name only by asking
     // the warehouse for their links, and a warehouse that has already forgotten them would not say.
     webVisitor: family({ source: 'web', name: 'visitor', batch: web.visitors, guard: guards.web, logger }),

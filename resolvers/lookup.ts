@@ -1,4 +1,7 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { isObjectType, Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { effectivePolicy } from '../server/auth/enforce.ts';
+import { heldAlternatives } from '../server/auth/policy.ts';
+import type { Principal } from '../server/auth/scopes.ts';
 import { normalizeEmail } from '../cache/loaders.ts';
 import type { Context } from '../server/context.ts';
 import type { CommerceCustomer } from '../sources/commerce/model.ts';
@@ -11,6 +14,12 @@ import type { CustomerOfRecord } from './models.ts';
 // field and for Federation's entity references.
 
 type Loaders = Context['loaders'];
+
+/** What a lookup needs to start the sources its query selects early (startByEmail): the field's resolve info, and who asks. */
+export interface EarlyStart {
+  readonly info: GraphQLResolveInfo;
+  readonly principal: Principal;
+}
 
 /** A customer as the shop database returned it, found by a key of kind `by`. */
 export const ofRecord = (customer: CommerceCustomer, by: IdentifiedBy): CustomerOfRecord => ({
@@ -32,10 +41,13 @@ export function shopRecord(customer: CustomerOfRecord): CommerceCustomer {
 
 /**
  * The customer with this shop id; null when the shop database has none. Rejects with the shop
- * database's error when it fails: no other system knows a customer by the shop's id.
+ * database's error when it fails: no other system knows a customer by the shop's id. With `early`,
+ * the selected sources keyed by email start as soon as the shop gives the email, before the
+ * customer's fields are resolved (see startByEmail).
  */
-export async function customerWithId(loaders: Loaders, id: string, by: IdentifiedBy = 'CUSTOMER_ID'): Promise<CustomerOfRecord | null> {
+export async function customerWithId(loaders: Loaders, id: string, by: IdentifiedBy = 'CUSTOMER_ID', early?: EarlyStart): Promise<CustomerOfRecord | null> {
   const customer = await loaders.customerById.load(id);
+  if (customer && early) startByEmail(loaders, customer.email, early);
   return customer && ofRecord(customer, by);
 }
 
@@ -45,9 +57,9 @@ export async function customerWithId(loaders: Loaders, id: string, by: Identifie
  * shop database fails (a SourceError), a customer known by the email alone, whose shop fields
  * carry that error while the CRM and the email platform answer by the email. Anything else rejects.
  */
-export function customerWithEmail(loaders: Loaders, email: string, info?: GraphQLResolveInfo, by: IdentifiedBy = 'EMAIL'): Promise<CustomerOfRecord | null> {
+export function customerWithEmail(loaders: Loaders, email: string, early?: EarlyStart, by: IdentifiedBy = 'EMAIL'): Promise<CustomerOfRecord | null> {
   const key = normalizeEmail(email);
-  if (info) startByEmail(loaders, key, info);
+  if (early) startByEmail(loaders, key, early);
   return loaders.customerByEmail.load(key).then(
     (customer) => customer && ofRecord(customer, by),
     (error: unknown) => {
@@ -57,30 +69,45 @@ export function customerWithEmail(loaders: Loaders, email: string, info?: GraphQ
   );
 }
 
-/** Customer fields (and `identities` fields) answered by a source that is keyed by email. */
-const BY_EMAIL: Record<string, (loaders: Loaders, email: string) => Promise<unknown>> = {
-  crm: (loaders, email) => loaders.crmContactByEmail.load(email),
-  hubspotContactId: (loaders, email) => loaders.crmContactByEmail.load(email),
-  emailMarketing: (loaders, email) => loaders.emailMember.load(email),
-  mailchimpSubscriberHash: (loaders, email) => loaders.emailMember.load(email),
-};
+/**
+ * Customer fields (and `identities` fields) answered by a source that is keyed by email, by their
+ * coordinate, the slowest first: a Mailchimp member is one GET each (no batch endpoint), so it is
+ * started before HubSpot's batch read.
+ */
+const BY_EMAIL: ReadonlyArray<{ readonly type: string; readonly field: string; readonly load: (loaders: Loaders, email: string) => Promise<unknown> }> = [
+  { type: 'Customer', field: 'emailMarketing', load: (loaders, email) => loaders.emailMember.load(email) },
+  { type: 'Identities', field: 'mailchimpSubscriberHash', load: (loaders, email) => loaders.emailMember.load(email) },
+  { type: 'Customer', field: 'crm', load: (loaders, email) => loaders.crmContactByEmail.load(email) },
+  { type: 'Identities', field: 'hubspotContactId', load: (loaders, email) => loaders.crmContactByEmail.load(email) },
+];
 
 /**
- * Starts the selected sources that know the person by email at once, beside the shop lookup,
- * instead of after it: a slow or hanging shop database then costs those sources nothing of the
- * request's budget. The loads land in the request's loaders, where the field resolvers find them;
- * their outcome is the fields' business, so nobody waits on them here.
+ * Starts the selected sources that know the person by email at once: for a lookup by email,
+ * beside the shop lookup instead of after it, so a slow or hanging shop database costs those
+ * sources nothing of the request's budget; for a lookup by id, the moment the shop gives the
+ * email, ahead of the shop's and the warehouse's reads for the customer's fields, which are
+ * quicker than the remote sources. Only fields the principal may read are started (a refused
+ * field reads nothing). The loads land in the request's loaders, where the field resolvers find
+ * them; their outcome is the fields' business, so nobody waits on them here.
  */
-function startByEmail(loaders: Loaders, email: string, info: GraphQLResolveInfo): void {
+function startByEmail(loaders: Loaders, email: string, { info, principal }: EarlyStart): void {
   const names = new Set<string>();
   for (const node of info.fieldNodes) collect(node.selectionSet, info, names, 2);
   const started = new Set<(loaders: Loaders, email: string) => Promise<unknown>>();
-  for (const name of names) {
-    const load = BY_EMAIL[name];
-    if (!load || started.has(load)) continue;
+  for (const { type, field, load } of BY_EMAIL) {
+    if (!names.has(field) || started.has(load) || !mayRead(info, principal, type, field)) continue;
     started.add(load);
     load(loaders, email).catch(() => undefined);
   }
+}
+
+/** Whether the principal passes the field's own policy (a field without one is read under its parent's, already checked). */
+function mayRead(info: GraphQLResolveInfo, principal: Principal, typeName: string, fieldName: string): boolean {
+  const type = info.schema.getType(typeName);
+  const field = isObjectType(type) ? type.getFields()[fieldName] : undefined;
+  if (!type || !isObjectType(type) || !field) return false;
+  const policy = effectivePolicy(info.schema, type, field);
+  return policy === null || heldAlternatives(policy, principal).length > 0;
 }
 
 /** Field names selected down to `depth` levels, through fragments. */

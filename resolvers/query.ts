@@ -8,9 +8,9 @@ import { SHOP_ID, visitorWithAnonymousId } from './visitor.ts';
 export const Query: QueryResolvers = {
   // Only a customer:read:self token gets here (server/auth); its customer is the JWT's `sub`, and
   // the browser it signed in on (its `anonymous_id` claim) adds that session's earlier browsing.
-  me: async (_, __, { auth, loaders }) => {
+  me: async (_, __, { auth, loaders }, info) => {
     const { customerId, anonymousId: session } = auth.principal;
-    const customer = customerId ? await customerWithId(loaders, customerId, 'TOKEN') : null;
+    const customer = customerId ? await customerWithId(loaders, customerId, 'TOKEN', { info, principal: auth.principal }) : null;
     return customer && { ...customer, sessionAnonymousId: session };
   },
 
@@ -20,24 +20,27 @@ export const Query: QueryResolvers = {
     return visitorWithAnonymousId(loaders, id, ownToken);
   },
 
-  customer: async (_, args, { loaders }, info) => {
+  customer: async (_, args, { auth, loaders }, info) => {
+    const early = { info, principal: auth.principal };
     const key = customerKey(args);
-    if (key.kind === 'id') return customerWithId(loaders, key.value);
-    if (key.kind === 'email') return customerWithEmail(loaders, key.value, info);
+    if (key.kind === 'id') return customerWithId(loaders, key.value, 'CUSTOMER_ID', early);
+    if (key.kind === 'email') return customerWithEmail(loaders, key.value, early);
     if (key.kind === 'anonymousId') {
       const record = await loaders.webVisitor.load(key.value);
       const userId = record?.link === 'linked' ? record.userId : null;
-      return userId && SHOP_ID.test(userId) ? customerWithId(loaders, userId, 'ANONYMOUS_ID') : null;
+      return userId && SHOP_ID.test(userId) ? customerWithId(loaders, userId, 'ANONYMOUS_ID', early) : null;
     }
     const contact = await loaders.crmContactById.load(key.value);
-    return contact?.email ? customerWithEmail(loaders, contact.email, info, 'HUBSPOT_CONTACT_ID') : null;
+    return contact?.email ? customerWithEmail(loaders, contact.email, early, 'HUBSPOT_CONTACT_ID') : null;
   },
 
   // One promise per key: a key whose source failed becomes an error at its own list position.
   // (Codegen types list items as `Promise<T> | T | null`, with no `Promise<T | null>`: hence the cast.)
-  customers: (_, args, { loaders }, info) => {
+  customers: (_, args, { auth, loaders }, info) => {
     const keys = customersKeys(args);
-    const pending = keys.kind === 'ids' ? keys.values.map((id) => customerWithId(loaders, id)) : keys.values.map((email) => customerWithEmail(loaders, email, info));
+    const early = { info, principal: auth.principal };
+    const pending =
+      keys.kind === 'ids' ? keys.values.map((id) => customerWithId(loaders, id, 'CUSTOMER_ID', early)) : keys.values.map((email) => customerWithEmail(loaders, email, early));
     return pending as Array<Promise<CustomerOfRecord>>;
   },
 
