@@ -55,7 +55,8 @@ export class OperationContext implements Context {
 
   /**
    * The event's loaders, made when it first reads a source: an idle subscription holds none (a set
-   * of loaders is a few dozen DataLoaders; 10,000 idle subscriptions would otherwise keep 10,000).
+   * of loaders keeps every DataLoader its event used, and their answers; 10,000 idle subscriptions
+   * would otherwise keep 10,000).
    */
   get loaders(): Loaders {
     this.current ??= createLoaders(this.parts.upstreams, { deadline: this.deadline, report: this.provenance.record });

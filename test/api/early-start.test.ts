@@ -9,7 +9,7 @@ import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 // A lookup by id starts the sources keyed by email as soon as the shop gives the email
 // (resolvers/lookup.ts startByEmail), and concurrent requests' reads of one shop or warehouse
-// family share statements once two are under way (cache/loaders.ts DATABASE_COALESCE).
+// family share statements once two are under way (cache/sets.ts DATABASE_COALESCE).
 const world: DemoWorld = { seed: 362, customers: 60, asOf: TEST_AS_OF };
 const people = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).filter((person) => person.customerId && person.crm && person.emailMarketing);
 let db: TestDatabase;
@@ -52,7 +52,7 @@ describe('a customer looked up by id', () => {
     const token = await selfToken({ sub: String(person.customerId) });
     const { body } = await bound.query(`{ me { id crm { id } emailMarketing { status } } }`, undefined, bearer(token));
     expect(body.data.me.id).toBe(String(person.customerId));
-    expect(body.errors?.map((error: { path: string[]; extensions: { code: string } }) => [error.path.join('.'), error.extensions.code])).toEqual([['me.crm', 'FORBIDDEN']]);
+    expect(body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code])).toEqual([['me.crm', 'FORBIDDEN']]);
     // customer:read:self may read emailMarketing, not crm: HubSpot is never asked.
     expect(standIns.hubspot.stats.total).toBe(0);
     expect(standIns.mailchimp.stats.requests).toBe(1);
@@ -69,8 +69,9 @@ describe('shop reads of concurrent requests', () => {
       await lock.query('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
       const answers = Promise.all(many.map((person) => server.query(`{ customer(id: "${person.customerId}") { id } }`)));
       for (let waited = 0; byIdStatements() < 2 && waited < 100; waited++) await setTimeout(20);
-      // Time for every request to reach its lookup; how long does not matter to what is asserted.
-      await setTimeout(300);
+      // Time for the other requests to reach their lookup (a request that comes later only adds a
+      // statement or two: the bound below leaves room for a slow machine).
+      await setTimeout(1000);
       await lock.query('COMMIT');
       const done = await answers;
       expect(done.map(({ body }) => body.errors)).toEqual(many.map(() => undefined));
@@ -78,7 +79,7 @@ describe('shop reads of concurrent requests', () => {
     } finally {
       lock.release();
     }
-    // Two statements went first; the keys that came meanwhile left together (one each without coalescing).
-    expect(byIdStatements()).toBeLessThanOrEqual(4);
+    // Two statements went first; the keys that came meanwhile left together (24 without coalescing).
+    expect(byIdStatements()).toBeLessThanOrEqual(8);
   });
 });
