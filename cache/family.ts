@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { SourceError, type SourceName } from '../sources/errors.ts';
-import type { SourceGuard } from './guard.ts';
+import type { SourceName } from '../sources/errors.ts';
+import { pastBudget, type SourceGuard } from './guard.ts';
 import type { CacheEntry, EntityStore } from './store.ts';
 
 /** How long a source's entries are served: fresh, then stale while refreshing, then only if the source fails. */
@@ -333,7 +333,6 @@ function around<K, R>(options: FamilyOptions<K, R>, run: Family<K, R>): Family<K
     );
 }
 
-/** A shared fetch as one caller sees it: its own deadline, whatever the fetch's. */
 /**
  * `run` (one guarded upstream batch) shared by concurrent callers (FamilyOptions.coalesce): up to
  * `maxInFlight` batches run at once; keys asked for meanwhile wait, and leave together (repeats
@@ -387,23 +386,24 @@ function coalesced<K, R>(
     }
   };
   return (keys, deadline) => {
-    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(new SourceError(source, 'timeout', 'did not answer within the request time budget'));
+    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(pastBudget(source));
     const answer = new Promise<ReadonlyArray<R | Error>>((resolve, reject) => waiting.push({ keys, deadline, resolve, reject }));
     dispatch();
     if (deadline === undefined) return answer;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SourceError(source, 'timeout', 'did not answer within the request time budget')), deadline - Date.now());
+      timer = setTimeout(() => reject(pastBudget(source)), deadline - Date.now());
     });
     return Promise.race([answer, late]).finally(() => clearTimeout(timer));
   };
 }
 
+/** A shared fetch as one caller sees it: its own deadline, whatever the fetch's. */
 async function withDeadline<T>(promise: Promise<T | Error>, deadline: number | undefined, source: SourceName): Promise<T | Error> {
   if (deadline === undefined) return promise;
   const remaining = deadline - Date.now();
   // Made only when the deadline passes: an Error captures a stack, which every call would pay for.
-  const late = () => new SourceError(source, 'timeout', 'did not answer within the request time budget');
+  const late = () => pastBudget(source);
   if (remaining <= 0) return late();
   let timer: NodeJS.Timeout | undefined;
   const result = await Promise.race([promise, new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(late()), remaining)))]);

@@ -52,6 +52,11 @@ const isContractError = (error: unknown): error is SourceError => error instance
 /** The reasons the guard aborts calls with: the caller gave up, which says nothing about the source. */
 const callerGaveUp = new WeakSet<object>();
 
+/** What a caller gets when its deadline passes first: every deadline of a call, shared or not, answers with it. */
+export function pastBudget(source: SourceName): SourceError {
+  return new SourceError(source, 'timeout', 'did not answer within the request time budget');
+}
+
 /**
  * One source's protection, shared by every request of the process: a circuit breaker (after
  * `breakerFailures` failed calls in a row, counted by `countsAgainstSource`, it fails fast for a
@@ -119,11 +124,19 @@ export class SourceGuard {
     if (this.breaker.state === CircuitState.HalfOpen) throw this.broken('a probe call is testing the source');
     // Open now means: fail fast, or (cool-down over) become the probe, synchronously in execute.
     const probe = this.breaker.state === CircuitState.Open;
-    const reason = this.timeout();
-    callerGaveUp.add(reason);
-    const { signal, dispose } = deadlineSignal(deadline, reason);
+    // The deadline's error, made only when it passes (an error captures a stack, which every call
+    // would pay for): the abort reason, the answer, and what the breaker does not count.
+    let reason: SourceError | undefined;
+    const gaveUp = (): SourceError => {
+      if (!reason) {
+        reason = this.timeout();
+        callerGaveUp.add(reason);
+      }
+      return reason;
+    };
+    const { signal, dispose } = deadlineSignal(deadline, gaveUp);
     // Listening before anything else does, so the deadline settles the races below first.
-    const late = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(reason), { once: true }));
+    const late = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(gaveUp()), { once: true }));
     late.catch(() => undefined);
     const running = this.breaker
       .execute(({ signal: inner }) => {
@@ -134,7 +147,7 @@ export class SourceGuard {
         return Promise.race([late.catch(() => Promise.reject(this.timeout())), work]);
       }, signal)
       .catch((error: unknown) => {
-        throw this.translate(error, reason);
+        throw this.translate(error, gaveUp);
       });
     try {
       return await Promise.race([running, late]);
@@ -146,7 +159,7 @@ export class SourceGuard {
   }
 
   private timeout(): SourceError {
-    return new SourceError(this.source, 'timeout', 'did not answer within the request time budget');
+    return pastBudget(this.source);
   }
 
   private broken(detail?: string, cause?: unknown): SourceError {
@@ -154,13 +167,13 @@ export class SourceGuard {
     return new SourceError(this.source, 'unavailable', message, { retryAfterMs: this.options.breakerCooldownMs, cause });
   }
 
-  private translate(error: unknown, reason: SourceError): unknown {
+  private translate(error: unknown, gaveUp: () => SourceError): unknown {
     if (isBrokenCircuitError(error)) return this.broken(undefined, error);
     if (isBulkheadRejectedError(error)) {
       return new SourceError(this.source, 'unavailable', 'too many calls in flight', { cause: error });
     }
     // Still queued for a bulkhead slot at the deadline: never started.
-    if (isTaskCancelledError(error)) return reason;
+    if (isTaskCancelledError(error)) return gaveUp();
     return error;
   }
 }

@@ -15,16 +15,19 @@ export interface DeadlineSignal {
   dispose(): void;
 }
 
-/** A signal that aborts at `deadline` (epoch ms) with `reason`, at once when it has passed. */
-export function deadlineSignal(deadline: number, reason: unknown): DeadlineSignal {
+/**
+ * A signal that aborts at `deadline` (epoch ms), at once when it has passed, with the reason
+ * `reason` makes then: only a call that runs out of time pays for an error (and its stack).
+ */
+export function deadlineSignal(deadline: number, reason: () => unknown): DeadlineSignal {
   const controller = new AbortController();
   deadlines.set(controller.signal, deadline);
   const remaining = deadline - Date.now();
   if (remaining <= 0) {
-    controller.abort(reason);
+    controller.abort(reason());
     return { signal: controller.signal, dispose: () => undefined };
   }
-  const timer = setTimeout(() => controller.abort(reason), remaining);
+  const timer = setTimeout(() => controller.abort(reason()), remaining);
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 

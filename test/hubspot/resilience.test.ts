@@ -101,7 +101,7 @@ describe('rate limits', () => {
 
 describe("the caller's deadline and the shared cool-down", () => {
   /** A signal that aborts `ms` from now, as the guard makes them. */
-  const within = (ms: number) => deadlineSignal(Date.now() + ms, new Error('the caller gave up')).signal;
+  const within = (ms: number) => deadlineSignal(Date.now() + ms, () => new Error('the caller gave up')).signal;
 
   it('never starts a retry after the signal aborts, and fails with what HubSpot last answered', async () => {
     const stand = await standIn();

@@ -260,7 +260,7 @@ describe('failures', () => {
   });
 
   it('makes no request once the signal has aborted', async () => {
-    const { signal } = deadlineSignal(Date.now(), new Error('the caller gave up'));
+    const { signal } = deadlineSignal(Date.now(), () => new Error('the caller gave up'));
     const counted = tally();
     const error = await failureOf(
       source().check(
@@ -278,7 +278,7 @@ describe('failures', () => {
 
   it('stops calling when the signal aborts part-way', async () => {
     standIn.knobs.latencyMs = 20;
-    const deadline = deadlineSignal(Date.now() + 70, new Error('the caller gave up'));
+    const deadline = deadlineSignal(Date.now() + 70, () => new Error('the caller gave up'));
     await failureOf(
       source().check(
         { minRating: 1 },

@@ -176,7 +176,7 @@ describe('membersByEmail', () => {
 
   it('never starts a retry after the signal aborts', async () => {
     standIn.knobs.force429 = 'always';
-    const { signal } = deadlineSignal(Date.now() + 200, new Error('the caller gave up'));
+    const { signal } = deadlineSignal(Date.now() + 200, () => new Error('the caller gave up'));
     const started = performance.now();
     const error = await failureOf(sourceFor(standIn, { retryBudgetMs: 5_000 }).source.membersByEmail(memberEmails(1), signal));
     expect(error).toMatchObject({ kind: 'rate_limited', retryable: true });
@@ -198,7 +198,7 @@ describe('membersByEmail', () => {
   });
 
   it('makes no request once the signal has aborted', async () => {
-    const { signal } = deadlineSignal(Date.now(), new Error('the caller gave up'));
+    const { signal } = deadlineSignal(Date.now(), () => new Error('the caller gave up'));
     const error = await failureOf(sourceFor(standIn).source.membersByEmail(memberEmails(3), signal));
     expect(error).toMatchObject({ kind: 'timeout' });
     expect(standIn.stats.requests).toBe(0);
