@@ -17,9 +17,11 @@ export type SourceProvenance = Omit<CallReport, 'source'> & {
   readonly calls: number;
 };
 
-/** Collects the reports of one request's calls; read once, when the response goes out. */
+/** Collects the reports of one request's calls; read when the response goes out. */
 export class Provenance {
   private readonly bySource = new Map<SourceName, Omit<SourceProvenance, 'status'>>();
+  /** The summary since the last report: the response's extensions, its Server-Timing header and its log line read the same one. */
+  private summarized: Readonly<Record<string, SourceProvenance>> | undefined;
   /** The audience plans the request ran (audiences/planner.ts), in the order they finished. */
   readonly plans: PlanReport[] = [];
 
@@ -28,6 +30,7 @@ export class Provenance {
   };
 
   readonly record = (report: CallReport): void => {
+    this.summarized = undefined;
     const seen = this.bySource.get(report.source) ?? { keys: 0, live: 0, cached: 0, stale: 0, failed: 0, maxAgeMs: 0, upstreamMs: 0, calls: 0 };
     this.bySource.set(report.source, {
       keys: seen.keys + report.keys,
@@ -45,13 +48,15 @@ export class Provenance {
     return this.bySource.size === 0;
   }
 
-  summary(): Record<string, SourceProvenance> {
-    return Object.fromEntries(
+  /** Per source, what the reports so far add up to: the same object until the next report. */
+  summary(): Readonly<Record<string, SourceProvenance>> {
+    this.summarized ??= Object.fromEntries(
       [...this.bySource].map(([source, p]) => {
         const status = p.failed > 0 ? 'failed' : p.stale > 0 ? 'stale' : p.live > 0 && p.cached > 0 ? 'mixed' : p.live > 0 ? 'live' : 'cached';
         return [source, { status, ...p }];
       }),
     );
+    return this.summarized;
   }
 
   /** A `Server-Timing` header value: one metric per source, with its upstream wait and freshness. */

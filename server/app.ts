@@ -1,10 +1,12 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Router } from 'express';
+import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { PlannerLimits } from '../audiences/planner.ts';
 import { AudienceQueries, DEFAULT_AUDIENCE_BUDGET_MS, type AudienceRuntime } from '../audiences/service.ts';
@@ -128,8 +130,10 @@ export async function startServer(options: ServerOptions, listen: { host: string
       provenanceReport(),
       errorLogging(),
       observability.plugin,
-      // Last: it may turn a request error's 400 into 200, after the request log has classed it.
+      // After the request log: it may turn a request error's 400 into 200, once the log has classed it.
       graphqlOverHttp(),
+      // Where Apollo adds its own cache-control plugin: after every other.
+      ...uncacheable(schema),
     ],
   });
   await apollo.start();
@@ -174,10 +178,11 @@ export async function startServer(options: ServerOptions, listen: { host: string
         const requestId = graphqlRequestId(res);
         const provenance = new Provenance();
         const startedAt = Date.now();
-        const deadline = startedAt + budgetOf(req.get('x-time-budget-ms'), options.budgetMs);
+        const asked = req.get('x-time-budget-ms');
+        const deadline = startedAt + budgetOf(asked, options.budgetMs);
         // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
         const budget = { deadline };
-        const analystDeadline = startedAt + budgetOf(req.get('x-time-budget-ms'), audienceBudgetMs);
+        const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
         const auth = security.context(res);
         return {
           loaders: createLoaders(options.upstreams, {
@@ -230,23 +235,37 @@ function budgetOf(header: string | undefined, defaultMs: number): number {
  * live, cached or stale, age, upstream wait, keys) and a `Server-Timing` header with the waits.
  */
 function provenanceReport(): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response, contextValue }) {
-          const { provenance } = contextValue;
-          if (response.body.kind === 'single' && provenance.plans.length > 0) {
-            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, plans: provenance.plans };
-          }
-          if (provenance.empty) return;
-          response.http.headers.set('server-timing', provenance.serverTiming());
-          if (response.body.kind === 'single') {
-            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: provenance.summary() };
-          }
-        },
-      };
+  // One listener for every request (as in errorLogging): it keeps nothing of its own.
+  const listener: GraphQLRequestListener<Context> = {
+    async willSendResponse({ response, contextValue }) {
+      const { provenance } = contextValue;
+      if (response.body.kind === 'single' && provenance.plans.length > 0) {
+        response.body.singleResult.extensions = { ...response.body.singleResult.extensions, plans: provenance.plans };
+      }
+      if (provenance.empty) return;
+      response.http.headers.set('server-timing', provenance.serverTiming());
+      if (response.body.kind === 'single') {
+        response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: provenance.summary() };
+      }
     },
   };
+  return { requestDidStart: async () => listener };
+}
+
+/**
+ * `Cache-Control: no-store` on every GraphQL response, which is what Apollo's default cache-control
+ * plugin comes to when nothing gives a cache hint, without its hook on every resolved field
+ * (a policy object and two cache lookups per field). Apollo's plugin stays when the schema declares
+ * `@cacheControl`; a resolver that wants to give hints itself (`info.cacheControl`) needs it too.
+ */
+function uncacheable(schema: GraphQLSchema): ApolloServerPlugin<Context>[] {
+  if (schema.getDirective('cacheControl')) return [];
+  const listener: GraphQLRequestListener<Context> = {
+    async willSendResponse({ response }) {
+      response.http.headers.set('cache-control', 'no-store');
+    },
+  };
+  return [ApolloServerPluginCacheControlDisabled(), { requestDidStart: async () => listener }];
 }
 
 /**
@@ -254,20 +273,17 @@ function provenanceReport(): ApolloServerPlugin<Context> {
  * source failures as one line each. Never the variables or the data.
  */
 function errorLogging(): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async didEncounterErrors({ errors, contextValue, operationName }) {
-          for (const error of errors) {
-            const original = unwrapResolverError(error);
-            if (original instanceof SourceError) {
-              contextValue.log.warn({ source: original.source, kind: original.kind, path: error.path, operationName, err: original }, 'source failed');
-            } else if (!isExpected(error)) {
-              contextValue.log.error({ err: original, path: error.path, operationName }, 'unexpected error');
-            }
-          }
-        },
-      };
+  const listener: GraphQLRequestListener<Context> = {
+    async didEncounterErrors({ errors, contextValue, operationName }) {
+      for (const error of errors) {
+        const original = unwrapResolverError(error);
+        if (original instanceof SourceError) {
+          contextValue.log.warn({ source: original.source, kind: original.kind, path: error.path, operationName, err: original }, 'source failed');
+        } else if (!isExpected(error)) {
+          contextValue.log.error({ err: original, path: error.path, operationName }, 'unexpected error');
+        }
+      }
     },
   };
+  return { requestDidStart: async () => listener };
 }

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import type { Context } from '../context.ts';
 import { Scope, type Principal } from './scopes.ts';
 
@@ -34,21 +34,20 @@ export interface RequestAuth {
  * name come with it, so the line can be joined with the error log.
  */
 export function auditLogging(): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ contextValue, operationName }) {
-          writeAuditLine(contextValue, operationName);
-        },
-      };
+  // One listener for every request: it keeps nothing of its own.
+  const listener: GraphQLRequestListener<Context> = {
+    async willSendResponse({ contextValue, operationName }) {
+      writeAuditLine(contextValue, operationName);
     },
   };
+  return { requestDidStart: async () => listener };
 }
 
 /** The audit line of one request (or one subscription event, server/subscriptions), when it touched personal data. */
 export function writeAuditLine({ auth, log }: Pick<Context, 'auth' | 'log'>, operationName: string | null | undefined): void {
   const { principal, audit } = auth;
-  if (audit.empty) return;
+  // Built only to be written: below info level the line would be dropped after its arrays were made.
+  if (audit.empty || !log.isLevelEnabled('info')) return;
   const customerIds = [...audit.customers];
   log.info(
     {

@@ -35,25 +35,28 @@ export function requestObservability(metrics: Metrics): ApolloServerPlugin<Conte
           const name = operation ? (operation.name?.value ?? null) : null;
           metrics.operation(operation ? metrics.operationNames.label(name) : '(unresolved)', type, outcome, seconds);
 
+          const logged = contextValue.log.isLevelEnabled('info');
+          const span = operationSpan();
+          if (!logged && !span) return;
           const client = clientOf(contextValue);
           const sources = contextValue.provenance.empty ? undefined : contextValue.provenance.summary();
-          const status = request.response.http.status ?? 200;
           const errors = errorCodes(request);
-          contextValue.log.info(
-            {
-              operationName: name && NAME.test(name) ? name : null,
-              operationType: type,
-              ...(client && { client }),
-              outcome,
-              status,
-              durationMs: Math.round(seconds * 10_000) / 10,
-              ...(errors && { errors }),
-              // A list, not an object keyed by source: the logger redacts any `*.email` key.
-              ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
-            },
-            'graphql request',
-          );
-          const span = operationSpan();
+          if (logged) {
+            contextValue.log.info(
+              {
+                operationName: name && NAME.test(name) ? name : null,
+                operationType: type,
+                ...(client && { client }),
+                outcome,
+                status: request.response.http.status ?? 200,
+                durationMs: Math.round(seconds * 10_000) / 10,
+                ...(errors && { errors }),
+                // A list, not an object keyed by source: the logger redacts any `*.email` key.
+                ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
+              },
+              'graphql request',
+            );
+          }
           if (span) {
             span.setAttributes({
               'c360.request_id': contextValue.requestId,
