@@ -14,6 +14,10 @@
  * durations), BENCH_SCENARIOS (comma-separated ids to run: single-cold, single-warm, page-100,
  * hot-50, source-down, shop-large; single-warm also measures Apollo Server's hello world, bench/lib/hello.ts), BENCH_OUT (bench/results), BENCH_CPU_PROF (1: profile the server's
  * thread over each measured run; the profiles go beside the report, their top items into it).
+ * `npm run bench` runs it as the server is deployed: NODE_ENV=production (libraries read it when
+ * loaded), and Node's own TypeScript transform rather than tsx, whose esbuild keeps function names
+ * with a call for every closure made, so the server runs as tsc's output would. The report says
+ * how it ran.
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -43,6 +47,8 @@ const settings = {
   scenarios: env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()),
   out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
   cpuProfile: env.BENCH_CPU_PROF === '1',
+  nodeEnv: env.NODE_ENV,
+  typeScript: process.execArgv.some((arg) => arg.includes('tsx')) ? 'tsx' : 'node',
 };
 const startedAt = new Date();
 /** Every file of this run is `<base>.<ext>`: the time it started, in bench/results. */
@@ -409,6 +415,10 @@ async function main(): Promise<void> {
     "Ideal: the slowest source's own time for one request of the run when nothing else costs anything: HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.",
     `Per request: SQL statements the commerce source (shop tables) and the web source (warehouse, ${settings.webDays} days of events; ${settings.largeWebDays} day(s) on the large shop) sent, HubSpot and Mailchimp requests the stand-ins received, divided by the requests of the run.`,
     'naive: bench/lib/naive.ts, the same sources called customer by customer, one key per call, no batching, no cache, no time budget or breaker.',
+    `Libraries ran with NODE_ENV=${settings.nodeEnv ?? '(unset)'}${settings.nodeEnv === 'production' ? ' (npm run bench sets it, as deployed)' : ', not production as deployed (npm run bench sets it)'}: graphql-js's development checks, Express's and Apollo Server's modes follow it; the hello world takes Apollo Server's defaults for it (in production: no introspection, no stack traces). The server's own settings never come from it here: production: false, securityDefaults(false), rate limits off.`,
+    settings.typeScript === 'node'
+      ? "The server's TypeScript ran through Node's own transform (--experimental-transform-types: types removed, as tsc's output); the load generator and stand-ins load theirs through tsx in their workers."
+      : "The server's TypeScript ran through tsx, whose esbuild keeps function names with a call for every closure made: not as deployed (npm run bench uses Node's own transform).",
     'Warm rows: commerce, HubSpot and Mailchimp answered from the shared in-process cache (the web fields too, in the declared shapes of cache/web.ts; "no web" leaves them out to measure the other sources alone); the ideal there is the uncached one, for scale.',
   );
   const hello = rows.filter((row) => row.title === HELLO_TITLE);
@@ -423,6 +433,17 @@ async function main(): Promise<void> {
         .filter(Boolean)
         .join(', ')} (the design budget: at least 0.5x).`,
     );
+    if (hello.some((row) => row.cpu)) {
+      notes.push(
+        `Server thread CPU per request, hello world's over the warm query's (the same ratio, steadier on a shared machine): ${hello
+          .map((yardstick) => {
+            const ours = warm.find((row) => row.concurrency === yardstick.concurrency);
+            return ours?.cpu && yardstick.cpu ? `c=${yardstick.concurrency} ${(yardstick.cpu.msPerRequest / ours.cpu.msPerRequest).toFixed(2)}x` : null;
+          })
+          .filter(Boolean)
+          .join(', ')}.`,
+      );
+    }
   }
   const hot = rows.filter((row) => row.scenario === 'hot-50');
   if (hot.length > 0) {

@@ -6,8 +6,9 @@ export const HELLO_QUERY = '{ hello }';
 
 /**
  * Apollo Server's own hello world, as its getting-started guide writes it (one field, one resolver,
- * `startStandaloneServer`, every default): the yardstick for how fast a GraphQL server can answer
- * on this machine, run in the benchmark's main thread like the server under test.
+ * `startStandaloneServer`, every default, those of NODE_ENV=production under `npm run bench`): the
+ * yardstick for how fast a GraphQL server can answer on this machine, run in the benchmark's main
+ * thread like the server under test.
  */
 export async function startHelloWorld(): Promise<{ url: string; close(): Promise<void> }> {
   const server = new ApolloServer({ typeDefs: 'type Query { hello: String }', resolvers: { Query: { hello: () => 'world' } } });

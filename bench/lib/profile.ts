@@ -71,7 +71,8 @@ export function topSelfTime(profile: CpuProfile, n: number, root: string): TopIt
       .replace(/^file:\/\//, '')
       .replace(root, '')
       .replace(/^.*\/node_modules\//, 'node_modules/');
-    // Positions are in the code V8 ran: tsx puts a module of ours on one line, so the column tells its functions apart.
+    // Positions are in the code V8 ran: Node's type stripping keeps lines and columns; code a loader
+    // compiled (tsx puts a module on one line) has only the column to tell its functions apart.
     const key = file ? `${frame.functionName || '(anonymous)'} (${file}:${frame.lineNumber + 1}:${frame.columnNumber + 1})` : frame.functionName || '(native)';
     self.set(key, (self.get(key) ?? 0) + micros);
     busy += micros;
