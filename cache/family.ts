@@ -124,7 +124,20 @@ export interface FamilyOptions<K, R> {
    * 100 calls per 10 s), calls then grow with load instead of with requests. A call that does not
    * have to wait leaves at once, so an idle server adds no delay.
    */
-  readonly coalesce?: { readonly maxKeys: number; readonly maxInFlight: number };
+  readonly coalesce?: Coalescing;
+}
+
+/** FamilyOptions.coalesce. */
+export interface Coalescing {
+  readonly maxKeys: number;
+  readonly maxInFlight: number;
+  /**
+   * For a rate-limited source: takes the request slot of the next batch before its keys are
+   * chosen, so the keys that come while the slot is awaited leave in that batch rather than wait
+   * for another slot (HubSpot's `reserveSlot`). One batch awaits a slot at a time; it rejects
+   * with the error every waiting caller then gets (no slot before the latest of their deadlines).
+   */
+  readonly admit?: (deadline: number | undefined) => Promise<void>;
 }
 
 /** `family`, with `observer` given to every family it makes (unless the options name another). */
@@ -337,12 +350,13 @@ function around<K, R>(options: FamilyOptions<K, R>, run: Family<K, R>): Family<K
  * `run` (one guarded upstream batch) shared by concurrent callers (FamilyOptions.coalesce): up to
  * `maxInFlight` batches run at once; keys asked for meanwhile wait, and leave together (repeats
  * once) in the next batch, with the latest deadline among its callers, so the breaker and the
- * bulkhead see one call. Each caller still gets SOURCE_TIMEOUT at its own deadline, and one whose
+ * bulkhead see one call. With `admit`, a batch first awaits its slot and only then takes the keys
+ * waiting by then. Each caller still gets SOURCE_TIMEOUT at its own deadline, and one whose
  * deadline passed while it waited is left out of the batch.
  */
 function coalesced<K, R>(
   run: (keys: readonly K[], deadline: number | undefined) => Promise<ReadonlyArray<R | Error>>,
-  { maxKeys, maxInFlight }: { readonly maxKeys: number; readonly maxInFlight: number },
+  { maxKeys, maxInFlight, admit }: Coalescing,
   source: SourceName,
 ): (keys: readonly K[], deadline: number | undefined) => Promise<ReadonlyArray<R | Error>> {
   interface Waiting {
@@ -353,36 +367,77 @@ function coalesced<K, R>(
   }
   const waiting: Waiting[] = [];
   let inFlight = 0;
+  let admitting = false;
+  const gone = (caller: Waiting) => caller.deadline !== undefined && caller.deadline <= Date.now();
+  /** The callers of the next batch, up to `maxKeys` keys, and their keys; null when every waiting caller has gone. */
+  const take = (): { callers: Waiting[]; unique: Map<K, number> } | null => {
+    const callers: Waiting[] = [];
+    const unique = new Map<K, number>();
+    while (waiting.length > 0) {
+      const next = waiting[0]!;
+      const fresh = new Set(next.keys.filter((key) => !unique.has(key))).size;
+      if (callers.length > 0 && unique.size + fresh > maxKeys) break;
+      waiting.shift();
+      // Gone already (its caller answered SOURCE_TIMEOUT): not worth a key in the batch.
+      if (gone(next)) continue;
+      callers.push(next);
+      for (const key of next.keys) if (!unique.has(key)) unique.set(key, unique.size);
+    }
+    return callers.length > 0 ? { callers, unique } : null;
+  };
+  const latest = (callers: readonly Waiting[]) => (callers.some((caller) => caller.deadline === undefined) ? undefined : Math.max(...callers.map((caller) => caller.deadline!)));
+  const send = ({ callers, unique }: { callers: Waiting[]; unique: Map<K, number> }) => {
+    run([...unique.keys()], latest(callers))
+      .then(
+        (values) => {
+          for (const caller of callers) caller.resolve(caller.keys.map((key) => values[unique.get(key)!]!));
+        },
+        (error: unknown) => {
+          for (const caller of callers) caller.reject(error);
+        },
+      )
+      .finally(() => {
+        inFlight--;
+        dispatch();
+      });
+  };
   const dispatch = () => {
-    while (inFlight < maxInFlight && waiting.length > 0) {
-      const callers: Waiting[] = [];
-      const unique = new Map<K, number>();
-      while (waiting.length > 0) {
-        const next = waiting[0]!;
-        const fresh = new Set(next.keys.filter((key) => !unique.has(key))).size;
-        if (callers.length > 0 && unique.size + fresh > maxKeys) break;
-        waiting.shift();
-        // Gone already (its caller answered SOURCE_TIMEOUT): not worth a key in the batch.
-        if (next.deadline !== undefined && next.deadline <= Date.now()) continue;
-        callers.push(next);
-        for (const key of next.keys) if (!unique.has(key)) unique.set(key, unique.size);
+    while (inFlight < maxInFlight && waiting.length > 0 && !admitting) {
+      if (!admit) {
+        const batch = take();
+        if (!batch) continue;
+        inFlight++;
+        send(batch);
+        continue;
       }
-      if (callers.length === 0) continue;
+      // The slot first, then the keys: whoever waits when it comes leaves in this batch.
+      admitting = true;
       inFlight++;
-      const deadline = callers.some((caller) => caller.deadline === undefined) ? undefined : Math.max(...callers.map((caller) => caller.deadline!));
-      run([...unique.keys()], deadline)
-        .then(
-          (values) => {
-            for (const caller of callers) caller.resolve(caller.keys.map((key) => values[unique.get(key)!]!));
-          },
-          (error: unknown) => {
-            for (const caller of callers) caller.reject(error);
-          },
-        )
-        .finally(() => {
+      const until = latest(waiting);
+      admit(until).then(
+        () => {
+          admitting = false;
+          const batch = take();
+          if (batch) send(batch);
+          else {
+            inFlight--;
+            dispatch();
+          }
+        },
+        (error: unknown) => {
+          admitting = false;
           inFlight--;
+          // No slot for anyone who had to be answered by `until`; a caller that came later, with
+          // more time, asks for a slot of its own.
+          const left = waiting.splice(0).filter((caller) => {
+            if (until !== undefined && (caller.deadline === undefined || caller.deadline > until)) return true;
+            caller.reject(error);
+            return false;
+          });
+          waiting.push(...left);
           dispatch();
-        });
+        },
+      );
     }
   };
   return (keys, deadline) => {

@@ -86,7 +86,8 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
   const familyOf = (name: SetName): Family<unknown, unknown> => {
     const { source } = SETS_BY_NAME[name];
     const set = untyped(SETS_BY_NAME[name].set);
-    const live = { source, name: set.name, batch: set.batch(sources[source]), guard: guards[source], logger, coalesce: set.coalesce };
+    const coalesce = set.coalesce && { ...set.coalesce, admit: set.admit?.(sources[source]) };
+    const live = { source, name: set.name, batch: set.batch(sources[source]), guard: guards[source], logger, coalesce };
     if (!store || !set.kept) return family(live);
     const { entry, only, alsoStore } = set.kept;
     const cached = family({ ...live, cache: { store, policy: options.freshness[source], keyOf: entry, alsoStore } });

@@ -3,7 +3,7 @@ import type { SourceName } from '../sources/errors.ts';
 import type { CrmContact, HubSpotSource } from '../sources/hubspot/index.ts';
 import type { MailchimpSource } from '../sources/mailchimp/index.ts';
 import type { WebKey, WebSource, WebSubject } from '../sources/web/index.ts';
-import { cacheKey, type FamilyOptions } from './family.ts';
+import { cacheKey, type Coalescing, type FamilyOptions } from './family.ts';
 import { declareShapes, type DeclaredShapes } from './shapes.ts';
 import { WEB_CONSENT_FAMILY, WEB_IDENTITY_FAMILY, WEB_SHAPES } from './web.ts';
 
@@ -54,7 +54,9 @@ export interface DataSet<S, K, R, C = K, N extends ((key: string) => string) | u
   /** Absent: read live. */
   readonly kept?: Kept<K, R>;
   /** Concurrent requests' calls share upstream batches (FamilyOptions.coalesce). */
-  readonly coalesce?: { readonly maxKeys: number; readonly maxInFlight: number };
+  readonly coalesce?: Omit<Coalescing, 'admit'>;
+  /** With `coalesce`, for a rate-limited source: a batch's slot, taken before its keys are chosen (Coalescing.admit). */
+  readonly admit?: (source: S) => Coalescing['admit'];
 }
 
 /** A table entry of source `S`: its key and answer types come from its batch function. */
@@ -91,9 +93,11 @@ const CRM_BATCH = 100;
  * arrive while both are out wait for one round (a slot, 112 ms apart at the default quota, and
  * HubSpot's answer) and leave together, where more calls in flight would each wait their turn for
  * a slot with a key or two (bench/fleet.ts: 20 new customers a second answered at p50 289 ms with
- * 2, 516 ms with 4).
+ * 2, 516 ms with 4). A call takes its slot before its contacts are chosen (`admit`): the contacts
+ * that come while it waits for the slot, a longer wait when replicas share the quota, go with it.
  */
 const CRM_COALESCE = { maxKeys: CRM_BATCH, maxInFlight: 2 };
+const crmSlot = (crm: HubSpotSource) => (deadline: number | undefined) => crm.reserveSlot(deadline);
 /** Statements stay bounded (and `= ANY($1)` arrays reasonable) even for the largest allowed request. */
 const COMMERCE_BATCH = 500;
 /**
@@ -165,6 +169,7 @@ export const CRM_SETS = {
     batchSize: CRM_BATCH,
     kept: { ...person('contactId'), alsoStore: contactEmailIndex },
     coalesce: CRM_COALESCE,
+    admit: crmSlot,
   }),
   /** Keys: contact ids. */
   crmCompany: hubspot({ name: 'company', batch: (crm) => crm.companiesForContacts, batchSize: CRM_BATCH, kept: person('contactId') }),
@@ -175,6 +180,7 @@ export const CRM_SETS = {
     normalize: normalizeEmail,
     kept: { ...person('email'), alsoStore: contactEmailIndex },
     coalesce: CRM_COALESCE,
+    admit: crmSlot,
   }),
   crmOwner: hubspot({ name: 'owner', batch: (crm) => crm.ownersById, batchSize: CRM_BATCH }),
 };

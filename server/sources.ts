@@ -154,6 +154,8 @@ export function crmNotConfigured(): HubSpotSource {
     companiesForContacts: fail,
     ownersById: fail,
     audience: unconfiguredCrmAudience(fail),
+    // No limit to wait for: the read itself says not configured.
+    reserveSlot: async () => {},
     ping: fail,
     // Not configured is not a contract problem: the source says so on every call.
     checkContract: async () => [],

@@ -1,5 +1,5 @@
 import { Cooldown, parseRetryAfter } from '../cooldown.ts';
-import { deadlinePassed, pause, timeLeft } from '../deadline.ts';
+import { deadlinePassed, deadlineSignal, pause, timeLeft } from '../deadline.ts';
 import { SourceError, type SourceErrorKind } from '../errors.ts';
 import { retrying } from '../retry.ts';
 import { NEEDED_SCOPES } from './contract.ts';
@@ -24,6 +24,14 @@ export interface Caller {
    * `deadlinePassed` when it came before any attempt.
    */
   call<T>(what: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /**
+   * Takes a request slot for a call about to be made, before its keys are chosen (cache/family.ts
+   * coalescing: the keys that come while the slot is awaited leave in that call). Waits as `call`
+   * waits for its first attempt, until `deadline` (epoch ms; the retry budget when undefined), and
+   * rejects with the SourceError `call` would throw. The next attempt of any call uses the slot
+   * instead of taking one; a slot no call used within PREPAID_MS lapses, so the pace holds.
+   */
+  reserve(what: string, deadline: number | undefined): Promise<void>;
 }
 
 export interface CallerOptions {
@@ -51,6 +59,8 @@ interface Verdict {
 
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2000;
+/** How long a reserved slot waits for its call: the call follows at once, unless its breaker refuses it. */
+const PREPAID_MS = 250;
 
 export function createCaller(options: CallerOptions): Caller {
   const takeSlot = createLimiter(options.rateLimit, options.sharedQuota);
@@ -59,6 +69,12 @@ export function createCaller(options: CallerOptions): Caller {
   // app, so every call would meet the same 429 (and each would count against the window).
   const cooldown = new Cooldown({ baseMs: BACKOFF_BASE_MS, maxMs: BACKOFF_MAX_MS });
   const alerted = new Set<number>();
+  /** When each reserved slot not yet used was taken (reserve), oldest first. */
+  const prepaid: number[] = [];
+  const usePrepaid = (): boolean => {
+    while (prepaid.length > 0 && prepaid[0]! < Date.now() - PREPAID_MS) prepaid.shift();
+    return prepaid.shift() !== undefined;
+  };
 
   function judge(error: unknown, trace: AttemptTrace): Verdict {
     if (error instanceof AttemptTimedOut) {
@@ -118,6 +134,7 @@ export function createCaller(options: CallerOptions): Caller {
         continue;
       }
       if (signal?.aborted) stop('the deadline passed before the next attempt');
+      if (usePrepaid()) return;
       await takeSlot(what, endsAt(), signal);
       if (signal?.aborted) stop('the deadline passed before the next attempt');
       // A 429 may have come while this call waited for its slot.
@@ -126,6 +143,21 @@ export function createCaller(options: CallerOptions): Caller {
   }
 
   return {
+    async reserve(what, deadline) {
+      const budgetEnds = Date.now() + options.retryBudgetMs;
+      const endsAt = () => Math.min(budgetEnds, deadline ?? budgetEnds);
+      const gone = (): never => {
+        throw new SourceError('crm', 'timeout', `${what}: the deadline passed before a request slot`, { retryable: true });
+      };
+      const { signal, dispose } = deadlineSignal(endsAt(), () => new Error('the reservation ran out of time'));
+      try {
+        await admit(what, endsAt, gone, signal);
+      } finally {
+        dispose();
+      }
+      prepaid.push(Date.now());
+    },
+
     async call<T>(what: string, send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
       const budgetEnds = Date.now() + options.retryBudgetMs;
       // The retry budget never outlasts the caller's deadline.

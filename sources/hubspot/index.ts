@@ -50,6 +50,12 @@ export interface HubSpotSource extends ContactReaders {
    * (HubSpotSearchOptions), apart from the one the batch reads share.
    */
   readonly audience: AudienceSource<CrmCondition>;
+  /**
+   * Takes a slot of the batch reads' rate limit for a read about to be made (caller.ts `reserve`),
+   * so that the keys concurrent requests ask for while it is awaited leave in that read
+   * (cache/family.ts coalescing); rejects with the SourceError the read would meet.
+   */
+  reserveSlot(deadline: number | undefined): Promise<void>;
   /** Resolves when HubSpot answers a small authenticated read; throws SourceError otherwise. */
   ping(): Promise<void>;
   /**
@@ -156,6 +162,7 @@ export function createHubSpotSource(options: HubSpotSourceOptions & { readonly s
     companiesForContacts: open(companiesForContacts(caller, api.associations, api.companies)),
     ownersById: open(owners.ownersById),
     audience: openAudience(crmAudience(searchCaller, api.search, { maxResultsPerQuery: options.search?.maxResultsPerQuery }), open),
+    reserveSlot: open((deadline: number | undefined) => caller.reserve('contacts batch read', deadline)),
     ping: open(async () => {
       await caller.call('readiness check', () => api.properties.getByName('contacts', 'email'));
     }),

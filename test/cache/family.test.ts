@@ -183,6 +183,66 @@ describe.skipIf(!process.env.REDIS_URL)('evictions across replicas (Redis)', () 
   });
 });
 
+describe('coalescing with a slot taken first (a rate-limited source)', () => {
+  /** A family whose batches each need a slot from `slots`: a slot is handed out when the test calls `open()`. */
+  const admitted = () => {
+    const source = upstream();
+    const pending: Array<{ deadline: number | undefined; resolve: () => void; reject: (error: unknown) => void }> = [];
+    const run = family({
+      source: 'crm',
+      name: randomUUID(),
+      batch: source.batch,
+      guard: new SourceGuard('crm', guardOptions),
+      logger,
+      coalesce: {
+        maxKeys: 5,
+        maxInFlight: 2,
+        admit: (deadline) => new Promise<void>((resolve, reject) => pending.push({ deadline, resolve, reject })),
+      },
+    });
+    const open = () => pending.shift()!.resolve();
+    return { source, run, pending, open };
+  };
+  const soon = () => ({ deadline: Date.now() + 5000 });
+
+  it("chooses a batch's keys when its slot comes: every caller that came while it was awaited goes in it", async () => {
+    const { source, run, pending, open } = admitted();
+    const calls = [run(['a'], soon()), run(['b'], soon())];
+    // One slot awaited at a time, for the first caller alone; the second waits with it.
+    expect(pending).toHaveLength(1);
+    calls.push(run(['c', 'a'], soon()));
+    open();
+    expect(await Promise.all(calls)).toEqual([['value:a'], ['value:b'], ['value:c', 'value:a']]);
+    expect(source.calls).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('awaits the next slot while a batch is out, and gives what waited meanwhile to it', async () => {
+    const { source, run, pending, open } = admitted();
+    source.delay(30);
+    const first = run(['a'], soon());
+    open();
+    await vi.waitFor(() => expect(source.calls).toEqual([['a']]));
+    const more = [run(['b'], soon()), run(['c'], soon())];
+    expect(pending).toHaveLength(1);
+    open();
+    expect(await Promise.all([first, ...more])).toEqual([['value:a'], ['value:b'], ['value:c']]);
+    expect(source.calls).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('fails the callers the refused slot was for, and asks again for a caller with more time', async () => {
+    const { source, run, pending, open } = admitted();
+    const impatient = run(['a'], { deadline: Date.now() + 1000 });
+    expect(pending[0]!.deadline).toBeLessThanOrEqual(Date.now() + 1000);
+    const patient = run(['b'], { deadline: Date.now() + 5000 });
+    pending.shift()!.reject(new SourceError('crm', 'rate_limited', 'no request slot within the retry budget'));
+    await expect(impatient).rejects.toMatchObject({ kind: 'rate_limited' });
+    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    open();
+    expect(await patient).toEqual(['value:b']);
+    expect(source.calls).toEqual([['b']]);
+  });
+});
+
 describe('coalescing concurrent calls (a quota-bound source)', () => {
   const coalescing = (cache?: EntityStore, breakerFailures = guardOptions.breakerFailures) => {
     const source = upstream();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../../sources/errors.ts';
 import { createLimiter } from '../../sources/hubspot/limiter.ts';
+import { everyone, source, standIn } from './support.ts';
 
 const outcome = (slot: Promise<void>) =>
   slot.then(
@@ -30,5 +31,21 @@ describe('the HubSpot limiter in process', () => {
     controller.abort();
     // Resolves without a slot; the caller checks its signal.
     expect(await waiting).toBe('granted');
+  });
+});
+
+describe('a slot reserved for a read about to be made (reserveSlot)', () => {
+  it('is the slot the next read uses: a reservation and its read take one slot between them', async () => {
+    const stand = await standIn();
+    // 20 per 10 s: two slots at once (the even pace's and a burst of one), the next 0.6 s later;
+    // a 50 ms retry budget makes a call with no slot fail at once, whatever the machine's speed.
+    const crm = source(stand, { rateLimit: { requests: 20, intervalMs: 10_000 }, retryBudgetMs: 50 });
+    const email = everyone().find((person) => person.crm)!.email;
+    await crm.reserveSlot(Date.now() + 1000);
+    expect(await crm.contactsByEmail([email])).toHaveLength(1);
+    // The read used the reserved slot, so the second slot is still there; then there is none.
+    await expect(crm.ping()).resolves.toBeUndefined();
+    await expect(crm.ping()).rejects.toMatchObject({ kind: 'rate_limited' });
+    expect(stand.stats.total).toBe(2);
   });
 });
