@@ -176,7 +176,12 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         deadline,
         options.name,
       );
-    return options.coalesce ? coalesced(guarded, options.coalesce, source) : guarded;
+    if (!options.coalesce) return guarded;
+    const { admit } = options.coalesce;
+    // A slot is taken first only while the breaker is closed: an open one refuses the call at once
+    // (no slot to wait for), and its probe takes its slot as any call does.
+    const whileClosed = admit && ((deadline: number | undefined) => (guard.state === 'closed' ? admit(deadline) : Promise.resolve()));
+    return coalesced(guarded, { ...options.coalesce, admit: whileClosed }, source);
   };
   if (!cache) {
     const upstream = upstreamOf();

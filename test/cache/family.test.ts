@@ -185,14 +185,14 @@ describe.skipIf(!process.env.REDIS_URL)('evictions across replicas (Redis)', () 
 
 describe('coalescing with a slot taken first (a rate-limited source)', () => {
   /** A family whose batches each need a slot from `slots`: a slot is handed out when the test calls `open()`. */
-  const admitted = () => {
+  const admitted = (breakerFailures = guardOptions.breakerFailures) => {
     const source = upstream();
     const pending: Array<{ deadline: number | undefined; resolve: () => void; reject: (error: unknown) => void }> = [];
     const run = family({
       source: 'crm',
       name: randomUUID(),
       batch: source.batch,
-      guard: new SourceGuard('crm', guardOptions),
+      guard: new SourceGuard('crm', { ...guardOptions, breakerFailures }),
       logger,
       coalesce: {
         maxKeys: 5,
@@ -227,6 +227,17 @@ describe('coalescing with a slot taken first (a rate-limited source)', () => {
     open();
     expect(await Promise.all([first, ...more])).toEqual([['value:a'], ['value:b'], ['value:c']]);
     expect(source.calls).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('takes no slot while the breaker is open: the call fails at once, as without coalescing', async () => {
+    const { source, run, pending, open } = admitted(1);
+    source.fail(true);
+    const failed = run(['a'], soon());
+    open();
+    await expect(failed).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(run(['b'], soon())).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('circuit open') });
+    expect(pending).toHaveLength(0);
+    expect(source.calls).toEqual([['a']]);
   });
 
   it('fails the callers the refused slot was for, and asks again for a caller with more time', async () => {
