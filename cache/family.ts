@@ -424,10 +424,9 @@ function coalesced<K, R>(
           admitting = false;
           const batch = take();
           if (batch) send(batch);
-          else {
-            inFlight--;
-            dispatch();
-          }
+          else inFlight--;
+          // Callers beyond `maxKeys` (or none): the next slot, while a batch may still go out.
+          dispatch();
         },
         (error: unknown) => {
           admitting = false;

@@ -229,6 +229,22 @@ describe('coalescing with a slot taken first (a rate-limited source)', () => {
     expect(source.calls).toEqual([['a'], ['b', 'c']]);
   });
 
+  it('asks for the next slot at once for the callers beyond maxKeys', async () => {
+    const { source, run, pending, open } = admitted();
+    source.delay(2000);
+    const calls = [run(['a', 'b', 'c'], soon()), run(['d', 'e', 'f'], soon()), run(['g'], soon())];
+    open();
+    // The first batch is still out (2 s) when the rest ask for their slot.
+    await vi.waitFor(() => expect(pending).toHaveLength(1), { timeout: 500 });
+    expect(source.calls).toEqual([['a', 'b', 'c']]);
+    open();
+    await Promise.all(calls);
+    expect(source.calls).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e', 'f', 'g'],
+    ]);
+  });
+
   it('takes no slot while the breaker is open: the call fails at once, as without coalescing', async () => {
     const { source, run, pending, open } = admitted(1);
     source.fail(true);
