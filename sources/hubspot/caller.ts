@@ -149,11 +149,13 @@ export function createCaller(options: CallerOptions): Caller {
       const gone = (): never => {
         throw new SourceError('crm', 'timeout', `${what}: the deadline passed before a request slot`, { retryable: true });
       };
-      const { signal, dispose } = deadlineSignal(endsAt(), () => new Error('the reservation ran out of time'));
+      // The caller's deadline stops the wait, as a call's signal does; the retry budget only
+      // bounds how long a slot may be waited for (0: only a slot free now).
+      const deadlineReached = deadline === undefined ? null : deadlineSignal(deadline, () => new Error('the reservation ran out of time'));
       try {
-        await admit(what, endsAt, gone, signal);
+        await admit(what, endsAt, gone, deadlineReached?.signal);
       } finally {
-        dispose();
+        deadlineReached?.dispose();
       }
       prepaid.push(Date.now());
     },

@@ -48,4 +48,11 @@ describe('a slot reserved for a read about to be made (reserveSlot)', () => {
     await expect(crm.ping()).rejects.toMatchObject({ kind: 'rate_limited' });
     expect(stand.stats.total).toBe(2);
   });
+
+  it('is given at once with no retry budget when a slot is free, as a read is', async () => {
+    const stand = await standIn();
+    const crm = source(stand, { retryBudgetMs: 0 });
+    await expect(crm.reserveSlot(Date.now() + 1000)).resolves.toBeUndefined();
+    await expect(crm.reserveSlot(undefined)).resolves.toBeUndefined();
+  });
 });
