@@ -146,35 +146,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // Children bound to their label values once per tuple (all bounded, see above), so the hot paths
-  // (a cache read per family call, a sample per request) pass no label object per observation
-  // (prom-client 15's children still hash their labels on each one).
-  private readonly failedKeysOf = perValue((source: string) => this.failedKeys.labels({ source }));
-  private readonly lookupsOf = perValue((source: string) =>
-    perValue((family: string) => ({
-      hit: this.cacheLookups.labels({ source, family, result: 'hit' }),
-      stale: this.cacheLookups.labels({ source, family, result: 'stale' }),
-      miss: this.cacheLookups.labels({ source, family, result: 'miss' }),
-    })),
-  );
-  private readonly inFlightOf = perValue((source: string) => this.inFlight.labels({ source }));
-  private readonly upstreamOf = perValue((source: string) =>
-    perValue((family: string) => ({
-      batchSize: this.batchSize.labels({ source, family }),
-      seconds: this.callSeconds.labels({ source, family }),
-      calls: perValue((outcome: CallOutcome) => this.calls.labels({ source, family, outcome })),
-    })),
-  );
-  private readonly operationsOf = perValue((name: string) =>
-    perValue((outcome: OperationOutcome) => ({
-      seconds: this.operationSeconds.labels({ operation: name, outcome }),
-      count: perValue((type: string) => this.operations.labels({ operation: name, type, outcome })),
-    })),
-  );
-  private readonly httpSecondsOf = perValue((method: string) =>
-    perValue((route: string) => perValue((status: number) => this.httpSeconds.labels({ http_request_method: method, http_route: route, http_response_status_code: status }))),
-  );
-
   constructor(private readonly options: MetricsOptions = {}) {
     this.operationNames = new OperationNames(options.maxOperations ?? 100);
     const guards = () => this.guards;
@@ -201,34 +172,32 @@ export class Metrics {
   readonly observer: FamilyObserver = {
     call: (call, run) =>
       run((report) => {
-        if (report.failed > 0) this.failedKeysOf(call.source).inc(report.failed);
+        if (report.failed > 0) this.failedKeys.inc({ source: call.source }, report.failed);
         if (call.cached) this.countLookups(call.family, report);
       }),
     upstream: ({ source, family, batchSize }) => {
-      const upstream = this.upstreamOf(source)(family);
-      const inFlight = this.inFlightOf(source);
-      inFlight.inc();
-      upstream.batchSize.observe(batchSize);
-      const stop = upstream.seconds.startTimer();
+      const labels = { source, family };
+      this.inFlight.inc({ source });
+      this.batchSize.observe(labels, batchSize);
+      const stop = this.callSeconds.startTimer(labels);
       return (result) => {
         stop();
-        inFlight.dec();
+        this.inFlight.dec({ source });
         const outcome: CallOutcome = result.error !== undefined ? (result.error instanceof SourceError ? result.error.kind : 'error') : result.failedKeys > 0 ? 'partial' : 'ok';
-        upstream.calls(outcome).inc();
+        this.calls.inc({ ...labels, outcome });
       };
     },
   };
 
   /** One GraphQL operation answered. */
   operation(name: string, type: string, outcome: OperationOutcome, seconds: number): void {
-    const operation = this.operationsOf(name)(outcome);
-    operation.count(type).inc();
-    operation.seconds.observe(seconds);
+    this.operations.inc({ operation: name, type, outcome });
+    this.operationSeconds.observe({ operation: name, outcome }, seconds);
   }
 
   /** One HTTP response sent (labels bounded by server/observability/http.ts). */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    this.httpSecondsOf(method)(route)(status).observe(seconds);
+    this.httpSeconds.observe({ http_request_method: method, http_route: route, http_response_status_code: status }, seconds);
   }
 
   /** One webhook delivery handled (labels from closed lists in server/webhooks.ts). */
@@ -256,21 +225,10 @@ export class Metrics {
   private countLookups(family: string, report: CallReport): void {
     // Misses are the keys that went upstream: live ones, and the failed ones not rescued by stale-if-error.
     const misses = report.keys - report.cached - report.stale;
-    const lookups = this.lookupsOf(report.source)(family);
-    if (report.cached > 0) lookups.hit.inc(report.cached);
-    if (report.stale > 0) lookups.stale.inc(report.stale);
-    if (misses > 0) lookups.miss.inc(misses);
+    if (report.cached > 0) this.cacheLookups.inc({ source: report.source, family, result: 'hit' }, report.cached);
+    if (report.stale > 0) this.cacheLookups.inc({ source: report.source, family, result: 'stale' }, report.stale);
+    if (misses > 0) this.cacheLookups.inc({ source: report.source, family, result: 'miss' }, misses);
   }
-}
-
-/** `make(key)` once per distinct key, then the same value for it: a label's children, by that label's value. */
-function perValue<K, V>(make: (key: K) => V): (key: K) => V {
-  const made = new Map<K, V>();
-  return (key) => {
-    let value = made.get(key);
-    if (value === undefined) made.set(key, (value = make(key)));
-    return value;
-  };
 }
 
 function bearerMatches(header: string | undefined, token: string): boolean {
