@@ -7,8 +7,9 @@ import { SourceError } from '../errors.ts';
 const KEY = 'calls';
 
 /**
- * A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError; resolves at once,
- * without a slot, when `signal` aborts while waiting (the caller checks `signal.aborted`).
+ * A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError; resolves at once
+ * when `signal` aborts while waiting (the caller checks `signal.aborted`; a slot the fleet had
+ * reserved for it lapses unused).
  */
 export type TakeSlot = (what: string, deadline: number, signal?: AbortSignal) => Promise<void>;
 
@@ -50,21 +51,25 @@ export function createLimiter(rateLimit: { readonly requests: number; readonly i
   const emissionMs = intervalMs / slices;
   const local = paced(burst, emissionMs, intervalMs);
 
-  const count = async (): Promise<Counted> => {
-    if (shared) {
-      try {
-        return { wait: await gcra(shared, emissionMs, burst * emissionMs), by: 'fleet' };
-      } catch {
-        // Redis did not answer (down, not yet connected, past the client's command timeout): the
-        // whole quota in process, as without Redis, rather than fail the call.
-      }
+  /** The fleet's count: a slot at most `maxWait` ms ahead, reserved (`wait` until it opens) or not. */
+  const fleet = async (maxWait: number): Promise<Counted | undefined> => {
+    if (!shared) return undefined;
+    try {
+      const { granted, wait } = await gcra(shared, emissionMs, burst * emissionMs, maxWait);
+      return { wait, by: 'fleet', reserved: granted };
+    } catch {
+      // Redis did not answer (down, not yet connected, past the client's command timeout): the
+      // whole quota in process, as without Redis, rather than fail the call.
+      return undefined;
     }
+  };
+  const inProcess = async (): Promise<Counted> => {
     try {
       await local.consume(KEY, 1);
-      return { wait: 0, by: 'local' };
+      return { wait: 0, by: 'local', reserved: true };
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) throw error;
-      return { wait: Math.max(1, error.msBeforeNext), by: 'local' };
+      return { wait: Math.max(1, error.msBeforeNext), by: 'local', reserved: false };
     }
   };
   const overLimit = (what: string, by: 'fleet' | 'local', cause?: unknown) =>
@@ -73,29 +78,40 @@ export function createLimiter(rateLimit: { readonly requests: number; readonly i
       cause,
     });
 
-  // A waiting call asks again when the count says the next slot opens, and gives up as soon as
-  // that is past its deadline: nothing is left queued for a caller that is gone (a queued request
-  // would take a slot for nobody when its turn came).
+  // In Redis a call takes the next slot of the fleet's pace when it opens before its deadline,
+  // and waits for it: the replicas queue first come, first served, where asking again when a slot
+  // opens would hand it to whichever replica's retry reached Redis first, and a replica could lose
+  // that race until its callers' budgets ran out. In process (one replica's own calls), a waiting
+  // call asks again when the count says the next slot opens. Either way a call gives up as soon as
+  // the next slot is past its deadline: nothing is left queued for a caller that is gone.
   return async (what, deadline, signal) => {
     for (;;) {
       if (signal?.aborted) return;
       let counted: Counted;
       try {
-        counted = await count();
+        counted = (await fleet(deadline - Date.now())) ?? (await inProcess());
       } catch (error) {
         throw overLimit(what, 'local', error);
       }
-      if (counted.wait === 0) return;
+      if (counted.reserved) {
+        // A reserved slot is the caller's even when its signal aborts while it waits: it lapses.
+        if (counted.wait > 0) await pause(counted.wait, signal);
+        return;
+      }
       if (Date.now() + counted.wait > deadline) throw overLimit(what, counted.by);
       await pause(counted.wait, signal);
     }
   };
 }
 
-/** One call counted: `wait` 0 when it took a slot, else the ms until the next one opens; `by` which count answered. */
+/**
+ * One call counted, by the fleet's count or the replica's own (`by`): `reserved` when a slot is the
+ * call's, `wait` ms from now (0: at once); else `wait` is the ms until the next slot opens.
+ */
 interface Counted {
   readonly wait: number;
   readonly by: 'fleet' | 'local';
+  readonly reserved: boolean;
 }
 
 /** The burst b and the slices k of an interval for `requests` (see createLimiter). */
@@ -110,27 +126,32 @@ function paced(burst: number, emissionMs: number, intervalMs: number): RateLimit
   return burst > 0 ? new BurstyRateLimiter(even, new RateLimiterMemory({ points: burst, duration: intervalMs / 1000 })) : even;
 }
 
-// The generic cell rate algorithm on one key: the key holds the theoretical arrival time (TAT, ms
-// on Redis' clock) of the next call at the even pace; a call is admitted while it comes no more
-// than the tolerance before it, and moves it one emission interval on. Redis' own clock, so the
-// replicas' clocks do not matter (Redis 7 replicates the script's SET, not the script). The key
-// lives until the TAT has passed, when it no longer holds anything back. Returns 0 when admitted,
-// else the whole ms until the call would be.
+// The generic cell rate algorithm on one key, as a schedule: the key holds the theoretical
+// arrival time (TAT, ms on Redis' clock) of the next call at the even pace; a call may go once it
+// comes no more than the tolerance before the TAT. A call whose turn comes within its `maxWait`
+// takes that turn now (the TAT moves one emission interval on) and waits for it; a later one is
+// refused and takes nothing. Calls go at their turn or after it, never before, so the bound of
+// createLimiter holds. Redis' own clock, so the replicas' clocks do not matter (Redis 7 replicates
+// the script's SET, not the script). The key lives until the TAT has passed, when it no longer
+// holds anything back. Answers { 1 when the turn is taken else 0, the whole ms until the turn }.
 const GCRA = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local maxWait = tonumber(ARGV[3])
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-local wait = tat - tolerance - now
-if wait > 0 then return math.ceil(wait) end
+local wait = math.max(0, tat - tolerance - now)
+if wait > maxWait then return {0, math.ceil(wait)} end
 tat = tat + emission
 redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1)
-return 0`;
+return {1, math.ceil(wait)}`;
 
-/** One call counted by the GCRA in `shared`: 0 when admitted, else the ms until the next slot. Rejects when Redis does not answer. */
-async function gcra(shared: SharedQuota, emissionMs: number, toleranceMs: number): Promise<number> {
-  const wait = await shared.redis.eval(GCRA, 1, shared.key, emissionMs, toleranceMs);
-  if (typeof wait !== 'number' || !(wait >= 0)) throw new TypeError(`expected the GCRA script to answer a wait in ms, got ${typeof wait}`);
-  return wait;
+/** A turn of the GCRA in `shared` within `maxWait` ms: taken (`granted`) or not, and the ms until it. Rejects when Redis does not answer. */
+async function gcra(shared: SharedQuota, emissionMs: number, toleranceMs: number, maxWait: number): Promise<{ granted: boolean; wait: number }> {
+  const answer = await shared.redis.eval(GCRA, 1, shared.key, emissionMs, toleranceMs, Math.max(0, Math.floor(maxWait)));
+  if (!Array.isArray(answer) || answer.length !== 2 || !answer.every((n) => typeof n === 'number' && n >= 0)) {
+    throw new TypeError('expected the GCRA script to answer { granted, wait in ms }');
+  }
+  return { granted: answer[0] === 1, wait: answer[1] as number };
 }

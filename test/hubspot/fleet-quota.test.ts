@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts';
 import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn, type RollingLimit } from '../../sandbox/hubspot/index.ts';
 import { createHubSpotSource, type HubSpotSource } from '../../sources/hubspot/index.ts';
-import { createLimiter } from '../../sources/hubspot/limiter.ts';
+import { createLimiter, type TakeSlot } from '../../sources/hubspot/limiter.ts';
 import { silentLogger, WORLD } from './support.ts';
 
 // Two sources with one token are two replicas of one app: HubSpot counts their requests together.
@@ -114,6 +114,36 @@ describe.skipIf(!redisUrl)("HubSpot's rate limit across replicas (Redis)", () =>
     // Every rolling interval that ends at an admission, as the stand-in counts: (end - 600 ms, end].
     const busiest = Math.max(...admitted.map((end) => admitted.filter((at) => at > end - rateLimit.intervalMs && at <= end).length));
     expect(busiest).toBeLessThanOrEqual(rateLimit.requests);
+  });
+
+  it('serves the replicas first come, first served: one asking while two others take every slot waits only for their turns', async () => {
+    const redis = await connectedRedis();
+    const shared = { redis, key: `c360:test:quota:${randomBytes(8).toString('hex')}` };
+    // 6 per 600 ms: one slot every 120 ms, no burst.
+    const rateLimit = { requests: 6, intervalMs: 600 };
+    let busy = true;
+    const greedy = async (takeSlot: TakeSlot) => {
+      while (busy) await takeSlot('contacts batch read', Date.now() + 10_000);
+    };
+    const others = [greedy(createLimiter(rateLimit, shared)), greedy(createLimiter(rateLimit, shared))];
+    const patient = createLimiter(rateLimit, shared);
+    const outcomes: string[] = [];
+    try {
+      // Each of the others holds at most one turn ahead of it, so three slots' time is enough; had
+      // every replica asked again as each slot opened, the first to reach Redis would take it.
+      for (let i = 0; i < 6; i++) {
+        outcomes.push(
+          await patient('contacts batch read', Date.now() + 3 * 120 + 100).then(
+            () => 'granted',
+            (error: unknown) => String(error),
+          ),
+        );
+      }
+    } finally {
+      busy = false;
+      await Promise.all(others);
+    }
+    expect(outcomes).toEqual(Array.from({ length: 6 }, () => 'granted'));
   });
 });
 
