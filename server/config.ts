@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ACTIVITY_READS_PER_REQUEST } from '../cache/activity.ts';
 import { checkRedisUrl } from '../cache/redis-client.ts';
+import { DEFAULT_KEEP_ALIVE_MS } from '../sources/mailchimp/index.ts';
 
 /**
  * Settings from the environment, each documented in docs/configuration.md's settings table. Parsing
@@ -85,6 +86,7 @@ const schema = z
     MAILCHIMP_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
     MAILCHIMP_RETRY_BUDGET_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     MAILCHIMP_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10).default(10),
+    MAILCHIMP_KEEP_ALIVE_MS: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_KEEP_ALIVE_MS),
     MAILCHIMP_ACTIVITY_MAX_PER_REQUEST: z.coerce.number().int().min(0).max(1000).default(ACTIVITY_READS_PER_REQUEST),
 
     PUBLIC_URL: z

@@ -131,6 +131,7 @@ function emailSource(config: Config, logger: Logger, demo: DemoUpstreams['mailch
     timeoutMs: config.MAILCHIMP_TIMEOUT_MS,
     retryBudgetMs: config.MAILCHIMP_RETRY_BUDGET_MS,
     maxInFlight: config.MAILCHIMP_MAX_IN_FLIGHT,
+    keepAliveMs: config.MAILCHIMP_KEEP_ALIVE_MS,
     ...(config.REDIS_URL && { connectionsRedisUrl: config.REDIS_URL }),
     logger,
   });

@@ -44,6 +44,8 @@ export interface StandInStats {
   readonly inFlight: number;
   /** Most requests in flight at once, counting any the connection limit turned away. */
   readonly peakInFlight: number;
+  /** TCP connections accepted: a client that keeps its connections open opens fewer than it sends requests. */
+  readonly connections: number;
 }
 
 export interface MailchimpStandInOptions {
@@ -84,6 +86,7 @@ class Counters {
   byStatus: Record<number, number> = {};
   inFlight = 0;
   peakInFlight = 0;
+  connections = 0;
 
   /** Requests still in flight stay counted: they will leave after the reset. */
   reset(): void {
@@ -165,6 +168,7 @@ export async function startMailchimpStandIn(options: MailchimpStandInOptions): P
   const server = createServer((req, res) => {
     serve(req, res).catch(() => sendProblem(res, problems.internal()));
   });
+  server.on('connection', () => void counters.connections++);
   let bound = { port: 0, host: '' };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject).listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import { SourceError } from '../errors.ts';
 
@@ -7,6 +9,9 @@ export interface SdkClient {
   /** Per request, in ms; superagent aborts the request when it passes. */
   timeout: number;
   setConfig(config: { apiKey: string }): void;
+  /** When set, every request is handed to `agent.attachCookies` before it is sent (below: connections). */
+  enableCookies: boolean;
+  agent: { attachCookies(request: { agent(agent: HttpAgent): unknown }): void; saveCookies(response: unknown): void };
   buildUrl(path: string, pathParams: Record<string, string>): string;
   lists: {
     /** The audience itself (GET /lists/{list_id}); the contract check reads it. */
@@ -53,4 +58,26 @@ export function createMailchimpClient(options: ClientOptions): SdkClient {
   client.basePath = basePathOf(options);
   client.timeout = options.timeoutMs;
   return client;
+}
+
+/**
+ * Sends the client's requests over `connections` (keepAliveAgent) instead of a connection each.
+ * The SDK's superagent opens one per request (agent: false) and takes no agent of its own; its
+ * cookie hook is the one place it hands each request over before sending it. No cookie is kept:
+ * the hook only gives the request its connections.
+ */
+export function useConnections(client: SdkClient, connections: HttpAgent): void {
+  client.enableCookies = true;
+  client.agent = { attachCookies: (request) => request.agent(connections), saveCookies: () => undefined };
+}
+
+/**
+ * Connections to the API at `basePath` that stay open `idleMs` after a request for the next one,
+ * at most `maxSockets` of them (in use or idle): against Mailchimp, a request that finds one open
+ * skips the TCP and TLS handshakes. An idle connection does not keep the process alive; `destroy()`
+ * closes them all.
+ */
+export function keepAliveAgent(basePath: string, { idleMs, maxSockets }: { readonly idleMs: number; readonly maxSockets: number }): HttpAgent {
+  const options = { keepAlive: true, timeout: idleMs, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' } as const;
+  return basePath.startsWith('https:') ? new HttpsAgent(options) : new HttpAgent(options);
 }

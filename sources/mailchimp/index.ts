@@ -6,7 +6,7 @@ import type { BatchFn } from '../errors.ts';
 import { SourceError } from '../errors.ts';
 import { createEmailAudience, type EmailAudienceOptions } from './audience.ts';
 import { eachKey } from './batch.ts';
-import { createMailchimpClient } from './client.ts';
+import { createMailchimpClient, keepAliveAgent, useConnections } from './client.ts';
 import { checkAudience } from './contract.ts';
 import { fleetConnections } from './fleet.ts';
 import { ACTIVITY_FIELDS, MEMBER_FIELDS, TAG_FIELDS, toActivity, toMember, toTags } from './mapping.ts';
@@ -19,6 +19,8 @@ export type { MailchimpLogger } from './upstream.ts';
 
 /** Mailchimp's per-account connection limit: the fleet's with `connectionsRedisUrl`, else each process's. */
 export const DEFAULT_MAX_IN_FLIGHT = 10;
+/** How long an idle connection to Mailchimp is kept for the next request (MAILCHIMP_KEEP_ALIVE_MS). */
+export const DEFAULT_KEEP_ALIVE_MS = 5000;
 
 /** Activity types the feed can be filtered by (`activity_filters`). */
 export const ACTIVITY_FILTERS = [
@@ -72,6 +74,11 @@ export interface MailchimpSourceOptions {
    * under a key named by a hash of the API key. Each process counts its own without it.
    */
   readonly connectionsRedisUrl?: string;
+  /**
+   * How long a connection to Mailchimp stays open after a request for the next one, in ms (at most
+   * `maxInFlight` are kept); 0 opens one per request, as the SDK alone does. Default 5000.
+   */
+  readonly keepAliveMs?: number;
   /** Receives one line when the API key is refused; nothing is logged without it. */
   readonly logger?: MailchimpLogger;
   /** The audience push-down's own settings (see sources/mailchimp/audience.ts). */
@@ -142,6 +149,9 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
   const client = createMailchimpClient({ ...options, timeoutMs: atLeast(1, 'timeoutMs', options.timeoutMs) });
   const logger = options.logger ?? silent;
   const maxInFlight = atLeast(1, 'maxInFlight', options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  const keepAliveMs = atLeast(0, 'keepAliveMs', options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS);
+  const connections = keepAliveMs > 0 ? keepAliveAgent(client.basePath, { idleMs: keepAliveMs, maxSockets: maxInFlight }) : undefined;
+  if (connections) useConnections(client, connections);
   const redis = options.connectionsRedisUrl ? createRedisClient(options.connectionsRedisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 }) : null;
   redis?.on('error', () => undefined);
   // The limit is the account's: replicas with the same key count together, under a key that names
@@ -191,6 +201,7 @@ export function createMailchimpSource(options: MailchimpSourceOptions): Mailchim
     checkContract: () => checkAudience(upstream, client, listId),
     close: async () => {
       redis?.disconnect();
+      connections?.destroy();
     },
     audience: createEmailAudience(upstream, client, listId, {
       checkConcurrency: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,

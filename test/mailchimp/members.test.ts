@@ -204,3 +204,43 @@ describe('membersByEmail', () => {
     expect(standIn.stats.requests).toBe(0);
   });
 });
+
+describe("the source's connections to Mailchimp", () => {
+  it('keeps them open for the next reads: 100 members over at most 10 connections', async () => {
+    standIn.knobs.latencyMs = 5;
+    const { source } = sourceFor(standIn);
+    try {
+      const emails = memberEmails(100);
+      await source.membersByEmail(emails.slice(0, 50));
+      await source.membersByEmail(emails.slice(50));
+      expect(standIn.stats.byStatus).toEqual({ 200: 100 });
+      expect(standIn.stats.connections).toBeGreaterThan(0);
+      expect(standIn.stats.connections).toBeLessThanOrEqual(10);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('opens one per request with keepAliveMs 0, as the SDK alone does', async () => {
+    const { source } = sourceFor(standIn, { keepAliveMs: 0 });
+    const emails = memberEmails(20);
+    for (const email of emails) await source.membersByEmail([email]);
+    expect(standIn.stats.byStatus).toEqual({ 200: 20 });
+    expect(standIn.stats.connections).toBe(20);
+  });
+
+  it('reads on over new ones after the API dropped those it kept', async () => {
+    const { source } = sourceFor(standIn);
+    try {
+      const emails = memberEmails(6);
+      expect(emailsOf(await source.membersByEmail(emails.slice(0, 3)))).toEqual(emails.slice(0, 3));
+      const before = standIn.stats.connections;
+      await standIn.stopListening();
+      await standIn.listenAgain();
+      expect(emailsOf(await source.membersByEmail(emails.slice(3)))).toEqual(emails.slice(3));
+      expect(standIn.stats.connections).toBeGreaterThan(before);
+    } finally {
+      await source.close();
+    }
+  });
+});
