@@ -1,3 +1,5 @@
+import diagnostics from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
@@ -45,6 +47,30 @@ describe('a customer looked up by id', () => {
     expect(body.data.customer.emailMarketing.status).toEqual(expect.any(String));
     expect(standIns.hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead)).toEqual([1]);
     expect(standIns.mailchimp.stats.requests).toBe(1);
+  });
+
+  it("has the Mailchimp read on the wire before the shop's statements for the customer's fields", async () => {
+    // Timestamps would be noise on a shared machine: the statements and the request's send share one ordered log.
+    const log = server.statements;
+    const onSend = (message: unknown) => {
+      const { request } = message as { request: ClientRequest };
+      if (request.path.startsWith('/3.0/lists/')) request.once('finish', () => log.push('-- Mailchimp request sent'));
+    };
+    diagnostics.subscribe('http.client.request.start', onSend);
+    try {
+      // A first read opens a connection the next one finds open, as a busy server's reads do.
+      await server.query(`{ customer(id: "${people[2]!.customerId}") { emailMarketing { status } } }`);
+      server.reset();
+      const { body } = await server.query(`{ customer(id: "${people[3]!.customerId}") { commerce { purchases { orderCount } } emailMarketing { status } } }`);
+      expect(body.errors).toBeUndefined();
+      const lookup = log.findIndex((text) => /FROM customers WHERE id = ANY/.test(text));
+      const sent = log.indexOf('-- Mailchimp request sent');
+      expect(lookup).toBe(0);
+      expect(log.length).toBeGreaterThan(2);
+      expect(sent).toBe(1);
+    } finally {
+      diagnostics.unsubscribe('http.client.request.start', onSend);
+    }
   });
 
   it('starts no source for a field the token may not read', async () => {
