@@ -83,6 +83,9 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions, listen: { host: string; port: number }): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
+  // No ETag computed over every response body (a hash of each GraphQL answer, never cacheable: they
+  // are no-store); the explorer's files set their own.
+  app.set('etag', false);
   const security = createSecurity(options.security ?? securityDefaults(options.production), options.logger);
   const observability = options.observability ?? new Observability();
   observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs });
