@@ -1,7 +1,8 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginInlineTrace } from '@apollo/server/plugin/inlineTrace';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -135,6 +136,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
       observability.plugin,
       // After the request log: it may turn a request error's 400 into 200, once the log has classed it.
       graphqlOverHttp(),
+      ...inlineTraceWhenAsked(),
       // Where Apollo adds its own cache-control plugin: after every other.
       ...uncacheable(schema),
     ],
@@ -269,6 +271,24 @@ function uncacheable(schema: GraphQLSchema): ApolloServerPlugin<Context>[] {
     },
   };
   return [ApolloServerPluginCacheControlDisabled(), { requestDidStart: async () => listener }];
+}
+
+/**
+ * Federation's inline trace (`extensions.ftv1`, error messages masked) for a gateway that asks for
+ * it with `apollo-federation-include-trace: ftv1`, as Apollo's own plugin gives a subgraph, without
+ * the trace builder that plugin makes for every request before it reads the header.
+ */
+function inlineTraceWhenAsked(): ApolloServerPlugin<Context>[] {
+  const inline = ApolloServerPluginInlineTrace();
+  return [
+    ApolloServerPluginInlineTraceDisabled(),
+    {
+      async requestDidStart(request) {
+        if (request.request.http?.headers.get('apollo-federation-include-trace') !== 'ftv1') return;
+        return inline.requestDidStart?.(request);
+      },
+    },
+  ];
 }
 
 /**

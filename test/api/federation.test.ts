@@ -37,6 +37,19 @@ describe('the Federation 2 subgraph', () => {
     expect(body.data._entities).toEqual([{ id: '5', email: personAt(world, 4).email }, { id: '10', email: byEmail }, null, { id: '2', email: personAt(world, 1).email }]);
     expect(demo.server.statements).toHaveLength(2);
   });
+
+  it('gives a gateway that asks for it the inline trace (ftv1), its errors masked, and no one else', async () => {
+    const query = '{ customer(id: "1") { id crm { lifecycleStage } } }';
+    const traced = await demo.server.query(query, undefined, { 'apollo-federation-include-trace': 'ftv1' });
+    const plain = await demo.server.query(query);
+    expect(traced.body.data).toEqual(plain.body.data);
+    const ftv1 = (traced.body.extensions as { ftv1?: unknown } | undefined)?.ftv1;
+    expect(typeof ftv1).toBe('string');
+    expect(Buffer.from(ftv1 as string, 'base64').length).toBeGreaterThan(20);
+    // HubSpot is not configured here, so crm failed: the trace carries the error, masked.
+    expect(Buffer.from(ftv1 as string, 'base64').toString('latin1')).toContain('<masked>');
+    expect(plain.body.extensions).not.toHaveProperty('ftv1');
+  });
 });
 
 describe('in a supergraph', () => {
