@@ -7,6 +7,7 @@ import { startEmbeddedPostgres } from '../../sandbox/embedded-postgres.ts';
 import { startServer, type RunningServer } from '../../server/app.ts';
 import { securityDefaults } from '../../server/auth/index.ts';
 import { loadConfig } from '../../server/config.ts';
+import { createLogger } from '../../server/logger.ts';
 import { Observability } from '../../server/observability/index.ts';
 import { createConfiguredUpstreams, createSources } from '../../server/sources.ts';
 import type { Queryable } from '../../sources/commerce/index.ts';
@@ -212,12 +213,12 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
-/** Request logs at info level, as in production, written to /dev/null rather than the terminal. */
+/**
+ * The process logger main.ts makes (server/logger.ts: info level, its redaction and trace context),
+ * written as pino writes stdout (asynchronously) but to /dev/null rather than the terminal.
+ */
 export function quietLogger(): Logger {
-  return pino(
-    { level: 'info', base: { service: 'customer-360' }, redact: { paths: ['*.email', '*.emails'], censor: '[redacted]' } },
-    pino.destination({ dest: '/dev/null', sync: false }),
-  );
+  return createLogger('info', pino.destination({ dest: '/dev/null', sync: false }));
 }
 
 /**
