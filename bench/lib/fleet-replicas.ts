@@ -20,8 +20,9 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * One replica: the real server (server/main.ts through tsx, its own Node process) configured only
- * by `env`, as a deployment configures it. Its request logs go to /dev/null; its stderr is kept (the
+ * One replica: the real server (server/main.ts, its own Node process, its types removed by Node's
+ * own transform as tsc's build removes them, not through tsx) configured only by `env`, as a
+ * deployment configures it. Its request logs go to /dev/null; its stderr is kept (the
  * last few KB) to say why it would not start.
  */
 export class Replica {
@@ -42,7 +43,11 @@ export class Replica {
     const port = await freePort();
     // Only what a deployment would set: nothing of the benchmark's own environment leaks into the server's configuration.
     const childEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, HOST: '127.0.0.1', PORT: String(port) };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: REPOSITORY, env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', 'server/main.ts'], {
+      cwd: REPOSITORY,
+      env: childEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const replica = new Replica(name, port, child);
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
