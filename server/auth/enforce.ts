@@ -82,11 +82,17 @@ const VALUE_GUARDS: Record<string, (resolve: GraphQLFieldResolver<CrmProperty, C
   [PROPERTY_VALUE]: guardPropertyValue,
 };
 
+/** Each field's effective policy, read from its directives once: a field object belongs to one type of one schema. */
+const policies = new WeakMap<GraphQLField<unknown, unknown>, Policy | null>();
+
 /** The policy enforced on a field: in code (above), else as the SDL declares it; null when none. */
 export function effectivePolicy(schema: GraphQLSchema, type: GraphQLObjectType, field: GraphQLField<unknown, unknown>): Policy | null {
+  const known = policies.get(field);
+  if (known !== undefined) return known;
   const at = coordinate(type, field);
-  if (UNGUARDED.has(at)) return SCHEMA_POLICY;
-  return CODE_POLICIES[at] ?? declaredPolicy(schema, field);
+  const policy = UNGUARDED.has(at) ? SCHEMA_POLICY : (CODE_POLICIES[at] ?? declaredPolicy(schema, field));
+  policies.set(field, policy);
+  return policy;
 }
 
 /**
