@@ -80,7 +80,8 @@ export function createExplorer(mode: ExplorerMode): Explorer {
   // Revalidated each time (cache-control no-cache; the names carry no version): each file's ETag is
   // made once, here, and Express answers 304 on it (the app makes no ETag per response).
   const tagged = new Map([...files].map(([name, file]) => [name, { ...file, etag: etagOf(file.body) }]));
-  const page = { body: Buffer.from(GRAPHIQL_HTML), etag: etagOf(Buffer.from(GRAPHIQL_HTML)) };
+  const html = Buffer.from(GRAPHIQL_HTML);
+  const page = { body: html, etag: etagOf(html) };
   routes.get('/explorer/:name', (req, res, next) => {
     const file = tagged.get(req.params.name);
     if (!file) return next();
