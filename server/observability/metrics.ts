@@ -20,6 +20,21 @@ export interface MetricsOptions {
   readonly processMetrics?: boolean;
 }
 
+/**
+ * Node.js process metrics (CPU, memory, event loop, GC) on a registry of their own, collected once
+ * per process however many servers it runs: prom-client's collectors are never stopped (its GC
+ * observer and event-loop histogram stay registered with Node), so collecting them per server
+ * kept every stopped server's metrics alive.
+ */
+let processMetrics: Registry | undefined;
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 /** What an upstream batch call came to: `ok`, `partial` (some keys failed) or why it failed. */
 export type CallOutcome = 'ok' | 'partial' | SourceError['kind'] | 'error';
 
@@ -53,6 +68,8 @@ export class OperationNames {
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The process's own metrics (processRegistry), exposed after the server's; null when off. */
+  private readonly processWide: Registry | null;
   readonly operationNames: OperationNames;
   private guards: Readonly<Record<string, SourceGuard>> = {};
 
@@ -159,7 +176,7 @@ export class Metrics {
         for (const [source, guard] of Object.entries(guards())) this.set({ source }, BREAKER_VALUE[guard.state]);
       },
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.processWide = (options.processMetrics ?? true) ? processRegistry() : null;
   }
 
   /** The guards whose breaker states /metrics reports, and the request budget. */
@@ -219,7 +236,8 @@ export class Metrics {
       return;
     }
     res.set('content-type', this.registry.contentType).set('cache-control', 'no-store');
-    res.end(await this.registry.metrics());
+    const own = await this.registry.metrics();
+    res.end(this.processWide ? own + (await this.processWide.metrics()) : own);
   };
 
   private countLookups(family: string, report: CallReport): void {

@@ -111,6 +111,31 @@ describe('operation names as labels', () => {
   });
 });
 
+describe('process metrics', () => {
+  it("are the process's: every server in it exposes them once, and one with them off does not", async () => {
+    const scrape = async (observability: Observability) => {
+      const http = express().get('/metrics', observability.handler).listen(0, '127.0.0.1');
+      await new Promise((resolve) => http.once('listening', resolve));
+      try {
+        return await (await fetch(`http://127.0.0.1:${(http.address() as AddressInfo).port}/metrics`)).text();
+      } finally {
+        http.close();
+      }
+    };
+    const [first, second, without] = await Promise.all([
+      scrape(new Observability()),
+      scrape(new Observability()),
+      scrape(new Observability({ metrics: { processMetrics: false } })),
+    ]);
+    for (const text of [first, second]) {
+      expect(text.match(/^# TYPE process_cpu_seconds_total /gm)).toHaveLength(1);
+      expect(text.match(/^# TYPE nodejs_eventloop_lag_p99_seconds /gm)).toHaveLength(1);
+      expect(text).toContain('# TYPE c360_graphql_operations_total counter');
+    }
+    expect(without).not.toContain('process_cpu_seconds_total');
+  });
+});
+
 describe('METRICS_TOKEN', () => {
   it('answers 401 without the bearer token, and the metrics with it', async () => {
     const observability = new Observability({ metrics: { token: 'metrics-token-0123456789', processMetrics: false } });
