@@ -50,12 +50,13 @@ const PUSH_BOUND_MS = 2 * Number(SUITE_SETTINGS.REQUEST_BUDGET_MS) + CRITERIA.la
  */
 const PUSH_SIGNAL_BOUND_MS = 10_000 + CRITERIA.latencyMarginMs;
 /**
- * Heap growth (after GC) allowed from the first cell to the last, per server started and closed:
- * each leaves a little behind in the test process (the suite's 22 leave about 40 MB), and a cell
- * that fails runs again on a server of its own. A leak per request shows in the cell's own bound
- * (CRITERIA.maxHeapGrowthMb); this one catches what piles up from cell to cell.
+ * Heap growth (after GC) allowed from the first cell to the last, per server started and closed (a
+ * cell that fails runs again on a server of its own). A stopped server leaves nothing behind: the
+ * suite's 22 measured 0 MB, where they left 38 to 66 MB while each server collected the process
+ * metrics anew (prom-client's collectors are never stopped). A leak per request shows in the cell's
+ * own bound (CRITERIA.maxHeapGrowthMb); this one catches what piles up from cell to cell.
  */
-const HEAP_GROWTH_PER_SERVER_MB = 3;
+const HEAP_GROWTH_PER_SERVER_MB = 1;
 
 const budgetMs = Number(SUITE_SETTINGS.REQUEST_BUDGET_MS);
 
