@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginInlineTrace } from '@apollo/server/plugin/inlineTrace';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -26,6 +26,7 @@ import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
 import { createExplorer } from './explorer/index.ts';
 import { graphqlOverHttp } from './graphql-over-http.ts';
+import { everyRequest } from './listener.ts';
 import { Readiness, type ReadinessOptions } from './health.ts';
 import { graphqlRequestId, Observability } from './observability/index.ts';
 import { buildSchema } from './schema.ts';
@@ -240,8 +241,7 @@ function budgetOf(header: string | undefined, defaultMs: number): number {
  * live, cached or stale, age, upstream wait, keys) and a `Server-Timing` header with the waits.
  */
 function provenanceReport(): ApolloServerPlugin<Context> {
-  // One listener for every request (as in errorLogging): it keeps nothing of its own.
-  const listener: GraphQLRequestListener<Context> = {
+  return everyRequest({
     async willSendResponse({ response, contextValue }) {
       const { provenance } = contextValue;
       if (response.body.kind === 'single' && provenance.plans.length > 0) {
@@ -253,8 +253,7 @@ function provenanceReport(): ApolloServerPlugin<Context> {
         response.body.singleResult.extensions = { ...response.body.singleResult.extensions, sources: provenance.summary() };
       }
     },
-  };
-  return { requestDidStart: async () => listener };
+  });
 }
 
 /**
@@ -265,12 +264,14 @@ function provenanceReport(): ApolloServerPlugin<Context> {
  */
 function uncacheable(schema: GraphQLSchema): ApolloServerPlugin<Context>[] {
   if (schema.getDirective('cacheControl')) return [];
-  const listener: GraphQLRequestListener<Context> = {
-    async willSendResponse({ response }) {
-      response.http.headers.set('cache-control', 'no-store');
-    },
-  };
-  return [ApolloServerPluginCacheControlDisabled(), { requestDidStart: async () => listener }];
+  return [
+    ApolloServerPluginCacheControlDisabled(),
+    everyRequest({
+      async willSendResponse({ response }) {
+        response.http.headers.set('cache-control', 'no-store');
+      },
+    }),
+  ];
 }
 
 /**
@@ -296,7 +297,7 @@ function inlineTraceWhenAsked(): ApolloServerPlugin<Context>[] {
  * source failures as one line each. Never the variables or the data.
  */
 function errorLogging(): ApolloServerPlugin<Context> {
-  const listener: GraphQLRequestListener<Context> = {
+  return everyRequest({
     async didEncounterErrors({ errors, contextValue, operationName }) {
       for (const error of errors) {
         const original = unwrapResolverError(error);
@@ -307,6 +308,5 @@ function errorLogging(): ApolloServerPlugin<Context> {
         }
       }
     },
-  };
-  return { requestDidStart: async () => listener };
+  });
 }

@@ -1,5 +1,6 @@
-import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
+import type { ApolloServerPlugin } from '@apollo/server';
 import type { Context } from '../context.ts';
+import { everyRequest } from '../listener.ts';
 import { Scope, type Principal } from './scopes.ts';
 
 /** Customer ids listed in one audit line; the count is always exact. */
@@ -34,13 +35,11 @@ export interface RequestAuth {
  * name come with it, so the line can be joined with the error log.
  */
 export function auditLogging(): ApolloServerPlugin<Context> {
-  // One listener for every request: it keeps nothing of its own.
-  const listener: GraphQLRequestListener<Context> = {
+  return everyRequest({
     async willSendResponse({ contextValue, operationName }) {
       writeAuditLine(contextValue, operationName);
     },
-  };
-  return { requestDidStart: async () => listener };
+  });
 }
 
 /** The audit line of one request (or one subscription event, server/subscriptions), when it touched personal data. */
