@@ -11,7 +11,7 @@
  * Settings (environment): BENCH_CUSTOMERS (10000), BENCH_LARGE_CUSTOMERS (1000000; 0 skips it),
  * BENCH_HUBSPOT_MS (40), BENCH_MAILCHIMP_MS (60), BENCH_WEB_DAYS (30: days of web events in the
  * warehouse), BENCH_LARGE_WEB_DAYS (1, for the large shop), BENCH_SCALE (1: multiplies request counts and
- * durations), BENCH_SCENARIOS (comma-separated ids to run: single-cold, single-warm, page-100,
+ * durations), BENCH_SCENARIOS (comma-separated ids to run: single-cold (by id and by email), single-warm, page-100,
  * hot-50, source-down, shop-large; single-warm also measures Apollo Server's hello world, bench/lib/hello.ts), BENCH_OUT (bench/results), BENCH_CPU_PROF (1: profile the server's
  * thread over each measured run; the profiles go beside the report, their top items into it).
  * `npm run bench` runs it as the server is deployed: NODE_ENV=production (libraries read it when
@@ -22,7 +22,7 @@
 import { cpus, totalmem } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { DemoWorld } from '../sandbox/demo/people.ts';
+import { personAt, type DemoWorld } from '../sandbox/demo/people.ts';
 import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServer, type BenchServer, type Database } from './lib/environment.ts';
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { HELLO_QUERY, startHelloWorld } from './lib/hello.ts';
@@ -30,7 +30,7 @@ import { startNaiveServer } from './lib/naive.ts';
 import { FreshCustomers } from './lib/harness.ts';
 import { CACHED_FIELDS, personalizationBody, PROFILE_FIELDS } from './lib/queries.ts';
 import { startProfile, topSelfTime, type ProfiledRun } from './lib/profile.ts';
-import { markdown, svgChart, type Results, type Row } from './lib/report.ts';
+import { markdown, shop, svgChart, type Results, type Row } from './lib/report.ts';
 import { WorkerClient } from './lib/workers.ts';
 
 const env = process.env;
@@ -65,17 +65,33 @@ const scaled = (n: number) => Math.max(1, Math.round(n * settings.scale));
 const MAILCHIMP_IN_FLIGHT = 10;
 
 /**
+ * Each stand-in's latency as a client sees it (StandIns.clientLatency), measured when the stand-ins
+ * start: the set delay plus what this machine adds to any call of it.
+ */
+let latency = { hubspotMs: settings.hubspotMs, mailchimpMs: settings.mailchimpMs };
+/** What each started set of stand-ins measured, for the report. */
+const latencies: Array<{ shop: number; hubspotMs: number; mailchimpMs: number }> = [];
+
+async function measureLatency(standIns: StandIns, shop: number): Promise<void> {
+  latency = await standIns.clientLatency();
+  latencies.push({ shop, ...latency });
+  progress.line(`stand-in latency as a client sees it: HubSpot ${latency.hubspotMs.toFixed(1)} ms, Mailchimp ${latency.mailchimpMs.toFixed(1)} ms`);
+}
+
+/**
  * The ideal p50 of a run: what the slowest source needs for one request when it is the only
- * constraint. HubSpot reads a whole batch in one call; Mailchimp reads one member per GET, at most
- * 10 at once for the process, so `concurrency` requests of `gets` members each share 10 connections
- * (a closed loop: each request waits for gets x concurrency / 10 rounds).
+ * constraint, at its latency as a client sees it. HubSpot reads a whole batch in one call; Mailchimp
+ * reads one member per GET, at most 10 at once for the process, so `concurrency` requests of `gets`
+ * members each share 10 connections (a closed loop: each request waits for gets x concurrency / 10 rounds).
  */
 function ideal(gets: number, concurrency: number, sources: { hubspot: boolean } = { hubspot: true }): number {
-  const mailchimp = settings.mailchimpMs * Math.max(1, (gets * concurrency) / MAILCHIMP_IN_FLIGHT);
-  return Math.round(Math.max(sources.hubspot ? settings.hubspotMs : 0, mailchimp));
+  const mailchimp = latency.mailchimpMs * Math.max(1, (gets * concurrency) / MAILCHIMP_IN_FLIGHT);
+  return Math.round(Math.max(sources.hubspot ? latency.hubspotMs : 0, mailchimp) * 10) / 10;
 }
 
 const PERSONALIZATION_NO_WEB = `query PersonalizationNoWeb($id: ID!) {\n  customer(id: $id) {\n    ${CACHED_FIELDS}\n  }\n}`;
+/** The personalization query by email: the lookup where every source can start at once. */
+const PERSONALIZATION_BY_EMAIL = `query PersonalizationByEmail($email: EmailAddress!) {\n  customer(email: $email) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 const PAGE = `query Page($ids: [ID!]) {\n  customers(ids: $ids) {\n    ${PROFILE_FIELDS}\n  }\n}`;
 
 const graphqlBody = (query: string, variables: object) => JSON.stringify({ query, variables });
@@ -234,6 +250,17 @@ async function mainScenarios(bench: Bench): Promise<void> {
           { connections, amount: n, bodies: fresh(n).map(personalizationBody) },
         );
       }
+      const byEmail = (id: string) => JSON.stringify({ query: PERSONALIZATION_BY_EMAIL, variables: { email: personAt(bench.world, Number(id) - 1).email } });
+      for (const [connections, amount] of [
+        [1, 100],
+        [16, 320],
+      ] as const) {
+        const n = Math.max(scaled(amount), connections);
+        await bench.measure(
+          { scenario: 'single-cold', title: 'one customer, cold, by email', target: c360, idealMs: ideal(1, connections), note: 'every source starts at once' },
+          { connections, amount: n, bodies: fresh(n).map(byEmail) },
+        );
+      }
     }
     if (wanted('single-warm')) {
       progress.line('scenario single-warm: the same query, every source answered from the shared cache');
@@ -357,6 +384,7 @@ async function largeShop(): Promise<Row[]> {
     await seed(db, world, settings.largeWebDays);
     progress.line('waiting for the Mailchimp stand-in to index the world');
     await indexed;
+    await measureLatency(standIns, world.customers);
     await withServer(bench, 'c360', {}, async (target) => {
       for (const [connections, amount] of [
         [1, 100],
@@ -392,6 +420,7 @@ async function main(): Promise<void> {
   let bench: Bench | undefined;
   try {
     [db, standIns] = await Promise.all([createDatabase(settings.databaseUrl, 'main'), StandIns.start(world, settings)]);
+    await measureLatency(standIns, world.customers);
     await seed(db, world, settings.webDays);
     pool = new CountingPool(db.url);
     bench = new Bench(world, pool, standIns, new FreshCustomers(world.customers));
@@ -412,7 +441,11 @@ async function main(): Promise<void> {
   const durationSeconds = (performance.now() - progress.started) / 1000;
   notes.unshift(
     `Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms per request, no rate limits; database: ${settings.databaseUrl ? 'the PostgreSQL server' : 'embedded PGlite (one query at a time)'}; load generator and stand-ins in worker threads of the benchmark process, all on 127.0.0.1.`,
-    "Ideal: the slowest source's own time for one request of the run when nothing else costs anything: HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.",
+    `Ideal: the slowest source's own time for one request of the run when nothing else costs anything, at each stand-in's latency as a client sees it (the median of 40 requests one at a time, measured when the stand-ins start: ${latencies
+      .map((seen) => `${shop(seen.shop)} shop: HubSpot ${seen.hubspotMs.toFixed(1)} ms, Mailchimp ${seen.mailchimpMs.toFixed(1)} ms`)
+      .join(
+        '; ',
+      )}; the timer's lateness, the stand-ins' thread and HTTP are in it). HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.`,
     `Per request: SQL statements the commerce source (shop tables) and the web source (warehouse, ${settings.webDays} days of events; ${settings.largeWebDays} day(s) on the large shop) sent, HubSpot and Mailchimp requests the stand-ins received, divided by the requests of the run.`,
     'naive: bench/lib/naive.ts, the same sources called customer by customer, one key per call, no batching, no cache, no time budget or breaker.',
     `Libraries ran with NODE_ENV=${settings.nodeEnv ?? '(unset)'}${settings.nodeEnv === 'production' ? ' (npm run bench sets it, as deployed)' : ', not production as deployed (npm run bench sets it)'}: graphql-js's development checks, Express's and Apollo Server's modes follow it; the hello world takes Apollo Server's defaults for it (in production: no introspection, no stack traces). The server's own settings never come from it here: production: false, securityDefaults(false), rate limits off.`,
@@ -457,7 +490,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationSeconds,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, memoryGb: Math.round(totalmem() / 2 ** 30) },
-    settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined },
+    settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, clientLatency: latencies },
     rows,
     notes,
   };

@@ -140,6 +140,30 @@ export class StandIns {
     return new StandIns(worker, urls.hubspotUrl, urls.mailchimpUrl);
   }
 
+  /**
+   * Each stand-in's latency as a client on this machine sees it: the median of `samples` requests
+   * sent one at a time over a kept connection (a contact read, a member read). Above the set delay
+   * by the timer's lateness, the worker thread and HTTP; what no server here can go below.
+   */
+  async clientLatency(samples = 40): Promise<{ hubspotMs: number; mailchimpMs: number }> {
+    const median = async (url: string, headers: Record<string, string>) => {
+      const times: number[] = [];
+      // The first few open the connection and warm both ends; they are not counted.
+      for (let i = 0; i < samples + 5; i++) {
+        const started = performance.now();
+        await (await fetch(url, { headers })).arrayBuffer();
+        if (i >= 5) times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+    };
+    const [hubspotMs, mailchimpMs] = await Promise.all([
+      median(`${this.hubspotUrl}/crm/v3/objects/contacts/1`, { authorization: `Bearer ${ACCESS_TOKEN}` }),
+      median(`${this.mailchimpUrl}/3.0/lists/${LIST_ID}/members/${'0'.repeat(32)}`, { authorization: `Basic ${Buffer.from(`bench:${API_KEY}`).toString('base64')}` }),
+    ]);
+    await this.reset();
+    return { hubspotMs, mailchimpMs };
+  }
+
   counts = () => this.worker.call<StandInCounts>('counts');
   reset = () => this.worker.call<void>('reset');
   knobs = (knobs: Knobs) => this.worker.call<void>('knobs', knobs);

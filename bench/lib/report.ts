@@ -74,7 +74,8 @@ function profiles(rows: readonly Row[]): string[] {
   );
 }
 
-function shop(customers: number): string {
+/** A shop's size as the report writes it (10k, 1M). */
+export function shop(customers: number): string {
   return customers >= 1_000_000 ? `${customers / 1_000_000}M` : customers >= 1000 ? `${customers / 1000}k` : String(customers);
 }
 
