@@ -5,7 +5,6 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDi
 import { ApolloServerPluginInlineTrace } from '@apollo/server/plugin/inlineTrace';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Router } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
@@ -25,6 +24,7 @@ import { createSecurity, securityDefaults, type SecurityOptions } from './auth/i
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
 import { createExplorer } from './explorer/index.ts';
+import { graphqlHandler } from './graphql-handler.ts';
 import { graphqlOverHttp } from './graphql-over-http.ts';
 import { everyRequest } from './listener.ts';
 import { Readiness, type ReadinessOptions } from './health.ts';
@@ -179,38 +179,36 @@ export async function startServer(options: ServerOptions, listen: { host: string
     express.json({ limit: '256kb' }),
     ...observability.graphql,
     security.graphql,
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = graphqlRequestId(res);
-        const provenance = new Provenance();
-        const startedAt = Date.now();
-        const asked = req.get('x-time-budget-ms');
-        const deadline = startedAt + budgetOf(asked, options.budgetMs);
-        // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
-        const budget = { deadline };
-        const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
-        const auth = security.context(res);
-        return {
-          loaders: createLoaders(options.upstreams, {
-            get deadline() {
-              return budget.deadline;
-            },
-            report: provenance.record,
-          }),
-          cache: invalidator.within(deadline),
-          provenance,
-          requestId,
-          log: options.logger.child({ requestId }),
-          settings: options.settings,
-          auth,
-          ...(outgoing && { webhooks: outgoing }),
-          audiences: new AudienceQueries(audiences, {
-            extendDeadline: () => (budget.deadline = Math.max(budget.deadline, analystDeadline)),
-            report: provenance.recordPlan,
-            ...(auth.spend && { spend: auth.spend }),
-          }),
-        };
-      },
+    graphqlHandler(apollo, async ({ req, res }) => {
+      const requestId = graphqlRequestId(res);
+      const provenance = new Provenance();
+      const startedAt = Date.now();
+      const asked = req.get('x-time-budget-ms');
+      const deadline = startedAt + budgetOf(asked, options.budgetMs);
+      // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
+      const budget = { deadline };
+      const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
+      const auth = security.context(res);
+      return {
+        loaders: createLoaders(options.upstreams, {
+          get deadline() {
+            return budget.deadline;
+          },
+          report: provenance.record,
+        }),
+        cache: invalidator.within(deadline),
+        provenance,
+        requestId,
+        log: options.logger.child({ requestId }),
+        settings: options.settings,
+        auth,
+        ...(outgoing && { webhooks: outgoing }),
+        audiences: new AudienceQueries(audiences, {
+          extendDeadline: () => (budget.deadline = Math.max(budget.deadline, analystDeadline)),
+          report: provenance.recordPlan,
+          ...(auth.spend && { spend: auth.spend }),
+        }),
+      };
     }),
   );
   app.use(security.errors);
