@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type Replica } from './fleet-replicas.ts';
+import { freePort } from '../../sandbox/ports.ts';
+import type { Replica } from './fleet-replicas.ts';
 
 /** The HAProxy binary, or null with how to install it. */
 export function findHaproxy(): { path: string } | { missing: string } {

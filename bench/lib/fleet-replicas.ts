@@ -1,23 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../sandbox/ports.ts';
 
 /** The repository: replicas run from it, as `npm start` would. */
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 /** A replica reads its shop's RFM boundaries and checks its sources' contracts before it listens. */
 const START_TIMEOUT_MS = 60_000;
-
-/** A free TCP port on 127.0.0.1 (the kernel's pick, released for the caller to bind). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * One replica: the real server (server/main.ts, its own Node process, its types removed by Node's

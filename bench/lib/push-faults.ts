@@ -8,7 +8,8 @@ import { endpointOf, RedisEndpointStore } from '../../push/webhooks/endpoints.ts
 import { webhookIdOf } from '../../push/webhooks/signing.ts';
 import type { TriggerEvent } from '../../push/signals.ts';
 import { progress } from './environment.ts';
-import { freePort, RedisProcess, startServerProcess, type ServerProcess } from './push-process.ts';
+import { freePort } from '../../sandbox/ports.ts';
+import { RedisProcess, startServerProcess, type ServerProcess } from './push-process.ts';
 
 // Part 2 of bench/push.ts: delivery under faults. A private redis-server (AOF, fsync always), two
 // replicas (the real server process, embedded demo, REDIS_URL set: the real PushHub and

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../sandbox/ports.ts';
 
 // The processes bench/push.ts runs: the real server (server/main.ts, as `npm run dev` starts it)
 // and a private redis-server, each a child process of its own with its output in a log file, and
@@ -11,15 +11,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
 const TICKS_PER_SECOND = 100;
-
-/** A free loopback port (taken and released at once: another process could take it in between). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A server process: its pid, base URL and how to stop it (SIGTERM, then SIGKILL after 10 s) or kill it (-9). */
 export interface ServerProcess {

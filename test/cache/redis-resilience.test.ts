@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from '../../cache/redis-store.ts';
+import { freePort } from '../../sandbox/ports.ts';
 
 // CI provides Redis through REDIS_URL; these tests run a redis-server of their own (they stop and
 // start it), so the shared one is never touched. They run where the other Redis tests run.
@@ -18,15 +18,6 @@ afterAll(async () => {
   await Promise.all([...stores].map(async (store) => store.close()));
   await Promise.all([...children].map(kill));
 });
-
-/** A port nobody listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { chown, appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../sandbox/ports.ts';
 
 const run = promisify(execFile);
 
@@ -38,18 +38,6 @@ async function binDir(): Promise<string> {
   const found = versions.map((v) => join(root, v, 'bin')).find((dir) => existsSync(join(dir, 'initdb')));
   if (!found) throw new Error(`expected PostgreSQL binaries (initdb, pg_ctl) under ${root}/<version>/bin or FAULTS_PG_BIN, found none`);
   return found;
-}
-
-/** A port nothing listens on right now (bound, read, released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function postgresIds(): Promise<{ uid: number; gid: number }> {

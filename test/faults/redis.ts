@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './cluster.ts';
+import { freePort } from '../../sandbox/ports.ts';
 
 /**
  * A redis-server of the fault suite's own, on a free loopback port, with nothing persisted: the

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { createTriggerEvaluator, eventId, memoryTriggerStateStore, redisTriggerS
 import { createTestDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { TEST_FRESHNESS } from '../support/server.ts';
 import { startStandIns, type StandIns } from '../support/upstreams.ts';
+import { freePort } from '../../sandbox/ports.ts';
 
 const NOW = TEST_AS_OF;
 const DAY = 86_400_000;
@@ -382,12 +382,3 @@ describe.skipIf(!process.env.REDIS_URL)('triggers shared through Redis', () => {
     expect(conflicts).toBe(1);
   });
 });
-
-/** A port nobody listens on. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
