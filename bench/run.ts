@@ -231,36 +231,35 @@ async function withNaive<T>(started: BenchServer, body: (target: Target) => Prom
   }
 }
 
+/** Cold runs' concurrencies and request counts: every one, and alone against 16 at once. */
+const ALL_CONCURRENCIES = [
+  [1, 100],
+  [4, 200],
+  [16, 320],
+  [64, 640],
+] as const;
+const ALONE_AND_LOADED = [
+  [1, 100],
+  [16, 320],
+] as const;
+
 /** The scenarios on the main shop. */
 async function mainScenarios(bench: Bench): Promise<void> {
   const fresh = (n: number) => bench.fresh.take(n);
+  /** One cold run per (concurrency, requests) step, each request a customer nobody asked for. */
+  const cold = async (steps: ReadonlyArray<readonly [number, number]>, spec: { title: string; target: Target; note?: string }, body: (id: string) => string) => {
+    for (const [connections, amount] of steps) {
+      const n = Math.max(scaled(amount), connections);
+      await bench.measure({ scenario: 'single-cold', ...spec, idealMs: ideal(1, connections) }, { connections, amount: n, bodies: fresh(n).map(body) });
+    }
+  };
 
   await withServer(bench, 'c360', {}, async (c360, started) => {
     if (wanted('single-cold')) {
       progress.line('scenario single-cold: one customer, personalization query, nothing cached');
-      for (const [connections, amount] of [
-        [1, 100],
-        [4, 200],
-        [16, 320],
-        [64, 640],
-      ] as const) {
-        const n = Math.max(scaled(amount), connections);
-        await bench.measure(
-          { scenario: 'single-cold', title: 'one customer, cold', target: c360, idealMs: ideal(1, connections) },
-          { connections, amount: n, bodies: fresh(n).map(personalizationBody) },
-        );
-      }
+      await cold(ALL_CONCURRENCIES, { title: 'one customer, cold', target: c360 }, personalizationBody);
       const byEmail = (id: string) => JSON.stringify({ query: PERSONALIZATION_BY_EMAIL, variables: { email: personAt(bench.world, Number(id) - 1).email } });
-      for (const [connections, amount] of [
-        [1, 100],
-        [16, 320],
-      ] as const) {
-        const n = Math.max(scaled(amount), connections);
-        await bench.measure(
-          { scenario: 'single-cold', title: 'one customer, cold, by email', target: c360, idealMs: ideal(1, connections), note: 'every source starts at once' },
-          { connections, amount: n, bodies: fresh(n).map(byEmail) },
-        );
-      }
+      await cold(ALONE_AND_LOADED, { title: 'one customer, cold, by email', target: c360, note: 'every source starts at once' }, byEmail);
     }
     if (wanted('single-warm')) {
       progress.line('scenario single-warm: the same query, every source answered from the shared cache');
@@ -305,18 +304,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
       );
     }
     if (wanted('single-cold')) {
-      await withNaive(started, async (naive) => {
-        for (const [connections, amount] of [
-          [1, 100],
-          [16, 320],
-        ] as const) {
-          const n = Math.max(scaled(amount), connections);
-          await bench.measure(
-            { scenario: 'single-cold', title: 'one customer, cold', target: naive, idealMs: ideal(1, connections) },
-            { connections, amount: n, bodies: fresh(n).map((id) => naiveBody([id])) },
-          );
-        }
-      });
+      await withNaive(started, (naive) => cold(ALONE_AND_LOADED, { title: 'one customer, cold', target: naive }, (id) => naiveBody([id])));
     }
     if (wanted('hot-50')) {
       progress.line('scenario hot-50: 1,000 requests over 50 hot customers');
