@@ -199,12 +199,20 @@ class Bench {
 }
 
 /** Starts the server on `bench` with `env`, runs `body`, and always stops it. */
+/**
+ * Cold requests every server answers before its first measured run, each for a customer nobody
+ * asked for (so the cache stays cold for the rest): until then V8 runs the cold path's code
+ * unoptimized, and the first run measured would pay for that where the later ones do not.
+ */
+const WARM_UP_REQUESTS = 64;
+
 async function withServer<T>(bench: Bench, server: string, env: Record<string, string>, body: (target: Target, started: BenchServer) => Promise<T>): Promise<T> {
   const started = await startBenchServer(bench.db, bench.standIns, env);
   try {
     const target = { server, url: `${started.url}/graphql` };
     // The first request computes the RFM quintile boundaries (one scan of the orders, then cached).
     await bench.prime(target, [personalizationBody(bench.fresh.take(1)[0]!)], 1);
+    await bench.prime(target, bench.fresh.take(WARM_UP_REQUESTS).map(personalizationBody), 4);
     return await body(target, started);
   } finally {
     await started.close();
@@ -222,10 +230,16 @@ async function withHelloWorld<T>(body: (target: Target) => Promise<T>): Promise<
   }
 }
 
-async function withNaive<T>(started: BenchServer, body: (target: Target) => Promise<T>): Promise<T> {
+async function withNaive<T>(bench: Bench, started: BenchServer, body: (target: Target) => Promise<T>): Promise<T> {
   const naive = await startNaiveServer(started.sources);
   try {
-    return await body({ server: 'naive', url: naive.url });
+    const target = { server: 'naive', url: naive.url };
+    await bench.prime(
+      target,
+      bench.fresh.take(WARM_UP_REQUESTS).map((id) => naiveBody([id])),
+      4,
+    );
+    return await body(target);
   } finally {
     await naive.close();
   }
@@ -296,7 +310,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
         const bodies = Array.from({ length: n }, () => page(fresh(100)));
         await bench.measure({ scenario: 'page-100', title: 'page of 100', target: c360, idealMs: ideal(100, connections) }, { connections, amount: n, bodies });
       }
-      await withNaive(started, (naive) =>
+      await withNaive(bench, started, (naive) =>
         bench.measure(
           { scenario: 'page-100', title: 'page of 100', target: naive, idealMs: ideal(100, 1) },
           { connections: 1, amount: scaled(2), bodies: Array.from({ length: scaled(2) }, () => naiveBody(fresh(100))) },
@@ -304,7 +318,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
       );
     }
     if (wanted('single-cold')) {
-      await withNaive(started, (naive) => cold(ALONE_AND_LOADED, { title: 'one customer, cold', target: naive }, (id) => naiveBody([id])));
+      await withNaive(bench, started, (naive) => cold(ALONE_AND_LOADED, { title: 'one customer, cold', target: naive }, (id) => naiveBody([id])));
     }
     if (wanted('hot-50')) {
       progress.line('scenario hot-50: 1,000 requests over 50 hot customers');
@@ -314,7 +328,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
         { scenario: 'hot-50', title: '1,000 over 50 hot', target: c360, idealMs: ideal(1, 16) },
         { connections: 16, amount, bodies: hot.map(personalizationBody) },
       );
-      await withNaive(started, (naive) =>
+      await withNaive(bench, started, (naive) =>
         bench.measure(
           { scenario: 'hot-50', title: '1,000 over 50 hot', target: naive, idealMs: ideal(1, 16) },
           { connections: 16, amount, bodies: hot.map((id) => naiveBody([id])) },
@@ -344,7 +358,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
           { scenario: 'source-down', title: 'HubSpot down (hanging)', target, idealMs: ideal(1, 16, { hubspot: false }), note: 'ideal: the slowest source still up' },
           { connections: 16, amount: n, bodies: fresh(n).map(personalizationBody) },
         );
-        await withNaive(started, (naive) =>
+        await withNaive(bench, started, (naive) =>
           bench.measure(
             { scenario: 'source-down', title: 'HubSpot down (hanging)', target: naive, idealMs: ideal(1, 16, { hubspot: false }) },
             { connections: 16, amount: Math.max(16, scaled(48)), bodies: fresh(Math.max(16, scaled(48))).map((id) => naiveBody([id])) },
@@ -436,6 +450,7 @@ async function main(): Promise<void> {
       )}; the timer's lateness, the stand-ins' thread and HTTP are in it). HubSpot reads a batch in one call; Mailchimp reads one member per GET with at most 10 in flight for the process, so c concurrent requests of k members wait k x c / 10 rounds of its latency (a page of 100 alone: 10 rounds, 600 ms). p50 / ideal is the headline; milliseconds depend on the machine.`,
     `Per request: SQL statements the commerce source (shop tables) and the web source (warehouse, ${settings.webDays} days of events; ${settings.largeWebDays} day(s) on the large shop) sent, HubSpot and Mailchimp requests the stand-ins received, divided by the requests of the run.`,
     'naive: bench/lib/naive.ts, the same sources called customer by customer, one key per call, no batching, no cache, no time budget or breaker.',
+    `Warm-up: every server (the naive one too) answers ${WARM_UP_REQUESTS} cold requests, 4 at a time and not measured, before its first measured run, so that no run pays for V8 compiling the path it measures.`,
     `Libraries ran with NODE_ENV=${settings.nodeEnv ?? '(unset)'}${settings.nodeEnv === 'production' ? ' (npm run bench sets it, as deployed)' : ', not production as deployed (npm run bench sets it)'}: graphql-js's development checks, Express's and Apollo Server's modes follow it; the hello world takes Apollo Server's defaults for it (in production: no introspection, no stack traces). The server's own settings never come from it here: production: false, securityDefaults(false), rate limits off.`,
     settings.typeScript === 'node'
       ? "The server's TypeScript ran through Node's own transform (--experimental-transform-types: types removed, as tsc's output); the load generator and stand-ins load theirs through tsx in their workers."
