@@ -7,7 +7,7 @@
  * recorded with its message instead of timings. Writes bench/results/audiences-latest.md and .json;
  * progress goes to stderr.
  *
- *   BENCH_LARGE_CUSTOMERS=0 npx tsx bench/audiences.ts          10,000 customers, embedded PGlite
+ *   BENCH_LARGE_CUSTOMERS=0 npm run bench:audiences                                      10,000 customers, embedded PGlite
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:audiences
  *
  * Settings (environment): BENCH_CUSTOMERS (10000), BENCH_LARGE_CUSTOMERS (1000000; 0 skips it; the
@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import type { DemoWorld } from '../sandbox/demo/people.ts';
 import { QUESTIONS, warmStandIns, type Question } from './lib/audiences-questions.ts';
 import { CountingPool, createDatabase, progress, seed, StandIns, type Database } from './lib/environment.ts';
-import { intSetting, machineFacts, ms, withServer } from './lib/harness.ts';
+import { intSetting, machineFacts, ms, runtimeText, shownSettings, withServer } from './lib/harness.ts';
 
 const env = process.env;
 const settings = {
@@ -300,10 +300,21 @@ const SERVER_NOTES = [
 
 const fmt = (n: number) => n.toLocaleString('en');
 
-function table(shops: readonly ShopResult[], facts: object): string {
+interface Facts {
+  readonly startedAt: Date;
+  readonly durationSeconds: number;
+  readonly machine: ReturnType<typeof machineFacts>;
+}
+
+function table(shops: readonly ShopResult[], { startedAt, durationSeconds, machine: m }: Facts): string {
   const lines: string[] = [];
   lines.push('# Audiences across sources', '');
-  lines.push(`Run ${new Date().toISOString()}: ${JSON.stringify(facts)}`, '');
+  lines.push(
+    `Run ${startedAt.toISOString()}, ${durationSeconds} s in all (seeding included), on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node} (${runtimeText(m)}); database: ${m.database}; ` +
+      `1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end. ` +
+      `Each question asked once unmeasured, then ${settings.repeats} times (${settings.largeRepeats} on the large shop); ${settings.webDays} day(s) of events (${settings.largeWebDays} on the large shop).`,
+    '',
+  );
   lines.push(
     '| question | shop | answer | p50 ms | p99 ms | HubSpot calls (stand-in) | Mailchimp calls (stand-in) | shop SQL (pool) | warehouse SQL (pool) | rows read: HubSpot / Mailchimp / shop / warehouse |',
     '|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
@@ -387,11 +398,10 @@ async function main(): Promise<void> {
     if (settings.databaseUrl) shops.push(await shop(settings.largeCustomers, settings.largeWebDays));
     else notes.push(`The ${fmt(settings.largeCustomers)}-customer shop runs only on a PostgreSQL server (set BENCH_DATABASE_URL).`);
   }
-  const facts = {
+  const facts: Facts = {
     startedAt,
     durationSeconds: Math.round((performance.now() - progress.started) / 1000),
     machine: machineFacts(databaseKind, loadBefore),
-    settings,
   };
   let text = table(shops, facts);
   if (notes.length > 0) text += notes.map((note) => `- ${note}\n`).join('');
@@ -399,7 +409,7 @@ async function main(): Promise<void> {
   const base = `${settings.out.replace(/\/?$/, '/')}audiences-latest`;
   await writeFile(
     `${base}.json`,
-    `${JSON.stringify({ ...facts, questions: QUESTIONS.map(({ id, title, sources, exercises, query }) => ({ id, title, sources, exercises, query })), shops, notes }, null, 2)}\n`,
+    `${JSON.stringify({ ...facts, settings: shownSettings(settings), questions: QUESTIONS.map(({ id, title, sources, exercises, query }) => ({ id, title, sources, exercises, query })), shops, notes }, null, 2)}\n`,
   );
   await writeFile(`${base}.md`, text);
   process.stdout.write(`\n${text}\n`);

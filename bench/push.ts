@@ -1,5 +1,5 @@
 /**
- * Push (issue 14), in one run, against the real server process (`node --import tsx server/main.ts`,
+ * Push (issue 14), in one run, against the real server process (`node --experimental-transform-types server/main.ts`,
  * the embedded demo, default configuration plus the settings each part names):
  *   1. change to notification: a graphql-ws subscriber on `customerChanged(id)` and one change per
  *      customer through a real path: a shop order (`POST /demo/orders`, committed in the demo's
@@ -15,7 +15,7 @@
  * Writes bench/results/push-latest.md and .json; progress goes to stderr; server logs to
  * BENCH_PUSH_LOGS (a temporary directory, kept).
  *
- *   npx tsx bench/push.ts
+ *   npm run bench:push
  *
  * Settings (environment): BENCH_PUSH_PARTS (latency,faults,idle), BENCH_PUSH_CHANGES (200 per
  * source), BENCH_PUSH_EVENTS (10000), BENCH_PUSH_RATE (250 events published per second),
@@ -35,7 +35,7 @@ import { personAt, populationSize, type DemoWorld } from '../sandbox/demo/people
 import { placeOrder } from '../sandbox/demo/place-order.ts';
 import { loadConfig } from '../server/config.ts';
 import { createDatabase, progress, seed } from './lib/environment.ts';
-import { intSetting, loadBenchSettings, machineFacts, ms } from './lib/harness.ts';
+import { intSetting, loadBenchSettings, machineFacts, ms, shownSettings } from './lib/harness.ts';
 import { measureFaults, type FaultResult } from './lib/push-faults.ts';
 import { measureIdle, type IdleResult } from './lib/push-idle.ts';
 import { measureLatency, peopleFor, type LatencyResult, type LatencySource } from './lib/push-latency.ts';
@@ -172,7 +172,14 @@ async function main(): Promise<void> {
     durationSeconds: (performance.now() - progress.started) / 1000,
     machine: machineFacts('embedded PGlite (the demo, in the server process)', loadBefore),
   };
-  const results = { ...facts, settings: { ...settings, parts: [...settings.parts] }, world: { seed: world.seed, customers: world.customers }, latency, faults, idle };
+  const results = {
+    ...facts,
+    settings: { ...shownSettings(settings), parts: [...settings.parts] },
+    world: { seed: world.seed, customers: world.customers },
+    latency,
+    faults,
+    idle,
+  };
   const table = report(facts, latency, faults, idle);
   await mkdir(settings.out, { recursive: true });
   const base = `${settings.out.replace(/\/?$/, '/')}push-latest`;
@@ -199,7 +206,7 @@ function report(
     '# Push: change to notification, delivery under faults, idle cost',
     '',
     `Run ${facts.startedAt.toISOString()}, ${Math.round(facts.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel.split(' ').slice(0, 2).join(' ')}, ${m.memoryGb} GB, Node ${m.node}; 1-minute load average ${m.loadAverage[0]!.toFixed(1)} at the start, ${m.loadAverage[1]!.toFixed(1)} at the end (other work on the machine shows there).`,
-    'Every server is the real process (`node --import tsx server/main.ts`), the embedded demo (PGlite in the server process, the HubSpot and Mailchimp stand-ins), default configuration plus the settings listed per part.',
+    'Every server is the real process (`node --experimental-transform-types server/main.ts`: types removed as the build removes them), the embedded demo (PGlite in the server process, the HubSpot and Mailchimp stand-ins), default configuration plus the settings listed per part.',
     '',
   ];
   if (latency) {

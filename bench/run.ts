@@ -27,7 +27,7 @@ import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServe
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { HELLO_QUERY, startHelloWorld } from './lib/hello.ts';
 import { startNaiveServer } from './lib/naive.ts';
-import { FreshCustomers } from './lib/harness.ts';
+import { FreshCustomers, shownSettings } from './lib/harness.ts';
 import { CACHED_FIELDS, personalizationBody, PROFILE_FIELDS } from './lib/queries.ts';
 import { startProfile, topSelfTime, type ProfiledRun } from './lib/profile.ts';
 import { markdown, shop, svgChart, type Results, type Row } from './lib/report.ts';
@@ -493,7 +493,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationSeconds,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, memoryGb: Math.round(totalmem() / 2 ** 30) },
-    settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, clientLatency: latencies },
+    settings: { ...shownSettings(settings), clientLatency: latencies },
     rows,
     notes,
   };

@@ -16,8 +16,8 @@
  * BENCH_TRAITS_PARTS=fit, only part 3 (twice), for shops too large to ask every customer of:
  * bench/results/traits-fit-latest.md and .json.
  *
- *   npx tsx bench/traits.ts                       embedded PGlite (one query at a time)
- *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/traits.ts
+ *   npm run bench:traits                          embedded PGlite (one query at a time)
+ *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:traits
  *
  * Settings (environment): BENCH_CUSTOMERS (3000), BENCH_WEB_DAYS (30: days of events in the
  * warehouse), BENCH_REQUESTS (300 per cold run; warm runs send each of those customers 3 times),
@@ -33,7 +33,7 @@ import { discountPropensity, ordersOf } from '../sandbox/demo/shop.ts';
 import { DEFAULT_AFFINITY_HALF_LIFE_DAYS } from '../traits/affinity.ts';
 import { predictClv } from '../sources/commerce/clv.ts';
 import { CountingPool, progress, StandIns, type BenchServer } from './lib/environment.ts';
-import { benchRun, loadBenchSettings, ms, pct, post, withServer } from './lib/harness.ts';
+import { benchRun, loadBenchSettings, ms, pct, post, runtimeText, shownSettings, withServer, type machineFacts } from './lib/harness.ts';
 import { PERSONALIZATION, PROFILE_FIELDS } from './lib/queries.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
@@ -582,7 +582,7 @@ function fitOnly(): Promise<void> {
     const table = [
       `# Traits: the background fit on ${world.customers.toLocaleString('en')} customers`,
       '',
-      `Run ${startedAt.toISOString()}, ${Math.round(durationSeconds)} s in all (seeding included), on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end. Demo world: seed 360, ${world.customers.toLocaleString('en')} customers, ${Number(orders[0]!.n).toLocaleString('en')} orders. Run with \`BENCH_TRAITS_PARTS=fit BENCH_CUSTOMERS=${world.customers} BENCH_WEB_DAYS=${settings.webDays} npx tsx bench/traits.ts\`${settings.databaseUrl ? ' and BENCH_DATABASE_URL' : ''}.`,
+      `Run ${startedAt.toISOString()}, ${Math.round(durationSeconds)} s in all (seeding included), on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node} (${runtimeText(m)}); database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end. Demo world: seed 360, ${world.customers.toLocaleString('en')} customers, ${Number(orders[0]!.n).toLocaleString('en')} orders. Run with \`BENCH_TRAITS_PARTS=fit BENCH_CUSTOMERS=${world.customers} BENCH_WEB_DAYS=${settings.webDays} npm run bench:traits\`${settings.databaseUrl ? ' and BENCH_DATABASE_URL' : ''}.`,
       '',
       `First fit of the process: **fitMs ${Math.round(Number(model?.fitMs))}** (wall ${Math.round(fit.wallMs)} ms), ${model?.customers} customers, ${model?.repeatCustomers} repeat customers, ${fit.statements} shop statement(s); the event loop was held at most ${fit.longestTickGapMs.toFixed(0)} ms (longest gap between 5 ms timer ticks). A second server's fit in the same process: ${Math.round(secondFitMs)} ms.`,
       '',
@@ -662,7 +662,7 @@ function everything(): Promise<void> {
       startedAt: startedAt.toISOString(),
       durationSeconds,
       machine,
-      settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH, horizonDays: HORIZON_DAYS },
+      settings: { ...shownSettings(settings), batch: BATCH, horizonDays: HORIZON_DAYS },
       recovery,
       fit: { ...fit, secondFitMs: measured.secondFitMs },
       latency: measured.rows,
@@ -681,7 +681,7 @@ const num = (value: unknown) => (typeof value === 'number' ? (Math.abs(value) >=
 function markdown(r: {
   startedAt: Date;
   durationSeconds: number;
-  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; database: string; loadAverage: number[] };
+  machine: ReturnType<typeof machineFacts>;
   recovery: Recovery;
   fit: FitMeasure;
   secondFitMs: number;
@@ -691,10 +691,10 @@ function markdown(r: {
   const out: string[] = [];
   out.push("# Traits: recovery of the ground truth, cost per request, the predicted value's fit", '');
   out.push(
-    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`,
+    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node} (${runtimeText(m)}); database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end.`,
   );
   out.push(
-    `Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would wait for the fit). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npx tsx bench/traits.ts\`.`,
+    `Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers, ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults: CLV_LIFETIME_MONTHS 12, CLV_ANNUAL_DISCOUNT_RATE 0.1, CACHE_TTL_COMMERCE_SECONDS 15; rate limits off, request budget 5000 ms, development anonymous scopes), plus the CLV model started and its first fit awaited right after start-up, as main.ts starts it (startBenchServer does not start it: there the first trait request would wait for the fit). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms. Run with \`npm run bench:traits\`.`,
     '',
   );
 

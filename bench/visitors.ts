@@ -8,8 +8,8 @@
  *      most linked browsers, and for anonymous visitors.
  * Writes bench/results/visitors-latest.md and .json; progress goes to stderr.
  *
- *   npx tsx bench/visitors.ts                      embedded PGlite (one query at a time)
- *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/visitors.ts
+ *   npm run bench:visitors                         embedded PGlite (one query at a time)
+ *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:visitors
  *
  * Settings (environment): BENCH_CUSTOMERS (3000), BENCH_WEB_DAYS (30: days of events in the
  * warehouse), BENCH_REQUESTS (300 per latency run), BENCH_CONCURRENCIES (10,50), BENCH_HUBSPOT_MS
@@ -22,7 +22,7 @@ import { anonymousIdOf } from '../sandbox/demo/warehouse/ids.ts';
 import { DEFAULT_LIMITS } from '../server/auth/limits.ts';
 import { loadConfig } from '../server/config.ts';
 import { CountingPool, progress } from './lib/environment.ts';
-import { benchRun, loadBenchSettings, ms, pct, post, withServer } from './lib/harness.ts';
+import { benchRun, loadBenchSettings, ms, pct, post, runtimeText, shownSettings, withServer, type machineFacts } from './lib/harness.ts';
 import type { LoadResult } from './lib/load-worker.ts';
 import { WorkerClient } from './lib/workers.ts';
 
@@ -601,7 +601,7 @@ function main(): Promise<void> {
       startedAt: startedAt.toISOString(),
       durationSeconds,
       machine,
-      settings: { ...settings, databaseUrl: settings.databaseUrl ? '(set)' : undefined, out: undefined, batch: BATCH },
+      settings: { ...shownSettings(settings), batch: BATCH },
       coverage: covered,
       latency: measured.rows,
       statements: measured.counts,
@@ -627,7 +627,7 @@ const examples = (items: readonly unknown[], n = 3) =>
 function markdown(r: {
   startedAt: Date;
   durationSeconds: number;
-  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; database: string; loadAverage: number[] };
+  machine: ReturnType<typeof machineFacts>;
   coverage: Coverage;
   latency: LatencyRow[];
   counts: CountRow[];
@@ -638,7 +638,7 @@ function markdown(r: {
   const out: string[] = [];
   out.push(`# A profile for every visitor: \`visitor(anonymousId:)\``, '');
   out.push(
-    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end (other work on the machine shows there).`,
+    `Run ${r.startedAt.toISOString()}, ${Math.round(r.durationSeconds)} s in all, on ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node} (${runtimeText(m)}); database: ${m.database}; 1-minute load average ${m.loadAverage.map((l) => l.toFixed(1)).join(' at the start, ')} at the end (other work on the machine shows there).`,
   );
   out.push(
     `Demo world: seed 360, ${settings.customers.toLocaleString('en')} customers (+10% prospects), ${settings.webDays} days of events. Server: startBenchServer's configuration (defaults; rate limits off, request budget 5000 ms, development anonymous scopes). Stand-ins: HubSpot ${settings.hubspotMs} ms, Mailchimp ${settings.mailchimpMs} ms (no request here reaches them).`,

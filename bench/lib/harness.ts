@@ -54,6 +54,15 @@ export async function withServer<T>(pool: CountingPool, standIns: StandIns, body
   }
 }
 
+/**
+ * A run's settings as its report keeps them: the database's URL (it may carry a password) only as
+ * "(set)", and not this machine's output directory.
+ */
+export function shownSettings<T extends { readonly databaseUrl?: string | undefined; readonly out?: string }>(settings: T) {
+  const { databaseUrl, out: _out, ...shown } = settings;
+  return { ...shown, databaseUrl: databaseUrl ? '(set)' : undefined };
+}
+
 /** The machine a run ran on, with the 1-minute load average at its start and end (other work shows there). */
 export function machineFacts(database: string, loadBefore: number) {
   return {
@@ -64,7 +73,16 @@ export function machineFacts(database: string, loadBefore: number) {
     platform: process.platform,
     database,
     loadAverage: [loadBefore, loadavg()[0]!],
+    /** How this process ran the server's code: the libraries' mode, and what removed the TypeScript types. */
+    nodeEnv: process.env.NODE_ENV ?? null,
+    typeScript: process.execArgv.some((arg) => arg.includes('tsx')) ? 'tsx' : 'node',
   };
+}
+
+/** For a report's first line, of a server run in the benchmark's process: whether it ran as deployed (`npm run bench:*` does). */
+export function runtimeText({ nodeEnv, typeScript }: ReturnType<typeof machineFacts>): string {
+  const mode = nodeEnv === 'production' ? 'NODE_ENV=production' : `NODE_ENV ${nodeEnv ?? 'unset'} (not production, as deployed)`;
+  return `${mode}, TypeScript through ${typeScript === 'tsx' ? 'tsx (not as deployed)' : "Node's own transform"}`;
 }
 
 /** Milliseconds as a table shows them. */

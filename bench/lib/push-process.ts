@@ -29,7 +29,8 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /**
- * `node --import tsx server/main.ts` with `env` (or `env(url)`, for settings that name the
+ * `node --experimental-transform-types server/main.ts` (types removed as tsc's build removes them, not
+ * through tsx) with `env` (or `env(url)`, for settings that name the
  * server's own URL) added to this process's environment (no DATABASE_URL: the embedded demo), on
  * a free port; resolves once /healthz answers. Its output
  * goes to `logFile`. Rejects when it exits or does not answer within `timeoutMs`.
@@ -41,7 +42,11 @@ export async function startServerProcess(env: Record<string, string> | ((url: st
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DATABASE_URL|REDIS_URL|BENCH_|PORT$|HOST$)/.test(name)));
   const log = openSync(logFile, 'a');
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: { ...inherited, ...given }, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...inherited, ...given },
+    stdio: ['ignore', log, log],
+  });
   closeSync(log);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
