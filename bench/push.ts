@@ -223,7 +223,7 @@ function report(
       ),
       '',
       '- shop: `POST /demo/orders` commits the order in the demo database, inside the server process; the PGlite producer sees the commit and signals the hub. The figure includes that HTTP round trip (an upper bound on commit to notification); "request answered" is the POST alone.',
-      "- hubspot: a v3-signed `contact.propertyChange` for the customer's contact to `POST /webhooks/hubspot`; the hub resolves the contact to the shop customer through the CRM (the stand-in) and the shop.",
+      "- hubspot: a v3-signed `contact.propertyChange` for the customer's contact to `POST /webhooks/hubspot`; the hub resolves the contact to the shop customer through the CRM (the stand-in) and the shop. That is one HubSpot read per change, and the changes come one after the other, faster than HubSpot's quota allows reads (HUBSPOT_RATE_LIMIT_REQUESTS 100 per 10 s by default, paced: a burst of 5, then one slot every 112 ms): past the first few, each change waits for its slot, so the figure is the quota's pace rather than the path's own time. Concurrent changes share a slot (their contact reads leave in one batch).",
       '- web: a Segment `track` with `userId` = the customer id to `POST /intake/events` (Bearer secret).',
       `- Each includes the hub's coalescing window (PUSH_COALESCE_MS, ${defaults.PUSH_COALESCE_MS} ms by default), the cache eviction and the subscriber's selection resolved again. Target (issue 14): under one second.`,
       ...(latency.postgres
