@@ -27,7 +27,7 @@ import { CountingPool, createDatabase, progress, seed, StandIns, startBenchServe
 import type { LoadJob, LoadResult } from './lib/load-worker.ts';
 import { HELLO_QUERY, startHelloWorld } from './lib/hello.ts';
 import { startNaiveServer } from './lib/naive.ts';
-import { FreshCustomers, shownSettings } from './lib/harness.ts';
+import { FreshCustomers, runtime, shownSettings } from './lib/harness.ts';
 import { CACHED_FIELDS, personalizationBody, PROFILE_FIELDS } from './lib/queries.ts';
 import { startProfile, topSelfTime, type ProfiledRun } from './lib/profile.ts';
 import { markdown, shop, svgChart, type Results, type Row } from './lib/report.ts';
@@ -47,8 +47,7 @@ const settings = {
   scenarios: env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()),
   out: env.BENCH_OUT ?? new URL('./results/', import.meta.url).pathname,
   cpuProfile: env.BENCH_CPU_PROF === '1',
-  nodeEnv: env.NODE_ENV,
-  typeScript: process.execArgv.some((arg) => arg.includes('tsx')) ? 'tsx' : 'node',
+  ...runtime(),
 };
 const startedAt = new Date();
 /** Every file of this run is `<base>.<ext>`: the time it started, in bench/results. */
@@ -198,7 +197,6 @@ class Bench {
   }
 }
 
-/** Starts the server on `bench` with `env`, runs `body`, and always stops it. */
 /**
  * Cold requests every server answers before its first measured run, each for a customer nobody
  * asked for (so the cache stays cold for the rest): until then V8 runs the cold path's code
@@ -206,6 +204,7 @@ class Bench {
  */
 const WARM_UP_REQUESTS = 64;
 
+/** Starts the server on `bench` with `env`, warms it up, runs `body`, and always stops it. */
 async function withServer<T>(bench: Bench, server: string, env: Record<string, string>, body: (target: Target, started: BenchServer) => Promise<T>): Promise<T> {
   const started = await startBenchServer(bench.db, bench.standIns, env);
   try {

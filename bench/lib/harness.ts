@@ -73,14 +73,17 @@ export function machineFacts(database: string, loadBefore: number) {
     platform: process.platform,
     database,
     loadAverage: [loadBefore, loadavg()[0]!],
-    /** How this process ran the server's code: the libraries' mode, and what removed the TypeScript types. */
-    nodeEnv: process.env.NODE_ENV ?? null,
-    typeScript: process.execArgv.some((arg) => arg.includes('tsx')) ? 'tsx' : 'node',
+    ...runtime(),
   };
 }
 
+/** How this process runs the server's code: the libraries' mode (NODE_ENV), and what removed the TypeScript types. */
+export function runtime(): { readonly nodeEnv: string | null; readonly typeScript: 'tsx' | 'node' } {
+  return { nodeEnv: process.env.NODE_ENV ?? null, typeScript: process.execArgv.some((arg) => arg.includes('tsx')) ? 'tsx' : 'node' };
+}
+
 /** For a report's first line, of a server run in the benchmark's process: whether it ran as deployed (`npm run bench:*` does). */
-export function runtimeText({ nodeEnv, typeScript }: ReturnType<typeof machineFacts>): string {
+export function runtimeText({ nodeEnv, typeScript }: ReturnType<typeof runtime>): string {
   const mode = nodeEnv === 'production' ? 'NODE_ENV=production' : `NODE_ENV ${nodeEnv ?? 'unset'} (not production, as deployed)`;
   return `${mode}, TypeScript through ${typeScript === 'tsx' ? 'tsx (not as deployed)' : "Node's own transform"}`;
 }
