@@ -192,6 +192,11 @@ class Bench {
     );
   }
 
+  /** WARM_UP_REQUESTS cold requests, 4 at a time and not measured, each for a customer nobody else asks for. */
+  async warmUp(target: Target, bodyOf: (id: string) => string): Promise<void> {
+    await this.prime(target, this.fresh.take(WARM_UP_REQUESTS).map(bodyOf), 4);
+  }
+
   async close(): Promise<void> {
     await this.load.close();
   }
@@ -211,7 +216,7 @@ async function withServer<T>(bench: Bench, server: string, env: Record<string, s
     const target = { server, url: `${started.url}/graphql` };
     // The first request computes the RFM quintile boundaries (one scan of the orders, then cached).
     await bench.prime(target, [personalizationBody(bench.fresh.take(1)[0]!)], 1);
-    await bench.prime(target, bench.fresh.take(WARM_UP_REQUESTS).map(personalizationBody), 4);
+    await bench.warmUp(target, personalizationBody);
     return await body(target, started);
   } finally {
     await started.close();
@@ -236,11 +241,7 @@ async function withNaive<T>(bench: Bench, started: BenchServer, body: (target: T
   const naive = await startNaiveServer(started.sources);
   try {
     const target = { server: 'naive', url: naive.url };
-    await bench.prime(
-      target,
-      bench.fresh.take(WARM_UP_REQUESTS).map((id) => naiveBody([id])),
-      4,
-    );
+    await bench.warmUp(target, (id) => naiveBody([id]));
     return await body(target);
   } finally {
     await naive.close();
@@ -274,7 +275,7 @@ async function mainScenarios(bench: Bench): Promise<void> {
     if (wanted('single-cold')) {
       progress.line('scenario single-cold: one customer, personalization query, nothing cached');
       await cold(ALL_CONCURRENCIES, { title: 'one customer, cold', target: c360 }, personalizationBody);
-      const byEmail = (id: string) => JSON.stringify({ query: PERSONALIZATION_BY_EMAIL, variables: { email: personAt(bench.world, Number(id) - 1).email } });
+      const byEmail = (id: string) => graphqlBody(PERSONALIZATION_BY_EMAIL, { email: personAt(bench.world, Number(id) - 1).email });
       await cold(ALONE_AND_LOADED, { title: 'one customer, cold, by email', target: c360, note: 'every source starts at once' }, byEmail);
     }
     if (wanted('single-warm')) {
