@@ -66,10 +66,24 @@ export function mintApiKey(client: string, scopes: readonly Scope[]): { key: str
  * attacker would have to find a key whose SHA-256 shares a prefix with a configured one.
  */
 export class ApiKeys {
-  private readonly byHash: Map<string, ApiKeyEntry>;
+  /** One principal per key, made once: requests share it (nothing writes to a principal). */
+  private readonly byHash: Map<string, Principal>;
 
   constructor(entries: readonly ApiKeyEntry[]) {
-    this.byHash = new Map(entries.map((entry) => [entry.sha256, entry]));
+    this.byHash = new Map(
+      entries.map((entry) => [
+        entry.sha256,
+        {
+          kind: 'api-key',
+          client: entry.client,
+          rateLimitKey: `key:${entry.client}`,
+          scopes: new Set(entry.scopes),
+          customerId: null,
+          anonymousId: null,
+          ...(entry.rateLimit && { rateLimit: entry.rateLimit }),
+        },
+      ]),
+    );
   }
 
   get size(): number {
@@ -78,16 +92,6 @@ export class ApiKeys {
 
   /** The principal of a presented key, or null when no configured key matches. */
   principal(key: string): Principal | null {
-    const entry = this.byHash.get(hashApiKey(key));
-    if (!entry) return null;
-    return {
-      kind: 'api-key',
-      client: entry.client,
-      rateLimitKey: `key:${entry.client}`,
-      scopes: new Set(entry.scopes),
-      customerId: null,
-      anonymousId: null,
-      ...(entry.rateLimit && { rateLimit: entry.rateLimit }),
-    };
+    return this.byHash.get(hashApiKey(key)) ?? null;
   }
 }
