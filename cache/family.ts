@@ -52,6 +52,14 @@ export interface CallContext {
    * live read, when it was stored for a cached or stale one. Traits derive their freshness from it.
    */
   readonly readAt?: (value: unknown, epochMs: number) => void;
+  /**
+   * Told, for each key a call serves fresh from the shared cache, the entry it served and until
+   * when that entry is fresh (epoch ms): what a remembered answer depends on (cache/answers.ts).
+   * Live, stale and failed keys are not told; the call's report counts them.
+   */
+  readonly dependsOn?: (store: EntityStore, key: string, entry: CacheEntry, freshUntil: number) => void;
+  /** Told of state kept in process that an answer was computed with (the RFM boundaries): it holds while `current()` still returns `value`. */
+  readonly dependsOnKept?: (current: () => unknown, value: unknown) => void;
 }
 
 /**
@@ -253,7 +261,8 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   };
 
   return around(options, async (keys, call) => {
-    const entries = await store.getMany(keys.map(fullKey)).catch((error: Error) => {
+    const fullKeys = keys.map(fullKey);
+    const entries = await store.getMany(fullKeys).catch((error: Error) => {
       logger.warn({ err: error, source }, 'cache read failed');
       return keys.map(() => undefined);
     });
@@ -273,8 +282,10 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
       }
       out[i] = entry!.value as R;
       call.readAt?.(entry!.value, entry!.storedAt);
-      if (state === 'fresh') cached++;
-      else {
+      if (state === 'fresh') {
+        cached++;
+        call.dependsOn?.(store, fullKeys[i]!, entry!, entry!.storedAt + (entry!.value === null ? policy.notFoundTtlMs : policy.ttlMs));
+      } else {
         stale.push(key);
         staleServed++;
       }

@@ -125,13 +125,15 @@ export function createUpstreams(sources: Sources, options: UpstreamOptions) {
   // Scoring is pure (stats and boundaries), so RFM never waits on the shop database for boundaries
   // it has: only when none was ever computed does it read them, under the guard and the deadline.
   const rfmBoundaries = async (call: CallContext): Promise<RfmBoundaries> => commerce.rfm.current() ?? guards.commerce.run(() => commerce.rfm.ensure(), call.deadline);
+  /** The boundaries in force now, for what was scored with earlier ones to notice (CallContext.dependsOnKept). */
+  const rfmInForce = (): RfmBoundaries | null => commerce.rfm.current();
   // The CLV parameters likewise: fitted in the background, waited for only when none was ever fitted.
   const clvFit = async (call: CallContext): Promise<ClvFit> => commerce.clv.current() ?? guards.commerce.run(() => commerce.clv.ensure(), call.deadline);
   // The catalogue's price tiers likewise (read in the background; waited for only when never read).
   const priceTiers = async (call: CallContext): Promise<PriceTierBoundaries> =>
     commerce.priceTiers.current() ?? guards.commerce.run(() => commerce.priceTiers.ensure(), call.deadline);
   const activityReadsPerRequest = options.activityReadsPerRequest ?? ACTIVITY_READS_PER_REQUEST;
-  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, clvFit, priceTiers, store };
+  return { sources, guards, families, emailActivity, activityServedFromCache, activityReadsPerRequest, rfmBoundaries, rfmInForce, clvFit, priceTiers, store };
 }
 
 export type Upstreams = ReturnType<typeof createUpstreams>;
@@ -223,6 +225,8 @@ class RequestLoaders {
         return request.deadline;
       },
       ...(request.report && { report: request.report }),
+      ...(request.dependsOn && { dependsOn: request.dependsOn }),
+      ...(request.dependsOnKept && { dependsOnKept: request.dependsOnKept }),
       readAt: (value, epochMs) => {
         if (typeof value === 'object' && value !== null) readTimes.set(value, epochMs);
         request.readAt?.(value, epochMs);
@@ -263,6 +267,7 @@ class RequestLoaders {
         const stats = await this.loader('purchaseStats').loadMany(ids);
         const buyers = stats.some((s) => !(s instanceof Error) && s.orderCount > 0);
         const boundaries = buyers ? await this.upstreams.rfmBoundaries(this.call).catch((error: Error) => error) : null;
+        if (boundaries !== null && !(boundaries instanceof Error)) this.call.dependsOnKept?.(this.upstreams.rfmInForce, boundaries);
         return stats.map((s) => {
           if (s instanceof Error) return s;
           if (s.orderCount === 0 || boundaries === null) return null;

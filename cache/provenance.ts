@@ -44,6 +44,17 @@ export class Provenance {
     });
   };
 
+  /**
+   * Takes a remembered answer's summary as this request's (cache/answers.ts): the same sources and
+   * counts, every age grown by the time since it was made.
+   */
+  replay(summary: Readonly<Record<string, SourceProvenance>>, agedByMs: number): void {
+    this.summarized = undefined;
+    for (const [source, { status: _status, ...p }] of Object.entries(summary)) {
+      this.bySource.set(source as SourceName, { ...p, maxAgeMs: p.maxAgeMs + Math.round(agedByMs) });
+    }
+  }
+
   get empty(): boolean {
     return this.bySource.size === 0;
   }

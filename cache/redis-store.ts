@@ -193,6 +193,16 @@ export class RedisStore implements EntityStore {
     else await this.evict([...keys, ...this.takePending()]); // and whatever an earlier failure left
   }
 
+  /** The local copy's: its short retention and the evictions every replica publishes bound it. */
+  peek(key: string): CacheEntry | undefined {
+    return this.local.peek(key);
+  }
+
+  /** The local copy's: every deletion here and every eviction another replica publishes goes through it. */
+  onForget(listener: (keys: readonly string[] | null) => void): void {
+    this.local.onForget(listener);
+  }
+
   /** Through Redis when it answers, so one replica refreshes; otherwise one caller per process. */
   async claim(key: string, ttlMs: number): Promise<boolean> {
     if (this.current.state === 'up') {

@@ -40,6 +40,18 @@ export interface EntityStore {
   delete(keys: readonly string[]): Promise<void>;
   /** Takes the right to refresh `key` for `ttlMs`; false when another caller (or replica) holds it. */
   claim(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * The entry this process would serve for `key` now without a round trip (the in-process copy),
+   * or undefined: how a remembered answer checks that what it was made from is still what the
+   * cache holds (cache/answers.ts). A store without it never has its entries' answers remembered.
+   */
+  peek?(key: string): CacheEntry | undefined;
+  /**
+   * Tells `listener` of the keys every deletion removes from this process (`delete`, an eviction
+   * another replica published, `null` when the whole in-process copy is dropped), at once: what
+   * was made from those entries (cache/answers.ts) goes with them.
+   */
+  onForget?(listener: (keys: readonly string[] | null) => void): void;
   close(): Promise<void>;
   /** Never throws; a store without it is assumed up. */
   health?(): StoreHealth;
@@ -59,6 +71,7 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements EntityStore {
   private readonly entries: LRUCache<string, CacheEntry>;
   private readonly claims = new Map<string, number>();
+  private readonly forgetListeners: Array<(keys: readonly string[] | null) => void> = [];
 
   constructor(options: MemoryStoreOptions) {
     this.entries = new LRUCache<string, CacheEntry>({
@@ -79,7 +92,7 @@ export class MemoryStore implements EntityStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) this.entries.delete(key);
+    this.forget(keys);
   }
 
   async claim(key: string, ttlMs: number): Promise<boolean> {
@@ -90,14 +103,24 @@ export class MemoryStore implements EntityStore {
     return true;
   }
 
+  peek(key: string): CacheEntry | undefined {
+    return this.entries.get(key);
+  }
+
   /** Drops local copies without telling anyone (used when another replica announced an eviction). */
   forget(keys: readonly string[]): void {
     for (const key of keys) this.entries.delete(key);
+    for (const listener of this.forgetListeners) listener(keys);
   }
 
   /** Drops every entry (claims stay), e.g. a local copy that may have missed evictions. */
   clear(): void {
     this.entries.clear();
+    for (const listener of this.forgetListeners) listener(null);
+  }
+
+  onForget(listener: (keys: readonly string[] | null) => void): void {
+    this.forgetListeners.push(listener);
   }
 
   health(): StoreHealth {
