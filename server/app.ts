@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { PlannerLimits } from '../audiences/planner.ts';
 import { AudienceQueries, DEFAULT_AUDIENCE_BUDGET_MS, type AudienceRuntime } from '../audiences/service.ts';
 import { MemoryAudienceStore, type AudienceStore } from '../audiences/store.ts';
+import { AnswerCache, AnswerRecording, DEFAULT_ANSWER_CACHE } from '../cache/answers.ts';
 import { createLoaders, type Upstreams } from '../cache/loaders.ts';
 import { Invalidator } from '../cache/invalidation.ts';
 import { Provenance } from '../cache/provenance.ts';
@@ -19,6 +20,7 @@ import { SelectionRunner } from '../push/webhooks/selection.ts';
 import { eventIntake, type EventIntakeOptions } from '../push/web/intake.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
+import { answersPlugin } from './answers.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
@@ -71,6 +73,12 @@ export interface ServerOptions {
   readonly audiences?: { readonly store?: AudienceStore; readonly limits?: PlannerLimits; readonly budgetMs?: number };
   /** Routes of the embedded demo (POST /demo/orders); mounted only when the demo runs, never in front of a real shop. */
   readonly demoRoutes?: Router;
+  /**
+   * Repeated queries answered from memory while what they read from the shared cache holds
+   * (server/answers.ts; ANSWER_CACHE_MAX_ENTRIES, ANSWER_CACHE_MAX_MB): one with the default bounds
+   * when omitted, off with `false`. Without a shared cache nothing is remembered.
+   */
+  readonly answers?: AnswerCache | false;
 }
 
 export interface RunningServer {
@@ -90,7 +98,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
   app.set('etag', false);
   const security = createSecurity(options.security ?? securityDefaults(options.production), options.logger);
   const observability = options.observability ?? new Observability();
-  observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs });
+  const answers = options.answers === false ? null : (options.answers ?? new AnswerCache(DEFAULT_ANSWER_CACHE));
+  observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs, answers });
   // First, so every response is counted and carries a request id, refused ones included.
   app.use(observability.http(options.logger));
   app.use(security.headers);
@@ -132,6 +141,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
       subscriptionsOverHttp(Boolean(subscriptions)),
       ...security.plugins,
       argumentChecksPlugin(argumentChecks),
+      // After every check before execution (limits, cost, rate limits, arguments): a remembered answer skips execution only.
+      ...(answers ? [answersPlugin(answers)] : []),
       provenanceReport(),
       errorLogging(),
       observability.plugin,
@@ -189,15 +200,18 @@ export async function startServer(options: ServerOptions, listen: { host: string
       const budget = { deadline };
       const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
       const auth = security.context(res);
+      const answer = answers ? new AnswerRecording() : undefined;
       return {
         loaders: createLoaders(options.upstreams, {
           get deadline() {
             return budget.deadline;
           },
           report: provenance.record,
+          ...(answer && { dependsOn: answer.dependsOn, dependsOnKept: answer.dependsOnKept }),
         }),
         cache: invalidator.within(deadline),
         provenance,
+        ...(answer && { answer }),
         requestId,
         log: options.logger.child({ requestId }),
         settings: options.settings,

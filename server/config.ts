@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTIVITY_READS_PER_REQUEST } from '../cache/activity.ts';
+import { DEFAULT_ANSWER_CACHE } from '../cache/answers.ts';
 import { checkRedisUrl } from '../cache/redis-client.ts';
 import { DEFAULT_KEEP_ALIVE_MS } from '../sources/mailchimp/index.ts';
 
@@ -167,6 +168,11 @@ const schema = z
     CACHE_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().min(0).default(60),
     CACHE_STALE_IF_ERROR_SECONDS: z.coerce.number().min(0).default(3600),
     CACHE_NOT_FOUND_TTL_SECONDS: z.coerce.number().min(0).default(30),
+    ANSWER_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).default(DEFAULT_ANSWER_CACHE.maxEntries),
+    ANSWER_CACHE_MAX_MB: z.coerce
+      .number()
+      .min(1)
+      .default(DEFAULT_ANSWER_CACHE.maxBytes / 2 ** 20),
 
     METRICS_TOKEN: z
       .string()

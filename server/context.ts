@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AudienceQueries } from '../audiences/service.ts';
+import type { AnswerRecording } from '../cache/answers.ts';
 import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
 import type { Provenance } from '../cache/provenance.ts';
@@ -26,6 +27,8 @@ export interface Context {
   readonly changes?: ChangeStreams;
   /** Filters across sources, counts and saved audiences (audiences/); on /graphql requests only. */
   readonly audiences?: AudienceQueries;
+  /** What execution read from the shared cache, for remembering the answer (server/answers.ts); on /graphql requests with the answer cache on. */
+  readonly answer?: AnswerRecording;
 }
 
 /** Configuration that decides whether arguments are valid, and how traits are computed. */

@@ -22,7 +22,7 @@ import type { ExplorerMode } from './explorer/index.ts';
 import { createLogger } from './logger.ts';
 import { observabilityFromConfig, tracingWanted } from './observability/index.ts';
 import { SourceHealth } from './source-health.ts';
-import { createConfiguredUpstreams, createSources } from './sources.ts';
+import { configuredAnswers, createConfiguredUpstreams, createSources } from './sources.ts';
 
 /** The process: configuration, the embedded demo when no database is configured, the server, shutdown. */
 async function main(): Promise<void> {
@@ -108,6 +108,7 @@ async function main(): Promise<void> {
       upstreams,
       security,
       budgetMs: config.REQUEST_BUDGET_MS,
+      answers: configuredAnswers(config),
       logger,
       settings: {
         shopCurrency: config.SHOP_CURRENCY,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { AnswerCache } from '../cache/answers.ts';
 import { createUpstreams, type Sources, type Upstreams } from '../cache/loaders.ts';
 import type { FamilyObserver, FreshnessPolicy } from '../cache/family.ts';
 import { RedisStore } from '../cache/redis-store.ts';
@@ -61,6 +62,11 @@ export async function createConfiguredUpstreams(config: Config, sources: Sources
     },
     logger,
   });
+}
+
+/** The configured answer cache (server/answers.ts): off with ANSWER_CACHE_MAX_ENTRIES=0. */
+export function configuredAnswers(config: Config): AnswerCache | false {
+  return config.ANSWER_CACHE_MAX_ENTRIES > 0 && new AnswerCache({ maxEntries: config.ANSWER_CACHE_MAX_ENTRIES, maxBytes: config.ANSWER_CACHE_MAX_MB * 2 ** 20 });
 }
 
 /**

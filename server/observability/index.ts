@@ -2,7 +2,6 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { CallReport, FamilyCall, FamilyObserver, UpstreamCall, UpstreamResult } from '../../cache/family.ts';
-import type { SourceGuard } from '../../cache/guard.ts';
 import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
 import { httpObservability } from './http.ts';
@@ -56,7 +55,7 @@ export class Observability {
   }
 
   /** What the metrics read at scrape time: each source's breaker, and the request budget. */
-  attach(target: { guards: Readonly<Record<string, SourceGuard>>; budgetMs: number }): void {
+  attach(target: Parameters<Metrics['attach']>[0]): void {
     this.metrics.attach(target);
   }
 

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AnswerCache } from '../../cache/answers.ts';
 import type { CallReport, FamilyObserver } from '../../cache/family.ts';
 import type { BreakerState, SourceGuard } from '../../cache/guard.ts';
 import { SourceError } from '../../sources/errors.ts';
@@ -72,6 +73,7 @@ export class Metrics {
   private readonly processWide: Registry | null;
   readonly operationNames: OperationNames;
   private guards: Readonly<Record<string, SourceGuard>> = {};
+  private answers: AnswerCache | null = null;
 
   private readonly calls = new Counter({
     name: 'c360_source_calls_total',
@@ -176,13 +178,32 @@ export class Metrics {
         for (const [source, guard] of Object.entries(guards())) this.set({ source }, BREAKER_VALUE[guard.state]);
       },
     });
+    const answers = () => this.answers;
+    new Counter({
+      name: 'c360_answers_total',
+      help: 'Remembered answers of repeated queries (server/answers.ts), by result (hit: a request answered from one; stored: one remembered; invalid: one found no longer holding and dropped).',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = answers()?.counts();
+        this.reset();
+        if (counts)
+          for (const [result, count] of [
+            ['hit', counts.hits],
+            ['stored', counts.stored],
+            ['invalid', counts.invalid],
+          ] as const)
+            this.inc({ result }, count);
+      },
+    });
     this.processWide = (options.processMetrics ?? true) ? processRegistry() : null;
   }
 
-  /** The guards whose breaker states /metrics reports, and the request budget. */
-  attach(target: { guards: Readonly<Record<string, SourceGuard>>; budgetMs: number }): void {
+  /** The guards whose breaker states /metrics reports, the request budget, and the answer cache whose counts it reports (when on). */
+  attach(target: { guards: Readonly<Record<string, SourceGuard>>; budgetMs: number; answers?: AnswerCache | null }): void {
     this.guards = target.guards;
     this.budget.set(target.budgetMs / 1000);
+    this.answers = target.answers ?? null;
   }
 
   /** The cache layer's hooks: upstream calls (count, latency, batch size, in flight) and cache results. */

@@ -58,6 +58,16 @@ describe('GET /metrics', () => {
     expect(delta('hit', 'commerce', 'customer-by-email')).toBe(1);
   });
 
+  it('counts answers remembered and requests answered from them', async () => {
+    const person = known[9]!;
+    const before = await server.scrape();
+    // Live, then every source from the shared cache (remembered), then from memory.
+    for (let i = 0; i < 3; i++) await server.query(PROFILE, { email: person.email });
+    const after = await server.scrape();
+    const delta = (result: string) => valueOf(after.text, 'c360_answers_total', { result }) - valueOf(before.text, 'c360_answers_total', { result });
+    expect([delta('stored'), delta('hit'), delta('invalid')]).toEqual([1, 1, 0]);
+  });
+
   it('counts GraphQL operations by name, type and outcome, with their latency', async () => {
     const before = await server.scrape();
     await server.query(PROFILE, { email: known[8]!.email });

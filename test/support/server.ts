@@ -53,6 +53,8 @@ export interface TestServerOptions {
   readonly settings?: Partial<Settings>;
   /** Where saved audiences are kept and the planner's limits (in process and the defaults when omitted). */
   readonly audiences?: ServerOptions['audiences'];
+  /** The answer cache (server/answers.ts): the server's own when omitted, as in production; it remembers only with a `store`. */
+  readonly answers?: ServerOptions['answers'];
 }
 
 const minutes = (n: number) => n * 60_000;
@@ -118,6 +120,7 @@ export async function startTestServer(
       ...(options.forgetCustomer && { forgetCustomer: options.forgetCustomer }),
       ...(options.push && { push: options.push }),
       ...(options.audiences && { audiences: options.audiences }),
+      ...(options.answers !== undefined && { answers: options.answers }),
       logger,
       settings: { shopCurrency: 'USD', crmProperties: upstreams.crm?.allowedProperties ?? [], ...options.settings },
       production: options.production ?? false,

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AnswerCache } from '../../cache/answers.ts';
+import { personCacheKeys } from '../../cache/loaders.ts';
+import { MemoryStore } from '../../cache/store.ts';
+import { buildSchema } from '../../server/schema.ts';
+import { ANSWERABLE_FIELDS } from '../../server/answers.ts';
+import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
+import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
+import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
+import { key, testSecurity } from '../auth/helpers.ts';
+import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { startStandIns, type StandIns } from '../support/upstreams.ts';
+
+const world: DemoWorld = { seed: 361, customers: 40, asOf: TEST_AS_OF };
+let db: TestDatabase;
+let standIns: StandIns;
+let hubspot: HubSpotStandIn;
+let mailchimp: MailchimpStandIn;
+let server: TestServer;
+const store = new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 });
+const answers = new AnswerCache({ maxEntries: 100, maxBytes: 1 << 20 });
+
+beforeAll(async () => {
+  [db, standIns] = await Promise.all([createDemoDatabase(world, { webHistoryDays: 30 }), startStandIns(world)]);
+  ({ hubspot, mailchimp } = standIns);
+  server = await startTestServer(db, standIns.sources({ timeoutMs: 2000 }), { store, answers, security: testSecurity() });
+});
+afterAll(async () => {
+  await server?.close();
+  await Promise.all([standIns?.close(), db?.close()]);
+});
+beforeEach(() => {
+  hubspot.stats.reset();
+  mailchimp.resetStats();
+  server.reset();
+});
+
+const people = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).filter((p) => p.customerId !== null && p.crm && p.emailMarketing);
+const PROFILE = `query Profile($id: ID!) {
+  customer(id: $id) {
+    id email
+    commerce { purchases { orderCount totalSpent { amount currencyCode } } rfm { segment } abandonedCart { value { amount } } }
+    crm { lifecycleStage }
+    emailMarketing { status canEmail }
+    web { sessionCount topCategories(first: 3) { category } }
+  }
+}`;
+const ask = (id: number | null, role: Parameters<typeof key>[0] = 'support', query = PROFILE) => server.query(query, { id: String(id) }, key(role));
+/** The audit lines the server wrote since the last reset, as objects. */
+const auditLines = () => server.logs.map((line) => JSON.parse(line) as { audit?: Record<string, unknown> }).filter((line) => line.audit);
+
+describe('a repeated query', () => {
+  it('is answered from memory once every source was read from the shared cache: the same data, ages grown, the same audit line', async () => {
+    const person = people[0]!;
+    const before = answers.counts();
+    const live = await ask(person.customerId);
+    expect(live.body.errors).toBeUndefined();
+    server.reset();
+    const cached = await ask(person.customerId);
+    expect(answers.counts()).toMatchObject({ stored: before.stored + 1, hits: before.hits });
+    const executedAudit = auditLines();
+    server.reset();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const remembered = await ask(person.customerId);
+    expect(answers.counts().hits).toBe(before.hits + 1);
+
+    expect(remembered.body.data).toEqual(cached.body.data);
+    expect(remembered.body.data).toEqual(live.body.data);
+    const sources = cached.body.extensions!.sources as Record<string, { status: string; maxAgeMs: number; keys: number; calls: number }>;
+    const again = remembered.body.extensions!.sources as typeof sources;
+    expect(Object.keys(again).sort()).toEqual(['commerce', 'crm', 'email', 'web']);
+    for (const [source, report] of Object.entries(again)) {
+      expect(report).toMatchObject({ status: 'cached', keys: sources[source]!.keys, calls: sources[source]!.calls, live: 0, upstreamMs: 0 });
+      // Ages are the data's, not the answer's: they grew by the time between the two requests.
+      expect(report.maxAgeMs).toBeGreaterThanOrEqual(sources[source]!.maxAgeMs + 15);
+    }
+    expect(remembered.headers.get('server-timing')!.split(', ').sort()).toEqual(['commerce', 'crm', 'email', 'web'].map((source) => `${source};dur=0;desc="cached"`));
+    expect(server.statements).toEqual([]);
+    expect(executedAudit.map((line) => line.audit)).toEqual([
+      expect.objectContaining({ customerIds: [String(person.customerId)], fields: expect.arrayContaining(['Customer.email', 'Customer.commerce', 'CrmContact.lifecycleStage']) }),
+    ]);
+    expect(auditLines().map((line) => line.audit)).toEqual(executedAudit.map((line) => line.audit));
+  });
+
+  it('is not shared between callers whose access differs', async () => {
+    const person = people[1]!;
+    await ask(person.customerId, 'support');
+    await ask(person.customerId, 'support');
+    const before = answers.counts();
+    const clear = await ask(person.customerId, 'support');
+    expect(answers.counts().hits).toBe(before.hits + 1);
+    // Without customer:read:pii the address is refused: the answer remembered for support is not this caller's.
+    const refused = await ask(person.customerId, 'personalization');
+    expect(clear.body.data.customer.email).toBe(person.email);
+    expect(refused.body.data.customer.email).toBeNull();
+    expect(refused.body.errors).toEqual([expect.objectContaining({ path: ['customer', 'email'], extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+    expect(answers.counts().hits).toBe(before.hits + 1);
+  });
+
+  it('runs again once an entry it was made from is evicted, and reads that source live', async () => {
+    const person = people[2]!;
+    await ask(person.customerId);
+    await ask(person.customerId);
+    const before = answers.counts();
+    // What a HubSpot webhook, a change signal or forgetCustomer does: delete the person's keys.
+    await store.delete(personCacheKeys({ email: person.email, customerId: String(person.customerId), contactId: person.crm!.contactId }).filter((k) => k.startsWith('crm:')));
+    const after = await ask(person.customerId);
+    expect(answers.counts()).toMatchObject({ invalid: before.invalid + 1, hits: before.hits });
+    expect(after.body.extensions!.sources.crm).toMatchObject({ status: 'live', live: 1 });
+    expect(after.body.extensions!.sources.commerce).toMatchObject({ status: 'cached' });
+    expect(hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead).length).toBeGreaterThan(0);
+  });
+
+  it('leaves memory when forgetCustomer erases the person', async () => {
+    const person = people[5]!;
+    await ask(person.customerId);
+    await ask(person.customerId);
+    const size = answers.size;
+    const { body } = await server.query(`mutation($e: EmailAddress!) { forgetCustomer(email: $e) { cleared } }`, { e: person.email }, key('admin'));
+    expect(body.errors).toBeUndefined();
+    expect(answers.size).toBe(size - 1);
+  });
+
+  it('is not remembered when a field is outside the answerable ones, or a read was live', async () => {
+    const person = people[3]!;
+    const withTraits = `query T($id: ID!) { customer(id: $id) { id web { sessionCount freshness { checkedAt } } } }`;
+    const withOrders = `query O($id: ID!) { customer(id: $id) { id commerce { orders(first: 2) { edges { node { id } } } } } }`;
+    const before = answers.counts();
+    for (let i = 0; i < 3; i++) {
+      for (const query of [withTraits, withOrders]) {
+        const { body } = await ask(person.customerId, 'support', query);
+        expect(body.errors).toBeUndefined();
+      }
+    }
+    expect(answers.counts()).toEqual(before);
+  });
+
+  it('is not remembered with an error in it', async () => {
+    const person = people[4]!;
+    const before = answers.counts();
+    const broken = `query B($id: ID!) { customer(id: $id) { id crm { lifecycleStage } } }`;
+    hubspot.errorRate = 1;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const { body } = await ask(person.customerId, 'support', broken);
+        expect(body.errors?.[0]?.extensions?.code).toMatch(/^SOURCE_/);
+      }
+    } finally {
+      hubspot.errorRate = 0;
+    }
+    expect(answers.counts().stored).toBe(before.stored);
+  });
+});
+
+describe('the answerable fields', () => {
+  it('each exists in the schema', () => {
+    const schema = buildSchema();
+    const missing = [...ANSWERABLE_FIELDS].filter((coordinate) => {
+      const [type, field] = coordinate.split('.') as [string, string];
+      const found = schema.getType(type);
+      return !found || !('getFields' in found) || !(field in found.getFields());
+    });
+    expect(missing).toEqual([]);
+  });
+});
