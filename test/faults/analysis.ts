@@ -22,6 +22,8 @@ export interface Run {
   /** Heap used after GC, after recovery minus before the fault, with the same server running. */
   readonly heapGrowthMb: number;
   readonly lastLog: string | undefined;
+  /** Requests the server answered from a remembered answer during the run (its c360_answers_total hits). */
+  readonly remembered: number;
 }
 
 export interface Criteria {
@@ -104,6 +106,8 @@ export function analyze(run: Run, criteria: Criteria): CellResult {
     unhandled: run.unhandled,
     afterRecovery: run.afterRecovery,
     heapGrowthMb: run.heapGrowthMb,
+    remembered: run.remembered,
+    freshPastTtl: samples.filter((s) => s.freshPastTtl.length > 0).length,
   };
   const failed = [
     cell.othersAnswered < 1 && `others answered in ${(cell.othersAnswered * 100).toFixed(1)}%`,
@@ -113,10 +117,15 @@ export function analyze(run: Run, criteria: Criteria): CellResult {
     recoveredIn === null ? `not recovered within ${criteria.maxRecoveryMs} ms` : recoveredIn > recoveryBoundMs && `recovered in ${Math.round(recoveredIn)} ms`,
     run.unhandled > 0 && `${run.unhandled} unhandled`,
     !(run.heapGrowthMb < criteria.maxHeapGrowthMb) && `heap grew ${run.heapGrowthMb.toFixed(1)} MB`,
+    cell.freshPastTtl > 0 && `${cell.freshPastTtl} responses called data fresh past its TTL`,
     ...run.afterRecovery,
   ].filter((f): f is string => typeof f === 'string');
   const examples = [
     ...[...new Set(samples.filter((s) => !othersOk(s) || !typedOk(s)).map((s) => describe(s, faulty)))].slice(0, 3),
+    ...samples
+      .filter((s) => s.freshPastTtl.length > 0)
+      .slice(0, 2)
+      .map((s) => `${s.freshPastTtl.join(', ')} called fresh past the TTL at ${Math.round(s.startedAt)} ms`),
     ...[...new Set(before.filter((s) => !complete(s)).map((s) => `before the fault: ${describe(s, faulty)}`))].slice(0, 2),
     ...(recoveredIn === null
       ? samples

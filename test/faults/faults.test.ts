@@ -59,6 +59,14 @@ const PUSH_SIGNAL_BOUND_MS = 10_000 + CRITERIA.latencyMarginMs;
 const HEAP_GROWTH_PER_SERVER_MB = 1;
 
 const budgetMs = Number(SUITE_SETTINGS.REQUEST_BUDGET_MS);
+/** The longest of the sources' cache TTLs (all 1 s here): no response may call older data fresh. */
+const ttlMs = 1000 * Math.max(...(['COMMERCE', 'CRM', 'EMAIL', 'WEB'] as const).map((source) => Number(SUITE_SETTINGS[`CACHE_TTL_${source}_SECONDS`])));
+
+/** Requests the server has answered from a remembered answer so far (its /metrics). */
+async function answersServed(url: string): Promise<number> {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+  return Number(/^c360_answers_total\{result="hit"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
 
 const cellName = (fault: Fault) => `keeps every other source answering, on time, when ${fault.title}, and recovers without a restart (${fault.target} ${fault.kind})`;
 
@@ -90,6 +98,8 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
   let world: FaultWorld | undefined;
   let current: { server?: FaultServer; fault?: Fault } = {};
   const baseline = new Map<string, Set<SourceName>>();
+  /** The customer the load's extra client asks for every time (one every source knows). */
+  let hotEmail: string | undefined;
   /** The visitor probe's parts a healthy server answers, and what each fault's probe found wrong. */
   let visitorBaseline = new Set<string>();
   let browsers = { unlinked: '', linked: '' };
@@ -149,6 +159,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
           }
         }),
       );
+      hotEmail = [...baseline].find(([, sources]) => sources.size === 4)?.[0];
       // The first pair of candidates a healthy server answers in full (some customers are not in
       // the email audience, some withhold analytics consent): then every part is under test.
       for (let i = 0; i < world.browsers.linked.length && visitorBaseline.size < PROBE_PARTS.length; i++) {
@@ -192,7 +203,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       if (cells.length > 0) {
         notes.push(
           `BREAKER_COOLDOWN_MS is ${SUITE_SETTINGS.BREAKER_COOLDOWN_MS} ms here (production default 10 s) so that recovery fits in a cell; cache TTLs are 1 s with no stale serving so that every fault keeps reaching its source; HubSpot's client-side quota is lifted (not under test). Everything else is the production default (timeouts, retry budgets, pool sizes).`,
-          `${CLIENTS} clients in a closed loop (${THINK_MS} ms pause), each asking the personalization query by email for the next of ${CUSTOMERS} customers; per fault: ${WARM_MS} ms healthy, ${FAULT_MS} ms of fault (a restart: as long as it takes), then up to ${MAX_RECOVERY_MS} ms of recovery; a fresh server per fault.`,
+          `${CLIENTS} clients in a closed loop (${THINK_MS} ms pause), each asking the personalization query by email for the next of ${CUSTOMERS} customers, but the first, which asks it for one customer every time (a page re-rendered for one visitor, whose answer the server remembers: "remembered answers" counts the requests it answered from memory, and "fresh past TTL" the responses, of every client, that called some source's data cached although it was older than the ${ttlMs} ms TTL, which must be none); per fault: ${WARM_MS} ms healthy, ${FAULT_MS} ms of fault (a restart: as long as it takes), then up to ${MAX_RECOVERY_MS} ms of recovery; a fresh server per fault.`,
           `"others answered": responses where every field of every source not under fault (and not reading through it: \`web\` and \`id\` read by the shop's id, so they are excused while the shop database fails) answered, over every response of the run. "typed errors": responses whose every error has code SOURCE_UNAVAILABLE, SOURCE_TIMEOUT or RATE_LIMITED and names a faulty source. Target 100% for both.`,
           `Latency: every response must end within budget + ${CRITERIA.latencyMarginMs} ms. Calls: upstream requests (SQL statements, HTTP requests) the faulty source received while the fault was in force, and the upstream batch calls the server made (in brackets); the bound is test/faults/catalog.ts callBound (breaker failures + calls in flight before the breaker can know + one probe per cool-down, times one call's attempts; for a partial fault or one the source absorbed, two calls per family per request). Recovery: from the fault's removal to the first of ${CRITERIA.recoveredStreak}+ complete answers in a row; bound = cool-down + Retry-After + budget + ${CRITERIA.recoverySlackMs} ms.`,
           `Visitor and audience probe (issues 12, 15): once per fault, at its start, a never-identified browser's profile and a linked customer's, and an audience question per source narrowed by the shop (findCustomers with a commerce condition and one of crm, email, web), are asked for beside the load; every part the healthy server answered that needs no faulty source must answer, every error must be typed and name a faulty source, and the answer must end within budget + ${CRITERIA.latencyMarginMs} ms. ${visitorSummary()}`,
@@ -251,10 +262,16 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       expect.soft(cell.unhandled, 'unhandled rejections and uncaught exceptions').toBe(0);
       expect.soft(cell.heapGrowthMb, 'heap growth (after GC) from before the fault to after recovery, MB').toBeLessThan(CRITERIA.maxHeapGrowthMb);
       expect.soft(cell.afterRecovery, 'what must hold again after recovery (server alive, cache in use)').toEqual([]);
+      expect.soft(cell.freshPastTtl, 'responses that called data fresh past its TTL (a cache entry or a remembered answer outliving its freshness)').toBe(0);
       if (!fault.transient) expect.soft(visitorProbes.findLast((probe) => probe.fault === name)?.problems, 'the visitor probe under this fault').toEqual([]);
       if (!fault.transient) expect.soft(pushProbes.findLast((probe) => probe.fault === name)?.problems, 'the push probe under this fault and after it').toEqual([]);
     });
   }
+
+  it('answers the repeated query from memory under the load', () => {
+    expect(hotEmail, 'a customer every source knows').toBeDefined();
+    expect(cells.reduce((n, cell) => n + cell.remembered, 0)).toBeGreaterThan(0);
+  });
 
   it('raises no unhandled rejection and keeps its heap flat across every fault', async () => {
     expect(crashes.first).toEqual([]);
@@ -320,7 +337,17 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
     current = { server };
     // A fresh server's first answers (connections, JIT) are not what the cell measures.
     await Promise.all(w.emails.slice(0, CLIENTS).map((email) => postQuery(server.url, email, 10_000)));
-    const load = new Load({ url: server.url, emails: w.emails, baseline, clients: CLIENTS, thinkMs: THINK_MS, clientTimeoutMs: budgetMs + 10_000 });
+    const remembered = { before: await answersServed(server.url), after: NaN };
+    const load = new Load({
+      url: server.url,
+      emails: w.emails,
+      baseline,
+      clients: CLIENTS,
+      thinkMs: THINK_MS,
+      clientTimeoutMs: budgetMs + 10_000,
+      ttlMs,
+      ...(hotEmail && { hotEmail }),
+    });
     const marks = { injectedAt: NaN, removedAt: NaN };
     const received = { before: w.received(), after: w.received() };
     const batches = { before: { ...server.batchCalls }, after: { ...server.batchCalls } };
@@ -368,6 +395,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
       }
       const broken = await fault.recovered?.(w);
       if (broken) afterRecovery.push(broken);
+      remembered.after = await answersServed(server.url);
     } finally {
       await push?.probe.close().catch(() => undefined);
       await load.stop();
@@ -385,6 +413,7 @@ describe.skipIf(!enabled)('under faults, no single source blanks a customer', ()
         config: server.config,
         clients: CLIENTS,
         afterRecovery,
+        remembered: remembered.after - remembered.before,
         unhandled: crashes.unhandledRejections + crashes.uncaughtExceptions - crashesBefore,
         heapGrowthMb: heap.after - heap.before,
         lastLog: server.logs.at(-1),

@@ -41,6 +41,7 @@ export const TYPED_CODES = new Set(['SOURCE_UNAVAILABLE', 'SOURCE_TIMEOUT', 'RAT
 interface GraphQLBody {
   data?: { customer?: Record<string, unknown> | null } | null;
   errors?: Array<{ message?: string; path?: Array<string | number>; extensions?: { code?: string; source?: string } }>;
+  extensions?: { sources?: Record<string, { status?: string; maxAgeMs?: number }> };
 }
 
 /** One response of the load, as classified when it arrived. */
@@ -56,6 +57,8 @@ export interface Sample {
   readonly errors: ReadonlyArray<{ code: string; source: string; path: string }>;
   /** Set when no GraphQL body came back (transport failure, client timeout, non-JSON). */
   readonly failure?: string;
+  /** Sources the response called fresh (`cached` or `mixed`) with data older than their TTL. */
+  readonly freshPastTtl: readonly string[];
 }
 
 /** Which of a customer's source fields are non-null when every source is healthy. */
@@ -82,6 +85,17 @@ export function classify(body: GraphQLBody, baselineFor: ReadonlySet<SourceName>
     }
   }
   return { answered, errors };
+}
+
+/**
+ * The sources a response calls fresh although their data is older than `ttlMs`: served from a
+ * cache entry, or an answer remembered from one (server/answers.ts), past the entry's freshness.
+ * Ages are rounded to the millisecond.
+ */
+export function freshPastTtl(body: GraphQLBody, ttlMs: number): string[] {
+  return Object.entries(body.extensions?.sources ?? {})
+    .filter(([, report]) => (report.status === 'cached' || report.status === 'mixed') && (report.maxAgeMs ?? 0) > ttlMs + 1)
+    .map(([source]) => source);
 }
 
 /** A customer's non-null source fields, from a response of a healthy server. */
@@ -121,6 +135,10 @@ export interface LoadOptions {
   readonly thinkMs: number;
   /** A client gives up on a response after this long (recorded as a failure). */
   readonly clientTimeoutMs: number;
+  /** The sources' cache TTL: a response calling data older than this fresh is recorded (Sample.freshPastTtl). */
+  readonly ttlMs: number;
+  /** The first client asks for this customer every time, as a page re-rendered for one visitor (whose answer the server remembers). */
+  readonly hotEmail?: string;
 }
 
 /**
@@ -139,7 +157,7 @@ export class Load {
     private readonly options: LoadOptions,
     maxRequestsPerClient = 5000,
   ) {
-    this.done = Promise.all(Array.from({ length: options.clients }, () => this.client(maxRequestsPerClient))).then(() => undefined);
+    this.done = Promise.all(Array.from({ length: options.clients }, (_, i) => this.client(maxRequestsPerClient, i === 0 ? options.hotEmail : undefined))).then(() => undefined);
   }
 
   /** ms since the load started. */
@@ -153,10 +171,11 @@ export class Load {
     await this.done;
   }
 
-  private async client(maxRequests: number): Promise<void> {
-    const { url, emails, baseline, thinkMs, clientTimeoutMs } = this.options;
+  /** One client: the next customer of the round robin each time, or always `only`. */
+  private async client(maxRequests: number, only?: string): Promise<void> {
+    const { url, emails, baseline, thinkMs, clientTimeoutMs, ttlMs } = this.options;
     for (let n = 0; n < maxRequests && !this.stopping; n++) {
-      const email = emails[this.next++ % emails.length]!;
+      const email = only ?? emails[this.next++ % emails.length]!;
       const startedAt = this.now();
       const { status, body, failure } = await postQuery(url, email, clientTimeoutMs);
       const ms = this.now() - startedAt;
@@ -167,6 +186,7 @@ export class Load {
         status,
         email,
         ...classified,
+        freshPastTtl: body ? freshPastTtl(body, ttlMs) : [],
         ...((failure ?? (status !== 200 ? `HTTP ${status}` : undefined)) && { failure: failure ?? `HTTP ${status}` }),
       });
       await sleep(thinkMs);

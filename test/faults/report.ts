@@ -31,6 +31,10 @@ export interface CellResult {
   readonly afterRecovery: readonly string[];
   /** Heap used after GC: after recovery minus before the fault, same server. */
   readonly heapGrowthMb: number;
+  /** Requests answered from a remembered answer (server/answers.ts) during the run. */
+  readonly remembered: number;
+  /** Responses that called some source's data fresh although it was older than the TTL (must be 0). */
+  readonly freshPastTtl: number;
   /** The assertions it fails (empty: the cell passes). */
   readonly failed: readonly string[];
   /** A few examples of what went wrong, for the notes. */
@@ -51,8 +55,8 @@ export function markdown(cells: readonly CellResult[], settings: Record<string, 
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}.`,
     '',
-    '| target | fault | responses (during fault / affected) | complete before fault | others answered | typed errors | p99 / max / budget ms | calls to faulty source (server batches) / bound | recovery ms / bound | unhandled | heap growth MB | verdict |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| target | fault | responses (during fault / affected) | complete before fault | others answered | typed errors | p99 / max / budget ms | calls to faulty source (server batches) / bound | recovery ms / bound | remembered answers (fresh past TTL) | unhandled | heap growth MB | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...cells
       .map((c) =>
         [
@@ -65,6 +69,7 @@ export function markdown(cells: readonly CellResult[], settings: Record<string, 
           `${ms(c.p99Ms)} / ${ms(c.maxMs)} / ${c.budgetMs}`,
           c.callBound === null ? '-' : `${c.calls} (${c.batchCalls}) / ${c.callBound}`,
           `${ms(c.recoveryMs)} / ${c.recoveryBoundMs}`,
+          `${c.remembered} (${c.freshPastTtl})`,
           String(c.unhandled),
           c.heapGrowthMb.toFixed(1),
           c.failed.length === 0 ? 'pass' : `FAIL: ${c.failed.join('; ')}`,
