@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import pg from 'pg';
+import type { AnswerCache } from '../../cache/answers.ts';
 import type { Upstreams, Sources } from '../../cache/loaders.ts';
 import type { DemoWorld } from '../../sandbox/demo/people.ts';
 import { seedShop } from '../../sandbox/demo/shop.ts';
@@ -9,7 +10,7 @@ import { securityDefaults } from '../../server/auth/index.ts';
 import { loadConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
 import { Observability } from '../../server/observability/index.ts';
-import { createConfiguredUpstreams, createSources } from '../../server/sources.ts';
+import { configuredAnswers, createConfiguredUpstreams, createSources } from '../../server/sources.ts';
 import type { Queryable } from '../../sources/commerce/index.ts';
 import { ACCESS_TOKEN, API_KEY, LIST_ID } from './credentials.ts';
 import type { Knobs, StandInCounts } from './standins-worker.ts';
@@ -234,6 +235,8 @@ export interface BenchServer {
   readonly url: string;
   readonly sources: Sources;
   readonly upstreams: Upstreams;
+  /** Its remembered answers (server/answers.ts), on as by default unless ANSWER_CACHE_MAX_ENTRIES=0 is given. */
+  readonly answers: AnswerCache | false;
   close(): Promise<void>;
 }
 
@@ -274,9 +277,11 @@ export async function startBenchServer(db: CountingPool, standIns: StandIns, env
   });
   const observability = new Observability();
   const upstreams = await createConfiguredUpstreams(config, sources, logger, observability.observer);
+  const answers = configuredAnswers(config);
   const server: RunningServer = await startServer(
     {
       upstreams,
+      answers,
       budgetMs: config.REQUEST_BUDGET_MS,
       logger,
       settings: { shopCurrency: config.SHOP_CURRENCY, crmProperties: sources.crm.allowedProperties },
@@ -290,6 +295,7 @@ export async function startBenchServer(db: CountingPool, standIns: StandIns, env
     url: server.url,
     sources,
     upstreams,
+    answers,
     async close() {
       await server.stop();
       await sources.crm.close();
