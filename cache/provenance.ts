@@ -49,10 +49,14 @@ export class Provenance {
    * counts, every age grown by the time since it was made.
    */
   replay(summary: Readonly<Record<string, SourceProvenance>>, agedByMs: number): void {
-    this.summarized = undefined;
-    for (const [source, { status: _status, ...p }] of Object.entries(summary)) {
-      this.bySource.set(source as SourceName, { ...p, maxAgeMs: p.maxAgeMs + Math.round(agedByMs) });
+    const aged = Math.round(agedByMs);
+    const replayed: Record<string, SourceProvenance> = {};
+    for (const source in summary) {
+      const p = { ...summary[source]!, maxAgeMs: summary[source]!.maxAgeMs + aged };
+      replayed[source] = p;
+      this.bySource.set(source as SourceName, p);
     }
+    this.summarized = replayed;
   }
 
   get empty(): boolean {
