@@ -116,15 +116,19 @@ export function answersPlugin(cache: AnswerCache): ApolloServerPlugin<Context> {
 /** Nothing to add to the response's head: Apollo merges it into its own (and never writes to it). */
 const NO_HEAD: HTTPGraphQLHead = { status: undefined, headers: new HeaderMap() };
 
-/** Everything access depends on (server/auth/enforce.ts): scopes and what a self token is bound to. */
-const principalKeys = new WeakMap<Principal, string>();
-function principalKey(principal: Principal): string {
-  let key = principalKeys.get(principal);
+/**
+ * Everything access depends on (server/auth/enforce.ts): the scopes, and what a self or visitor
+ * token is bound to. The scopes' part is made once per scope set (an API key's principal, and
+ * every anonymous request's, share theirs).
+ */
+const scopeKeys = new WeakMap<ReadonlySet<string>, string>();
+function principalKey({ scopes, customerId, anonymousId }: Principal): string {
+  let key = scopeKeys.get(scopes);
   if (key === undefined) {
-    key = JSON.stringify([[...principal.scopes].sort(), principal.customerId, principal.anonymousId]);
-    principalKeys.set(principal, key);
+    key = [...scopes].sort().join(' ');
+    scopeKeys.set(scopes, key);
   }
-  return key;
+  return customerId === null && anonymousId === null ? key : `${key} ${JSON.stringify([customerId, anonymousId])}`;
 }
 
 /** Whether every operation of `document` is a query made of ANSWERABLE_FIELDS (one at least), with no directive but @include and @skip. */

@@ -7,7 +7,7 @@ import { ANSWERABLE_FIELDS } from '../../server/answers.ts';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ENDPOINTS, type HubSpotStandIn } from '../../sandbox/hubspot/index.ts';
 import type { MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
-import { key, testSecurity } from '../auth/helpers.ts';
+import { bearer, key, selfToken, testSecurity } from '../auth/helpers.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startStandIns, type StandIns } from '../support/upstreams.ts';
@@ -96,6 +96,24 @@ describe('a repeated query', () => {
     expect(refused.body.data.customer.email).toBeNull();
     expect(refused.body.errors).toEqual([expect.objectContaining({ path: ['customer', 'email'], extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
     expect(answers.counts().hits).toBe(before.hits + 1);
+  });
+
+  it("is not shared between customers' own tokens asking the same document", async () => {
+    const [a, b] = [people[6]!, people[7]!];
+    const me = `{ me { id commerce { purchases { orderCount } } } }`;
+    const tokens = await Promise.all([selfToken({ sub: String(a.customerId) }), selfToken({ sub: String(b.customerId) })]);
+    const before = answers.counts().hits;
+    for (let i = 0; i < 3; i++) {
+      for (const [token, person] of [
+        [tokens[0]!, a],
+        [tokens[1]!, b],
+      ] as const) {
+        const { body } = await server.query(me, {}, bearer(token));
+        expect(body.data.me.id).toBe(String(person.customerId));
+      }
+    }
+    // The third round of each was answered from memory: each from its own.
+    expect(answers.counts().hits - before).toBe(2);
   });
 
   it('runs again once an entry it was made from is evicted, and reads that source live', async () => {
