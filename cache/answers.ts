@@ -37,6 +37,8 @@ export interface RememberedAnswer {
 export class AnswerRecording {
   /** The operation may be remembered: set before execution, by the plugin, with the answer's key. */
   key: string | undefined = undefined;
+  /** The request was answered from a remembered answer, without executing. */
+  remembered = false;
   readonly dependencies: AnswerDependency[] = [];
   freshUntil = Infinity;
   /** Something was served from a store that cannot be peeked: the answer could not be checked later. */

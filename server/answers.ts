@@ -83,6 +83,7 @@ export function answersPlugin(cache: AnswerCache): ApolloServerPlugin<Context> {
         contextValue.answer.key = key;
         return null;
       }
+      contextValue.answer.remembered = true;
       contextValue.provenance.replay(answer.sources, Date.now() - answer.answeredAt);
       const { audit } = contextValue.auth;
       for (const field of answer.audit.fields) audit.fields.add(field);

@@ -50,6 +50,7 @@ export function requestObservability(metrics: Metrics): ApolloServerPlugin<Conte
                 outcome,
                 status: request.response.http.status ?? 200,
                 durationMs: Math.round(seconds * 10_000) / 10,
+                ...(contextValue.answer?.remembered && { remembered: true }),
                 ...(errors && { errors }),
                 // A list, not an object keyed by source: the logger redacts any `*.email` key.
                 ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
@@ -61,6 +62,7 @@ export function requestObservability(metrics: Metrics): ApolloServerPlugin<Conte
             span.setAttributes({
               'c360.request_id': contextValue.requestId,
               'c360.outcome': outcome,
+              ...(contextValue.answer?.remembered && { 'c360.remembered': true }),
               ...(client && { 'c360.client': client.name }),
               ...Object.fromEntries(Object.entries(sources ?? {}).map(([source, p]) => [`c360.source.${source}.status`, p.status])),
             });

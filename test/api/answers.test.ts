@@ -77,6 +77,8 @@ describe('a repeated query', () => {
     }
     expect(remembered.headers.get('server-timing')!.split(', ').sort()).toEqual(['commerce', 'crm', 'email', 'web'].map((source) => `${source};dur=0;desc="cached"`));
     expect(server.statements).toEqual([]);
+    const requestLines = server.logs.map((line) => JSON.parse(line) as { msg: string; remembered?: boolean }).filter((line) => line.msg === 'graphql request');
+    expect(requestLines.map((line) => line.remembered)).toEqual([true]);
     expect(executedAudit.map((line) => line.audit)).toEqual([
       expect.objectContaining({ customerIds: [String(person.customerId)], fields: expect.arrayContaining(['Customer.email', 'Customer.commerce', 'CrmContact.lifecycleStage']) }),
     ]);
@@ -105,8 +107,8 @@ describe('a repeated query', () => {
     const before = answers.counts().hits;
     for (let i = 0; i < 3; i++) {
       for (const [token, person] of [
-        [tokens[0]!, a],
-        [tokens[1]!, b],
+        [tokens[0], a],
+        [tokens[1], b],
       ] as const) {
         const { body } = await server.query(me, {}, bearer(token));
         expect(body.data.me.id).toBe(String(person.customerId));
