@@ -98,7 +98,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
   app.set('etag', false);
   const security = createSecurity(options.security ?? securityDefaults(options.production), options.logger);
   const observability = options.observability ?? new Observability();
-  const answers = options.answers === false ? null : (options.answers ?? new AnswerCache(DEFAULT_ANSWER_CACHE));
+  // Answers are made of shared-cache entries: without the cache there is nothing to remember.
+  const answers = options.answers === false || !options.upstreams.store ? null : (options.answers ?? new AnswerCache(DEFAULT_ANSWER_CACHE));
   observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs, answers });
   // First, so every response is counted and carries a request id, refused ones included.
   app.use(observability.http(options.logger));
