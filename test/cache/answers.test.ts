@@ -7,6 +7,7 @@ import { family, type FreshnessPolicy } from '../../cache/family.ts';
 import { SourceGuard } from '../../cache/guard.ts';
 import { RedisStore } from '../../cache/redis-store.ts';
 import { MemoryStore, type EntityStore } from '../../cache/store.ts';
+import { redisStoreOptions, storesUnderTest } from '../support/stores.ts';
 
 const logger = pino({ level: 'silent' });
 const policy = (ttlMs: number): FreshnessPolicy => ({ ttlMs, staleWhileRevalidateMs: 60_000, staleIfErrorMs: 3_600_000, notFoundTtlMs: 5_000 });
@@ -49,22 +50,7 @@ async function recorded(...families: Array<ReturnType<typeof cachedFamily>>): Pr
   return recording;
 }
 
-const stores: Array<[string, () => Promise<EntityStore>]> = [['in-process LRU', async () => new MemoryStore({ maxEntries: 1000, maxBytes: 1 << 20 })]];
-if (process.env.REDIS_URL) {
-  stores.push([
-    'Redis',
-    () =>
-      RedisStore.connect({
-        url: process.env.REDIS_URL!,
-        keyPrefix: `test:${randomUUID()}:`,
-        localRetainMs: 5000,
-        localMaxEntries: 100,
-        localMaxBytes: 1 << 20,
-        commandTimeoutMs: 500,
-        logger,
-      }),
-  ]);
-}
+const stores = storesUnderTest(5000);
 
 describe.each(stores)('a remembered answer over the shared cache (%s)', (_, makeStore) => {
   let store: EntityStore;
@@ -168,15 +154,7 @@ describe('a remembered answer', () => {
 
 describe.skipIf(!process.env.REDIS_URL)('a remembered answer across replicas (Redis)', () => {
   it('is dropped on this replica when another evicts an entry it was made from', async () => {
-    const options = {
-      url: process.env.REDIS_URL!,
-      keyPrefix: `test:${randomUUID()}:`,
-      localRetainMs: 60_000,
-      localMaxEntries: 100,
-      localMaxBytes: 1 << 20,
-      commandTimeoutMs: 500,
-      logger,
-    };
+    const options = redisStoreOptions(60_000);
     const [here, there] = await Promise.all([RedisStore.connect(options), RedisStore.connect(options)]);
     try {
       const crm = cachedFamily(here);

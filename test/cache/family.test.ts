@@ -8,6 +8,7 @@ import { RedisStore } from '../../cache/redis-store.ts';
 import { MemoryStore, type EntityStore } from '../../cache/store.ts';
 import { timeLeft } from '../../sources/deadline.ts';
 import { SourceError } from '../../sources/errors.ts';
+import { redisStoreOptions, storesUnderTest } from '../support/stores.ts';
 
 const logger = pino({ level: 'silent' });
 const policy: FreshnessPolicy = { ttlMs: 60_000, staleWhileRevalidateMs: 60_000, staleIfErrorMs: 3_600_000, notFoundTtlMs: 5_000 };
@@ -31,22 +32,7 @@ function upstream() {
   };
 }
 
-const stores: Array<[string, () => Promise<EntityStore>]> = [['in-process LRU', async () => new MemoryStore({ maxEntries: 1000, maxBytes: 1 << 20 })]];
-if (process.env.REDIS_URL) {
-  stores.push([
-    'Redis',
-    () =>
-      RedisStore.connect({
-        url: process.env.REDIS_URL!,
-        keyPrefix: `test:${randomUUID()}:`,
-        localRetainMs: 1000,
-        localMaxEntries: 100,
-        localMaxBytes: 1 << 20,
-        commandTimeoutMs: 500,
-        logger,
-      }),
-  ]);
-}
+const stores = storesUnderTest(1000);
 
 describe.each(stores)('the shared cache (%s)', (_, makeStore) => {
   let store: EntityStore;
@@ -164,8 +150,7 @@ describe.each(stores)('the shared cache (%s)', (_, makeStore) => {
 
 describe.skipIf(!process.env.REDIS_URL)('evictions across replicas (Redis)', () => {
   it('reach a second instance through Redis', async () => {
-    const keyPrefix = `test:${randomUUID()}:`;
-    const options = { url: process.env.REDIS_URL!, keyPrefix, localRetainMs: 60_000, localMaxEntries: 100, localMaxBytes: 1 << 20, commandTimeoutMs: 500, logger };
+    const options = redisStoreOptions(60_000);
     const [a, b] = await Promise.all([RedisStore.connect(options), RedisStore.connect(options)]);
     try {
       await a.setMany([{ key: 'crm:x:1', entry: { value: 'v', storedAt: Date.now() }, retainMs: 60_000 }]);
