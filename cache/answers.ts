@@ -32,7 +32,7 @@ export interface RememberedAnswer {
 
 /**
  * What one request's execution read from the shared cache, collected only once the request was
- * found to be one whose answer may be remembered (`active`), so others pay nothing for it.
+ * found to be one whose answer may be remembered (its `key` set), so others pay nothing for it.
  */
 export class AnswerRecording {
   /** The operation may be remembered: set before execution, by the plugin, with the answer's key. */
