@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '@apollo/server';
+import type { OperationDefinitionNode } from 'graphql';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import type { Context } from '../context.ts';
@@ -20,61 +21,90 @@ export function requestObservability(metrics: Metrics): ApolloServerPlugin<Conte
       const started = performance.now();
       return {
         async didResolveOperation({ operation }) {
-          const span = operationSpan();
-          if (!span || !operation) return;
-          const name = operation.name?.value;
-          // The semantic conventions' GraphQL span name: `{type} {name}`, or the type alone.
-          span.updateName(name ? `${operation.operation} ${name}` : operation.operation);
-          span.setAttributes({ 'graphql.operation.type': operation.operation, ...(name && { 'graphql.operation.name': name }) });
+          if (operation) nameOperationSpan(operation);
         },
         async willSendResponse(request) {
-          const seconds = (performance.now() - started) / 1000;
           const { contextValue, operation } = request;
-          const outcome = outcomeOf(request);
-          const type = operation?.operation ?? 'unknown';
-          const name = operation ? (operation.name?.value ?? null) : null;
-          metrics.operation(operation ? metrics.operationNames.label(name) : '(unresolved)', type, outcome, seconds);
-
-          const logged = contextValue.log.isLevelEnabled('info');
-          const span = operationSpan();
-          if (!logged && !span) return;
-          const client = clientOf(contextValue);
-          const sources = contextValue.provenance.empty ? undefined : contextValue.provenance.summary();
-          const errors = errorCodes(request);
-          if (logged) {
-            contextValue.log.info(
-              {
-                operationName: name && NAME.test(name) ? name : null,
-                operationType: type,
-                ...(client && { client }),
-                outcome,
-                status: request.response.http.status ?? 200,
-                durationMs: Math.round(seconds * 10_000) / 10,
-                ...(contextValue.answer?.remembered && { remembered: true }),
-                ...(errors && { errors }),
-                // A list, not an object keyed by source: the logger redacts any `*.email` key.
-                ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
-              },
-              'graphql request',
-            );
-          }
-          if (span) {
-            span.setAttributes({
-              'c360.request_id': contextValue.requestId,
-              'c360.outcome': outcome,
-              ...(contextValue.answer?.remembered && { 'c360.remembered': true }),
-              ...(client && { 'c360.client': client.name }),
-              ...Object.fromEntries(Object.entries(sources ?? {}).map(([source, p]) => [`c360.source.${source}.status`, p.status])),
-            });
-            // A failed or refused operation's class: its first error code (ErrorCode), never a message.
-            const code = errors && (outcome === 'error' || outcome === 'rejected') ? Object.keys(errors)[0]! : undefined;
-            if (code) span.setAttribute(ATTR_ERROR_TYPE, code);
-            if (code && outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-          }
+          recordOperation(metrics, {
+            context: contextValue,
+            operation,
+            outcome: outcomeOf(request),
+            status: request.response.http.status ?? 200,
+            errors: errorCodes(request),
+            seconds: (performance.now() - started) / 1000,
+          });
         },
       };
     },
   };
+}
+
+/** One GraphQL request's outcome, as its log line, metric sample and span attributes take it. */
+export interface OperationRecord {
+  readonly context: Pick<Context, 'log' | 'requestId' | 'provenance' | 'auth'> & { readonly answer?: { readonly remembered: boolean } | undefined };
+  /** The operation the document resolved to; none when it did not resolve (a parse or validation error). */
+  readonly operation: OperationDefinitionNode | undefined;
+  readonly outcome: OperationOutcome;
+  readonly status: number;
+  /** Error codes and their counts, when the response has errors. */
+  readonly errors: Record<string, number> | undefined;
+  readonly seconds: number;
+}
+
+/** Names the request's operation span (when tracing is on) as the semantic conventions do: `{type} {name}`, or the type alone. */
+export function nameOperationSpan(operation: OperationDefinitionNode): void {
+  const span = operationSpan();
+  if (!span) return;
+  const name = operation.name?.value;
+  span.updateName(name ? `${operation.operation} ${name}` : operation.operation);
+  span.setAttributes({ 'graphql.operation.type': operation.operation, ...(name && { 'graphql.operation.name': name }) });
+}
+
+/**
+ * Writes one request's line, metric sample and span attributes: what requestObservability does
+ * when Apollo sends a response, and what a remembered answer served before Apollo does (server/answers.ts).
+ */
+export function recordOperation(metrics: Metrics, { context, operation, outcome, status, errors, seconds }: OperationRecord): void {
+  const type = operation?.operation ?? 'unknown';
+  const name = operation ? (operation.name?.value ?? null) : null;
+  metrics.operation(operation ? metrics.operationNames.label(name) : '(unresolved)', type, outcome, seconds);
+
+  const logged = context.log.isLevelEnabled('info');
+  const span = operationSpan();
+  if (!logged && !span) return;
+  const client = clientOf(context);
+  const sources = context.provenance.empty ? undefined : context.provenance.summary();
+  const remembered = context.answer?.remembered === true;
+  if (logged) {
+    context.log.info(
+      {
+        operationName: name && NAME.test(name) ? name : null,
+        operationType: type,
+        ...(client && { client }),
+        outcome,
+        status,
+        durationMs: Math.round(seconds * 10_000) / 10,
+        ...(remembered && { remembered: true }),
+        ...(errors && { errors }),
+        // A list, not an object keyed by source: the logger redacts any `*.email` key.
+        ...(sources && { sources: Object.entries(sources).map(([source, p]) => ({ source, ...p })) }),
+      },
+      'graphql request',
+    );
+  }
+  if (span) {
+    span.setAttributes({
+      'c360.request_id': context.requestId,
+      'c360.outcome': outcome,
+      ...(remembered && { 'c360.remembered': true }),
+      ...(client && { 'c360.client': client.name }),
+      ...Object.fromEntries(Object.entries(sources ?? {}).map(([source, p]) => [`c360.source.${source}.status`, p.status])),
+    });
+    // A failed or refused operation's class: its first error code (ErrorCode), never a message.
+    const code = errors && (outcome === 'error' || outcome === 'rejected') ? Object.keys(errors)[0]! : undefined;
+    if (code) span.setAttribute(ATTR_ERROR_TYPE, code);
+    if (code && outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+  }
 }
 
 function outcomeOf(request: GraphQLRequestContextWillSendResponse<Context>): OperationOutcome {
@@ -104,7 +134,7 @@ function errorCodes(request: GraphQLRequestContextWillSendResponse<Context>): Re
  * Who called, when the authentication layer says so (`contextValue.auth.principal`): its client
  * name and kind only. Read defensively: a server without authentication has no `auth`.
  */
-function clientOf(context: Context): { name: string; kind?: string } | undefined {
+function clientOf(context: Pick<Context, 'auth'>): { name: string; kind?: string } | undefined {
   const principal = (context as { auth?: { principal?: { client?: unknown; kind?: unknown } } }).auth?.principal;
   if (typeof principal?.client !== 'string') return undefined;
   return { name: principal.client.slice(0, 100), ...(typeof principal.kind === 'string' && { kind: principal.kind }) };
