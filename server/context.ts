@@ -29,6 +29,17 @@ export interface Context {
   readonly audiences?: AudienceQueries;
   /** What execution read from the shared cache, for remembering the answer (server/answers.ts); on /graphql requests with the answer cache on. */
   readonly answer?: AnswerRecording;
+  /**
+   * The operation check (limits, cost, rate limit) already ran for this request before Apollo, where
+   * remembered answers are served (server/answers.ts): the pipeline does not check, and charge the
+   * client's budget, again, and answers a refusal as its own.
+   */
+  readonly checked?: CheckedBeforeApollo;
+}
+
+/** The operation check's outcome before Apollo: null when it passed, or the error to answer with. */
+export interface CheckedBeforeApollo {
+  readonly refusal: Error | null;
 }
 
 /** Configuration that decides whether arguments are valid, and how traits are computed. */

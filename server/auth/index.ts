@@ -74,6 +74,8 @@ export interface Security {
   protect(schema: GraphQLSchema): GraphQLSchema;
   /** The request's `auth` context. */
   context(res: Response): RequestAuth;
+  /** The operation check of /graphql (limits.ts): what a remembered answer served before Apollo runs as the pipeline would (server/answers.ts). */
+  readonly check: OperationCheck;
   /** What the subscription transports (server/subscriptions) check as /graphql does: credentials, then each operation's limits. */
   readonly subscriptions: { readonly authenticate: TokenAuthenticator; readonly check: OperationCheck; readonly limits: Limits };
 }
@@ -92,6 +94,8 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
     logger,
   });
   const authenticate = authentication(authenticateToken, { sandboxPage: options.explorer === 'sandbox' });
+  // One check for every transport, so a document is planned once.
+  const check = operationCheck(options.limits, limiter);
   return {
     headers: [...securityHeaders({ explorer: options.explorer }), corsPolicy(options.corsOrigins)],
     graphql: [documentSizeLimit(options.limits.maxDocumentBytes), authenticate, ...(options.persistedQueries === 'allowlist' ? [allowListGate(options.manifest!)] : [])],
@@ -107,7 +111,7 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
       allowBatchedHttpRequests: false,
     },
     plugins: [
-      operationLimitsPlugin(options.limits, limiter),
+      operationLimitsPlugin(check),
       auditLogging(),
       {
         async serverWillStart() {
@@ -122,6 +126,7 @@ export function createSecurity(options: SecurityOptions, logger: Logger): Securi
       const principal = principalOf(res);
       return { principal, audit: new AuditTrail(), ...(limiter && { spend: (cost: number) => limiter.consume(principal, Math.max(1, Math.ceil(cost))) }) };
     },
-    subscriptions: { authenticate: authenticateToken, check: operationCheck(options.limits, limiter), limits: options.limits },
+    check,
+    subscriptions: { authenticate: authenticateToken, check, limits: options.limits },
   };
 }

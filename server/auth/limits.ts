@@ -84,7 +84,7 @@ interface Rejection {
   readonly message: string;
 }
 
-/** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin`, the subscription transports on subscribe. */
+/** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin` (or before Apollo, for a remembered answer), the subscription transports on subscribe. */
 export function operationCheck(limits: Limits, limiter: CostLimiter | null): OperationCheck {
   const shapeRules = armorRules(limits);
   const plans = new DocumentPlans<LimitsPlan>('operation limits', (schema, document) => ({ shape: shapeRejection(schema, document, shapeRules), operations: new Map() }));
@@ -112,15 +112,19 @@ export function operationCheck(limits: Limits, limiter: CostLimiter | null): Ope
   };
 }
 
-/** Runs `operationCheck` on each operation of /graphql before execution. */
-export function operationLimitsPlugin(limits: Limits, limiter: CostLimiter | null): ApolloServerPlugin<Context> {
-  const check = operationCheck(limits, limiter);
+/**
+ * Runs the check on each operation of /graphql before execution, unless it already ran for the
+ * request before Apollo (where remembered answers are served, server/answers.ts): then its outcome
+ * stands, so that no request is checked, or charged, twice.
+ */
+export function operationLimitsPlugin(check: OperationCheck): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {
         // Not async: the check's own promise, already rejected when the shape or the cost is over,
         // so Apollo (which runs every plugin's hook at once) answers with it before the argument checks.
         didResolveOperation({ document, schema, operation, request, contextValue }) {
+          if (contextValue.checked) return contextValue.checked.refusal ? Promise.reject(contextValue.checked.refusal) : Promise.resolve();
           if (!operation) return Promise.resolve(); // no operation to run: execution will say so, with no upstream call
           return check({ schema, document, operation, variables: request.variables, principal: contextValue.auth.principal });
         },
