@@ -17,7 +17,8 @@ const holds = (dependency: AnswerDependency): boolean =>
  * the audit log the same as executing it would.
  */
 export interface RememberedAnswer {
-  readonly data: Readonly<Record<string, unknown>>;
+  /** The response's `data`, as JSON: serialized once, when it is remembered. */
+  readonly json: string;
   /** The request's provenance summary: every source `cached`, ages as they were at `answeredAt`. */
   readonly sources: Readonly<Record<string, SourceProvenance>>;
   readonly audit: { readonly fields: readonly string[]; readonly customers: readonly string[]; readonly masked: readonly string[] };
@@ -26,8 +27,6 @@ export interface RememberedAnswer {
   readonly answeredAt: number;
   /** Epoch ms: the earliest end of freshness among the entries it was made from. */
   readonly freshUntil: number;
-  /** The data's JSON length, for the byte bound. */
-  readonly size: number;
 }
 
 /**
@@ -100,13 +99,13 @@ export class AnswerCache {
     this.answers = new LRUCache<string, RememberedAnswer>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: (answer, key) => answer.size + key.length + 64 * answer.dependencies.length,
+      sizeCalculation: (answer, key) => answer.json.length + key.length + 64 * answer.dependencies.length,
       // However an answer leaves (dropped, pushed out, expired, replaced), its index entries go too.
       dispose: (answer, key) => this.unindex(key, answer),
     });
   }
 
-  /** The answer for `key` if it still holds at `now` (epoch ms). */
+  /** The answer for `key` if it still holds at `now` (epoch ms), counted as a hit: the server answers with it. */
   get(key: string, now: number): RememberedAnswer | undefined {
     const answer = this.answers.get(key);
     if (answer === undefined) return undefined;

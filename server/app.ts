@@ -20,7 +20,7 @@ import { SelectionRunner } from '../push/webhooks/selection.ts';
 import { eventIntake, type EventIntakeOptions } from '../push/web/intake.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
-import { answersPlugin } from './answers.ts';
+import { checkedBeforeApollo, rememberedAnswers } from './answers.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
@@ -101,6 +101,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
   // Answers are made of shared-cache entries: without the cache there is nothing to remember.
   const answers = options.answers === false || !options.upstreams.store ? null : (options.answers ?? new AnswerCache(DEFAULT_ANSWER_CACHE));
   observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs, answers });
+  const remembered = answers && rememberedAnswers({ cache: answers, check: security.check, auth: security.context, logger: options.logger, metrics: observability.metrics });
   // First, so every response is counted and carries a request id, refused ones included.
   app.use(observability.http(options.logger));
   app.use(security.headers);
@@ -143,7 +144,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
       ...security.plugins,
       argumentChecksPlugin(argumentChecks),
       // After every check before execution (limits, cost, rate limits, arguments): a remembered answer skips execution only.
-      ...(answers ? [answersPlugin(answers)] : []),
+      ...(remembered ? [remembered.plugin] : []),
       provenanceReport(),
       errorLogging(),
       observability.plugin,
@@ -191,6 +192,8 @@ export async function startServer(options: ServerOptions, listen: { host: string
     express.json({ limit: '256kb' }),
     ...observability.graphql,
     security.graphql,
+    // It writes what Apollo's plugins would, `no-store` included (uncacheable): with cache hints in the schema, Apollo answers.
+    ...(remembered && !schema.getDirective('cacheControl') ? [remembered.handler] : []),
     graphqlHandler(apollo, async ({ req, res }) => {
       const requestId = graphqlRequestId(res);
       const provenance = new Provenance();
@@ -202,6 +205,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
       const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
       const auth = security.context(res);
       const answer = answers ? new AnswerRecording() : undefined;
+      const checked = checkedBeforeApollo(res);
       return {
         loaders: createLoaders(options.upstreams, {
           get deadline() {
@@ -213,6 +217,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
         cache: invalidator.within(deadline),
         provenance,
         ...(answer && { answer }),
+        ...(checked && { checked }),
         requestId,
         log: options.logger.child({ requestId }),
         settings: options.settings,

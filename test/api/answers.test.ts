@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+import { parse, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AnswerCache } from '../../cache/answers.ts';
 import { personCacheKeys } from '../../cache/loaders.ts';
 import { MemoryStore } from '../../cache/store.ts';
+import { operationCost } from '../../server/auth/cost.ts';
+import { DEFAULT_LIMITS } from '../../server/auth/limits.ts';
 import { buildSchema } from '../../server/schema.ts';
 import { ANSWERABLE_FIELDS } from '../../server/answers.ts';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
@@ -170,6 +174,102 @@ describe('a repeated query', () => {
       hubspot.errorRate = 0;
     }
     expect(answers.counts().stored).toBe(before.stored);
+  });
+});
+
+describe('a remembered answer served before Apollo', () => {
+  /** One /graphql request as sent, the response as received: status, the headers compared, the body's bytes. */
+  async function raw(method: 'POST' | 'GET', id: number | null, headers: Record<string, string> = {}, extensions?: Record<string, unknown>) {
+    const variables = { id: String(id) };
+    const url =
+      method === 'GET'
+        ? `${server.url}/graphql?${new URLSearchParams({ query: PROFILE, variables: JSON.stringify(variables), ...(extensions && { extensions: JSON.stringify(extensions) }) }).toString()}`
+        : `${server.url}/graphql`;
+    const response = await fetch(url, {
+      method,
+      headers: { ...key('support'), ...(method === 'POST' ? { 'content-type': 'application/json' } : { 'apollo-require-preflight': 'true' }), ...headers },
+      ...(method === 'POST' && { body: JSON.stringify({ query: PROFILE, variables, ...(extensions && { extensions }) }) }),
+    });
+    const text = await response.text();
+    const head = Object.fromEntries(['content-type', 'cache-control', 'server-timing'].map((name) => [name, response.headers.get(name)]));
+    // The ages are the data's: they grow between two answers.
+    return { status: response.status, head, body: text.replace(/"maxAgeMs":\d+/g, '"maxAgeMs":0') };
+  }
+
+  it("writes what Apollo writes: the same bytes but the ages, the same headers, the content type each client's Accept negotiates", async () => {
+    const person = people[8]!;
+    await raw('POST', person.customerId);
+    const executed = await raw('POST', person.customerId);
+    const before = answers.counts();
+    server.reset();
+    // Before Apollo (a plain POST), then through Apollo's pipeline (a GET): both from memory.
+    const early = await raw('POST', person.customerId);
+    const throughApollo = await raw('GET', person.customerId);
+    expect(answers.counts()).toMatchObject({ hits: before.hits + 2, stored: before.stored });
+    expect(server.statements).toEqual([]);
+    expect(early).toEqual(executed);
+    expect(throughApollo).toEqual(executed);
+    expect(executed.head).toEqual({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'server-timing': expect.stringContaining('desc="cached"') });
+    for (const accept of ['*/*', 'application/json', 'application/graphql-response+json,application/json;q=0.9', 'application/graphql-response+json']) {
+      const [first, second] = [await raw('POST', person.customerId, { accept }), await raw('GET', person.customerId, { accept })];
+      expect(first).toEqual(second);
+      expect(first.status).toBe(200);
+    }
+    expect(answers.counts().hits).toBe(before.hits + 10);
+  });
+
+  it('leaves a persisted query to Apollo, which answers it from the same memory', async () => {
+    const person = people[9]!;
+    await ask(person.customerId);
+    const executed = await raw('POST', person.customerId);
+    const before = answers.counts();
+    const sha256Hash = createHash('sha256').update(PROFILE).digest('hex');
+    const persisted = await raw('POST', person.customerId, {}, { persistedQuery: { version: 1, sha256Hash } });
+    expect(answers.counts().hits).toBe(before.hits + 1);
+    expect(persisted).toEqual(executed);
+  });
+
+  it('charges the client once per request, and a refusal is answered by Apollo as its own', async () => {
+    const schema = buildSchema();
+    const document = parse(PROFILE);
+    const operation = document.definitions[0] as OperationDefinitionNode;
+    const person = people[10]!;
+    const cost = Math.ceil(operationCost(schema, document, operation, { id: String(person.customerId) }, DEFAULT_LIMITS));
+    // Four requests' worth of burst; the steady 1 a second never covers a request of this cost.
+    const limited = await startTestServer(db, standIns.sources({ timeoutMs: 2000 }), {
+      store: new MemoryStore({ maxEntries: 10_000, maxBytes: 1 << 24 }),
+      answers: new AnswerCache({ maxEntries: 100, maxBytes: 1 << 20 }),
+      security: testSecurity({ rateLimit: { costPerSecond: 1, burst: 4 * cost } }),
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const { status } = await limited.query(PROFILE, { id: String(person.customerId) }, key('support'));
+        statuses.push(status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 429]);
+      const lines = limited.logs
+        .map((line) => JSON.parse(line) as { msg: string; remembered?: boolean; outcome?: string; status?: number })
+        .filter((line) => line.msg === 'graphql request');
+      expect(lines.map((line) => [line.outcome, line.status, line.remembered ?? false])).toEqual([
+        ['ok', 200, false],
+        ['ok', 200, false],
+        ['ok', 200, true],
+        ['ok', 200, true],
+        ['rejected', 429, false],
+      ]);
+      limited.reset();
+      const refused = await fetch(`${limited.url}/graphql`, {
+        method: 'POST',
+        headers: { ...key('support'), 'content-type': 'application/json' },
+        body: JSON.stringify({ query: PROFILE, variables: { id: String(person.customerId) } }),
+      });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toEqual({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED' }) })] });
+    } finally {
+      await limited.close();
+    }
   });
 });
 

@@ -32,13 +32,12 @@ function cachedFamily(store: EntityStore, ttlMs = 60_000) {
 
 /** What the server remembers of a request that recorded `recording`. */
 const answerOf = (recording: AnswerRecording, answeredAt = Date.now()): RememberedAnswer => ({
-  data: { answer: 1 },
+  json: '{"answer":1}',
   sources: {},
   audit: { fields: [], customers: [], masked: [] },
   dependencies: recording.dependencies,
   answeredAt,
   freshUntil: recording.freshUntil,
-  size: 12,
 });
 
 /** Runs `run` once to fill the cache, then once more recording: the second call's answer depends on what it read. */
@@ -82,7 +81,7 @@ describe.each(stores)('a remembered answer over the shared cache (%s)', (_, make
     const crm = cachedFamily(store);
     const cache = new AnswerCache({ maxEntries: 10, maxBytes: 1 << 20 });
     cache.set('q', answerOf(await recorded(crm)));
-    expect(cache.get('q', Date.now())?.data).toEqual({ answer: 1 });
+    expect(cache.get('q', Date.now())?.json).toBe('{"answer":1}');
     const [first] = (await recorded(crm)).dependencies;
     if (!first || !('key' in first)) throw new Error('expected an entry dependency');
     // A refresh writes a new entry under the same key.
