@@ -77,6 +77,28 @@ describe('tracing', () => {
     expect(warm.spans.filter((span) => span.kind === SpanKind.CLIENT)).toEqual([]);
   });
 
+  it("names a remembered answer's operation span as any other, marks it remembered, and has no call under it", async () => {
+    const person = known[10]!;
+    // Live, then from the shared cache (remembered), then from memory.
+    await server.query(PROFILE, { email: person.email });
+    await server.query(PROFILE, { email: person.email });
+    exporter.reset();
+    const { body } = await server.query(PROFILE, { email: person.email }, { 'x-request-id': 'trace-remembered' });
+    expect(body.errors).toBeUndefined();
+    const { request, spans } = await requestSpans();
+    expect(request.name).toBe('query Profile');
+    expect(request.attributes).toMatchObject({
+      'graphql.operation.name': 'Profile',
+      'graphql.operation.type': 'query',
+      'c360.request_id': 'trace-remembered',
+      'c360.outcome': 'ok',
+      'c360.remembered': true,
+      'c360.source.crm.status': 'cached',
+      'c360.source.email.status': 'cached',
+    });
+    expect(spans.filter((span) => parentOf(span) === request.spanContext().spanId && span.attributes['c360.source'] !== undefined)).toEqual([]);
+  });
+
   it('gives a batch its size: one upstream span for a page of customers', async () => {
     const ids = known.slice(1, 6).map((p) => String(p.customerId));
     await server.query('query Page($ids: [ID!]) { customers(ids: $ids) { id crm { lifecycleStage } } }', { ids });
