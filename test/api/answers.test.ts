@@ -229,6 +229,20 @@ describe('a remembered answer served before Apollo', () => {
     expect(persisted).toEqual(executed);
   });
 
+  it('leaves to Apollo a gateway asking for a trace, and an Accept header Apollo refuses', async () => {
+    const person = people[11]!;
+    await ask(person.customerId);
+    await ask(person.customerId);
+    const before = answers.counts();
+    const traced = await server.query(PROFILE, { id: String(person.customerId) }, { ...key('support'), 'apollo-federation-include-trace': 'ftv1' });
+    expect(typeof (traced.body.extensions as { ftv1?: unknown }).ftv1).toBe('string');
+    // The trace needs the execution itself.
+    expect(answers.counts().hits).toBe(before.hits);
+    // Apollo negotiates the content type once it has the result, and refuses it here, as for any request.
+    const refused = await raw('POST', person.customerId, { accept: 'text/html' });
+    expect(refused.status).toBe(406);
+  });
+
   it('charges the client once per request, and a refusal is answered by Apollo as its own', async () => {
     const schema = buildSchema();
     const document = parse(PROFILE);
