@@ -47,11 +47,10 @@ export function shopRecord(customer: CustomerOfRecord): CommerceCustomer {
  */
 export async function customerWithId(loaders: Loaders, id: string, by: IdentifiedBy = 'CUSTOMER_ID', early?: EarlyStart): Promise<CustomerOfRecord | null> {
   const customer = await loaders.customerById.load(id);
-  // The requests just started are written to their connections in a process.nextTick, which runs
-  // only once the promise jobs queued before it are done: without this turn of the event loop, the
-  // customer's fields would resolve first and send the shop's and the warehouse's statements, the
-  // quicker sources, ahead of the slowest.
-  if (customer && early && startByEmail(loaders, customer.email, early)) await new Promise((resolve) => setImmediate(resolve));
+  // The customer's fields resolve once the selected sources keyed by email are on their way: the
+  // shop's and the warehouse's statements for them, the quicker sources, go after.
+  const started = customer && early ? startByEmail(loaders, customer.email, early) : null;
+  if (started) await started;
   return customer && ofRecord(customer, by);
 }
 
@@ -63,7 +62,7 @@ export async function customerWithId(loaders: Loaders, id: string, by: Identifie
  */
 export function customerWithEmail(loaders: Loaders, email: string, early?: EarlyStart, by: IdentifiedBy = 'EMAIL'): Promise<CustomerOfRecord | null> {
   const key = normalizeEmail(email);
-  if (early) startByEmail(loaders, key, early);
+  if (early) void startByEmail(loaders, key, early);
   return loaders.customerByEmail.load(key).then(
     (customer) => customer && ofRecord(customer, by),
     (error: unknown) => {
@@ -78,32 +77,70 @@ export function customerWithEmail(loaders: Loaders, email: string, early?: Early
  * coordinate, the slowest first: a Mailchimp member is one GET each (no batch endpoint), so it is
  * started before HubSpot's batch read.
  */
-const BY_EMAIL: ReadonlyArray<{ readonly type: string; readonly field: string; readonly load: (loaders: Loaders, email: string) => Promise<unknown> }> = [
-  { type: 'Customer', field: 'emailMarketing', load: (loaders, email) => loaders.emailMember.load(email) },
-  { type: 'Identities', field: 'mailchimpSubscriberHash', load: (loaders, email) => loaders.emailMember.load(email) },
-  { type: 'Customer', field: 'crm', load: (loaders, email) => loaders.crmContactByEmail.load(email) },
-  { type: 'Identities', field: 'hubspotContactId', load: (loaders, email) => loaders.crmContactByEmail.load(email) },
+type EmailLoad = (loaders: Loaders, email: string) => Promise<unknown>;
+const emailMember: EmailLoad = (loaders, email) => loaders.emailMember.load(email);
+const crmContact: EmailLoad = (loaders, email) => loaders.crmContactByEmail.load(email);
+const BY_EMAIL: ReadonlyArray<{ readonly type: string; readonly field: string; readonly load: EmailLoad }> = [
+  { type: 'Customer', field: 'emailMarketing', load: emailMember },
+  { type: 'Identities', field: 'mailchimpSubscriberHash', load: emailMember },
+  { type: 'Customer', field: 'crm', load: crmContact },
+  { type: 'Identities', field: 'hubspotContactId', load: crmContact },
 ];
 
 /**
- * Starts the selected sources that know the person by email at once: for a lookup by email,
- * beside the shop lookup instead of after it, so a slow or hanging shop database costs those
- * sources nothing of the request's budget; for a lookup by id, the moment the shop gives the
- * email, ahead of the shop's and the warehouse's reads for the customer's fields, which are
- * quicker than the remote sources. Only fields the principal may read are started (a refused
- * field reads nothing). The loads land in the request's loaders, where the field resolvers find
- * them; their outcome is the fields' business, so nobody waits on them here. Whether any started.
+ * Starts the selected sources that know the person by email: for a lookup by email, beside the
+ * shop lookup instead of after it, so a slow or hanging shop database costs those sources nothing
+ * of the request's budget; for a lookup by id, the moment the shop gives the email. Only fields the
+ * principal may read are started (a refused field reads nothing). The loads land in the request's
+ * loaders, where the field resolvers find them; their outcome is the fields' business.
+ *
+ * The slowest source (BY_EMAIL's first) starts now and the others one turn of the event loop
+ * later. A request is written to its connection in a process.nextTick, which runs only once the
+ * promise jobs queued before it are done, and HubSpot's SDK builds its request in many of them:
+ * started together, the slowest request would leave after HubSpot's. Every lookup of the request
+ * that starts in one turn shares the later one, so a page's keys still leave in one batch per
+ * source. Resolves once every selected source has started; null when none is selected.
  */
-function startByEmail(loaders: Loaders, email: string, { info, principal }: EarlyStart): boolean {
+function startByEmail(loaders: Loaders, email: string, { info, principal }: EarlyStart): Promise<void> | null {
   const names = new Set<string>();
   for (const node of info.fieldNodes) collect(node.selectionSet, info, names, 2);
-  const started = new Set<(loaders: Loaders, email: string) => Promise<unknown>>();
+  const loads: EmailLoad[] = [];
   for (const { type, field, load } of BY_EMAIL) {
-    if (!names.has(field) || started.has(load) || !mayRead(info, principal, type, field)) continue;
-    started.add(load);
-    load(loaders, email).catch(() => undefined);
+    if (names.has(field) && !loads.includes(load) && mayRead(info, principal, type, field)) loads.push(load);
   }
-  return started.size > 0;
+  const start = (load: EmailLoad) => {
+    try {
+      load(loaders, email).catch(() => undefined);
+    } catch {
+      // A load that throws at once throws again for the field's resolver, which answers with it.
+    }
+  };
+  const [first, ...rest] = loads;
+  if (!first) return null;
+  start(first);
+  return nextTurn(loaders, () => rest.forEach(start));
+}
+
+/** The starts one request left for the next turn of the event loop, and when that turn has run them. */
+const turns = new WeakMap<Loaders, { readonly starts: Array<() => void>; readonly done: Promise<void> }>();
+
+/** Runs `start` in the request's next turn of the event loop, with every other start left for it. */
+function nextTurn(loaders: Loaders, start: () => void): Promise<void> {
+  let turn = turns.get(loaders);
+  if (!turn) {
+    const starts: Array<() => void> = [];
+    const done = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        turns.delete(loaders);
+        for (const run of starts) run();
+        resolve();
+      }),
+    );
+    turn = { starts, done };
+    turns.set(loaders, turn);
+  }
+  turn.starts.push(start);
+  return turn.done;
 }
 
 /** Whether the principal passes the field's own policy (a field without one is read under its parent's, already checked). */

@@ -4,6 +4,7 @@ import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ENDPOINTS } from '../../sandbox/hubspot/index.ts';
+import { MemoryStore } from '../../cache/store.ts';
 import { bearer, selfToken, testSecurity } from '../auth/helpers.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -82,6 +83,35 @@ describe('a customer looked up by id', () => {
     // customer:read:self may read emailMarketing, not crm: HubSpot is never asked.
     expect(standIns.hubspot.stats.total).toBe(0);
     expect(standIns.mailchimp.stats.requests).toBe(1);
+  });
+});
+
+describe('a customer looked up by id, with the shared cache as deployed', () => {
+  // A read looks in the cache first: a few promise jobs more before each source's request.
+  let cached: TestServer;
+  beforeAll(async () => {
+    cached = await startTestServer(db, standIns.sources({ timeoutMs: 2000 }), { store: new MemoryStore({ maxEntries: 1000, maxBytes: 1 << 22 }) });
+  });
+  afterAll(() => cached?.close());
+
+  it("has the Mailchimp read, the slowest, on the wire before HubSpot's request is made", async () => {
+    const log: string[] = [];
+    const onCreated = (message: unknown) => {
+      const { request } = message as { request: ClientRequest };
+      if (request.path.startsWith('/3.0/lists/')) request.once('finish', () => log.push('Mailchimp request sent'));
+      if (request.path.startsWith('/crm/v3/')) log.push('HubSpot request made');
+    };
+    diagnostics.subscribe('http.client.request.created', onCreated);
+    try {
+      // A first read opens the connections the next one finds open, as a busy server's reads do.
+      await cached.query(`{ customer(id: "${people[4]!.customerId}") { crm { id } emailMarketing { status } } }`);
+      log.length = 0;
+      const { body } = await cached.query(`{ customer(id: "${people[5]!.customerId}") { crm { id } emailMarketing { status } } }`);
+      expect(body.errors).toBeUndefined();
+      expect(log).toEqual(['Mailchimp request sent', 'HubSpot request made']);
+    } finally {
+      diagnostics.unsubscribe('http.client.request.created', onCreated);
+    }
   });
 });
 
