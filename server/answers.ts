@@ -175,7 +175,6 @@ export function rememberedAnswers(options: RememberedAnswersOptions): Remembered
     provenance.replay(answer.sources, now - answer.answeredAt);
     fillAudit(auth, answer);
     nameOperationSpan(known.operation);
-    writeAuditLine({ auth, log }, known.operation.name?.value ?? null);
     const sources = provenance.empty ? undefined : provenance.summary();
     res.statusCode = 200;
     res.setHeader('content-type', asked.contentType);
@@ -183,6 +182,8 @@ export function rememberedAnswers(options: RememberedAnswersOptions): Remembered
     res.setHeader('cache-control', 'no-store');
     // What Apollo Server writes (its fields in the order errors, data, extensions, then a newline), with the data serialized once.
     res.end(sources ? `{"data":${answer.json},"extensions":{"sources":${JSON.stringify(sources)}}}\n` : `{"data":${answer.json}}\n`);
+    // Once the client has its answer, as Apollo's path writes them (whenAnswered).
+    writeAuditLine({ auth, log }, known.operation.name?.value ?? null);
     recordOperation(options.metrics, {
       context: { log, requestId, provenance, auth, answer: { remembered: true } },
       operation: known.operation,

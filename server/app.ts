@@ -194,7 +194,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
     security.graphql,
     // It writes what Apollo's plugins would, `no-store` included (uncacheable): with cache hints in the schema, Apollo answers.
     ...(remembered && !schema.getDirective('cacheControl') ? [remembered.handler] : []),
-    graphqlHandler(apollo, async ({ req, res }) => {
+    graphqlHandler(apollo, async ({ req, res, afterResponse }) => {
       const requestId = graphqlRequestId(res);
       const provenance = new Provenance();
       const startedAt = Date.now();
@@ -219,6 +219,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
         ...(answer && { answer }),
         ...(checked && { checked }),
         requestId,
+        afterResponse,
         log: options.logger.child({ requestId }),
         settings: options.settings,
         auth,

@@ -5,6 +5,7 @@ import type { Invalidator } from '../cache/invalidation.ts';
 import type { Loaders } from '../cache/loaders.ts';
 import type { Provenance } from '../cache/provenance.ts';
 import type { OutgoingWebhooks } from '../push/webhooks/index.ts';
+import type { AfterResponse } from './after-response.ts';
 import type { RequestAuth } from './auth/index.ts';
 import type { ChangeStreams } from './subscriptions/streams.ts';
 
@@ -17,6 +18,8 @@ export interface Context {
   readonly provenance: Provenance;
   /** Echoed in the `x-request-id` response header and in every log line of the request. */
   readonly requestId: string;
+  /** Where the request's plugins leave their audit and request lines until its response is written (whenAnswered); on /graphql requests. */
+  readonly afterResponse?: AfterResponse;
   readonly log: Logger;
   readonly settings: Settings;
   /** Who is calling (principal and scopes) and what they read (the audit trail). */

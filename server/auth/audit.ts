@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { whenAnswered } from '../after-response.ts';
 import type { Context } from '../context.ts';
 import { everyRequest } from '../listener.ts';
 import { Scope, type Principal } from './scopes.ts';
@@ -37,7 +38,7 @@ export interface RequestAuth {
 export function auditLogging(): ApolloServerPlugin<Context> {
   return everyRequest({
     async willSendResponse({ contextValue, operationName }) {
-      writeAuditLine(contextValue, operationName);
+      whenAnswered(contextValue, () => writeAuditLine(contextValue, operationName));
     },
   });
 }

@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from '
 import type { OperationDefinitionNode } from 'graphql';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
+import { whenAnswered } from '../after-response.ts';
 import type { Context } from '../context.ts';
 import type { Metrics, OperationOutcome } from './metrics.ts';
 import { operationSpan } from './tracing.ts';
@@ -25,14 +26,16 @@ export function requestObservability(metrics: Metrics): ApolloServerPlugin<Conte
         },
         async willSendResponse(request) {
           const { contextValue, operation } = request;
-          recordOperation(metrics, {
+          // Classed now: a later plugin may still change the status (graphqlOverHttp); written once the response is.
+          const record: OperationRecord = {
             context: contextValue,
             operation,
             outcome: outcomeOf(request),
             status: request.response.http.status ?? 200,
             errors: errorCodes(request),
             seconds: (performance.now() - started) / 1000,
-          });
+          };
+          whenAnswered(contextValue, () => recordOperation(metrics, record));
         },
       };
     },

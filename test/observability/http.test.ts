@@ -1,6 +1,9 @@
+import diagnostics from 'node:diagnostics_channel';
+import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { personAt } from '../../sandbox/demo/people.ts';
 import { routeOf } from '../../server/observability/index.ts';
-import { startObservedServer, valueOf, type ObservedServer } from './support.ts';
+import { startObservedServer, valueOf, world, type ObservedServer } from './support.ts';
 
 let server: ObservedServer;
 
@@ -67,5 +70,40 @@ describe('HTTP requests', () => {
     expect(routeOf('/webhooks/mailchimp/abc')).toBe('/webhooks/mailchimp/:secret');
     expect(routeOf('/webhooks/mailchimp/abc/def')).toBe('(unmatched)');
     expect(routeOf('/graphqlx')).toBe('(unmatched)');
+  });
+});
+
+describe("a GraphQL request's audit and request lines", () => {
+  it('are written once its response is, so the client does not wait for them, from memory too', async () => {
+    const person = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).find((p) => p.customerId)!;
+    // How many lines had been written when each response's end() was called.
+    const linesAtEnd: number[] = [];
+    const onStart = (message: unknown) => {
+      const { response } = message as { response: ServerResponse };
+      const end = response.end;
+      response.end = function (this: ServerResponse, ...args: unknown[]) {
+        linesAtEnd.push(server.logs.length);
+        return (end as (...rest: unknown[]) => ServerResponse).apply(this, args);
+      } as ServerResponse['end'];
+    };
+    diagnostics.subscribe('http.server.request.start', onStart);
+    try {
+      // The first reads its sources, the second the shared cache (and is remembered), the third is answered from memory.
+      for (const answered of ['executed', 'executed', 'remembered']) {
+        const before = server.logs.length;
+        linesAtEnd.length = 0;
+        const { body } = await server.query(`query Lines { customer(id: "${person.customerId}") { id } }`);
+        expect(body.errors, answered).toBeUndefined();
+        const written = server.logs.map((line, index) => ({ line, index })).slice(before);
+        const request = written.find(({ line }) => line.msg === 'graphql request');
+        const audit = written.find(({ line }) => line.audit !== undefined);
+        expect(request?.line.remembered === true ? 'remembered' : 'executed').toBe(answered);
+        expect(linesAtEnd, answered).toHaveLength(1);
+        expect(request!.index, answered).toBeGreaterThanOrEqual(linesAtEnd[0]!);
+        expect(audit!.index, answered).toBeGreaterThanOrEqual(linesAtEnd[0]!);
+      }
+    } finally {
+      diagnostics.unsubscribe('http.server.request.start', onStart);
+    }
   });
 });
