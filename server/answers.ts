@@ -114,6 +114,12 @@ export function rememberedAnswers(options: RememberedAnswersOptions): Remembered
       if (!contextValue.answer || !operation || queryHash === undefined || !plans.of(schema, document)) return null;
       // A gateway's inline trace needs the execution itself.
       if (request.http?.headers.get('apollo-federation-include-trace') !== undefined) return null;
+      // Looked up already, in front of Apollo (the handler), and not found: executed, and remembered under that key.
+      const missed = contextValue.checked?.missedAnswer;
+      if (missed !== undefined) {
+        contextValue.answer.key = missed;
+        return null;
+      }
       const key = answerKey(queryHash, request.operationName, contextValue.auth.principal, request.variables);
       const answer = cache.get(key, Date.now());
       if (answer === undefined) {
@@ -164,9 +170,10 @@ export function rememberedAnswers(options: RememberedAnswersOptions): Remembered
       return next();
     }
     const now = Date.now();
-    const answer = cache.get(answerKey(known.queryHash, asked.operationName, auth.principal, asked.variables), now);
+    const key = answerKey(known.queryHash, asked.operationName, auth.principal, asked.variables);
+    const answer = cache.get(key, now);
     if (answer === undefined) {
-      checks.set(res, { refusal: null });
+      checks.set(res, { refusal: null, missedAnswer: key });
       return next();
     }
     const requestId = graphqlRequestId(res);

@@ -43,6 +43,8 @@ export interface Context {
 /** The operation check's outcome before Apollo: null when it passed, or the error to answer with. */
 export interface CheckedBeforeApollo {
   readonly refusal: Error | null;
+  /** The answer key the handler looked up without finding an answer that holds: the pipeline does not look it up again. */
+  readonly missedAnswer?: string;
 }
 
 /** Configuration that decides whether arguments are valid, and how traits are computed. */

@@ -218,6 +218,34 @@ describe('a remembered answer served before Apollo', () => {
     expect(answers.counts().hits).toBe(before.hits + 10);
   });
 
+  it('looks an answer up once per request, in front of Apollo, and remembers it under that key', async () => {
+    // The document is known in front of Apollo once an answer was remembered for it.
+    for (let i = 0; i < 3; i++) await ask(people[12]!.customerId);
+    const person = people[13]!;
+    const get = answers.get.bind(answers);
+    let lookups = 0;
+    answers.get = (...args) => {
+      lookups++;
+      return get(...args);
+    };
+    try {
+      const before = answers.counts();
+      for (const expected of [
+        { stored: 0, hits: 0 },
+        { stored: 1, hits: 0 },
+        { stored: 1, hits: 1 },
+      ]) {
+        lookups = 0;
+        const { body } = await ask(person.customerId);
+        expect(body.errors).toBeUndefined();
+        expect(lookups).toBe(1);
+        expect(answers.counts()).toMatchObject({ stored: before.stored + expected.stored, hits: before.hits + expected.hits });
+      }
+    } finally {
+      answers.get = get;
+    }
+  });
+
   it('leaves a persisted query to Apollo, which answers it from the same memory', async () => {
     const person = people[9]!;
     await ask(person.customerId);
