@@ -171,14 +171,17 @@ export const cacheKey = (source: SourceName, family: string, key: string): strin
 export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   const { source, guard, cache, logger } = options;
   const batch = watched(options);
-  // One guarded upstream batch; `after` runs inside it (the cache write), so an answer that comes
-  // after its callers' deadline still fills the cache.
-  const upstreamOf = (after?: (keys: readonly K[], values: ReadonlyArray<R | Error>) => Promise<void>) => {
+  // One guarded upstream batch; `after` (the cache write) starts inside it, so an answer that comes
+  // after its callers' deadline still fills the cache. It is not waited for: the process's own copy
+  // holds the values once it is called (EntityStore.setMany), and the shared store's round trip is
+  // neither the source's time nor its callers'. Waited for, a slow Redis held the source's bulkhead
+  // slot and could turn the source's answer into a timeout.
+  const upstreamOf = (after?: (keys: readonly K[], values: ReadonlyArray<R | Error>) => void) => {
     const guarded = (keys: readonly K[], deadline: number | undefined) =>
       guard.run(
         async (signal) => {
           const values = await batch(keys, signal);
-          await after?.(keys, values);
+          after?.(keys, values);
           return values;
         },
         deadline,
@@ -217,7 +220,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
   // When each live answer was stored: its read time for the request that fetched it, so that a
   // later request served from the cache names the very same time.
   const storedAtOf = new WeakMap<object, number>();
-  const save = async (keys: readonly K[], values: ReadonlyArray<R | Error>) => {
+  const save = (keys: readonly K[], values: ReadonlyArray<R | Error>): void => {
     const storedAt = Date.now();
     const entries: Array<{ key: string; entry: CacheEntry; retainMs: number }> = [];
     keys.forEach((key, i) => {
@@ -229,7 +232,7 @@ export function family<K, R>(options: FamilyOptions<K, R>): Family<K, R> {
         entries.push({ key: extra.key, entry: { value: extra.value, storedAt }, retainMs: retainValue });
       }
     });
-    await store.setMany(entries).catch((error: Error) => logger.warn({ err: error, source }, 'cache write failed'));
+    store.setMany(entries).catch((error: Error) => logger.warn({ err: error, source }, 'cache write failed'));
   };
 
   const upstream = upstreamOf(save);

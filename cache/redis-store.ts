@@ -173,6 +173,7 @@ export class RedisStore implements EntityStore {
       return;
     }
     const cap = this.options.localRetainMs;
+    // The local copy is written within this call, before anything is awaited (EntityStore.setMany).
     await this.local.setMany(entries.map((e) => ({ ...e, retainMs: Math.min(e.retainMs, cap) })));
     try {
       const results = await sendEach(

@@ -34,7 +34,13 @@ export interface StoreStats {
  */
 export interface EntityStore {
   getMany(keys: readonly string[]): Promise<Array<CacheEntry | undefined>>;
-  /** Stores each entry for `retainMs` (how long it may still be served, stale included). */
+  /**
+   * Stores each entry for `retainMs` (how long it may still be served, stale included). The
+   * process's own copy (all of a MemoryStore, a RedisStore's local one) holds the entries when the
+   * call returns, before its promise settles: a reader in this process that does not wait for the
+   * promise (a source's answer, cache/family.ts) already finds them; the promise is the shared
+   * store's round trip.
+   */
   setMany(entries: ReadonlyArray<{ key: string; entry: CacheEntry; retainMs: number }>): Promise<void>;
   /** Removes the keys here and, for a shared store, from every replica's local copy. */
   delete(keys: readonly string[]): Promise<void>;

@@ -5,6 +5,8 @@ import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { family } from '../../cache/family.ts';
+import { SourceGuard } from '../../cache/guard.ts';
 import { RedisStore, type RedisStoreOptions } from '../../cache/redis-store.ts';
 import { freePort } from '../../sandbox/ports.ts';
 
@@ -64,7 +66,7 @@ interface LogLine {
 }
 
 /** A store on `port` whose log lines are kept; a long local retention so evictions are visible. */
-async function store(port: number, keyPrefix: string) {
+async function store(port: number, keyPrefix: string, commandTimeoutMs = 500) {
   const lines: LogLine[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
   const options: RedisStoreOptions = {
@@ -73,7 +75,7 @@ async function store(port: number, keyPrefix: string) {
     localRetainMs: 60_000,
     localMaxEntries: 1000,
     localMaxBytes: 1 << 20,
-    commandTimeoutMs: 500,
+    commandTimeoutMs,
     connectTimeoutMs: 1000,
     reconnectMaxDelayMs: 200,
     logger,
@@ -171,6 +173,43 @@ describe.skipIf(!process.env.REDIS_URL)('the Redis store when Redis misbehaves',
     const { store: other } = await store(port, prefix);
     await evictionReaches(s, other, 'crm:x:after');
     await evictionReaches(other, s, 'crm:x:back');
+  });
+
+  it("answers a source's read without waiting for its write to Redis, which still lands", async () => {
+    const port = await freePort();
+    await startRedis(port);
+    const prefix = `t:${randomUUID()}:`;
+    // Longer than the pause below: the held write is not a failed command.
+    const { store: s, warnings } = await store(port, prefix, 10_000);
+    const raw = new Redis(`redis://127.0.0.1:${port}`);
+    stores.add({ close: () => raw.disconnect() });
+    const calls: string[][] = [];
+    const load = family<string, string>({
+      source: 'crm',
+      name: 'contact',
+      batch: async (keys) => {
+        calls.push([...keys]);
+        return keys.map((key) => `value:${key}`);
+      },
+      guard: new SourceGuard('crm', { breakerFailures: 100, breakerCooldownMs: 1000, maxConcurrent: 1, queue: 0 }),
+      logger: pino({ level: 'silent' }),
+      cache: { store: s, policy: { ttlMs: 60_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0, notFoundTtlMs: 5000 }, keyOf: (key) => key },
+    });
+
+    // Redis holds every write for 3 s and goes on answering reads (the read of `a` misses).
+    await raw.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+    const [answer] = await load(['a'], { deadline: Date.now() + 1000 });
+    // Waiting for the write, the read ended at its deadline: a timeout for an answer the source gave.
+    expect(answer).toBe('value:a');
+    expect(await raw.exists(`${prefix}crm:contact:a`)).toBe(0);
+    // Meanwhile this process serves it from its own copy, without asking Redis or the source again.
+    expect(await load(['a'], { deadline: Date.now() + 1000 })).toEqual(['value:a']);
+    expect(calls).toEqual([['a']]);
+
+    await raw.call('CLIENT', 'UNPAUSE');
+    await eventually('the held write to reach Redis', async () => (await raw.exists(`${prefix}crm:contact:a`)) === 1);
+    expect(s.stats().failedCommands).toBe(0);
+    expect(warnings()).toEqual([]);
   });
 
   it('keeps answering from the in-process cache when Redis dies mid-use, and recovers when it is back', async () => {
