@@ -50,6 +50,10 @@ export function fleetConnections(redis: RedisClient, key: string, limit: number,
       try {
         if (!(await semaphore.tryAcquire(signal))) return null;
       } catch (error) {
+        // A try this call gave up on may still run: a Redis that stops answering (stuck, or cut
+        // off) runs what it was sent once it answers again. Sent after it on the same connection,
+        // this release runs after it, and the permit it may take does not sit unused for a lease.
+        void redis.zrem(`semaphore:${key}`, semaphore.identifier).catch(() => undefined);
         if (signal?.aborted) return null;
         pausedUntil = Date.now() + REDIS_PAUSE_MS;
         onRedisFailure(error);

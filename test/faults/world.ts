@@ -17,7 +17,7 @@ import type { SourceName } from '../../sources/errors.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { TcpProxy } from './proxy.ts';
 import { PUSH_SETTINGS, startFaultPush, type FaultPush } from './push.ts';
-import { startRedis, type OwnRedis } from './redis.ts';
+import { startRedis, type OwnRedis } from '../support/own-redis.ts';
 
 const TOKEN = 'pat-faults-0000000000000000';
 const API_KEY = '00000000000000000000000000000000-us21';

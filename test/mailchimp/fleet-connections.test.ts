@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createRedisClient } from '../../cache/redis-client.ts';
 import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
+import { fleetConnections } from '../../sources/mailchimp/fleet.ts';
 import { createMailchimpSource, type MailchimpSource } from '../../sources/mailchimp/index.ts';
+import { startRedis } from '../support/own-redis.ts';
 import { LIST_ID, memberEmails, WORLD } from './helpers.ts';
 
 // Two sources with one API key are two replicas reading one account: Mailchimp counts their
@@ -78,5 +81,33 @@ describe.skipIf(!redisUrl)("Mailchimp's connection limit across replicas (Redis)
     expect(fleet.stand.stats.byStatus[429]).toBeUndefined();
     expect(fleet.stand.stats.peakInFlight).toBeLessThanOrEqual(10);
     expect(replica.warnings).toEqual(["Redis did not answer for the fleet's Mailchimp connection count: this replica counts its own until it does"]);
+  });
+
+  it('gives back the permit a Redis that stopped answering hands out after this replica stopped waiting for it', async () => {
+    // A Redis of this test's own, frozen (SIGSTOP) and thawed as one stuck for a while.
+    const own = await startRedis();
+    open.push({ close: () => own.stop() });
+    const redis = createRedisClient(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 });
+    redis.on('error', () => undefined);
+    open.push({ close: async () => redis.disconnect() });
+    const key = `test:${randomBytes(8).toString('hex')}`;
+    const failures: unknown[] = [];
+    const fleet = fleetConnections(redis, key, 10, (error) => failures.push(error));
+    // A permit taken and given back while Redis answers (its script is loaded then).
+    await vi.waitFor(async () => expect(redis.status).toBe('ready'));
+    (await fleet.acquire(1000))!();
+
+    own.freeze();
+    // The try is sent and not answered within the command timeout: the call counts on this
+    // replica's own limit, with a release that does nothing.
+    const release = await fleet.acquire(1000);
+    expect(release).toEqual(expect.any(Function));
+    release!();
+    expect(failures).toHaveLength(1);
+
+    own.thaw();
+    // What the frozen Redis was sent runs now, in order; this is answered after all of it.
+    await redis.ping();
+    expect(await redis.zcard(`semaphore:${key}`)).toBe(0);
   });
 });

@@ -4,8 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../sandbox/ports.ts';
 
 /**
- * A redis-server of the fault suite's own, on a free loopback port, with nothing persisted: the
- * suite kills it (SIGKILL) and starts it again on the same port, as a crashed Redis comes back.
+ * A redis-server of a test's own (the fault suite's, or one test's), on a free loopback port, with
+ * nothing persisted: the test may kill it (SIGKILL) and start it again on the same port, as a
+ * crashed Redis comes back, or freeze it, as a Redis that stops answering.
  */
 export interface OwnRedis {
   readonly url: string;
@@ -16,6 +17,10 @@ export interface OwnRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port (empty: nothing was saved). */
   start(): Promise<void>;
+  /** SIGSTOP: its connections stay open and nothing is answered, as a Redis stuck or partitioned away. */
+  freeze(): void;
+  /** SIGCONT: it answers again, with everything it held (and every command queued meanwhile). */
+  thaw(): void;
   /** Sends one command (e.g. PUBLISH channel message) and resolves with the raw reply. */
   command(...args: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -75,8 +80,14 @@ export async function startRedis(): Promise<OwnRedis> {
     });
   }
 
+  const signal = (name: NodeJS.Signals) => {
+    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, name);
+  };
+
   await start();
   return {
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
     url: `redis://127.0.0.1:${port}`,
     port,
     get pid() {
