@@ -301,6 +301,15 @@ export const FAULTS: readonly Fault[] = [
       return `Redis unused ${REDIS_BACK_WITHIN_MS} ms after it came back (DBSIZE ${reply.trim()})`;
     },
   },
+  {
+    target: 'redis',
+    kind: 'hang',
+    title: 'Redis stops answering (SIGSTOP: its connections open, no replies)',
+    faulty: [],
+    scope: 'none',
+    inject: async ({ redis }) => redis.freeze(),
+    remove: async ({ redis }) => redis.thaw(),
+  },
   (() => {
     let timer: NodeJS.Timeout | undefined;
     return {
