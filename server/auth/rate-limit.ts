@@ -14,25 +14,41 @@ export interface RateLimitOptions {
   readonly logger: Logger;
 }
 
+/** One policy's budgets: in Redis (null without it) and in process, each steady + burst. */
 interface Bucket {
-  readonly bursty: BurstyRateLimiter;
-  readonly burst: RateLimiterAbstract;
+  readonly shared: Budget | null;
+  readonly local: Budget;
   readonly policy: RateLimitPolicy;
 }
+
+interface Budget {
+  readonly bursty: BurstyRateLimiter;
+  readonly burst: RateLimiterAbstract;
+}
+
+/** The shared budget's client gives up on a command after this (a Redis that stops answering keeps its connection open). */
+const REDIS_COMMAND_TIMEOUT_MS = 100;
+/** After Redis failed to answer, how long budgets are spent in process before Redis is asked again. */
+const REDIS_PAUSE_MS = 1_000;
 
 /**
  * Per-client budgets of query cost, with rate-limiter-flexible's BurstyRateLimiter (its
  * token-bucket-like shape): `costPerSecond` sustained, plus `burst` more that refills every
  * burst / costPerSecond seconds. In Redis when REDIS_URL is set, so every replica spends from one
- * budget per client; if Redis is not ready, each replica falls back to an in-process budget
- * rather than failing requests.
+ * budget per client; when Redis does not answer (not connected, or not within 100 ms), each replica
+ * spends from an in-process budget rather than fail or hold requests, and asks Redis again a
+ * second later.
  */
 export class CostLimiter {
   private readonly redis: RedisClient | null;
   private readonly buckets = new Map<string, Bucket>();
+  private pausedUntil = 0;
+  private failureLogged = false;
 
   constructor(private readonly options: RateLimitOptions) {
-    this.redis = options.redisUrl ? createRedisClient(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : null;
+    this.redis = options.redisUrl
+      ? createRedisClient(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, lazyConnect: false })
+      : null;
     // ioredis reconnects on its own; an error event without a listener would crash the process.
     this.redis?.on('error', (error: Error) => options.logger.warn({ err: { message: error.message } }, 'rate-limit redis error'));
   }
@@ -42,22 +58,46 @@ export class CostLimiter {
     const bucket = this.bucket(principal.rateLimit ?? this.options.defaults);
     // A request dearer than the whole burst could never pass: it spends the whole burst instead.
     const points = Math.min(cost, bucket.policy.burst);
-    try {
-      await bucket.bursty.consume(principal.rateLimitKey, points);
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      // Bursty reports the sooner of its two windows; a request dearer than one second's budget
-      // has to wait for the burst allowance.
-      const waitMs = points <= bucket.policy.costPerSecond ? rejection.msBeforeNext : ((await bucket.burst.get(principal.rateLimitKey))?.msBeforeNext ?? rejection.msBeforeNext);
-      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      throw new GraphQLError(`Rate limit: this client has spent its query budget; retry in ${seconds} s.`, {
-        extensions: {
-          code: ErrorCode.RateLimited,
-          retryAfterMs: seconds * 1000,
-          http: { status: 429, headers: new HeaderMap([['retry-after', String(seconds)]]) },
-        },
-      });
+    const { budget, rejection } = await this.spend(bucket, principal.rateLimitKey, points);
+    if (!rejection) return;
+    // Bursty reports the sooner of its two windows; a request dearer than one second's budget
+    // has to wait for the burst allowance.
+    const burstLeft = points <= bucket.policy.costPerSecond ? null : await budget.burst.get(principal.rateLimitKey).catch(() => null);
+    const waitMs = burstLeft?.msBeforeNext ?? rejection.msBeforeNext;
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    throw new GraphQLError(`Rate limit: this client has spent its query budget; retry in ${seconds} s.`, {
+      extensions: {
+        code: ErrorCode.RateLimited,
+        retryAfterMs: seconds * 1000,
+        http: { status: 429, headers: new HeaderMap([['retry-after', String(seconds)]]) },
+      },
+    });
+  }
+
+  /**
+   * Spends from the shared budget while Redis answers, else from this process's: the budget that
+   * answered, with its refusal when it refused.
+   */
+  private async spend(bucket: Bucket, key: string, points: number): Promise<{ budget: Budget; rejection?: RateLimiterRes }> {
+    if (bucket.shared && Date.now() >= this.pausedUntil) {
+      const outcome = await attempt(bucket.shared, key, points).catch((error: unknown) => this.redisFailed(error));
+      if (outcome) {
+        this.failureLogged = false;
+        return outcome;
+      }
     }
+    return attempt(bucket.local, key, points);
+  }
+
+  /** Redis did not answer: budgets in process for a while, said once per outage. */
+  private redisFailed(error: unknown): null {
+    this.pausedUntil = Date.now() + REDIS_PAUSE_MS;
+    if (!this.failureLogged) {
+      this.failureLogged = true;
+      const reason = error instanceof Error ? error.message : String(error);
+      this.options.logger.warn({ err: { message: reason } }, 'rate limits: Redis did not answer; each replica spends from its own budget until it does');
+    }
+    return null;
   }
 
   /**
@@ -89,17 +129,30 @@ export class CostLimiter {
     let bucket = this.buckets.get(id);
     if (!bucket) {
       const burstSeconds = Math.max(1, Math.ceil(policy.burst / policy.costPerSecond));
-      const steady = this.limiter(`c360:rl:${id}:steady`, policy.costPerSecond, 1);
-      const burst = this.limiter(`c360:rl:${id}:burst`, policy.burst, burstSeconds);
-      bucket = { bursty: new BurstyRateLimiter(steady, burst), burst, policy };
+      const redis = this.redis;
+      const budget = (limiter: (keyPrefix: string, points: number, duration: number) => RateLimiterAbstract): Budget => {
+        const steady = limiter(`c360:rl:${id}:steady`, policy.costPerSecond, 1);
+        const burst = limiter(`c360:rl:${id}:burst`, policy.burst, burstSeconds);
+        return { bursty: new BurstyRateLimiter(steady, burst), burst };
+      };
+      bucket = {
+        shared: redis && budget((keyPrefix, points, duration) => new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration, rejectIfRedisNotReady: true })),
+        local: budget((keyPrefix, points, duration) => new RateLimiterMemory({ keyPrefix, points, duration })),
+        policy,
+      };
       this.buckets.set(id, bucket);
     }
     return bucket;
   }
+}
 
-  private limiter(keyPrefix: string, points: number, duration: number): RateLimiterAbstract {
-    const memory = new RateLimiterMemory({ keyPrefix, points, duration });
-    if (!this.redis) return memory;
-    return new RateLimiterRedis({ storeClient: this.redis, keyPrefix, points, duration, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+/** Spends `points` of `key` from `budget`: its refusal when it refuses; rejects when its store does not answer. */
+async function attempt(budget: Budget, key: string, points: number): Promise<{ budget: Budget; rejection?: RateLimiterRes }> {
+  try {
+    await budget.bursty.consume(key, points);
+    return { budget };
+  } catch (error) {
+    if (error instanceof RateLimiterRes) return { budget, rejection: error };
+    throw error;
   }
 }
