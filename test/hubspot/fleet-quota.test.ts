@@ -6,6 +6,7 @@ import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts
 import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn, type RollingLimit } from '../../sandbox/hubspot/index.ts';
 import { createHubSpotSource, type HubSpotSource } from '../../sources/hubspot/index.ts';
 import { createLimiter, type TakeSlot } from '../../sources/hubspot/limiter.ts';
+import { startRedis } from '../support/own-redis.ts';
 import { silentLogger, WORLD } from './support.ts';
 
 // Two sources with one token are two replicas of one app: HubSpot counts their requests together.
@@ -70,6 +71,26 @@ describe.skipIf(!redisUrl)("HubSpot's rate limit across replicas (Redis)", () =>
     const fleet = await app();
     await burst([fleet.replica('redis://127.0.0.1:1')]);
     expect(fleet.stand.stats.byStatus).toEqual({ 200: 4 });
+  });
+
+  it('counts in process for a second once Redis stops answering, rather than wait for it on every call', async () => {
+    // A Redis of this test's own, frozen (SIGSTOP) and thawed as one stuck for a while.
+    const own = await startRedis();
+    open.push({ close: () => own.stop() });
+    const redis = createRedisClient(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 });
+    redis.on('error', () => undefined);
+    open.push({ close: async () => redis.disconnect() });
+    await expect.poll(() => redis.status).toBe('ready');
+    const take = createLimiter({ requests: 100, intervalMs: 10_000 }, { redis, key: `test:${randomBytes(8).toString('hex')}` });
+    await take('a call', Date.now() + 1000); // a turn of the fleet's count
+
+    own.freeze();
+    await take('a call', Date.now() + 1000); // asked, not answered within 200 ms: counted in process
+    await take('a call', Date.now() + 1000); // counted in process without asking
+    own.thaw();
+    // What the frozen Redis was sent runs now, in order; this is answered after all of it.
+    await redis.ping();
+    expect(/^cmdstat_eval:calls=(\d+),/m.exec(await redis.info('commandstats'))?.[1]).toBe('2');
   });
 
   it('paces three replicas below a second through Redis, so a tight rolling limit never answers 429', async () => {
