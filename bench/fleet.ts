@@ -83,14 +83,17 @@ interface Fleet {
 /** One replica at the default configuration, new customers at each rate for COLD_RATE_SECONDS. */
 async function coldRate({ db, standIns, fresh }: Fleet): Promise<ColdRateRow[]> {
   const rows: ColdRateRow[] = [];
+  // In production a request needs a key: the load key, its cost budget raised as in the fleet scenarios.
+  const keys = fleetKeys();
+  const headers = { authorization: `Bearer ${keys.load}` };
   for (const rate of settings.coldRates) {
-    const replica = await Replica.start('cold', replicaEnv(db.url, standIns));
+    const replica = await Replica.start('cold', replicaEnv(db.url, standIns, { API_KEYS: keys.env }));
     try {
       await sleep(QUIET_MS); // start-up's own HubSpot calls leave the window
       await standIns.reset();
       progress.line(`cold-rate: ${rate} new customers/s for ${COLD_RATE_SECONDS} s`);
       const bodies = fresh.take(Math.round(rate * COLD_RATE_SECONDS)).map(personalizationBody);
-      const result = await openLoop(`${replica.url}/graphql`, { rate, seconds: COLD_RATE_SECONDS, bodies });
+      const result = await openLoop(`${replica.url}/graphql`, { rate, seconds: COLD_RATE_SECONDS, bodies, headers });
       const counts = await standIns.counts();
       const row: ColdRateRow = { ...withoutOutcomes(result), hubspot: counts };
       rows.push(row);

@@ -46,6 +46,8 @@ export class FleetStandIns {
  */
 export function replicaEnv(databaseUrl: string, standIns: FleetStandIns, extra: Record<string, string> = {}): Record<string, string> {
   return {
+    // As the image (Dockerfile) and compose.yaml run it: credentials required, no explorer.
+    NODE_ENV: 'production',
     DATABASE_URL: databaseUrl,
     HUBSPOT_ACCESS_TOKEN: standIns.accessToken,
     HUBSPOT_BASE_URL: standIns.hubspotUrl,

@@ -51,8 +51,8 @@ export function fleetReport(results: FleetResults): string {
     '',
     `Machine: ${machine?.cpus} x ${machine?.cpuModel}, ${machine?.memoryGb} GB, Node ${machine?.node}; load average ${machine?.loadAverage.map((l) => l.toFixed(2)).join(' -> ')} ` +
       `(other work on the machine shows there); ${machine?.database}. Run took ${Math.round(results.facts?.durationSeconds ?? 0)} s.`,
-    `Servers: server/main.ts (Node's own type stripping, --experimental-transform-types), one Node process each, every setting at its default except DATABASE_URL, HUBSPOT_ACCESS_TOKEN/BASE_URL and ` +
-      'MAILCHIMP_API_KEY/LIST_ID/BASE_URL (the stand-ins); the fleet adds REDIS_URL and API_KEYS (an admin key, and a load key whose cost budget is raised).',
+    `Servers: server/main.ts (Node's own type stripping, --experimental-transform-types), one Node process each, NODE_ENV=production as the image sets it, every setting at its default except DATABASE_URL, ` +
+      'HUBSPOT_ACCESS_TOKEN/BASE_URL and MAILCHIMP_API_KEY/LIST_ID/BASE_URL (the stand-ins) and API_KEYS (an admin key, and a load key whose cost budget is raised); the fleet scenarios add REDIS_URL.',
     `Stand-ins: HubSpot limit ${limit}, ${results.settings.hubspotMs} ms latency; Mailchimp 10 connections, ${results.settings.mailchimpMs} ms. ` +
       `Shop: ${results.settings.customers.toLocaleString('en')} customers, ${results.settings.webDays} days of web events.`,
     '',
