@@ -207,10 +207,15 @@ export class RedisStore implements EntityStore {
   /** Through Redis when it answers, so one replica refreshes; otherwise one caller per process. */
   async claim(key: string, ttlMs: number): Promise<boolean> {
     if (this.current.state === 'up') {
+      const claimKey = `${this.prefix}claim:${key}`;
       try {
-        return (await this.redis.set(`${this.prefix}claim:${key}`, this.id, 'PX', ttlMs, 'NX')) === 'OK';
+        return (await this.redis.set(claimKey, this.id, 'PX', ttlMs, 'NX')) === 'OK';
       } catch (error) {
         this.commandFailed('claim', error);
+        // A Redis that stops answering with its connection open runs the SET once it answers
+        // again, for a refresh this process then made on its own claim: withdrawn right after it,
+        // on the same connection, so no replica is kept from refreshing the key for `ttlMs`.
+        void this.redis.eval(WITHDRAW_CLAIM, 1, claimKey, this.id).catch(() => undefined);
       }
     }
     return this.local.claim(key, ttlMs);
@@ -342,6 +347,9 @@ export class RedisStore implements EntityStore {
     );
   }
 }
+
+/** Deletes a claim only while it is still this store's (KEYS[1] the claim, ARGV[1] the store's id). */
+const WITHDRAW_CLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /** Calls `log` at most once per `intervalMs`, with how many calls were skipped since the last line. */
 function throttled(intervalMs: number): (log: (suppressed: number) => void) => void {

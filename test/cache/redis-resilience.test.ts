@@ -212,6 +212,30 @@ describe.skipIf(!process.env.REDIS_URL)('the Redis store when Redis misbehaves',
     expect(warnings()).toEqual([]);
   });
 
+  it('withdraws a refresh claim a Redis that stopped answering takes once it answers again', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const prefix = `t:${randomUUID()}:`;
+    const [{ store: s }, { store: other }] = await Promise.all([store(port, prefix), store(port, prefix)]);
+    const raw = new Redis(`redis://127.0.0.1:${port}`);
+    stores.add({ close: () => raw.disconnect() });
+    expect(await s.claim('refresh:a', 60_000)).toBe(true);
+
+    redis.kill('SIGSTOP');
+    try {
+      // Not answered within the command timeout: the claim is this process's own.
+      expect(await s.claim('refresh:b', 60_000)).toBe(true);
+    } finally {
+      redis.kill('SIGCONT');
+    }
+    // What the frozen Redis was sent runs now, in order: a read on the store's connection is
+    // answered after all of it.
+    await s.getMany(['crm:x:after']);
+    expect(await raw.exists(`${prefix}claim:refresh:b`)).toBe(0);
+    expect(await raw.exists(`${prefix}claim:refresh:a`)).toBe(1); // one that was answered stands
+    expect(await other.claim('refresh:b', 60_000)).toBe(true);
+  });
+
   it('keeps answering from the in-process cache when Redis dies mid-use, and recovers when it is back', async () => {
     const port = await freePort();
     const redis = await startRedis(port);
