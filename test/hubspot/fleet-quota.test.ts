@@ -6,7 +6,7 @@ import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts
 import { ENDPOINTS, startHubSpotStandIn, type HubSpotStandIn, type RollingLimit } from '../../sandbox/hubspot/index.ts';
 import { createHubSpotSource, type HubSpotSource } from '../../sources/hubspot/index.ts';
 import { createLimiter, type TakeSlot } from '../../sources/hubspot/limiter.ts';
-import { startRedis } from '../support/own-redis.ts';
+import { ownRedisWithClient } from '../support/own-redis.ts';
 import { silentLogger, WORLD } from './support.ts';
 
 // Two sources with one token are two replicas of one app: HubSpot counts their requests together.
@@ -75,12 +75,8 @@ describe.skipIf(!redisUrl)("HubSpot's rate limit across replicas (Redis)", () =>
 
   it('counts in process for a second once Redis stops answering, rather than wait for it on every call', async () => {
     // A Redis of this test's own, frozen (SIGSTOP) and thawed as one stuck for a while.
-    const own = await startRedis();
-    open.push({ close: () => own.stop() });
-    const redis = createRedisClient(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 });
-    redis.on('error', () => undefined);
-    open.push({ close: async () => redis.disconnect() });
-    await expect.poll(() => redis.status).toBe('ready');
+    const { own, redis, close } = await ownRedisWithClient();
+    open.push({ close });
     const take = createLimiter({ requests: 100, intervalMs: 10_000 }, { redis, key: `test:${randomBytes(8).toString('hex')}` });
     await take('a call', Date.now() + 1000); // a turn of the fleet's count
 

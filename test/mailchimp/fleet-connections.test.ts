@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRedisClient } from '../../cache/redis-client.ts';
 import { startMailchimpStandIn, type MailchimpStandIn } from '../../sandbox/mailchimp/index.ts';
 import { fleetConnections } from '../../sources/mailchimp/fleet.ts';
 import { createMailchimpSource, type MailchimpSource } from '../../sources/mailchimp/index.ts';
-import { startRedis } from '../support/own-redis.ts';
+import { ownRedisWithClient } from '../support/own-redis.ts';
 import { LIST_ID, memberEmails, WORLD } from './helpers.ts';
 
 // Two sources with one API key are two replicas reading one account: Mailchimp counts their
@@ -85,16 +84,12 @@ describe.skipIf(!redisUrl)("Mailchimp's connection limit across replicas (Redis)
 
   it('gives back the permit a Redis that stopped answering hands out after this replica stopped waiting for it', async () => {
     // A Redis of this test's own, frozen (SIGSTOP) and thawed as one stuck for a while.
-    const own = await startRedis();
-    open.push({ close: () => own.stop() });
-    const redis = createRedisClient(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 });
-    redis.on('error', () => undefined);
-    open.push({ close: async () => redis.disconnect() });
+    const { own, redis, close } = await ownRedisWithClient();
+    open.push({ close });
     const key = `test:${randomBytes(8).toString('hex')}`;
     const failures: unknown[] = [];
     const fleet = fleetConnections(redis, key, 10, (error) => failures.push(error));
     // A permit taken and given back while Redis answers (its script is loaded then).
-    await vi.waitFor(async () => expect(redis.status).toBe('ready'));
     (await fleet.acquire(1000))!();
 
     own.freeze();

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts';
 import { freePort } from '../../sandbox/ports.ts';
 
 /**
@@ -97,5 +98,24 @@ export async function startRedis(): Promise<OwnRedis> {
     start,
     command,
     stop: kill,
+  };
+}
+
+/**
+ * A redis-server of the test's own and a client of it, connected as the fleet's quota clients are
+ * (no offline queue, no retries, a 200 ms command timeout); `close` ends both.
+ */
+export async function ownRedisWithClient(): Promise<{ own: OwnRedis; redis: RedisClient; close(): Promise<void> }> {
+  const own = await startRedis();
+  const redis = createRedisClient(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 200 });
+  redis.on('error', () => undefined);
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+  return {
+    own,
+    redis,
+    close: async () => {
+      redis.disconnect();
+      await own.stop();
+    },
   };
 }
