@@ -42,6 +42,27 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
   });
 }
 
+/** How long redisPause() keeps a caller from asking Redis after a failure. */
+const REDIS_PAUSE_MS = 1_000;
+
+/**
+ * For a caller with a fallback of its own (an in-process count or budget): whether to ask Redis
+ * now, given `failed()` after each command Redis did not answer. Not for a second after a failure:
+ * a Redis that stops answering with its connections open would otherwise cost every call the
+ * command timeout, and run every call's command once it answers again.
+ */
+export function redisPause(): { readonly asking: boolean; failed(): void } {
+  let until = 0;
+  return {
+    get asking() {
+      return Date.now() >= until;
+    },
+    failed() {
+      until = Date.now() + REDIS_PAUSE_MS;
+    },
+  };
+}
+
 /** Why `url` is not a REDIS_URL `createRedisClient` takes, in words that never quote it; null when it is one. */
 export function checkRedisUrl(url: string): string | null {
   try {

@@ -2,7 +2,7 @@ import { HeaderMap } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { createRedisClient, type RedisClient } from '../../cache/redis-client.ts';
+import { createRedisClient, redisPause, type RedisClient } from '../../cache/redis-client.ts';
 import { ErrorCode } from '../../resolvers/errors.ts';
 import type { Principal, RateLimitPolicy } from './scopes.ts';
 
@@ -28,8 +28,6 @@ interface Budget {
 
 /** The shared budget's client gives up on a command after this (a Redis that stops answering keeps its connection open). */
 const REDIS_COMMAND_TIMEOUT_MS = 100;
-/** After Redis failed to answer, how long budgets are spent in process before Redis is asked again. */
-const REDIS_PAUSE_MS = 1_000;
 
 /**
  * Per-client budgets of query cost, with rate-limiter-flexible's BurstyRateLimiter (its
@@ -42,7 +40,7 @@ const REDIS_PAUSE_MS = 1_000;
 export class CostLimiter {
   private readonly redis: RedisClient | null;
   private readonly buckets = new Map<string, Bucket>();
-  private pausedUntil = 0;
+  private readonly pause = redisPause();
   private failureLogged = false;
 
   constructor(private readonly options: RateLimitOptions) {
@@ -79,7 +77,7 @@ export class CostLimiter {
    * answered, with its refusal when it refused.
    */
   private async spend(bucket: Bucket, key: string, points: number): Promise<{ budget: Budget; rejection?: RateLimiterRes }> {
-    if (bucket.shared && Date.now() >= this.pausedUntil) {
+    if (bucket.shared && this.pause.asking) {
       const outcome = await attempt(bucket.shared, key, points).catch((error: unknown) => this.redisFailed(error));
       if (outcome) {
         this.failureLogged = false;
@@ -91,7 +89,7 @@ export class CostLimiter {
 
   /** Redis did not answer: budgets in process for a while, said once per outage. */
   private redisFailed(error: unknown): null {
-    this.pausedUntil = Date.now() + REDIS_PAUSE_MS;
+    this.pause.failed();
     if (!this.failureLogged) {
       this.failureLogged = true;
       const reason = error instanceof Error ? error.message : String(error);

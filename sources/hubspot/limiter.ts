@@ -1,12 +1,10 @@
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { RedisClient } from '../../cache/redis-client.ts';
+import { redisPause, type RedisClient } from '../../cache/redis-client.ts';
 import { pause } from '../deadline.ts';
 import { SourceError } from '../errors.ts';
 
 /** The one key of a source's count in process (its limiter is its own). */
 const KEY = 'calls';
-/** After Redis failed to answer, how long calls count in process before asking Redis again. */
-const REDIS_PAUSE_MS = 1_000;
 
 /**
  * A request slot before `deadline` (epoch ms), or a `rate_limited` SourceError; resolves at once
@@ -53,19 +51,18 @@ export function createLimiter(rateLimit: { readonly requests: number; readonly i
   const emissionMs = intervalMs / slices;
   const local = paced(burst, emissionMs, intervalMs);
 
-  let pausedUntil = 0;
+  const fleetPause = redisPause();
   /** The fleet's count: a slot at most `maxWait` ms ahead, reserved (`wait` until it opens) or not. */
   const fleet = async (maxWait: number): Promise<Counted | undefined> => {
-    if (!shared || Date.now() < pausedUntil) return undefined;
+    if (!shared || !fleetPause.asking) return undefined;
     try {
       const { granted, wait } = await gcra(shared, emissionMs, burst * emissionMs, maxWait);
       return { wait, by: 'fleet', reserved: granted };
     } catch {
       // Redis did not answer (down, not yet connected, past the client's command timeout): the
-      // whole quota in process, as without Redis, rather than fail the call. For a while, without
-      // asking: a Redis that stops answering would otherwise cost every call the command timeout,
-      // and run each call's turn once it answers again, holding back the calls after it.
-      pausedUntil = Date.now() + REDIS_PAUSE_MS;
+      // whole quota in process, as without Redis, rather than fail the call; for a while without
+      // asking (a turn Redis runs late holds back the calls after it).
+      fleetPause.failed();
       return undefined;
     }
   };

@@ -1,12 +1,10 @@
 import { Semaphore } from 'redis-semaphore';
-import type { RedisClient } from '../../cache/redis-client.ts';
+import { redisPause, type RedisClient } from '../../cache/redis-client.ts';
 
 /** How long a permit lasts unless its holder renews it: the permits of a replica that dies come back after this. */
 const LEASE_MS = 30_000;
 /** Between a waiting call's tries for a permit (each try is one script run in Redis). */
 const RETRY_INTERVAL_MS = 20;
-/** After Redis failed to answer, how long calls count on this replica's own limit before asking Redis again. */
-const REDIS_PAUSE_MS = 1_000;
 
 /** Releases a permit; safe to call once the permit has expired or when there was none. */
 export type Release = () => void;
@@ -29,10 +27,11 @@ export interface FleetConnections {
  * so it works on a Redis Cluster too) of `limit` permits, leases renewed while a call runs.
  */
 export function fleetConnections(redis: RedisClient, key: string, limit: number, onRedisFailure: (error: unknown) => void): FleetConnections {
-  let pausedUntil = 0;
+  // After Redis failed to answer, calls count on this replica's own limit for a while.
+  const pause = redisPause();
   return {
     async acquire(waitMs, signal) {
-      if (Date.now() < pausedUntil) return NO_PERMIT;
+      if (!pause.asking) return NO_PERMIT;
       if (redis.status !== 'ready') {
         // Still connecting (a replica's first moments) is not a failure; any other state is Redis away.
         if (!CONNECTING.has(redis.status)) onRedisFailure(new Error(`Redis connection ${redis.status}`));
@@ -55,7 +54,7 @@ export function fleetConnections(redis: RedisClient, key: string, limit: number,
         // this release runs after it, and the permit it may take does not sit unused for a lease.
         void redis.zrem(`semaphore:${key}`, semaphore.identifier).catch(() => undefined);
         if (signal?.aborted) return null;
-        pausedUntil = Date.now() + REDIS_PAUSE_MS;
+        pause.failed();
         onRedisFailure(error);
         return NO_PERMIT;
       }
