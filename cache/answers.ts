@@ -34,14 +34,22 @@ export interface RememberedAnswer {
  * found to be one whose answer may be remembered (its `key` set), so others pay nothing for it.
  */
 export class AnswerRecording {
-  /** The operation may be remembered: set before execution, by the plugin, with the answer's key. */
-  key: string | undefined = undefined;
+  /**
+   * The operation may be remembered, under this key: set before its first read (by the handler in
+   * front of Apollo, which looked the key up, or by the plugin before execution), as only reads
+   * made after it count among the answer's dependencies.
+   */
+  key: string | undefined;
   /** The request was answered from a remembered answer, without executing. */
   remembered = false;
   readonly dependencies: AnswerDependency[] = [];
   freshUntil = Infinity;
   /** Something was served from a store that cannot be peeked: the answer could not be checked later. */
   uncheckable = false;
+
+  constructor(key?: string) {
+    this.key = key;
+  }
 
   /** The loaders' CallContext.dependsOn. */
   readonly dependsOn = (store: EntityStore, key: string, entry: CacheEntry, freshUntil: number): void => {

@@ -1,4 +1,4 @@
-import { isObjectType, Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { isObjectType, Kind, type FragmentDefinitionNode, type GraphQLResolveInfo, type GraphQLSchema, type SelectionSetNode } from 'graphql';
 import { effectivePolicy } from '../server/auth/enforce.ts';
 import { heldAlternatives } from '../server/auth/policy.ts';
 import type { Principal } from '../server/auth/scopes.ts';
@@ -15,10 +15,25 @@ import type { CustomerOfRecord } from './models.ts';
 
 type Loaders = Context['loaders'];
 
-/** What a lookup needs to start the sources its query selects early (startByEmail): the field's resolve info, and who asks. */
+/** What a lookup needs to start the sources its query selects early (startByEmail). */
 export interface EarlyStart {
-  readonly info: GraphQLResolveInfo;
+  /** The field names the lookup's field selects, two levels down (the customer's fields and theirs), through fragments. */
+  readonly selected: ReadonlySet<string>;
+  readonly schema: GraphQLSchema;
+  /** Who asks: only fields they may read are started. */
   readonly principal: Principal;
+}
+
+/** The early start of a lookup field being resolved. */
+export function earlyStart(info: GraphQLResolveInfo, principal: Principal): EarlyStart {
+  const selected = new Set<string>();
+  for (const node of info.fieldNodes) selectedNames(node.selectionSet, info.fragments, selected);
+  return { selected, schema: info.schema, principal };
+}
+
+/** The field names `set` selects two levels down (a lookup field's selection), through fragments, added to `names`. */
+export function selectedNames(set: SelectionSetNode | undefined, fragments: Readonly<Record<string, FragmentDefinitionNode>>, names: Set<string>): void {
+  collect(set, fragments, names, 2);
 }
 
 /** A customer as the shop database returned it, found by a key of kind `by`. */
@@ -101,12 +116,10 @@ const BY_EMAIL: ReadonlyArray<{ readonly type: string; readonly field: string; r
  * that starts in one turn shares the later one, so a page's keys still leave in one batch per
  * source. Resolves once every selected source has started; null when none is selected.
  */
-function startByEmail(loaders: Loaders, email: string, { info, principal }: EarlyStart): Promise<void> | null {
-  const names = new Set<string>();
-  for (const node of info.fieldNodes) collect(node.selectionSet, info, names, 2);
+export function startByEmail(loaders: Loaders, email: string, { selected, schema, principal }: EarlyStart): Promise<void> | null {
   const loads: EmailLoad[] = [];
   for (const { type, field, load } of BY_EMAIL) {
-    if (names.has(field) && !loads.includes(load) && mayRead(info, principal, type, field)) loads.push(load);
+    if (selected.has(field) && !loads.includes(load) && mayRead(schema, principal, type, field)) loads.push(load);
   }
   const start = (load: EmailLoad) => {
     try {
@@ -144,25 +157,25 @@ function nextTurn(loaders: Loaders, start: () => void): Promise<void> {
 }
 
 /** Whether the principal passes the field's own policy (a field without one is read under its parent's, already checked). */
-function mayRead(info: GraphQLResolveInfo, principal: Principal, typeName: string, fieldName: string): boolean {
-  const type = info.schema.getType(typeName);
+export function mayRead(schema: GraphQLSchema, principal: Principal, typeName: string, fieldName: string): boolean {
+  const type = schema.getType(typeName);
   const field = isObjectType(type) ? type.getFields()[fieldName] : undefined;
   if (!type || !isObjectType(type) || !field) return false;
-  const policy = effectivePolicy(info.schema, type, field);
+  const policy = effectivePolicy(schema, type, field);
   return policy === null || heldAlternatives(policy, principal).length > 0;
 }
 
 /** Field names selected down to `depth` levels, through fragments. */
-function collect(set: SelectionSetNode | undefined, info: GraphQLResolveInfo, names: Set<string>, depth: number): void {
+function collect(set: SelectionSetNode | undefined, fragments: Readonly<Record<string, FragmentDefinitionNode>>, names: Set<string>, depth: number): void {
   if (!set || depth === 0) return;
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) {
       names.add(selection.name.value);
-      collect(selection.selectionSet, info, names, depth - 1);
+      collect(selection.selectionSet, fragments, names, depth - 1);
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      collect(selection.selectionSet, info, names, depth);
+      collect(selection.selectionSet, fragments, names, depth);
     } else {
-      collect(info.fragments[selection.name.value]?.selectionSet, info, names, depth);
+      collect(fragments[selection.name.value]?.selectionSet, fragments, names, depth);
     }
   }
 }

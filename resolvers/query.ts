@@ -1,7 +1,7 @@
 import type { QueryResolvers } from './generated/types.ts';
 import { Scope } from '../server/auth/scopes.ts';
 import { anonymousId, customerKey, customersKeys, segmentKey } from './arguments.ts';
-import { customerWithEmail, customerWithId } from './lookup.ts';
+import { customerWithEmail, customerWithId, earlyStart } from './lookup.ts';
 import type { CustomerOfRecord } from './models.ts';
 import { SHOP_ID, visitorWithAnonymousId } from './visitor.ts';
 
@@ -10,7 +10,7 @@ export const Query: QueryResolvers = {
   // the browser it signed in on (its `anonymous_id` claim) adds that session's earlier browsing.
   me: async (_, __, { auth, loaders }, info) => {
     const { customerId, anonymousId: session } = auth.principal;
-    const customer = customerId ? await customerWithId(loaders, customerId, 'TOKEN', { info, principal: auth.principal }) : null;
+    const customer = customerId ? await customerWithId(loaders, customerId, 'TOKEN', earlyStart(info, auth.principal)) : null;
     return customer && { ...customer, sessionAnonymousId: session };
   },
 
@@ -21,7 +21,7 @@ export const Query: QueryResolvers = {
   },
 
   customer: async (_, args, { auth, loaders }, info) => {
-    const early = { info, principal: auth.principal };
+    const early = earlyStart(info, auth.principal);
     const key = customerKey(args);
     if (key.kind === 'id') return customerWithId(loaders, key.value, 'CUSTOMER_ID', early);
     if (key.kind === 'email') return customerWithEmail(loaders, key.value, early);
@@ -38,7 +38,7 @@ export const Query: QueryResolvers = {
   // (Codegen types list items as `Promise<T> | T | null`, with no `Promise<T | null>`: hence the cast.)
   customers: (_, args, { auth, loaders }, info) => {
     const keys = customersKeys(args);
-    const early = { info, principal: auth.principal };
+    const early = earlyStart(info, auth.principal);
     const pending =
       keys.kind === 'ids' ? keys.values.map((id) => customerWithId(loaders, id, 'CUSTOMER_ID', early)) : keys.values.map((email) => customerWithEmail(loaders, email, early));
     return pending as Array<Promise<CustomerOfRecord>>;

@@ -5,7 +5,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDi
 import { ApolloServerPluginInlineTrace } from '@apollo/server/plugin/inlineTrace';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
-import express, { type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { PlannerLimits } from '../audiences/planner.ts';
@@ -20,11 +20,13 @@ import { SelectionRunner } from '../push/webhooks/selection.ts';
 import { eventIntake, type EventIntakeOptions } from '../push/web/intake.ts';
 import { SourceError } from '../sources/errors.ts';
 import { argumentChecks } from '../resolvers/arguments.ts';
-import { checkedBeforeApollo, rememberedAnswers } from './answers.ts';
+import { headStart } from '../resolvers/head-start.ts';
+import { rememberedAnswers } from './answers.ts';
 import { argumentChecksPlugin } from './argument-checks.ts';
 import { createSecurity, securityDefaults, type SecurityOptions } from './auth/index.ts';
 import type { Context, Settings } from './context.ts';
 import { formatError, isExpected } from './errors.ts';
+import { checkedBeforeApollo, frontOfApollo } from './front.ts';
 import { createExplorer } from './explorer/index.ts';
 import { graphqlHandler } from './graphql-handler.ts';
 import { graphqlOverHttp } from './graphql-over-http.ts';
@@ -101,14 +103,48 @@ export async function startServer(options: ServerOptions, listen: { host: string
   // Answers are made of shared-cache entries: without the cache there is nothing to remember.
   const answers = options.answers === false || !options.upstreams.store ? null : (options.answers ?? new AnswerCache(DEFAULT_ANSWER_CACHE));
   observability.attach({ guards: options.upstreams.guards, budgetMs: options.budgetMs, answers });
-  const remembered = answers && rememberedAnswers({ cache: answers, check: security.check, auth: security.context, logger: options.logger, metrics: observability.metrics });
+  const { budgetMs } = options;
+  const audienceBudgetMs = options.audiences?.budgetMs ?? DEFAULT_AUDIENCE_BUDGET_MS;
+  // What a /graphql request reads with (its budget, loaders and provenance), made once: in front of
+  // Apollo when its lookups start there (resolvers/head-start.ts), or for its context.
+  const reads = new WeakMap<Response, RequestReads>();
+  const readsOf = (req: Request, res: Response): RequestReads => {
+    let found = reads.get(res);
+    if (!found) {
+      const provenance = new Provenance();
+      const startedAt = Date.now();
+      const asked = req.get('x-time-budget-ms');
+      const budget = { deadline: startedAt + budgetOf(asked, budgetMs) };
+      // Under the key the front looked up (server/front.ts), if it did, so the head start's reads are among the answer's.
+      const answer = answers ? new AnswerRecording(checkedBeforeApollo(res)?.missedAnswer) : undefined;
+      const loaders = createLoaders(options.upstreams, {
+        get deadline() {
+          return budget.deadline;
+        },
+        report: provenance.record,
+        ...(answer && { dependsOn: answer.dependsOn, dependsOnKept: answer.dependsOnKept }),
+      });
+      // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
+      const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
+      found = { provenance, budget, analystDeadline, answer, loaders };
+      reads.set(res, found);
+    }
+    return found;
+  };
+  const remembered = answers && rememberedAnswers({ cache: answers, logger: options.logger, metrics: observability.metrics });
   // First, so every response is counted and carries a request id, refused ones included.
   app.use(observability.http(options.logger));
   app.use(security.headers);
   const httpServer = createHttpServer(app);
   const explorer = createExplorer(security.explorer);
   const schema = security.protect(buildSchema());
-  const audienceBudgetMs = options.audiences?.budgetMs ?? DEFAULT_AUDIENCE_BUDGET_MS;
+  const front = frontOfApollo({
+    check: security.check,
+    auth: security.context,
+    // Served in front of Apollo with what its plugins would write, `no-store` included (uncacheable): with cache hints in the schema, Apollo's plugin serves them.
+    ...(remembered && !schema.getDirective('cacheControl') && { answers: remembered }),
+    headStart: (res, request) => headStart(readsOf(res.req, res).loaders, request),
+  });
   const audiences: AudienceRuntime = {
     upstreams: options.upstreams,
     store: options.audiences?.store ?? new MemoryAudienceStore(),
@@ -144,6 +180,7 @@ export async function startServer(options: ServerOptions, listen: { host: string
       ...security.plugins,
       argumentChecksPlugin(argumentChecks),
       // After every check before execution (limits, cost, rate limits, arguments): a remembered answer skips execution only.
+      front.plugin,
       ...(remembered ? [remembered.plugin] : []),
       provenanceReport(),
       errorLogging(),
@@ -192,29 +229,15 @@ export async function startServer(options: ServerOptions, listen: { host: string
     express.json({ limit: '256kb' }),
     ...observability.graphql,
     security.graphql,
-    // It writes what Apollo's plugins would, `no-store` included (uncacheable): with cache hints in the schema, Apollo answers.
-    ...(remembered && !schema.getDirective('cacheControl') ? [remembered.handler] : []),
+    front.handler,
     graphqlHandler(apollo, async ({ req, res, afterResponse }) => {
       const requestId = graphqlRequestId(res);
-      const provenance = new Provenance();
-      const startedAt = Date.now();
-      const asked = req.get('x-time-budget-ms');
-      const deadline = startedAt + budgetOf(asked, options.budgetMs);
-      // An analyst's question gets the longer audience budget, for the whole request (see AudienceRequest).
-      const budget = { deadline };
-      const analystDeadline = startedAt + budgetOf(asked, audienceBudgetMs);
+      const { provenance, budget, analystDeadline, answer, loaders } = readsOf(req, res);
       const auth = security.context(res);
-      const answer = answers ? new AnswerRecording() : undefined;
       const checked = checkedBeforeApollo(res);
       return {
-        loaders: createLoaders(options.upstreams, {
-          get deadline() {
-            return budget.deadline;
-          },
-          report: provenance.record,
-          ...(answer && { dependsOn: answer.dependsOn, dependsOnKept: answer.dependsOnKept }),
-        }),
-        cache: invalidator.within(deadline),
+        loaders,
+        cache: invalidator.within(budget.deadline),
         provenance,
         ...(answer && { answer }),
         ...(checked && { checked }),
@@ -247,6 +270,16 @@ export async function startServer(options: ServerOptions, listen: { host: string
       await outgoing?.stop();
     },
   };
+}
+
+/** What one /graphql request reads with. */
+interface RequestReads {
+  readonly provenance: Provenance;
+  /** Its deadline, which an analyst's question extends to `analystDeadline`. */
+  readonly budget: { deadline: number };
+  readonly analystDeadline: number;
+  readonly answer: AnswerRecording | undefined;
+  readonly loaders: Context['loaders'];
 }
 
 /** A client may shorten its budget (a page render that gives up after 200 ms), never lengthen it. */

@@ -33,9 +33,9 @@ export interface Context {
   /** What execution read from the shared cache, for remembering the answer (server/answers.ts); on /graphql requests with the answer cache on. */
   readonly answer?: AnswerRecording;
   /**
-   * The operation check (limits, cost, rate limit) already ran for this request before Apollo, where
-   * remembered answers are served (server/answers.ts): the pipeline does not check, and charge the
-   * client's budget, again, and answers a refusal as its own.
+   * The operation check (limits, cost, rate limit) already ran for this request in front of Apollo
+   * (server/front.ts): the pipeline does not check, and charge the client's budget, again, and
+   * answers a refusal as its own.
    */
   readonly checked?: CheckedBeforeApollo;
 }

@@ -74,7 +74,7 @@ export interface Security {
   protect(schema: GraphQLSchema): GraphQLSchema;
   /** The request's `auth` context. */
   context(res: Response): RequestAuth;
-  /** The operation check of /graphql (limits.ts): what a remembered answer served before Apollo runs as the pipeline would (server/answers.ts). */
+  /** The operation check of /graphql (limits.ts): what the front of Apollo runs as the pipeline would (server/front.ts). */
   readonly check: OperationCheck;
   /** What the subscription transports (server/subscriptions) check as /graphql does: credentials, then each operation's limits. */
   readonly subscriptions: { readonly authenticate: TokenAuthenticator; readonly check: OperationCheck; readonly limits: Limits };

@@ -84,7 +84,7 @@ interface Rejection {
   readonly message: string;
 }
 
-/** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin` (or before Apollo, for a remembered answer), the subscription transports on subscribe. */
+/** The OperationCheck of these limits; /graphql runs it in `operationLimitsPlugin` (or in front of Apollo, server/front.ts), the subscription transports on subscribe. */
 export function operationCheck(limits: Limits, limiter: CostLimiter | null): OperationCheck {
   const shapeRules = armorRules(limits);
   const plans = new DocumentPlans<LimitsPlan>('operation limits', (schema, document) => ({ shape: shapeRejection(schema, document, shapeRules), operations: new Map() }));
@@ -114,7 +114,7 @@ export function operationCheck(limits: Limits, limiter: CostLimiter | null): Ope
 
 /**
  * Runs the check on each operation of /graphql before execution, unless it already ran for the
- * request before Apollo (where remembered answers are served, server/answers.ts): then its outcome
+ * request in front of Apollo (server/front.ts): then its outcome
  * stands, so that no request is checked, or charged, twice.
  */
 export function operationLimitsPlugin(check: OperationCheck): ApolloServerPlugin<Context> {

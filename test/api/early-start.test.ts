@@ -4,6 +4,7 @@ import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { personAt, type DemoWorld } from '../../sandbox/demo/people.ts';
 import { ENDPOINTS } from '../../sandbox/hubspot/index.ts';
+import { plansBuilt } from '../../server/plan.ts';
 import { MemoryStore } from '../../cache/store.ts';
 import { bearer, selfToken, testSecurity } from '../auth/helpers.ts';
 import { createDemoDatabase, TEST_AS_OF, type TestDatabase } from '../support/database.ts';
@@ -12,7 +13,10 @@ import { startStandIns, type StandIns } from '../support/upstreams.ts';
 
 // A lookup by id starts the sources keyed by email as soon as the shop gives the email
 // (resolvers/lookup.ts startByEmail), and concurrent requests' reads of one shop or warehouse
-// family share statements once two are under way (cache/sets.ts DATABASE_COALESCE).
+// family share statements once two are under way (cache/sets.ts DATABASE_COALESCE). A request of
+// a document Apollo has validated before starts its root lookups in front of Apollo's pipeline
+// (server/front.ts, resolvers/head-start.ts), in the loaders its resolvers then use: each source
+// is still read once per request, and only for what the caller may read.
 const world: DemoWorld = { seed: 362, customers: 60, asOf: TEST_AS_OF };
 const people = Array.from({ length: world.customers }, (_, i) => personAt(world, i)).filter((person) => person.customerId && person.crm && person.emailMarketing);
 let db: TestDatabase;
@@ -35,9 +39,23 @@ beforeEach(() => {
   standIns.hubspot.stats.reset();
   standIns.mailchimp.resetStats();
   server.reset();
+  bound.reset();
 });
 
-const byIdStatements = () => server.statements.filter((text) => /FROM customers WHERE id = ANY/.test(text)).length;
+const statementsLike = (target: TestServer, pattern: RegExp) => target.statements.filter((text) => pattern.test(text)).length;
+const BY_ID = /FROM customers WHERE id = ANY/;
+const BY_EMAIL = /FROM customers WHERE lower\(email\) = ANY/;
+const PROFILE = 'id crm { id } emailMarketing { status } commerce { purchases { orderCount } }';
+
+/** Sends `query` once so Apollo validates it (the front learns it), then clears the counts. */
+async function teach(target: TestServer, query: string, variables: Record<string, unknown>, headers?: Record<string, string>) {
+  const { body } = await target.query(query, variables, headers);
+  expect(body.data).toBeDefined();
+  standIns.hubspot.stats.reset();
+  standIns.mailchimp.resetStats();
+  target.reset();
+}
+const byIdStatements = () => statementsLike(server, BY_ID);
 
 describe('a customer looked up by id', () => {
   it('reads each email-keyed source once, started early, and answers every field', async () => {
@@ -137,5 +155,90 @@ describe('shop reads of concurrent requests', () => {
     }
     // Two statements went first; the keys that came meanwhile left together (24 without coalescing).
     expect(byIdStatements()).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('root lookups started in front of Apollo', () => {
+  it('by id: one identity statement, one read per source, every field answered, planned once', async () => {
+    const query = `query ById($id: ID!) { customer(id: $id) { ${PROFILE} } }`;
+    await teach(server, query, { id: String(people[0]!.customerId) });
+    const before = plansBuilt('head start');
+    for (const person of people.slice(1, 3)) {
+      const { body } = await server.query(query, { id: String(person.customerId) });
+      expect(body.errors).toBeUndefined();
+      expect(body.data.customer).toMatchObject({ id: String(person.customerId), crm: { id: person.crm!.contactId } });
+      expect(body.data.customer.emailMarketing.status).toEqual(expect.any(String));
+    }
+    expect(plansBuilt('head start') - before).toBe(1);
+    expect(statementsLike(server, BY_ID)).toBe(2);
+    expect(standIns.hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead)).toEqual([1, 1]);
+    expect(standIns.mailchimp.stats.requests).toBe(2);
+  });
+
+  it("a page by ids: one identity statement and one HubSpot batch for the page's keys", async () => {
+    const query = `query Page($ids: [ID!]) { customers(ids: $ids) { ${PROFILE} } }`;
+    await teach(server, query, { ids: [String(people[3]!.customerId)] });
+    const page = people.slice(4, 9);
+    const { body } = await server.query(query, { ids: page.map((person) => String(person.customerId)) });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.customers.map((customer: { id: string }) => customer.id)).toEqual(page.map((person) => String(person.customerId)));
+    expect(statementsLike(server, BY_ID)).toBe(1);
+    expect(standIns.hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead)).toEqual([page.length]);
+    expect(standIns.mailchimp.stats.requests).toBe(page.length);
+  });
+
+  it('by email: one shop statement, one read per source', async () => {
+    const query = `query ByEmail($email: EmailAddress!) { customer(email: $email) { ${PROFILE} } }`;
+    await teach(server, query, { email: people[9]!.email });
+    const person = people[10]!;
+    const { body } = await server.query(query, { email: person.email.toUpperCase() });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.customer.id).toBe(String(person.customerId));
+    expect(statementsLike(server, BY_EMAIL)).toBe(1);
+    expect(standIns.hubspot.stats.inputsPerCall(ENDPOINTS.contactsBatchRead)).toEqual([1]);
+    expect(standIns.mailchimp.stats.requests).toBe(1);
+  });
+
+  it('starts nothing a bound token may not ask for, and its own `me` once', async () => {
+    const person = people[11]!;
+    const token = bearer(await selfToken({ sub: String(person.customerId) }));
+    const other = `query Other($id: ID!) { customer(id: $id) { id emailMarketing { status } } }`;
+    await teach(bound, other, { id: String(person.customerId) }, token);
+    const refused = await bound.query(other, { id: String(people[12]!.customerId) }, token);
+    expect(refused.body.errors?.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
+    expect(bound.statements).toEqual([]);
+    expect(standIns.mailchimp.stats.requests).toBe(0);
+
+    const me = '{ me { id emailMarketing { status } } }';
+    await teach(bound, me, {}, token);
+    const { body } = await bound.query(me, {}, token);
+    expect(body.errors).toBeUndefined();
+    expect(body.data.me.id).toBe(String(person.customerId));
+    expect(statementsLike(bound, BY_ID)).toBe(1);
+    expect(standIns.mailchimp.stats.requests).toBe(1);
+  });
+
+  // On the PostgreSQL server only: embedded PGlite runs every connection's statements in its one
+  // backend, and two different statements sent while a transaction holds it get their messages mixed.
+  it.runIf(process.env.TEST_DATABASE_URL)("does not hold the operation's other root fields while the shop is slow", async () => {
+    const query = `query Mixed($id: ID!) { customer(id: $id) { id } customerSegment(first: 1) { pageInfo { hasNextPage } } }`;
+    await teach(server, query, { id: String(people[13]!.customerId) });
+    // The shop's customers table held: the identity statement waits, and the segment's read is sent all the same.
+    const lock = await db.pool.connect();
+    try {
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+      const answer = server.query(query, { id: String(people[14]!.customerId) });
+      const others = () => server.statements.filter((text) => !BY_ID.test(text)).length;
+      for (let waited = 0; others() === 0 && waited < 250; waited++) await setTimeout(20);
+      expect(statementsLike(server, BY_ID)).toBe(1);
+      expect(others()).toBeGreaterThan(0);
+      await lock.query('COMMIT');
+      const { body } = await answer;
+      expect(body.errors).toBeUndefined();
+      expect(body.data).toEqual({ customer: { id: String(people[14]!.customerId) }, customerSegment: { pageInfo: { hasNextPage: true } } });
+    } finally {
+      lock.release();
+    }
   });
 });

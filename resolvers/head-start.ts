@@ -1,0 +1,177 @@
+import {
+  getVariableValues,
+  Kind,
+  OperationTypeNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type ValueNode,
+} from 'graphql';
+import type { Principal } from '../server/auth/scopes.ts';
+import type { Context } from '../server/context.ts';
+import { DocumentPlans } from '../server/plan.ts';
+import { customerKey, customersKeys } from './arguments.ts';
+import type { IdentifiedBy } from './generated/types.ts';
+import { customerWithEmail, customerWithId, mayRead, selectedNames, startByEmail, type EarlyStart } from './lookup.ts';
+
+// The lookups of an operation's root fields, started in front of Apollo Server's pipeline
+// (server/front.ts): a request whose document Apollo has validated before, and whose operation
+// check has passed, starts reading its customers before the pipeline runs. The resolvers then find
+// the same loads in the request's loaders (a DataLoader reads a key once per request), so nothing
+// is read twice, and a lookup by id puts the shop's identity statement, and after it the sources
+// keyed by email, on the wire sooner by the pipeline's time.
+
+/** One root field of an operation that looks customers up, as its document gives it. */
+interface PlannedLookup {
+  readonly field: 'customer' | 'customers' | 'me';
+  /** The key arguments given (id, email, ids, emails), as written: literals or variables. */
+  readonly args: ReadonlyArray<readonly [string, ValueNode]>;
+  /** What the field selects (EarlyStart.selected). */
+  readonly selected: ReadonlySet<string>;
+}
+
+const KEY_ARGUMENTS: Readonly<Record<PlannedLookup['field'], ReadonlySet<string>>> = {
+  customer: new Set(['id', 'email']),
+  customers: new Set(['ids', 'emails']),
+  me: new Set(),
+};
+
+/** An operation's root lookups, and whether they are all it asks (`__typename` aside). */
+interface OperationLookups {
+  readonly lookups: readonly PlannedLookup[];
+  readonly alone: boolean;
+}
+
+/**
+ * The lookups each query of `document` starts at its root, from the document alone: `customer` by
+ * id or email, `customers` by ids or emails, and `me`. A root field under a directive (@include,
+ * @skip) or with another key (a HubSpot contact id, an anonymous id: each a read before the
+ * lookup) is left to its resolver.
+ */
+function planLookups(document: DocumentNode): ReadonlyMap<OperationDefinitionNode, OperationLookups> {
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
+  const plans = new Map<OperationDefinitionNode, OperationLookups>();
+  for (const operation of document.definitions) {
+    if (operation.kind !== Kind.OPERATION_DEFINITION || operation.operation !== OperationTypeNode.QUERY) continue;
+    const lookups: PlannedLookup[] = [];
+    let alone = true;
+    for (const selection of operation.selectionSet.selections) {
+      const field = selection.kind === Kind.FIELD ? selection.name.value : null;
+      if (field === '__typename') continue;
+      if (selection.kind !== Kind.FIELD || selection.directives?.length || (field !== 'customer' && field !== 'customers' && field !== 'me')) {
+        alone = false;
+        continue;
+      }
+      const args = (selection.arguments ?? []).map((arg) => [arg.name.value, arg.value] as const);
+      if (!args.every(([name]) => KEY_ARGUMENTS[field].has(name))) {
+        alone = false;
+        continue;
+      }
+      const selected = new Set<string>();
+      selectedNames(selection.selectionSet, fragments, selected);
+      lookups.push({ field, args, selected });
+    }
+    if (lookups.length > 0) plans.set(operation, { lookups, alone });
+  }
+  return plans;
+}
+
+const plans = new DocumentPlans('head start', (_schema, document) => planLookups(document));
+
+/** A request of a document Apollo validated before, whose operation check has passed. */
+export interface CheckedRequest {
+  readonly schema: GraphQLSchema;
+  readonly document: DocumentNode;
+  readonly operation: OperationDefinitionNode;
+  readonly variables: Readonly<Record<string, unknown>> | undefined;
+  readonly principal: Principal;
+}
+
+/**
+ * Starts the request's root lookups in `loaders` (those its resolvers will use), before Apollo
+ * Server's pipeline. Resolves when the pipeline should run: when the operation asks for nothing
+ * but its lookups, once their slowest reads are on their way (by id, the shop's identity
+ * statement, then the sources keyed by email: nothing of the operation could start before it,
+ * and the pipeline's work then overlaps the slowest source's wait instead of delaying it); with
+ * other root fields, which must not wait for a slow shop, after one turn of the event loop, in
+ * which the lookups' first reads leave. Null when the operation has no lookup to start.
+ */
+export function headStart(loaders: Context['loaders'], request: CheckedRequest): Promise<unknown> | null {
+  const plan = plans.of(request.schema, request.document).get(request.operation);
+  if (!plan) return null;
+  // The variables as execution will coerce them (a custom scalar's rules included): with any it
+  // refuses, Apollo answers the error and nothing is read.
+  const coerced = getVariableValues(request.schema, request.operation.variableDefinitions ?? [], request.variables ?? {}, { maxErrors: 1 });
+  if ('errors' in coerced) return null;
+  const started = startLookups(loaders, plan.lookups, { ...request, variables: coerced.coerced });
+  return plan.alone ? started : new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Starts the planned lookups of one request, with its variables, for its principal: only those
+ * the principal may ask (the root field's policy; a token bound to one customer starts its own
+ * `me` alone), only with keys the resolvers would accept (anything else is theirs to refuse).
+ * What the reads find, or how they fail, is the resolvers' to answer. Resolves once each lookup
+ * has its slowest reads on their way: by email at once (the sources keyed by email start beside
+ * the shop's lookup), by id once the shop has given the email and they have started.
+ */
+function startLookups(loaders: Context['loaders'], lookups: readonly PlannedLookup[], { schema, variables, principal }: CheckedRequest): Promise<unknown> {
+  const bound = principal.customerId !== null || principal.anonymousId !== null;
+  const started: Array<Promise<unknown>> = [];
+  const byId = (id: string, by: IdentifiedBy, early: EarlyStart) => started.push(customerWithId(loaders, id, by, early).catch(ignore));
+  const byEmail = (email: string, early: EarlyStart) => {
+    void customerWithEmail(loaders, email).catch(ignore);
+    const starting = startByEmail(loaders, email, early);
+    if (starting) started.push(starting);
+  };
+  for (const { field, args, selected } of lookups) {
+    if ((bound && field !== 'me') || !mayRead(schema, principal, 'Query', field)) continue;
+    const early: EarlyStart = { selected, schema, principal };
+    const given = new Map(args.map(([name, value]) => [name, valueOf(value, variables)]));
+    const one = (name: string) => {
+      const value = given.get(name);
+      return typeof value === 'string' ? value : undefined;
+    };
+    const list = (name: string) => {
+      const value = given.get(name);
+      return Array.isArray(value) ? value : undefined;
+    };
+    try {
+      if (field === 'me') {
+        if (principal.customerId !== null) byId(principal.customerId, 'TOKEN', early);
+      } else if (field === 'customer') {
+        const key = customerKey({ id: one('id'), email: one('email') });
+        if (key.kind === 'id') byId(key.value, 'CUSTOMER_ID', early);
+        else if (key.kind === 'email') byEmail(key.value, early);
+      } else {
+        const keys = customersKeys({ ids: list('ids'), emails: list('emails') });
+        for (const key of keys.values) {
+          if (keys.kind === 'ids') byId(key, 'CUSTOMER_ID', early);
+          else byEmail(key, early);
+        }
+      }
+    } catch {
+      // A key the resolver will refuse: it answers the error, and nothing is read.
+    }
+  }
+  return Promise.all(started);
+}
+
+const ignore = () => undefined;
+
+/** A key argument's value: a string literal, a list of them, or a variable's value when it is one of those; undefined otherwise. */
+function valueOf(node: ValueNode, variables: Readonly<Record<string, unknown>> | undefined): string | string[] | undefined {
+  if (node.kind === Kind.STRING) return node.value;
+  if (node.kind === Kind.VARIABLE) {
+    const value = variables?.[node.name.value];
+    if (typeof value === 'string') return value;
+    return Array.isArray(value) && value.every((item): item is string => typeof item === 'string') ? value : undefined;
+  }
+  if (node.kind === Kind.LIST) {
+    const items = node.values.map((item) => valueOf(item, variables));
+    return items.every((item): item is string => typeof item === 'string') ? items : undefined;
+  }
+  return undefined;
+}
