@@ -34,6 +34,14 @@ const MAX_MESSAGE_LENGTH = MAX_KEYS_PER_EVICTION * (MAX_KEY_LENGTH + 3) + 256;
  * line counts them as lostEvictions).
  */
 const MAX_PENDING_EVICTIONS = 10_000;
+/**
+ * Commands in a row that a Redis with its connections open did not answer within the command
+ * timeout (stuck, or cut off by the network) before the store stops asking it, as it does while
+ * Redis is unreachable: one slow command is a miss, not an outage.
+ */
+const STALL_AFTER_TIMEOUTS = 3;
+/** While stalled, how often one PING asks whether Redis answers again (in the background: no request waits for it). */
+const STALL_PROBE_MS = 250;
 
 const Eviction = z.object({
   from: z.string().min(1).max(128),
@@ -49,9 +57,10 @@ const Entry = z.object({ value: z.unknown().refine((value) => value !== undefine
  *
  * Redis is best-effort. Every method resolves whatever Redis does: a value Redis cannot give
  * (down, slow, corrupt) is a miss and a write it cannot take stays local. While Redis is
- * unreachable (`health().state === 'down'`) the store serves from the in-process copy alone,
- * without a round trip per call, and reconnects in the background; it logs one line when Redis
- * goes away and one when it is back. While down, entries written here keep their full retention
+ * unreachable (`health().state === 'down'`), or stops answering with its connections open
+ * (STALL_AFTER_TIMEOUTS commands in a row timed out), the store serves from the in-process copy
+ * alone, without a round trip per call, and reconnects (or, stalled, pings every STALL_PROBE_MS)
+ * in the background; it logs one line when Redis goes away and one when it is back. While down, entries written here keep their full retention
  * (not the short one of a copy), so the process caches as the in-process store would, within the
  * same entry and byte bounds as the local copy: memory use does not grow because Redis failed.
  * Back on Redis, it drops its local copy (it missed the evictions published meanwhile) and sends
@@ -69,6 +78,10 @@ export class RedisStore implements EntityStore {
 
   private current: { state: 'up' | 'down'; since: number } = { state: 'down', since: Date.now() };
   private commandsReady = false;
+  /** Commands in a row Redis did not answer in time; `stalled` once STALL_AFTER_TIMEOUTS of them, until a probe is answered. */
+  private unanswered = 0;
+  private stalled = false;
+  private probe: NodeJS.Timeout | undefined;
   private subscribed = false;
   private subscribing: Promise<void> = Promise.resolve();
   private warned = false;
@@ -103,7 +116,13 @@ export class RedisStore implements EntityStore {
 
     // Reconnect attempts fail once per backoff step; the state change is what gets logged, once.
     for (const client of [this.redis, this.subscriber]) client.on('error', (error: Error) => void (this.lastError = error.message));
-    this.redis.on('ready', () => this.update(() => (this.commandsReady = true)));
+    this.redis.on('ready', () =>
+      this.update(() => {
+        this.commandsReady = true;
+        // A new connection answers: whatever stalled the old one is behind it.
+        this.answered();
+      }),
+    );
     this.redis.on('close', () => this.update(() => (this.commandsReady = false)));
     this.subscriber.on('ready', () => void (this.subscribing = this.subscribe()));
     this.subscriber.on('close', () => this.update(() => (this.subscribed = false)));
@@ -153,6 +172,7 @@ export class RedisStore implements EntityStore {
       this.commandFailed('read', error);
       return found;
     }
+    this.unanswered = 0;
     const fetched = new Map<string, CacheEntry>();
     const refill: Array<{ key: string; entry: CacheEntry; retainMs: number }> = [];
     missing.forEach((key, i) => {
@@ -182,6 +202,7 @@ export class RedisStore implements EntityStore {
       );
       const failed = results.find(([error]) => error)?.[0];
       if (failed) this.commandFailed('write', failed);
+      else this.unanswered = 0;
     } catch (error) {
       this.commandFailed('write', error);
     }
@@ -209,7 +230,9 @@ export class RedisStore implements EntityStore {
     if (this.current.state === 'up') {
       const claimKey = `${this.prefix}claim:${key}`;
       try {
-        return (await this.redis.set(claimKey, this.id, 'PX', ttlMs, 'NX')) === 'OK';
+        const claimed = (await this.redis.set(claimKey, this.id, 'PX', ttlMs, 'NX')) === 'OK';
+        this.unanswered = 0;
+        return claimed;
       } catch (error) {
         this.commandFailed('claim', error);
         // A Redis that stops answering with its connection open runs the SET once it answers
@@ -223,6 +246,7 @@ export class RedisStore implements EntityStore {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.probe);
     this.subscriber.disconnect();
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
     else this.redis.disconnect();
@@ -239,6 +263,7 @@ export class RedisStore implements EntityStore {
           chunk.map((key) => this.prefix + key),
         );
         await this.redis.publish(this.channel, JSON.stringify({ from: this.id, keys: chunk }));
+        this.unanswered = 0;
       } catch (error) {
         this.commandFailed('delete', error);
         this.keepForLater(chunk);
@@ -272,12 +297,16 @@ export class RedisStore implements EntityStore {
   private update(change: () => void): void {
     change();
     if (this.closing) return;
-    const state = this.commandsReady && this.subscribed ? 'up' : 'down';
+    const state = this.commandsReady && this.subscribed && !this.stalled ? 'up' : 'down';
     if (state === this.current.state) return;
     const downForMs = Date.now() - this.current.since;
     this.current = { state, since: Date.now() };
     if (state === 'down') {
-      this.warnDown('Redis unreachable, serving from the in-process cache until it answers');
+      this.warnDown(
+        this.stalled
+          ? `Redis stopped answering (${STALL_AFTER_TIMEOUTS} commands in a row timed out), serving from the in-process cache until it answers`
+          : 'Redis unreachable, serving from the in-process cache until it answers',
+      );
       return;
     }
     // Evictions other replicas published while we were away never reached us, and entries written
@@ -337,8 +366,34 @@ export class RedisStore implements EntityStore {
     return undefined;
   }
 
+  /** Redis answered a command (or a new connection is ready): no longer stalled. */
+  private answered(): void {
+    this.unanswered = 0;
+    this.stalled = false;
+    clearTimeout(this.probe);
+    this.probe = undefined;
+  }
+
+  /** Stops asking a Redis that does not answer, and pings it in the background until it does. */
+  private stall(): void {
+    this.update(() => (this.stalled = true));
+    const ping = () => {
+      this.probe = setTimeout(() => {
+        this.redis.ping().then(
+          () => this.update(() => this.answered()),
+          () => {
+            if (this.stalled && !this.closing) ping();
+          },
+        );
+      }, STALL_PROBE_MS);
+      this.probe.unref();
+    };
+    ping();
+  }
+
   private commandFailed(operation: string, error: unknown): void {
     this.counts.failedCommands++;
+    if (isTimeout(error) && ++this.unanswered >= STALL_AFTER_TIMEOUTS && !this.stalled && !this.closing) this.stall();
     // A lost connection is reported once by the state change; only failures on a live connection
     // (timeouts, a Redis refusing writes) are worth a line, and then not one per request.
     if (this.redis.status !== 'ready') return;
@@ -366,6 +421,9 @@ function throttled(intervalMs: number): (log: (suppressed: number) => void) => v
     suppressed = 0;
   };
 }
+
+/** ioredis' error for a command not answered within `commandTimeout`. */
+const isTimeout = (error: unknown) => error instanceof Error && error.message === 'Command timed out';
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

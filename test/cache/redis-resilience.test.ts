@@ -236,6 +236,45 @@ describe.skipIf(!process.env.REDIS_URL)('the Redis store when Redis misbehaves',
     expect(await other.claim('refresh:b', 60_000)).toBe(true);
   });
 
+  it('stops asking a Redis that stopped answering, serves from its own copy meanwhile, and asks again once it answers', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const prefix = `t:${randomUUID()}:`;
+    const { store: s, warnings, infos } = await store(port, prefix, 100);
+    const raw = new Redis(`redis://127.0.0.1:${port}`);
+    stores.add({ close: () => raw.disconnect() });
+    await s.setMany([{ key: 'crm:x:held', entry: entry('held'), retainMs: 60_000 }]);
+    await s.setMany([{ key: 'crm:x:gone', entry: entry('gone'), retainMs: 60_000 }]);
+
+    redis.kill('SIGSTOP');
+    try {
+      // Three reads in a row that Redis does not answer within 100 ms: misses, and then the store stops asking.
+      for (let i = 0; i < 3; i++) expect(await valueOf(s, `crm:x:missing-${i}`)).toBeUndefined();
+      expect(s.health().state).toBe('down');
+      expect(warnings().map((line) => line.msg)).toEqual([
+        'Redis command failed, answered from the in-process cache',
+        'Redis stopped answering (3 commands in a row timed out), serving from the in-process cache until it answers',
+      ]);
+      // From its own copy, without a command each: none of these fails, as none is sent.
+      for (let i = 0; i < 20; i++) {
+        expect(await valueOf(s, `crm:x:other-${i}`)).toBeUndefined();
+        expect(await valueOf(s, 'crm:x:held')).toBe('held');
+      }
+      await s.setMany([{ key: 'crm:x:meanwhile', entry: entry('meanwhile'), retainMs: 60_000 }]);
+      await s.delete(['crm:x:gone']);
+      expect(s.stats().failedCommands).toBe(3);
+    } finally {
+      redis.kill('SIGCONT');
+    }
+    await eventually('the store to ask Redis again', () => s.health().state === 'up', 5000);
+    expect(infos()).toEqual([expect.objectContaining({ msg: 'Redis reachable again, shared cache restored' })]);
+    // The deletion made meanwhile reaches Redis; a value another replica wrote there is read again.
+    await eventually('the deletion kept for later to reach Redis', async () => (await raw.exists(`${prefix}crm:x:gone`)) === 0, 5000);
+    await raw.set(`${prefix}crm:x:shared`, serialize(entry('shared')));
+    expect(await valueOf(s, 'crm:x:shared')).toBe('shared');
+    expect(s.stats().failedCommands).toBe(3);
+  });
+
   it('keeps answering from the in-process cache when Redis dies mid-use, and recovers when it is back', async () => {
     const port = await freePort();
     const redis = await startRedis(port);
