@@ -1,12 +1,14 @@
 import {
+  getArgumentValues,
   getVariableValues,
   Kind,
   OperationTypeNode,
   type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
+  type GraphQLField,
   type GraphQLSchema,
   type OperationDefinitionNode,
-  type ValueNode,
 } from 'graphql';
 import type { Principal } from '../server/auth/scopes.ts';
 import type { Context } from '../server/context.ts';
@@ -25,8 +27,9 @@ import { customerWithEmail, customerWithId, mayRead, selectedNames, startByEmail
 /** One root field of an operation that looks customers up, as its document gives it. */
 interface PlannedLookup {
   readonly field: 'customer' | 'customers' | 'me';
-  /** The key arguments given (id, email, ids, emails), as written: literals or variables. */
-  readonly args: ReadonlyArray<readonly [string, ValueNode]>;
+  /** The field as the document writes it (its arguments: literals or variables) and as the schema defines it. */
+  readonly node: FieldNode;
+  readonly definition: GraphQLField<unknown, unknown>;
   /** What the field selects (EarlyStart.selected). */
   readonly selected: ReadonlySet<string>;
 }
@@ -49,7 +52,8 @@ interface OperationLookups {
  * @skip) or with another key (a HubSpot contact id, an anonymous id: each a read before the
  * lookup) is left to its resolver.
  */
-function planLookups(document: DocumentNode): ReadonlyMap<OperationDefinitionNode, OperationLookups> {
+function planLookups(schema: GraphQLSchema, document: DocumentNode): ReadonlyMap<OperationDefinitionNode, OperationLookups> {
+  const rootFields = schema.getQueryType()?.getFields() ?? {};
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
   const plans = new Map<OperationDefinitionNode, OperationLookups>();
@@ -64,21 +68,21 @@ function planLookups(document: DocumentNode): ReadonlyMap<OperationDefinitionNod
         alone = false;
         continue;
       }
-      const args = (selection.arguments ?? []).map((arg) => [arg.name.value, arg.value] as const);
-      if (!args.every(([name]) => KEY_ARGUMENTS[field].has(name))) {
+      const definition = rootFields[field];
+      if (!definition || !(selection.arguments ?? []).every((arg) => KEY_ARGUMENTS[field].has(arg.name.value))) {
         alone = false;
         continue;
       }
       const selected = new Set<string>();
       selectedNames(selection.selectionSet, fragments, selected);
-      lookups.push({ field, args, selected });
+      lookups.push({ field, node: selection, definition, selected });
     }
     if (lookups.length > 0) plans.set(operation, { lookups, alone });
   }
   return plans;
 }
 
-const plans = new DocumentPlans('head start', (_schema, document) => planLookups(document));
+const plans = new DocumentPlans('head start', planLookups);
 
 /** A request of a document Apollo validated before, whose operation check has passed. */
 export interface CheckedRequest {
@@ -128,27 +132,22 @@ function startLookups(loaders: Context['loaders'], lookups: readonly PlannedLook
     if (starting) started.push(starting);
     void customerWithEmail(loaders, email).catch(ignore);
   };
-  for (const { field, args, selected } of lookups) {
+  for (const { field, node, definition, selected } of lookups) {
     if ((bound && field !== 'me') || !mayRead(schema, principal, 'Query', field)) continue;
     const early: EarlyStart = { selected, schema, principal };
-    const given = new Map(args.map(([name, value]) => [name, valueOf(value, variables)]));
-    const one = (name: string) => {
-      const value = given.get(name);
-      return typeof value === 'string' ? value : undefined;
-    };
-    const list = (name: string) => {
-      const value = given.get(name);
-      return Array.isArray(value) ? value : undefined;
-    };
     try {
       if (field === 'me') {
         if (principal.customerId !== null) byId(principal.customerId, 'TOKEN', early);
-      } else if (field === 'customer') {
-        const key = customerKey({ id: one('id'), email: one('email') });
+        continue;
+      }
+      // The arguments as execution gives them to the resolver; then the resolver's own key checks.
+      const args = getArgumentValues(definition, node, variables);
+      if (field === 'customer') {
+        const key = customerKey(args);
         if (key.kind === 'id') byId(key.value, 'CUSTOMER_ID', early);
         else if (key.kind === 'email') byEmail(key.value, early);
       } else {
-        const keys = customersKeys({ ids: list('ids'), emails: list('emails') });
+        const keys = customersKeys(args);
         for (const key of keys.values) {
           if (keys.kind === 'ids') byId(key, 'CUSTOMER_ID', early);
           else byEmail(key, early);
@@ -162,18 +161,3 @@ function startLookups(loaders: Context['loaders'], lookups: readonly PlannedLook
 }
 
 const ignore = () => undefined;
-
-/** A key argument's value: a string literal, a list of them, or a variable's value when it is one of those; undefined otherwise. */
-function valueOf(node: ValueNode, variables: Readonly<Record<string, unknown>> | undefined): string | string[] | undefined {
-  if (node.kind === Kind.STRING) return node.value;
-  if (node.kind === Kind.VARIABLE) {
-    const value = variables?.[node.name.value];
-    if (typeof value === 'string') return value;
-    return Array.isArray(value) && value.every((item): item is string => typeof item === 'string') ? value : undefined;
-  }
-  if (node.kind === Kind.LIST) {
-    const items = node.values.map((item) => valueOf(item, variables));
-    return items.every((item): item is string => typeof item === 'string') ? items : undefined;
-  }
-  return undefined;
-}
