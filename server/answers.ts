@@ -106,12 +106,9 @@ export function rememberedAnswers(options: RememberedAnswersOptions): Remembered
       if (!contextValue.answer || !operation || queryHash === undefined || !plans.of(schema, document)) return null;
       // A gateway's inline trace needs the execution itself.
       if (request.http?.headers.get('apollo-federation-include-trace') !== undefined) return null;
-      // Looked up already, in front of Apollo (the handler), and not found: executed, and remembered under that key.
-      const missed = contextValue.checked?.missedAnswer;
-      if (missed !== undefined) {
-        contextValue.answer.key = missed;
-        return null;
-      }
+      // Looked up already in front of Apollo (server/front.ts), and not found: executed, and
+      // remembered under that key, which the request's recording was made with.
+      if (contextValue.checked?.missedAnswer !== undefined) return null;
       const key = answerKey(queryHash, request.operationName, contextValue.auth.principal, request.variables);
       const answer = cache.get(key, Date.now());
       if (answer === undefined) {

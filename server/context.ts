@@ -43,7 +43,7 @@ export interface Context {
 /** The operation check's outcome before Apollo: null when it passed, or the error to answer with. */
 export interface CheckedBeforeApollo {
   readonly refusal: Error | null;
-  /** The answer key the handler looked up without finding an answer that holds: the pipeline does not look it up again. */
+  /** The answer key the front looked up without finding an answer that holds: the pipeline does not look it up again, and the request's recording is made with it. */
   readonly missedAnswer?: string;
 }
 
